@@ -1,0 +1,223 @@
+// Package config reads and validates the hub's configuration from the
+// environment (and a .env file in the working directory).
+package config
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/joho/godotenv"
+)
+
+// Config is the hub's validated configuration.
+type Config struct {
+	Listen string
+	// DatabaseURL as given; Driver and DSN are derived from it.
+	DatabaseURL string
+	Driver      string // "sqlite" or "postgres"
+	// SQLitePath is the database file for the sqlite driver.
+	SQLitePath string
+	PluginDir  string
+	// EncryptionKey is the 32-byte credential key; nil means "generate one
+	// into DataDir" (development only).
+	EncryptionKey []byte
+	// DataDir holds the generated key when none is configured.
+	DataDir           string
+	InternalAPISecret string
+	PublicBackendURL  string
+	NgrokURL          string
+	FrontendURL       string
+	LogFormat         string // "json" or "text"
+	LogLevel          string
+	// Env is the process environment; plugins get only the keys they declare.
+	Env map[string]string
+}
+
+// Defaults.
+const (
+	DefaultListen      = "127.0.0.1:5080"
+	DefaultDatabaseURL = "sqlite://data/hub.db"
+	DefaultPluginDir   = "bin/plugins"
+)
+
+// Load reads .env (when present, without overriding the environment) and
+// then the environment.
+func Load() (*Config, error) {
+	if err := godotenv.Load(); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("reading .env: %w", err)
+	}
+	return FromEnv(environ())
+}
+
+func environ() map[string]string {
+	env := map[string]string{}
+	for _, kv := range os.Environ() {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			env[k] = v
+		}
+	}
+	return env
+}
+
+// FromEnv builds a Config from env, naming the variable in any error.
+func FromEnv(env map[string]string) (*Config, error) {
+	get := func(k, def string) string {
+		if v := strings.TrimSpace(env[k]); v != "" {
+			return v
+		}
+		return def
+	}
+	c := &Config{
+		Listen:            get("HUB_LISTEN", DefaultListen),
+		DatabaseURL:       get("HUB_DATABASE_URL", DefaultDatabaseURL),
+		PluginDir:         get("HUB_PLUGIN_DIR", DefaultPluginDir),
+		InternalAPISecret: env["INTERNAL_API_SECRET"],
+		PublicBackendURL:  strings.TrimRight(get("NEXT_PUBLIC_BACKEND_URL", ""), "/"),
+		NgrokURL:          strings.TrimRight(get("NGROK_URL", ""), "/"),
+		FrontendURL:       strings.TrimRight(get("FRONTEND_URL", ""), "/"),
+		LogFormat:         get("HUB_LOG_FORMAT", "json"),
+		LogLevel:          get("HUB_LOG_LEVEL", "info"),
+		Env:               env,
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return nil, fmt.Errorf("HUB_LISTEN: %q is not host:port: %w", c.Listen, err)
+	}
+	if err := c.parseDatabaseURL(); err != nil {
+		return nil, fmt.Errorf("HUB_DATABASE_URL: %w", err)
+	}
+	for _, k := range []string{"NEXT_PUBLIC_BACKEND_URL", "NGROK_URL", "FRONTEND_URL"} {
+		if v := env[k]; v != "" {
+			if err := checkHTTPURL(v); err != nil {
+				return nil, fmt.Errorf("%s: %w", k, err)
+			}
+		}
+	}
+	if k := env["HUB_ENCRYPTION_KEY"]; k != "" {
+		key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(k))
+		if err != nil {
+			return nil, fmt.Errorf("HUB_ENCRYPTION_KEY: not valid base64: %w", err)
+		}
+		if len(key) != 32 {
+			return nil, fmt.Errorf("HUB_ENCRYPTION_KEY: decodes to %d bytes, want 32 (generate one with: openssl rand -base64 32)", len(key))
+		}
+		c.EncryptionKey = key
+	}
+	if c.InternalAPISecret == "" && !isLoopback(c.Listen) {
+		return nil, fmt.Errorf("INTERNAL_API_SECRET: must be set to listen on the non-loopback address %s", c.Listen)
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		return nil, fmt.Errorf("HUB_LOG_FORMAT: %q is neither json nor text", c.LogFormat)
+	}
+	return c, nil
+}
+
+func (c *Config) parseDatabaseURL() error {
+	raw := c.DatabaseURL
+	switch {
+	case strings.HasPrefix(raw, "sqlite://"):
+		p := strings.TrimPrefix(raw, "sqlite://")
+		if i := strings.IndexByte(p, '?'); i >= 0 {
+			p = p[:i]
+		}
+		if p == "" || p == "/" {
+			return fmt.Errorf("%q names no file (use sqlite://data/hub.db or sqlite:///abs/path.db)", raw)
+		}
+		c.Driver, c.SQLitePath = "sqlite", filepath.Clean(p)
+		c.DataDir = filepath.Dir(c.SQLitePath)
+	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):
+		u, err := url.Parse(raw)
+		if err != nil {
+			return fmt.Errorf("not a valid URL: %w", err)
+		}
+		if u.Host == "" {
+			return fmt.Errorf("%q names no host", redact(u))
+		}
+		c.Driver, c.DataDir = "postgres", "data"
+	default:
+		return fmt.Errorf("unsupported scheme in %q: use sqlite://<path> or postgres://...", firstPart(raw))
+	}
+	return nil
+}
+
+// RedactedDatabaseURL is the database URL with any password hidden.
+func (c *Config) RedactedDatabaseURL() string {
+	if c.Driver != "postgres" {
+		return c.DatabaseURL
+	}
+	u, err := url.Parse(c.DatabaseURL)
+	if err != nil {
+		return "postgres://…"
+	}
+	return redact(u)
+}
+
+// WebhookBaseURL is the public base of webhook URLs: NGROK_URL when the
+// public backend URL is unset or local, otherwise the public backend URL.
+func (c *Config) WebhookBaseURL() string {
+	if c.NgrokURL != "" && (c.PublicBackendURL == "" || isLocalURL(c.PublicBackendURL)) {
+		return c.NgrokURL
+	}
+	if c.PublicBackendURL != "" {
+		return c.PublicBackendURL
+	}
+	return "http://" + c.Listen
+}
+
+func redact(u *url.URL) string {
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
+
+func firstPart(s string) string {
+	if i := strings.Index(s, "://"); i >= 0 {
+		return s[:i+3] + "…"
+	}
+	if len(s) > 12 {
+		return s[:12] + "…"
+	}
+	return s
+}
+
+func checkHTTPURL(v string) error {
+	u, err := url.Parse(v)
+	if err != nil {
+		return fmt.Errorf("not a valid URL: %w", err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q is not an absolute http(s) URL", v)
+	}
+	return nil
+}
+
+func isLocalURL(v string) bool {
+	u, err := url.Parse(v)
+	if err != nil {
+		return false
+	}
+	h := u.Hostname()
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+func isLoopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

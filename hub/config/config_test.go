@@ -1,0 +1,87 @@
+package config
+
+import (
+	"encoding/base64"
+	"strings"
+	"testing"
+)
+
+func TestFromEnv(t *testing.T) {
+	key := base64.StdEncoding.EncodeToString(make([]byte, 32))
+	tests := []struct {
+		name    string
+		env     map[string]string
+		wantErr string // the variable the error must name; "" = valid
+		check   func(t *testing.T, c *Config)
+	}{
+		{"defaults", nil, "", func(t *testing.T, c *Config) {
+			if c.Listen != "127.0.0.1:5080" || c.Driver != "sqlite" || c.SQLitePath != "data/hub.db" || c.PluginDir != "bin/plugins" || c.EncryptionKey != nil || c.DataDir != "data" {
+				t.Errorf("defaults = %+v", c)
+			}
+		}},
+		{"absolute sqlite", map[string]string{"HUB_DATABASE_URL": "sqlite:///var/lib/hub.db"}, "", func(t *testing.T, c *Config) {
+			if c.SQLitePath != "/var/lib/hub.db" || c.DataDir != "/var/lib" {
+				t.Errorf("path = %q dir %q", c.SQLitePath, c.DataDir)
+			}
+		}},
+		{"postgres", map[string]string{"HUB_DATABASE_URL": "postgres://u:pw@db:5432/hub"}, "", func(t *testing.T, c *Config) {
+			if c.Driver != "postgres" || strings.Contains(c.RedactedDatabaseURL(), "pw") {
+				t.Errorf("driver %q redacted %q", c.Driver, c.RedactedDatabaseURL())
+			}
+		}},
+		{"key", map[string]string{"HUB_ENCRYPTION_KEY": key}, "", func(t *testing.T, c *Config) {
+			if len(c.EncryptionKey) != 32 {
+				t.Errorf("key len %d", len(c.EncryptionKey))
+			}
+		}},
+		{"public listen with secret", map[string]string{"HUB_LISTEN": "0.0.0.0:80", "INTERNAL_API_SECRET": "s"}, "", nil},
+		{"bad scheme", map[string]string{"HUB_DATABASE_URL": "mysql://x"}, "HUB_DATABASE_URL", nil},
+		{"sqlite without file", map[string]string{"HUB_DATABASE_URL": "sqlite://"}, "HUB_DATABASE_URL", nil},
+		{"postgres without host", map[string]string{"HUB_DATABASE_URL": "postgres:///db"}, "HUB_DATABASE_URL", nil},
+		{"short key", map[string]string{"HUB_ENCRYPTION_KEY": base64.StdEncoding.EncodeToString(make([]byte, 16))}, "HUB_ENCRYPTION_KEY", nil},
+		{"key not base64", map[string]string{"HUB_ENCRYPTION_KEY": "!!!"}, "HUB_ENCRYPTION_KEY", nil},
+		{"bad listen", map[string]string{"HUB_LISTEN": "5080"}, "HUB_LISTEN", nil},
+		{"public listen without secret", map[string]string{"HUB_LISTEN": "0.0.0.0:5080"}, "INTERNAL_API_SECRET", nil},
+		{"bad backend url", map[string]string{"NEXT_PUBLIC_BACKEND_URL": "hub.example.com"}, "NEXT_PUBLIC_BACKEND_URL", nil},
+		{"bad log format", map[string]string{"HUB_LOG_FORMAT": "xml"}, "HUB_LOG_FORMAT", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := FromEnv(tt.env)
+			if tt.wantErr != "" {
+				if err == nil || !strings.HasPrefix(err.Error(), tt.wantErr+":") {
+					t.Fatalf("err = %v, want one naming %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.check != nil {
+				tt.check(t, c)
+			}
+		})
+	}
+}
+
+func TestWebhookBaseURL(t *testing.T) {
+	tests := []struct {
+		backend, ngrok, want string
+	}{
+		{"https://hub.example.com", "https://n.ngrok.app", "https://hub.example.com"},
+		{"http://localhost:5080", "https://n.ngrok.app", "https://n.ngrok.app"},
+		{"http://127.0.0.1:5080", "https://n.ngrok.app", "https://n.ngrok.app"},
+		{"", "https://n.ngrok.app/", "https://n.ngrok.app"},
+		{"http://localhost:5080/", "", "http://localhost:5080"},
+		{"", "", "http://127.0.0.1:5080"},
+	}
+	for _, tt := range tests {
+		c, err := FromEnv(map[string]string{"NEXT_PUBLIC_BACKEND_URL": tt.backend, "NGROK_URL": tt.ngrok})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.WebhookBaseURL(); got != tt.want {
+			t.Errorf("backend %q ngrok %q: %q, want %q", tt.backend, tt.ngrok, got, tt.want)
+		}
+	}
+}

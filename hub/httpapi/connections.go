@@ -1,0 +1,152 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/aurora-hub/aurora-hub/hub"
+	"github.com/aurora-hub/aurora-hub/hub/connections"
+	"github.com/aurora-hub/aurora-hub/sdk"
+	"github.com/gofiber/fiber/v2"
+)
+
+// connectionJSON is the contract's connection status object.
+type connectionJSON struct {
+	Success           bool            `json:"success,omitempty"`
+	Connected         bool            `json:"connected"`
+	DisplayName       string          `json:"displayName"`
+	AuthType          string          `json:"authType"`
+	ExternalUserEmail *string         `json:"externalUserEmail"`
+	ExternalUserName  *string         `json:"externalUserName"`
+	AccountSubdomain  string          `json:"accountSubdomain"`
+	Capabilities      map[string]bool `json:"capabilities"`
+	ValidatedAt       string          `json:"validatedAt"`
+}
+
+func toJSON(c *hub.Connection) connectionJSON {
+	caps := c.Capabilities
+	if caps == nil {
+		caps = map[string]bool{}
+	}
+	return connectionJSON{
+		Connected: true, DisplayName: c.DisplayName, AuthType: c.AuthType,
+		ExternalUserEmail: c.ExternalUserEmail, ExternalUserName: c.ExternalUserName,
+		AccountSubdomain: c.AccountSubdomain, Capabilities: caps,
+		ValidatedAt: c.ValidatedAt.UTC().Format(time.RFC3339),
+	}
+}
+
+func (s *Server) getConnection(c *fiber.Ctx) error {
+	conn, err := s.conns.Get(c.UserContext(), plugin(c).Name, owner(c))
+	if err != nil {
+		return err
+	}
+	if conn == nil {
+		return c.JSON(fiber.Map{"connected": false})
+	}
+	if conn.Status == hub.StatusExpired {
+		return c.JSON(fiber.Map{"connected": false, "error": conn.StatusError})
+	}
+	return c.JSON(toJSON(conn))
+}
+
+// tokenBody decodes {"token": "...", "displayName": "..."}; a token that is
+// missing or not a string is "Token required".
+func tokenBody(c *fiber.Ctx) (token, displayName string, err error) {
+	var body struct {
+		Token       any `json:"token"`
+		DisplayName any `json:"displayName"`
+	}
+	if len(c.Body()) == 0 || json.Unmarshal(c.Body(), &body) != nil {
+		return "", "", hub.Errorf(hub.EInvalid, "Token required")
+	}
+	t, ok := body.Token.(string)
+	if !ok {
+		return "", "", hub.Errorf(hub.EInvalid, "Token required")
+	}
+	dn, _ := body.DisplayName.(string)
+	return t, dn, nil
+}
+
+func (s *Server) validator(c *fiber.Ctx) (connections.Validator, error) {
+	p := plugin(c)
+	if !p.Manifest.Has(sdk.CapabilityAuth) {
+		return nil, hub.Errorf(hub.ENotFound, "Provider %s does not accept tokens", p.Name)
+	}
+	return p.Client, nil
+}
+
+func (s *Server) connect(c *fiber.Ctx) error {
+	token, displayName, err := tokenBody(c)
+	if err != nil {
+		return err
+	}
+	v, err := s.validator(c)
+	if err != nil {
+		return err
+	}
+	p, o := plugin(c), owner(c)
+	if displayName == "" {
+		displayName = p.Manifest.DisplayName
+	}
+	conn, err := s.conns.ConnectToken(c.UserContext(), v, p.Name, o, token, displayName)
+	if err != nil {
+		return err
+	}
+	if o.OrgID != "" {
+		if err := s.store.RememberUserOrg(c.UserContext(), o.UserID, o.OrgID); err != nil {
+			return err
+		}
+	}
+	out := toJSON(conn)
+	out.Success = true
+	return c.JSON(out)
+}
+
+func (s *Server) rotate(c *fiber.Ctx) error {
+	token, _, err := tokenBody(c)
+	if err != nil {
+		return err
+	}
+	v, err := s.validator(c)
+	if err != nil {
+		return err
+	}
+	conn, err := s.conns.RotateToken(c.UserContext(), v, plugin(c).Name, owner(c), token)
+	if err != nil {
+		return err
+	}
+	out := toJSON(conn)
+	out.Success = true
+	return c.JSON(out)
+}
+
+func (s *Server) disconnect(c *fiber.Ctx) error {
+	if err := s.conns.Disconnect(c.UserContext(), plugin(c).Name, owner(c)); err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"success": true})
+}
+
+func (s *Server) webhookURL(c *fiber.Ctx) error {
+	p, o := plugin(c), owner(c)
+	if o.OrgID != "" {
+		if err := s.store.RememberUserOrg(c.UserContext(), o.UserID, o.OrgID); err != nil {
+			return err
+		}
+	}
+	url := s.cfg.WebhookBaseURL() + "/" + p.Name + "/webhook/" + o.UserID
+	return c.JSON(fiber.Map{"webhookUrl": url, "instructions": webhookInstructions(p.Name, url)})
+}
+
+func webhookInstructions(provider, url string) []string {
+	if provider != "pagerduty" {
+		return []string{"Configure " + provider + " to send webhooks to " + url}
+	}
+	return []string{
+		"In PagerDuty, go to Integrations > Generic Webhooks (v3) > New Webhook.",
+		"Set the Webhook URL to " + url,
+		"Choose the scope (account or a service) and subscribe to the events incident.triggered, incident.acknowledged, incident.resolved and incident.custom_field_values.updated.",
+		"Save, copy the signing secret PagerDuty shows once, and store it with PUT /pagerduty/webhook-secret.",
+	}
+}

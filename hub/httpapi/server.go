@@ -1,0 +1,202 @@
+// Package httpapi serves the hub's HTTP API with Fiber: the frontend's
+// management routes, provider webhooks and health.
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/aurora-hub/aurora-hub/hub"
+	"github.com/aurora-hub/aurora-hub/hub/config"
+	"github.com/aurora-hub/aurora-hub/hub/connections"
+	"github.com/aurora-hub/aurora-hub/hub/pluginhost"
+	"github.com/aurora-hub/aurora-hub/hub/store"
+	"github.com/gofiber/fiber/v2"
+	"github.com/hashicorp/go-hclog"
+)
+
+// Server is the hub's HTTP API.
+type Server struct {
+	app     *fiber.App
+	cfg     *config.Config
+	log     hclog.Logger
+	store   *store.Store
+	plugins *pluginhost.Host
+	conns   *connections.Service
+}
+
+// Deps are what the API serves from.
+type Deps struct {
+	Config      *config.Config
+	Logger      hclog.Logger
+	Store       *store.Store
+	Plugins     *pluginhost.Host
+	Connections *connections.Service
+}
+
+// maxBodyBytes bounds every request body; webhooks have a tighter limit.
+const maxBodyBytes = 1 << 20
+
+// New builds the API and its routes.
+func New(d Deps) *Server {
+	s := &Server{cfg: d.Config, log: d.Logger, store: d.Store, plugins: d.Plugins, conns: d.Connections}
+	s.app = fiber.New(fiber.Config{
+		AppName:               "aurora-hub",
+		DisableStartupMessage: true,
+		BodyLimit:             maxBodyBytes,
+		ReadTimeout:           30 * time.Second,
+		WriteTimeout:          30 * time.Second,
+		IdleTimeout:           120 * time.Second,
+		ErrorHandler:          s.handleError,
+		JSONEncoder:           marshalJSON,
+	})
+	s.routes()
+	return s
+}
+
+// App exposes the Fiber app (for tests and benchmarks).
+func (s *Server) App() *fiber.App { return s.app }
+
+// Listen serves on addr until Shutdown.
+func (s *Server) Listen(addr string) error { return s.app.Listen(addr) }
+
+// Shutdown stops accepting requests and waits for in-flight ones.
+func (s *Server) Shutdown(ctx context.Context) error {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return s.app.Shutdown()
+	}
+	return s.app.ShutdownWithTimeout(time.Until(deadline))
+}
+
+// marshalJSON is encoding/json without HTML escaping: the API's messages
+// contain ">" and "&" and nobody embeds them in HTML.
+func marshalJSON(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
+
+func (s *Server) routes() {
+	s.app.Get("/healthz", s.healthz)
+
+	p := s.app.Group("/:provider", s.provider)
+	mgmt := s.managementAuth
+	p.Get("", mgmt, s.getConnection)
+	p.Post("", mgmt, s.connect)
+	p.Patch("", mgmt, s.rotate)
+	p.Delete("", mgmt, s.disconnect)
+	p.Get("/webhook-url", mgmt, s.webhookURL)
+}
+
+// errorStatus maps hub error codes to HTTP status codes.
+var errorStatus = map[string]int{
+	hub.EInvalid:      fiber.StatusBadRequest,
+	hub.EUnauthorized: fiber.StatusUnauthorized,
+	hub.EForbidden:    fiber.StatusForbidden,
+	hub.ENotFound:     fiber.StatusNotFound,
+	hub.EConflict:     fiber.StatusConflict,
+	hub.ERateLimited:  fiber.StatusTooManyRequests,
+	hub.EUpstream:     fiber.StatusBadGateway,
+	hub.EUnavailable:  fiber.StatusServiceUnavailable,
+}
+
+func (s *Server) handleError(c *fiber.Ctx, err error) error {
+	var he *hub.Error
+	var fe *fiber.Error
+	switch {
+	case errors.As(err, &he) && he.Code != hub.EInternal:
+		if he.RetryAfter > 0 {
+			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int((he.RetryAfter+time.Second-1)/time.Second)))
+		}
+		if he.Err != nil {
+			s.log.Debug("request failed", "method", c.Method(), "path", c.Path(), "code", he.Code, "error", he.Err)
+		}
+		return c.Status(errorStatus[he.Code]).JSON(fiber.Map{"error": he.Message})
+	case errors.As(err, &fe):
+		return c.Status(fe.Code).JSON(fiber.Map{"error": fe.Message})
+	default:
+		s.log.Error("internal error", "method", c.Method(), "path", c.Path(), "error", err)
+		return c.Status(fiber.StatusInternalServerError).JSON(fiber.Map{"error": "Internal server error"})
+	}
+}
+
+// managementAuth authenticates the frontend's server: the shared secret
+// (when configured) and the caller's user id.
+func (s *Server) managementAuth(c *fiber.Ctx) error {
+	if want := s.cfg.InternalAPISecret; want != "" {
+		got := c.Get("X-Internal-Secret")
+		if subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+			return c.Status(fiber.StatusForbidden).JSON(fiber.Map{"error": "Forbidden: invalid or missing X-Internal-Secret header"})
+		}
+	}
+	owner := hub.Owner{UserID: c.Get("X-User-ID"), OrgID: c.Get("X-Org-ID")}
+	if owner.UserID == "" {
+		return c.Status(fiber.StatusUnauthorized).JSON(fiber.Map{"error": "Unauthorized"})
+	}
+	c.Locals(ownerKey{}, owner)
+	return c.Next()
+}
+
+type ownerKey struct{}
+type pluginKey struct{}
+
+func owner(c *fiber.Ctx) hub.Owner { return c.Locals(ownerKey{}).(hub.Owner) }
+
+func plugin(c *fiber.Ctx) *pluginhost.Plugin { return c.Locals(pluginKey{}).(*pluginhost.Plugin) }
+
+// provider resolves /:provider to a running plugin.
+func (s *Server) provider(c *fiber.Ctx) error {
+	name := c.Params("provider")
+	p, ok := s.plugins.Get(name)
+	if !ok {
+		return c.Status(fiber.StatusNotFound).JSON(fiber.Map{"error": "Unknown provider: " + name})
+	}
+	if p.State != pluginhost.StateRunning {
+		c.Set(fiber.HeaderRetryAfter, "30")
+		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"error": "Provider " + name + " is unavailable: " + p.State})
+	}
+	c.Locals(pluginKey{}, p)
+	return c.Next()
+}
+
+type pluginHealth struct {
+	Name            string   `json:"name"`
+	State           string   `json:"state"`
+	Version         string   `json:"version,omitempty"`
+	ProtocolVersion int      `json:"protocolVersion,omitempty"`
+	Capabilities    []string `json:"capabilities,omitempty"`
+	Error           string   `json:"error,omitempty"`
+}
+
+// healthz answers 200 when the database answers and every plugin that was
+// not refused is running.
+func (s *Server) healthz(c *fiber.Ctx) error {
+	ctx, cancel := context.WithTimeout(c.UserContext(), 3*time.Second)
+	defer cancel()
+	status, code := "ok", fiber.StatusOK
+	dbState := "ok"
+	if err := s.store.DB.PingContext(ctx); err != nil {
+		dbState, status, code = "unreachable", "degraded", fiber.StatusServiceUnavailable
+	}
+	plugins := []pluginHealth{}
+	for _, p := range s.plugins.Plugins() {
+		plugins = append(plugins, pluginHealth{
+			Name: p.Name, State: p.State, Version: p.Manifest.Version,
+			ProtocolVersion: p.Manifest.ProtocolVersion, Capabilities: p.Manifest.Capabilities, Error: p.Error,
+		})
+		if p.State == pluginhost.StateFailed {
+			status, code = "degraded", fiber.StatusServiceUnavailable
+		}
+	}
+	return c.Status(code).JSON(fiber.Map{"status": status, "database": dbState, "plugins": plugins})
+}

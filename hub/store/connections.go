@@ -1,0 +1,181 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aurora-hub/aurora-hub/hub"
+	"github.com/uptrace/bun"
+)
+
+type connectionRow struct {
+	bun.BaseModel `bun:"table:connections"`
+
+	ID                string    `bun:"id,pk"`
+	Provider          string    `bun:"provider"`
+	OwnerKind         string    `bun:"owner_kind"`
+	OwnerID           string    `bun:"owner_id"`
+	CreatedBy         string    `bun:"created_by"`
+	DisplayName       string    `bun:"display_name"`
+	AuthType          string    `bun:"auth_type"`
+	Secret            []byte    `bun:"secret"`
+	ExternalUserID    *string   `bun:"external_user_id"`
+	ExternalUserEmail *string   `bun:"external_user_email"`
+	ExternalUserName  *string   `bun:"external_user_name"`
+	ExternalUserRole  *string   `bun:"external_user_role"`
+	AccountSubdomain  string    `bun:"account_subdomain"`
+	AccountLevel      bool      `bun:"account_level"`
+	Capabilities      string    `bun:"capabilities"`
+	Status            string    `bun:"status"`
+	StatusError       string    `bun:"status_error"`
+	ValidatedAt       time.Time `bun:"validated_at"`
+	CreatedAt         time.Time `bun:"created_at"`
+	UpdatedAt         time.Time `bun:"updated_at"`
+}
+
+func (r *connectionRow) toDomain() (*hub.Connection, error) {
+	c := &hub.Connection{
+		ID: r.ID, Provider: r.Provider, OwnerKind: r.OwnerKind, OwnerID: r.OwnerID, CreatedBy: r.CreatedBy,
+		DisplayName: r.DisplayName, AuthType: r.AuthType, Secret: r.Secret,
+		ExternalUserID: r.ExternalUserID, ExternalUserEmail: r.ExternalUserEmail,
+		ExternalUserName: r.ExternalUserName, ExternalUserRole: r.ExternalUserRole,
+		AccountSubdomain: r.AccountSubdomain, AccountLevel: r.AccountLevel,
+		Status: r.Status, StatusError: r.StatusError,
+		ValidatedAt: r.ValidatedAt.UTC(), CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+	}
+	if err := json.Unmarshal([]byte(r.Capabilities), &c.Capabilities); err != nil {
+		return nil, fmt.Errorf("connection %s: decoding capabilities: %w", r.ID, err)
+	}
+	return c, nil
+}
+
+func rowFromDomain(c *hub.Connection) (*connectionRow, error) {
+	caps, err := json.Marshal(c.Capabilities)
+	if err != nil {
+		return nil, fmt.Errorf("encoding capabilities: %w", err)
+	}
+	if c.Capabilities == nil {
+		caps = []byte("{}")
+	}
+	return &connectionRow{
+		ID: c.ID, Provider: c.Provider, OwnerKind: c.OwnerKind, OwnerID: c.OwnerID, CreatedBy: c.CreatedBy,
+		DisplayName: c.DisplayName, AuthType: c.AuthType, Secret: c.Secret,
+		ExternalUserID: c.ExternalUserID, ExternalUserEmail: c.ExternalUserEmail,
+		ExternalUserName: c.ExternalUserName, ExternalUserRole: c.ExternalUserRole,
+		AccountSubdomain: c.AccountSubdomain, AccountLevel: c.AccountLevel, Capabilities: string(caps),
+		Status: c.Status, StatusError: c.StatusError,
+		ValidatedAt: c.ValidatedAt.UTC(), CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC(),
+	}, nil
+}
+
+// ErrNotFound is returned when no row matches.
+var ErrNotFound = errors.New("store: not found")
+
+// Connection returns the owner's connection to provider, or ErrNotFound.
+func (s *Store) Connection(ctx context.Context, provider, ownerKind, ownerID string) (*hub.Connection, error) {
+	var r connectionRow
+	err := s.DB.NewSelect().Model(&r).
+		Where("provider = ? AND owner_kind = ? AND owner_id = ?", provider, ownerKind, ownerID).
+		Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading %s connection: %w", provider, err)
+	}
+	return r.toDomain()
+}
+
+// ConnectionByID returns a connection by its id, or ErrNotFound.
+func (s *Store) ConnectionByID(ctx context.Context, id string) (*hub.Connection, error) {
+	var r connectionRow
+	err := s.DB.NewSelect().Model(&r).Where("id = ?", id).Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading connection: %w", err)
+	}
+	return r.toDomain()
+}
+
+// ConnectionForUser finds the connection that webhooks addressed to userID
+// belong to: the user's own, else their organisation's.
+func (s *Store) ConnectionForUser(ctx context.Context, provider, userID string) (*hub.Connection, error) {
+	c, err := s.Connection(ctx, provider, "user", userID)
+	if !errors.Is(err, ErrNotFound) {
+		return c, err
+	}
+	var orgID string
+	err = s.DB.NewSelect().Table("user_orgs").Column("org_id").Where("user_id = ?", userID).Scan(ctx, &orgID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading organisation of user: %w", err)
+	}
+	return s.Connection(ctx, provider, "org", orgID)
+}
+
+// SaveConnection inserts c, or replaces the owner's existing connection to
+// the same provider (keeping its id, so sealed values stay bound to it).
+func (s *Store) SaveConnection(ctx context.Context, c *hub.Connection) error {
+	r, err := rowFromDomain(c)
+	if err != nil {
+		return err
+	}
+	_, err = s.DB.NewInsert().Model(r).
+		On("CONFLICT (provider, owner_kind, owner_id) DO UPDATE").
+		Set("created_by = EXCLUDED.created_by").
+		Set("display_name = EXCLUDED.display_name").
+		Set("auth_type = EXCLUDED.auth_type").
+		Set("secret = EXCLUDED.secret").
+		Set("external_user_id = EXCLUDED.external_user_id").
+		Set("external_user_email = EXCLUDED.external_user_email").
+		Set("external_user_name = EXCLUDED.external_user_name").
+		Set("external_user_role = EXCLUDED.external_user_role").
+		Set("account_subdomain = EXCLUDED.account_subdomain").
+		Set("account_level = EXCLUDED.account_level").
+		Set("capabilities = EXCLUDED.capabilities").
+		Set("status = EXCLUDED.status").
+		Set("status_error = EXCLUDED.status_error").
+		Set("validated_at = EXCLUDED.validated_at").
+		Set("updated_at = EXCLUDED.updated_at").
+		Returning("id").
+		Exec(ctx, &c.ID)
+	if err != nil {
+		return fmt.Errorf("saving %s connection: %w", c.Provider, err)
+	}
+	return nil
+}
+
+// DeleteConnection removes the owner's connection; absent is not an error.
+func (s *Store) DeleteConnection(ctx context.Context, provider, ownerKind, ownerID string) error {
+	_, err := s.DB.NewDelete().Model((*connectionRow)(nil)).
+		Where("provider = ? AND owner_kind = ? AND owner_id = ?", provider, ownerKind, ownerID).
+		Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("deleting %s connection: %w", provider, err)
+	}
+	return nil
+}
+
+// RememberUserOrg records that userID belongs to orgID, so webhooks sent to
+// the user's URL find the organisation's connection.
+func (s *Store) RememberUserOrg(ctx context.Context, userID, orgID string) error {
+	_, err := s.DB.NewInsert().
+		Model(&map[string]any{"user_id": userID, "org_id": orgID, "updated_at": time.Now().UTC()}).
+		TableExpr("user_orgs").
+		On("CONFLICT (user_id) DO UPDATE").
+		Set("org_id = EXCLUDED.org_id").
+		Set("updated_at = EXCLUDED.updated_at").
+		Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("remembering user organisation: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,3 @@
+DROP TABLE user_orgs;
+--bun:split
+DROP TABLE connections;

@@ -1,0 +1,254 @@
+// Package sdk is what a provider plugin for Aurora Hub is written with: the
+// provider interfaces, Serve, and the host-side client the hub uses.
+//
+// A provider implements Provider and any of the small capability interfaces
+// (CredentialValidator, WebhookHandler, OAuthProvider, Provisioner, Enricher).
+// Serve registers a gRPC service only for the capabilities the provider
+// implements, so the hub asks "does this plugin do X" instead of guessing.
+package sdk
+
+import (
+	"context"
+	"time"
+)
+
+// ProtocolVersion is the major version of the provider protocol this SDK
+// speaks (the go-plugin protocol version negotiated at handshake).
+const ProtocolVersion = 1
+
+// Capability names, as listed in Manifest.Capabilities.
+const (
+	CapabilityAuth         = "auth"
+	CapabilityWebhooks     = "webhooks"
+	CapabilityOAuth        = "oauth"
+	CapabilityProvisioning = "provisioning"
+	CapabilityEnrichment   = "enrichment"
+)
+
+// Auth kinds.
+const (
+	AuthAPIToken = "api_token"
+	AuthOAuth    = "oauth"
+)
+
+// Manifest is what a plugin declares about itself.
+type Manifest struct {
+	// Name is the URL segment the hub mounts the plugin at (/<name>); lower case.
+	Name        string `json:"name"`
+	DisplayName string `json:"display_name"`
+	Version     string `json:"version"`
+	// ProtocolVersion and Capabilities are filled in by Serve.
+	ProtocolVersion   int      `json:"protocol_version"`
+	Capabilities      []string `json:"capabilities"`
+	AuthKinds         []string `json:"auth_kinds,omitempty"`
+	WebhookEventTypes []string `json:"webhook_event_types,omitempty"`
+	OAuthScopes       []string `json:"oauth_scopes,omitempty"`
+	// ConfigKeys are the environment variables the hub passes to the plugin
+	// process; nothing else of the hub's environment reaches it.
+	ConfigKeys []string `json:"config_keys,omitempty"`
+}
+
+// Has reports whether the manifest lists capability c.
+func (m Manifest) Has(c string) bool {
+	for _, x := range m.Capabilities {
+		if x == c {
+			return true
+		}
+	}
+	return false
+}
+
+// Provider is implemented by every plugin.
+type Provider interface {
+	Manifest() Manifest
+}
+
+// CredentialValidator checks credentials against the provider's API.
+type CredentialValidator interface {
+	ValidateCredentials(ctx context.Context, creds Credentials) (*Validation, error)
+}
+
+// WebhookHandler verifies and parses an inbound webhook delivery.
+type WebhookHandler interface {
+	HandleWebhook(ctx context.Context, req *WebhookRequest) (*WebhookResult, error)
+}
+
+// OAuthProvider describes the provider's OAuth 2.0 endpoints; the hub runs the flow.
+type OAuthProvider interface {
+	OAuthConfig(ctx context.Context) (*OAuthConfig, error)
+}
+
+// Provisioner manages webhook subscriptions in the provider.
+type Provisioner interface {
+	CreateWebhookSubscription(ctx context.Context, req *SubscriptionRequest) (*Subscription, error)
+	DeleteWebhookSubscription(ctx context.Context, creds Credentials, id string) error
+	PingWebhookSubscription(ctx context.Context, creds Credentials, id string) error
+}
+
+// Enricher gathers evidence about an incident.
+type Enricher interface {
+	Enrich(ctx context.Context, req *EnrichRequest) (*Enrichment, error)
+}
+
+// Credentials are handed to the plugin on every call that needs them.
+type Credentials struct {
+	Kind   string
+	Token  string
+	Scope  string
+	Fields map[string]string
+}
+
+// String never shows the token, so credentials are safe to log by accident.
+func (c Credentials) String() string { return "Credentials{" + c.Kind + ", token redacted}" }
+
+// Identity is who the credentials act as in the provider. Nil pointers are
+// unknown (account-level tokens have no user).
+type Identity struct {
+	UserID           *string
+	UserEmail        *string
+	UserName         *string
+	UserRole         *string
+	AccountSubdomain string
+	AccountID        string
+	AccountLevel     bool
+}
+
+// Validation is the outcome of a successful credential check.
+type Validation struct {
+	Identity     Identity
+	Capabilities map[string]bool
+}
+
+// WebhookRequest is one inbound delivery, exactly as received.
+type WebhookRequest struct {
+	Body []byte
+	// Header holds the request headers with canonical names.
+	Header map[string][]string
+	// Secrets are the connection's active signing secrets; any may match.
+	Secrets []string
+	// AllowUnsigned lets an unverifiable delivery through, marked unverified.
+	AllowUnsigned bool
+}
+
+// HeaderValue returns the first value of header name (canonical form).
+func (r *WebhookRequest) HeaderValue(name string) string {
+	if v := r.Header[name]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// WebhookResult is a verified, parsed delivery.
+type WebhookResult struct {
+	Verified       bool
+	DeliveryID     string
+	SubscriptionID string
+	Events         []Event
+}
+
+// Event is one provider-neutral event parsed from a webhook.
+type Event struct {
+	ID           string
+	Type         string
+	ResourceType string
+	OccurredAt   time.Time
+	Agent        *Reference
+	Incident     *Incident
+	// Data is the event's raw data object.
+	Data []byte
+}
+
+// Reference points at an object in the provider.
+type Reference struct {
+	ID      string `json:"id"`
+	Type    string `json:"type,omitempty"`
+	Summary string `json:"summary,omitempty"`
+	HTMLURL string `json:"html_url,omitempty"`
+}
+
+// Incident is a provider incident as an event describes it.
+type Incident struct {
+	ExternalID       string
+	Number           int64
+	Title            string
+	Status           string
+	Urgency          string
+	Priority         string
+	Service          *Reference
+	EscalationPolicy *Reference
+	Assignees        []Reference
+	Teams            []Reference
+	IncidentKey      string
+	HTMLURL          string
+	CreatedAt        time.Time
+	ResolveReason    string
+	// HasCustomFields tells an empty CustomFields from an absent one.
+	HasCustomFields     bool
+	CustomFields        []CustomField
+	ChangedCustomFields []CustomField
+	// Partial: only ExternalID (and what else is set) is meaningful.
+	Partial bool
+}
+
+// CustomField is one custom field value; ValueJSON "null" means cleared.
+type CustomField struct {
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	Namespace string `json:"namespace,omitempty"`
+	DataType  string `json:"data_type,omitempty"`
+	FieldType string `json:"field_type,omitempty"`
+	ValueJSON []byte `json:"value"`
+}
+
+// OAuthConfig is the provider's OAuth 2.0 endpoints and defaults.
+type OAuthConfig struct {
+	AuthURL       string
+	TokenURL      string
+	RevokeURL     string
+	DefaultScopes []string
+	RequirePKCE   bool
+}
+
+// SubscriptionRequest asks the provider to send webhooks to URL.
+type SubscriptionRequest struct {
+	Credentials Credentials
+	URL         string
+	Events      []string
+	ScopeType   string
+	ScopeID     string
+	Description string
+}
+
+// Subscription is a created webhook subscription.
+type Subscription struct {
+	ID     string
+	Secret string
+	Events []string
+	URL    string
+}
+
+// EnrichRequest asks for evidence about one incident.
+type EnrichRequest struct {
+	Credentials Credentials
+	IncidentID  string
+	ServiceID   string
+	TriggeredAt time.Time
+}
+
+// Enrichment is the evidence gathered for an incident.
+type Enrichment struct {
+	Evidence        []Evidence
+	Notes           []string
+	RelatedServices []Reference
+}
+
+// Evidence is one piece of what the provider knows about an incident.
+type Evidence struct {
+	Kind     string
+	ID       string
+	Summary  string
+	At       time.Time
+	Data     []byte
+	DedupKey string
+	Service  *Reference
+}
