@@ -1,0 +1,417 @@
+package pagerduty
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"strings"
+
+	"github.com/aurora-hub/aurora-hub/sdk"
+)
+
+// Webhook headers PagerDuty sends (matched case-insensitively: the hub may
+// pass them canonicalised, e.g. "X-Pagerduty-Signature", or as received).
+const (
+	HeaderSignature    = "X-PagerDuty-Signature"
+	HeaderWebhookID    = "X-Webhook-Id"
+	HeaderSubscription = "X-Webhook-Subscription"
+)
+
+// maxSignatureEntries bounds how many v1= entries of one header are tried
+// (PagerDuty sends one per active secret: one, or two during a rotation).
+const maxSignatureEntries = 16
+
+// HandleWebhook implements sdk.WebhookHandler for Generic Webhooks V3.
+//
+// Order: the signature is verified over the raw body before anything is
+// parsed, so an unsigned or forged body is a 401 whatever it contains. One
+// exception, for clarity: a body that is recognisably V1/V2 ({"messages":
+// [...]}) and arrives with no signature header at all is answered with the
+// "use V3" error (400), because PagerDuty never signs V1/V2 deliveries and
+// "Invalid webhook signature" would send the user looking in the wrong place.
+// Nothing of such a body is processed.
+func (p *Provider) HandleWebhook(_ context.Context, req *sdk.WebhookRequest) (*sdk.WebhookResult, error) {
+	if req == nil {
+		return nil, &sdk.Error{Code: sdk.CodeInvalid, Message: msgInvalidJSON}
+	}
+	sig := headerValues(req.Header, HeaderSignature)
+	secrets := usableSecrets(req.Secrets)
+
+	deliveryID := strings.TrimSpace(firstHeader(req.Header, HeaderWebhookID))
+	verified := false
+	switch {
+	case sig == "" && isLegacyBody(req.Body):
+		p.log.Info("webhook refused: V1/V2 body", "delivery_id", deliveryID)
+		return nil, &sdk.Error{Code: sdk.CodeInvalid, Message: msgNotV3}
+	case len(secrets) == 0:
+		if !req.AllowUnsigned {
+			p.log.Info("webhook refused: no signing secret configured", "delivery_id", deliveryID)
+			return nil, &sdk.Error{Code: sdk.CodeUnauthenticated, Message: msgNoSecret}
+		}
+	default:
+		if !verifySignature(req.Body, sig, secrets) {
+			// Never log the header or the secrets.
+			p.log.Info("webhook refused: signature did not match", "delivery_id", deliveryID,
+				"signature_present", sig != "", "secrets", len(secrets))
+			return nil, &sdk.Error{Code: sdk.CodeUnauthenticated, Message: msgInvalidSignature}
+		}
+		verified = true
+	}
+
+	ev, err := parseEvent(req.Body)
+	if err != nil {
+		return nil, err
+	}
+	return &sdk.WebhookResult{
+		Verified:       verified,
+		DeliveryID:     deliveryID,
+		SubscriptionID: strings.TrimSpace(firstHeader(req.Header, HeaderSubscription)),
+		Events:         []sdk.Event{*ev},
+	}, nil
+}
+
+// usableSecrets drops empty secrets: an empty HMAC key is a key anyone has.
+func usableSecrets(in []string) []string {
+	out := make([]string, 0, len(in))
+	for _, s := range in {
+		if strings.TrimSpace(s) != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// headerValues joins every value of header name (any case) with commas, as
+// a proxy may split one comma-separated header into several.
+func headerValues(h map[string][]string, name string) string {
+	var vals []string
+	for k, vs := range h {
+		if strings.EqualFold(k, name) {
+			vals = append(vals, vs...)
+		}
+	}
+	return strings.TrimSpace(strings.Join(vals, ","))
+}
+
+func firstHeader(h map[string][]string, name string) string {
+	if vs := h[name]; len(vs) > 0 {
+		return vs[0]
+	}
+	for k, vs := range h {
+		if strings.EqualFold(k, name) && len(vs) > 0 {
+			return vs[0]
+		}
+	}
+	return ""
+}
+
+// verifySignature reports whether any v1= entry of header is the
+// HMAC-SHA256 of body under any of secrets. Other schemes are ignored;
+// comparison is constant-time.
+func verifySignature(body []byte, header string, secrets []string) bool {
+	macs := make([][]byte, len(secrets))
+	for i, s := range secrets {
+		m := hmac.New(sha256.New, []byte(s))
+		m.Write(body)
+		macs[i] = m.Sum(nil)
+	}
+	ok, tried := false, 0
+	for _, entry := range strings.Split(header, ",") {
+		scheme, value, found := strings.Cut(strings.TrimSpace(entry), "=")
+		if !found || !strings.EqualFold(strings.TrimSpace(scheme), "v1") {
+			continue
+		}
+		if tried++; tried > maxSignatureEntries {
+			break
+		}
+		got, err := hex.DecodeString(strings.TrimSpace(value))
+		if err != nil || len(got) != sha256.Size {
+			continue
+		}
+		for _, want := range macs {
+			if hmac.Equal(got, want) {
+				ok = true // keep going: timing does not depend on which matched
+			}
+		}
+	}
+	return ok
+}
+
+// isLegacyBody reports whether body is a V1/V2 webhook: an object with a
+// "messages" key and no "event" key.
+func isLegacyBody(body []byte) bool {
+	if !bytes.Contains(body, []byte(`"messages"`)) {
+		return false // cheap: most bodies are never decoded before verification
+	}
+	var top map[string]json.RawMessage
+	if json.Unmarshal(body, &top) != nil {
+		return false
+	}
+	_, hasMessages := top["messages"]
+	_, hasEvent := top["event"]
+	return hasMessages && !hasEvent
+}
+
+// v3Event is the envelope of a V3 event; every field is lenient.
+type v3Event struct {
+	ID           flexString      `json:"id"`
+	EventType    flexString      `json:"event_type"`
+	ResourceType flexString      `json:"resource_type"`
+	OccurredAt   flexTime        `json:"occurred_at"`
+	Agent        json.RawMessage `json:"agent"`
+	Data         json.RawMessage `json:"data"`
+}
+
+// parseEvent turns a V3 body into an sdk.Event. Errors are CodeInvalid with a
+// message naming what is wrong or missing.
+func parseEvent(body []byte) (*sdk.Event, error) {
+	trimmed := bytes.TrimSpace(body)
+	if !json.Valid(trimmed) {
+		return nil, &sdk.Error{Code: sdk.CodeInvalid, Message: msgInvalidJSON}
+	}
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return nil, &sdk.Error{Code: sdk.CodeInvalid, Message: msgInvalidJSON + ": expected a JSON object"}
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(trimmed, &top); err != nil {
+		return nil, &sdk.Error{Code: sdk.CodeInvalid, Message: msgInvalidJSON, Err: err}
+	}
+	rawEv, hasEvent := top["event"]
+	if _, hasMessages := top["messages"]; hasMessages && !hasEvent {
+		return nil, &sdk.Error{Code: sdk.CodeInvalid, Message: msgNotV3}
+	}
+	rawEv = bytes.TrimSpace(rawEv)
+	if !hasEvent || len(rawEv) == 0 || string(rawEv) == "null" {
+		return nil, &sdk.Error{Code: sdk.CodeInvalid, Message: "Missing event"}
+	}
+	if rawEv[0] != '{' {
+		return nil, &sdk.Error{Code: sdk.CodeInvalid, Message: "Invalid event: expected an object"}
+	}
+	var e v3Event
+	if err := json.Unmarshal(rawEv, &e); err != nil {
+		return nil, &sdk.Error{Code: sdk.CodeInvalid, Message: msgInvalidJSON, Err: err}
+	}
+	evType := strings.TrimSpace(string(e.EventType))
+	resType := strings.TrimSpace(string(e.ResourceType))
+	var missing []string
+	if evType == "" {
+		missing = append(missing, "event.event_type")
+	}
+	if resType == "" {
+		missing = append(missing, "event.resource_type")
+	}
+	if len(missing) > 0 {
+		return nil, &sdk.Error{Code: sdk.CodeInvalid, Message: "Missing " + strings.Join(missing, " and ")}
+	}
+
+	ev := &sdk.Event{
+		ID:           strings.TrimSpace(string(e.ID)),
+		Type:         evType,
+		ResourceType: resType,
+		OccurredAt:   timeOf(e.OccurredAt),
+		Agent:        parseRef(e.Agent),
+	}
+	data := bytes.TrimSpace(e.Data)
+	if len(data) > 0 && string(data) != "null" {
+		ev.Data = append([]byte(nil), data...)
+	}
+	if resType == "incident" || strings.HasPrefix(evType, "incident.") {
+		ev.Incident = parseIncidentData(data)
+	}
+	return ev, nil
+}
+
+// incidentData is the data object of an incident event. Only the fields
+// the hub uses are read; all are lenient.
+type incidentData struct {
+	ID                  flexString      `json:"id"`
+	Type                flexString      `json:"type"`
+	HTMLURL             flexString      `json:"html_url"`
+	Number              flexInt         `json:"number"`
+	IncidentNumber      flexInt         `json:"incident_number"`
+	Status              flexString      `json:"status"`
+	IncidentKey         flexString      `json:"incident_key"`
+	CreatedAt           flexTime        `json:"created_at"`
+	Title               flexString      `json:"title"`
+	Summary             flexString      `json:"summary"`
+	Urgency             flexString      `json:"urgency"`
+	Priority            json.RawMessage `json:"priority"`
+	Service             json.RawMessage `json:"service"`
+	EscalationPolicy    json.RawMessage `json:"escalation_policy"`
+	Assignees           json.RawMessage `json:"assignees"`
+	Assignments         rawArray        `json:"assignments"`
+	Teams               json.RawMessage `json:"teams"`
+	ResolveReason       json.RawMessage `json:"resolve_reason"`
+	Incident            json.RawMessage `json:"incident"`
+	CustomFields        json.RawMessage `json:"custom_fields"`
+	ChangedCustomFields json.RawMessage `json:"changed_custom_fields"`
+}
+
+// parseIncidentData builds the sdk.Incident of an incident event's data:
+// a full incident, a custom-field update, or (for notes, responders, status
+// updates and other sub-objects) a partial incident from data.incident.
+// Nil when the data names no incident.
+func parseIncidentData(data []byte) *sdk.Incident {
+	if len(data) == 0 || data[0] != '{' {
+		return nil
+	}
+	var d incidentData
+	if json.Unmarshal(data, &d) != nil {
+		return nil
+	}
+	typ := strings.TrimSpace(string(d.Type))
+	switch {
+	case typ == "incident_field_values":
+		in := partialFrom(d.Incident)
+		if in == nil {
+			return nil
+		}
+		in.CustomFields, in.HasCustomFields = parseCustomFields(d.CustomFields)
+		in.ChangedCustomFields, _ = parseCustomFields(d.ChangedCustomFields)
+		return in
+	case typ == "incident" || (typ == "" && len(bytes.TrimSpace(d.Incident)) == 0 && string(d.ID) != ""):
+		return fullIncident(&d)
+	default:
+		return partialFrom(d.Incident)
+	}
+}
+
+func fullIncident(d *incidentData) *sdk.Incident {
+	id := strings.TrimSpace(string(d.ID))
+	if id == "" {
+		return nil
+	}
+	in := &sdk.Incident{
+		ExternalID:       id,
+		Number:           int64(d.Number),
+		Title:            string(d.Title),
+		Status:           string(d.Status),
+		Urgency:          string(d.Urgency),
+		Priority:         priorityName(d.Priority),
+		Service:          parseRef(d.Service),
+		EscalationPolicy: parseRef(d.EscalationPolicy),
+		Assignees:        parseRefs(d.Assignees),
+		Teams:            parseRefs(d.Teams),
+		IncidentKey:      string(d.IncidentKey),
+		HTMLURL:          string(d.HTMLURL),
+		CreatedAt:        timeOf(d.CreatedAt),
+		ResolveReason:    resolveReason(d.ResolveReason),
+	}
+	if in.Number == 0 {
+		in.Number = int64(d.IncidentNumber)
+	}
+	if in.Title == "" {
+		in.Title = string(d.Summary)
+	}
+	if len(in.Assignees) == 0 {
+		// REST-style incidents carry assignments[].assignee instead.
+		for _, a := range d.Assignments {
+			var as struct {
+				Assignee json.RawMessage `json:"assignee"`
+			}
+			if json.Unmarshal(a, &as) == nil {
+				if r := parseRef(as.Assignee); r != nil {
+					in.Assignees = append(in.Assignees, *r)
+				}
+			}
+		}
+	}
+	return in
+}
+
+// partialFrom is the partial incident a sub-object event points at.
+func partialFrom(ref []byte) *sdk.Incident {
+	r := parseRef(ref)
+	if r == nil || strings.TrimSpace(r.ID) == "" {
+		return nil
+	}
+	return &sdk.Incident{ExternalID: strings.TrimSpace(r.ID), HTMLURL: r.HTMLURL, Partial: true}
+}
+
+// priorityName is the priority's summary (or name); a bare string is taken
+// as is; null or anything else is "".
+func priorityName(b []byte) string {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return ""
+	}
+	if b[0] == '{' {
+		if r := parseRef(b); r != nil {
+			return r.Summary
+		}
+		return ""
+	}
+	var s flexString
+	_ = s.UnmarshalJSON(b)
+	return string(s)
+}
+
+// resolveReason is "merged" or similar: V3 sends a string or null; the REST
+// shape is an object such as {"type":"merge_resolve_reason", ...}.
+func resolveReason(b []byte) string {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return ""
+	}
+	if b[0] == '{' {
+		var o struct {
+			Type flexString `json:"type"`
+		}
+		_ = json.Unmarshal(b, &o)
+		t := string(o.Type)
+		if strings.HasPrefix(t, "merge") {
+			return "merged"
+		}
+		return strings.TrimSuffix(t, "_resolve_reason")
+	}
+	var s flexString
+	_ = s.UnmarshalJSON(b)
+	return string(s)
+}
+
+type customFieldItem struct {
+	ID        flexString      `json:"id"`
+	Name      flexString      `json:"name"`
+	Namespace flexString      `json:"namespace"`
+	DataType  flexString      `json:"data_type"`
+	FieldType flexString      `json:"field_type"`
+	Value     json.RawMessage `json:"value"`
+}
+
+// parseCustomFields decodes custom field values; present reports whether b
+// was an array at all (an empty set is not an absent one). ValueJSON is the
+// value's raw JSON; a missing or null value is "null", meaning cleared.
+func parseCustomFields(b []byte) (fields []sdk.CustomField, present bool) {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 || b[0] != '[' {
+		return nil, false
+	}
+	var items rawArray
+	_ = items.UnmarshalJSON(b)
+	fields = []sdk.CustomField{}
+	for _, it := range items {
+		it = bytes.TrimSpace(it)
+		if len(it) == 0 || it[0] != '{' {
+			continue
+		}
+		var f customFieldItem
+		if json.Unmarshal(it, &f) != nil {
+			continue
+		}
+		if f.ID == "" && f.Name == "" {
+			continue
+		}
+		v := bytes.TrimSpace(f.Value)
+		if len(v) == 0 {
+			v = []byte("null")
+		}
+		fields = append(fields, sdk.CustomField{
+			ID: string(f.ID), Name: string(f.Name), Namespace: string(f.Namespace),
+			DataType: string(f.DataType), FieldType: string(f.FieldType), ValueJSON: append([]byte(nil), v...),
+		})
+	}
+	return fields, true
+}
