@@ -72,6 +72,7 @@ const (
 	EForbidden    = "forbidden"
 	ENotFound     = "not_found"
 	EConflict     = "conflict"
+	ETooLarge     = "too_large"
 	ERateLimited  = "rate_limited"
 	EUpstream     = "upstream"
 	EUnavailable  = "unavailable"

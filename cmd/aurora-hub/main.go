@@ -14,10 +14,14 @@ import (
 	"github.com/aurora-hub/aurora-hub/hub/config"
 	"github.com/aurora-hub/aurora-hub/hub/connections"
 	"github.com/aurora-hub/aurora-hub/hub/httpapi"
+	"github.com/aurora-hub/aurora-hub/hub/jobs"
+	"github.com/aurora-hub/aurora-hub/hub/pipeline"
 	"github.com/aurora-hub/aurora-hub/hub/pluginhost"
 	"github.com/aurora-hub/aurora-hub/hub/secrets"
 	"github.com/aurora-hub/aurora-hub/hub/store"
+	"github.com/aurora-hub/aurora-hub/hub/webhooks"
 	"github.com/hashicorp/go-hclog"
+	"github.com/riverqueue/river"
 )
 
 const usage = `usage: aurora-hub <command>
@@ -102,9 +106,36 @@ func serve() error {
 		return fmt.Errorf("HUB_PLUGIN_DIR: %w", err)
 	}
 
+	if err := jobs.Migrate(ctx, st); err != nil {
+		return err
+	}
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &pipeline.ApplyEventsWorker{Store: st, Logger: log.Named("pipeline")})
+	jc, err := jobs.New(st, jobs.Options{Workers: workers, Logger: log.Named("jobs")})
+	if err != nil {
+		return err
+	}
+	// Jobs and the inbox outlive the signal: they stop after the API has
+	// drained, so every accepted webhook is committed first.
+	if err := jc.Start(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("starting job workers: %w", err)
+	}
+	inbox := webhooks.NewInbox(st, jc, log.Named("inbox"))
+	inboxCtx, stopInbox := context.WithCancel(context.Background())
+	inboxDone := make(chan struct{})
+	go func() { inbox.Run(inboxCtx); close(inboxDone) }()
+
+	allowUnsigned := map[string]bool{}
+	for _, p := range host.Plugins() {
+		if cfg.Env[webhooks.AllowUnsignedEnv(p.Name)] == "true" {
+			allowUnsigned[p.Name] = true
+			log.Warn("webhooks without a signing secret are accepted unverified", "provider", p.Name)
+		}
+	}
 	api := httpapi.New(httpapi.Deps{
 		Config: cfg, Logger: log.Named("http"), Store: st, Plugins: host,
 		Connections: &connections.Service{Store: st, Sealer: sealer, Logger: log.Named("connections")},
+		Webhooks:    webhooks.New(st, sealer, inbox, log.Named("webhooks"), webhooks.Options{AllowUnsigned: allowUnsigned}),
 	})
 	errc := make(chan error, 1)
 	go func() { errc <- api.Listen(cfg.Listen) }()
@@ -120,6 +151,11 @@ func serve() error {
 	defer cancel()
 	if err := api.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		log.Error("shutdown", "error", err)
+	}
+	stopInbox()
+	<-inboxDone
+	if err := jc.Stop(sctx); err != nil {
+		log.Error("stopping job workers", "error", err)
 	}
 	return nil
 }

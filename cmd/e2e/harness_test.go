@@ -141,7 +141,7 @@ func startHub(t *testing.T, sim *simServer, o hubOpts) *hubProc {
 	for k, v := range o.env {
 		h.Env[k] = v
 	}
-	h.URL = "http://" + addr
+	h.URL = "http://" + h.Env["HUB_LISTEN"]
 	h.start()
 	return h
 }

@@ -164,7 +164,7 @@ var pluginCodes = map[sdk.Code]string{
 
 // FromPluginError turns a plugin's error into a hub error, keeping the
 // plugin's user-facing message. Unknown or internal errors stay internal.
-func FromPluginError(err error) error {
+func FromPluginError(err error) *hub.Error {
 	var se *sdk.Error
 	if errors.As(err, &se) {
 		if code, ok := pluginCodes[se.Code]; ok {

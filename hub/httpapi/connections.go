@@ -21,6 +21,7 @@ type connectionJSON struct {
 	AccountSubdomain  string          `json:"accountSubdomain"`
 	Capabilities      map[string]bool `json:"capabilities"`
 	ValidatedAt       string          `json:"validatedAt"`
+	Webhook           map[string]any  `json:"webhook,omitempty"`
 }
 
 func toJSON(c *hub.Connection) connectionJSON {
@@ -47,7 +48,13 @@ func (s *Server) getConnection(c *fiber.Ctx) error {
 	if conn.Status == hub.StatusExpired {
 		return c.JSON(fiber.Map{"connected": false, "error": conn.StatusError})
 	}
-	return c.JSON(toJSON(conn))
+	w, err := s.webhookStatus(c, conn)
+	if err != nil {
+		return err
+	}
+	out := toJSON(conn)
+	out.Webhook = w
+	return c.JSON(out)
 }
 
 // tokenBody decodes {"token": "...", "displayName": "..."}; a token that is
@@ -93,6 +100,7 @@ func (s *Server) connect(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	s.webhooks.Invalidate()
 	if o.OrgID != "" {
 		if err := s.store.RememberUserOrg(c.UserContext(), o.UserID, o.OrgID); err != nil {
 			return err
@@ -125,6 +133,7 @@ func (s *Server) disconnect(c *fiber.Ctx) error {
 	if err := s.conns.Disconnect(c.UserContext(), plugin(c).Name, owner(c)); err != nil {
 		return err
 	}
+	s.webhooks.Invalidate()
 	return c.JSON(fiber.Map{"success": true})
 }
 

@@ -16,18 +16,20 @@ import (
 	"github.com/aurora-hub/aurora-hub/hub/connections"
 	"github.com/aurora-hub/aurora-hub/hub/pluginhost"
 	"github.com/aurora-hub/aurora-hub/hub/store"
+	"github.com/aurora-hub/aurora-hub/hub/webhooks"
 	"github.com/gofiber/fiber/v2"
 	"github.com/hashicorp/go-hclog"
 )
 
 // Server is the hub's HTTP API.
 type Server struct {
-	app     *fiber.App
-	cfg     *config.Config
-	log     hclog.Logger
-	store   *store.Store
-	plugins *pluginhost.Host
-	conns   *connections.Service
+	app      *fiber.App
+	cfg      *config.Config
+	log      hclog.Logger
+	store    *store.Store
+	plugins  *pluginhost.Host
+	conns    *connections.Service
+	webhooks *webhooks.Service
 }
 
 // Deps are what the API serves from.
@@ -37,6 +39,7 @@ type Deps struct {
 	Store       *store.Store
 	Plugins     *pluginhost.Host
 	Connections *connections.Service
+	Webhooks    *webhooks.Service
 }
 
 // maxBodyBytes bounds every request body; webhooks have a tighter limit.
@@ -44,7 +47,7 @@ const maxBodyBytes = 1 << 20
 
 // New builds the API and its routes.
 func New(d Deps) *Server {
-	s := &Server{cfg: d.Config, log: d.Logger, store: d.Store, plugins: d.Plugins, conns: d.Connections}
+	s := &Server{cfg: d.Config, log: d.Logger, store: d.Store, plugins: d.Plugins, conns: d.Connections, webhooks: d.Webhooks}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "aurora-hub",
 		DisableStartupMessage: true,
@@ -88,14 +91,24 @@ func marshalJSON(v any) ([]byte, error) {
 
 func (s *Server) routes() {
 	s.app.Get("/healthz", s.healthz)
+	s.app.Get("/incidents", s.managementAuth, s.listIncidents)
+	s.app.Get("/incidents/:id", s.managementAuth, s.getIncident)
 
 	p := s.app.Group("/:provider", s.provider)
+	// Open to the internet: authenticated by the delivery's signature.
+	p.Post("/webhook/:user_id", s.receiveWebhook)
+
 	mgmt := s.managementAuth
 	p.Get("", mgmt, s.getConnection)
 	p.Post("", mgmt, s.connect)
 	p.Patch("", mgmt, s.rotate)
 	p.Delete("", mgmt, s.disconnect)
 	p.Get("/webhook-url", mgmt, s.webhookURL)
+	p.Put("/webhook-secret", mgmt, s.putWebhookSecret)
+	p.Delete("/webhook-secret", mgmt, s.deleteWebhookSecret)
+	p.Post("/webhook-subscription", mgmt, s.createWebhookSubscription)
+	p.Get("/webhook-subscription", mgmt, s.getWebhookSubscription)
+	p.Delete("/webhook-subscription", mgmt, s.deleteWebhookSubscription)
 }
 
 // errorStatus maps hub error codes to HTTP status codes.
@@ -105,6 +118,7 @@ var errorStatus = map[string]int{
 	hub.EForbidden:    fiber.StatusForbidden,
 	hub.ENotFound:     fiber.StatusNotFound,
 	hub.EConflict:     fiber.StatusConflict,
+	hub.ETooLarge:     fiber.StatusRequestEntityTooLarge,
 	hub.ERateLimited:  fiber.StatusTooManyRequests,
 	hub.EUpstream:     fiber.StatusBadGateway,
 	hub.EUnavailable:  fiber.StatusServiceUnavailable,

@@ -1,0 +1,96 @@
+// Package jobs runs the hub's durable background work on River, in the hub's
+// own database (River's SQLite driver for the embedded default, its
+// database/sql driver on PostgreSQL), so a job is enqueued in the same
+// transaction as the data it is about and survives a crash of the hub.
+package jobs
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/aurora-hub/aurora-hub/hub/store"
+	"github.com/hashicorp/go-hclog"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivermigrate"
+)
+
+// Client is River's client over database/sql transactions on either backend.
+type Client = river.Client[*sql.Tx]
+
+// Options configure the job runner.
+type Options struct {
+	Logger hclog.Logger
+	// Workers are the job workers to run; nil runs an insert-only client.
+	Workers *river.Workers
+	// MaxWorkers per queue (default 8).
+	MaxWorkers int
+	// PollInterval is how often idle workers look for new jobs (default 200ms).
+	PollInterval time.Duration
+}
+
+func driverFor(st *store.Store) (riverdriver.Driver[*sql.Tx], error) {
+	switch st.Driver {
+	case "sqlite":
+		return riversqlite.New(st.DB.DB), nil
+	case "postgres":
+		return riverdatabasesql.New(st.DB.DB), nil
+	default:
+		return nil, fmt.Errorf("jobs: no River driver for %q", st.Driver)
+	}
+}
+
+// Migrate creates or upgrades River's tables in the hub's database.
+func Migrate(ctx context.Context, st *store.Store) error {
+	drv, err := driverFor(st)
+	if err != nil {
+		return err
+	}
+	m, err := rivermigrate.New(drv, &rivermigrate.Config{Logger: slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		return fmt.Errorf("jobs: preparing River migrations: %w", err)
+	}
+	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return fmt.Errorf("jobs: migrating River tables: %w", err)
+	}
+	return nil
+}
+
+// New returns a River client on the hub's database.
+func New(st *store.Store, o Options) (*Client, error) {
+	drv, err := driverFor(st)
+	if err != nil {
+		return nil, err
+	}
+	if o.MaxWorkers == 0 {
+		o.MaxWorkers = 8
+	}
+	if o.PollInterval == 0 {
+		o.PollInterval = 200 * time.Millisecond
+	}
+	cfg := &river.Config{
+		// River logs through slog; JSON on stderr, like the rest of the hub.
+		Logger:            slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		FetchPollInterval: o.PollInterval,
+		FetchCooldown:     o.PollInterval / 4,
+		MaxAttempts:       10,
+		JobTimeout:        2 * time.Minute,
+		// Discarded jobs are the dead letters: keep them a week for the API.
+		DiscardedJobRetentionPeriod: 7 * 24 * time.Hour,
+	}
+	if o.Workers != nil {
+		cfg.Workers = o.Workers
+		cfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: o.MaxWorkers}}
+	}
+	c, err := river.NewClient(drv, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("jobs: creating River client: %w", err)
+	}
+	return c, nil
+}

@@ -1,0 +1,188 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/uptrace/bun"
+)
+
+// WebhookSecret is a sealed signing secret of a connection. A secret with an
+// ExpiresAt is being rotated out and stays valid until then.
+type WebhookSecret struct {
+	bun.BaseModel `bun:"table:webhook_secrets"`
+
+	ID           string     `bun:"id,pk"`
+	ConnectionID string     `bun:"connection_id"`
+	Secret       []byte     `bun:"secret"`
+	Source       string     `bun:"source"`
+	CreatedAt    time.Time  `bun:"created_at"`
+	ExpiresAt    *time.Time `bun:"expires_at"`
+}
+
+// ActiveWebhookSecrets returns the connection's secrets valid at now, newest first.
+func (s *Store) ActiveWebhookSecrets(ctx context.Context, connectionID string, now time.Time) ([]WebhookSecret, error) {
+	var out []WebhookSecret
+	err := s.DB.NewSelect().Model(&out).
+		Where("connection_id = ?", connectionID).
+		Where("expires_at IS NULL OR expires_at > ?", now.UTC()).
+		Order("created_at DESC").
+		Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("loading webhook secrets: %w", err)
+	}
+	return out, nil
+}
+
+// AddWebhookSecret stores sec as the connection's current secret; every
+// other current secret expires after grace, so deliveries signed with it
+// during a rotation are still accepted.
+func (s *Store) AddWebhookSecret(ctx context.Context, sec *WebhookSecret, grace time.Duration) error {
+	return s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		until := sec.CreatedAt.Add(grace).UTC()
+		if _, err := tx.NewUpdate().Model((*WebhookSecret)(nil)).
+			Set("expires_at = ?", until).
+			Where("connection_id = ? AND (expires_at IS NULL OR expires_at > ?)", sec.ConnectionID, until).
+			Exec(ctx); err != nil {
+			return fmt.Errorf("expiring previous webhook secrets: %w", err)
+		}
+		// Secrets long expired are of no use any more.
+		if _, err := tx.NewDelete().Model((*WebhookSecret)(nil)).
+			Where("connection_id = ? AND expires_at <= ?", sec.ConnectionID, sec.CreatedAt.UTC()).
+			Exec(ctx); err != nil {
+			return fmt.Errorf("pruning expired webhook secrets: %w", err)
+		}
+		if _, err := tx.NewInsert().Model(sec).Exec(ctx); err != nil {
+			return fmt.Errorf("storing webhook secret: %w", err)
+		}
+		return nil
+	})
+}
+
+// DeleteWebhookSecrets removes the connection's secrets of source, or all
+// of them when source is "".
+func (s *Store) DeleteWebhookSecrets(ctx context.Context, connectionID, source string) error {
+	q := s.DB.NewDelete().Model((*WebhookSecret)(nil)).Where("connection_id = ?", connectionID)
+	if source != "" {
+		q = q.Where("source = ?", source)
+	}
+	_, err := q.Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("deleting webhook secrets: %w", err)
+	}
+	return nil
+}
+
+// WebhookState is what the hub knows of a connection's webhook.
+type WebhookState struct {
+	bun.BaseModel `bun:"table:webhook_state"`
+
+	ConnectionID   string     `bun:"connection_id,pk"`
+	SubscriptionID string     `bun:"subscription_id"`
+	Subscription   string     `bun:"subscription"`
+	LastDeliveryAt *time.Time `bun:"last_delivery_at"`
+	LastError      string     `bun:"last_error"`
+	LastErrorAt    *time.Time `bun:"last_error_at"`
+}
+
+// WebhookState returns the connection's webhook state (zero when none).
+func (s *Store) WebhookState(ctx context.Context, connectionID string) (*WebhookState, error) {
+	st := &WebhookState{ConnectionID: connectionID, Subscription: "{}"}
+	err := s.DB.NewSelect().Model(st).Where("connection_id = ?", connectionID).Scan(ctx)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("loading webhook state: %w", err)
+	}
+	return st, nil
+}
+
+// SetWebhookSubscription records (or, with id "", clears) the subscription.
+func (s *Store) SetWebhookSubscription(ctx context.Context, connectionID, id, subscriptionJSON string) error {
+	if subscriptionJSON == "" {
+		subscriptionJSON = "{}"
+	}
+	_, err := s.DB.NewInsert().Model(&WebhookState{ConnectionID: connectionID, SubscriptionID: id, Subscription: subscriptionJSON}).
+		On("CONFLICT (connection_id) DO UPDATE").
+		Set("subscription_id = EXCLUDED.subscription_id").
+		Set("subscription = EXCLUDED.subscription").
+		Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("saving webhook subscription: %w", err)
+	}
+	return nil
+}
+
+// RecordWebhookError remembers the last rejected delivery of a connection.
+func (s *Store) RecordWebhookError(ctx context.Context, connectionID, msg string, at time.Time) error {
+	at = at.UTC()
+	_, err := s.DB.NewInsert().Model(&WebhookState{ConnectionID: connectionID, Subscription: "{}", LastError: msg, LastErrorAt: &at}).
+		On("CONFLICT (connection_id) DO UPDATE").
+		Set("last_error = EXCLUDED.last_error").
+		Set("last_error_at = EXCLUDED.last_error_at").
+		Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("recording webhook error: %w", err)
+	}
+	return nil
+}
+
+// InboxEvent is one received event, recorded before it is applied.
+type InboxEvent struct {
+	bun.BaseModel `bun:"table:webhook_inbox"`
+
+	ID           int64      `bun:"id,pk,autoincrement"`
+	Provider     string     `bun:"provider"`
+	ConnectionID string     `bun:"connection_id"`
+	OwnerKind    string     `bun:"owner_kind"`
+	OwnerID      string     `bun:"owner_id"`
+	EventID      string     `bun:"event_id"`
+	WebhookID    string     `bun:"webhook_id"`
+	EventType    string     `bun:"event_type"`
+	OccurredAt   *time.Time `bun:"occurred_at"`
+	Verified     bool       `bun:"verified"`
+	Event        string     `bun:"event"`
+	ReceivedAt   time.Time  `bun:"received_at"`
+	AppliedAt    *time.Time `bun:"applied_at"`
+	Attempts     int        `bun:"attempts"`
+	LastError    string     `bun:"last_error"`
+}
+
+// InsertInbox records events inside tx, skipping those already recorded
+// (same provider, connection and event id). It returns the rows it inserted
+// (id, provider, connection_id and event_id set).
+func InsertInbox(ctx context.Context, tx bun.IDB, events []InboxEvent) ([]InboxEvent, error) {
+	if len(events) == 0 {
+		return nil, nil
+	}
+	var inserted []InboxEvent
+	err := tx.NewInsert().Model(&events).
+		On("CONFLICT (provider, connection_id, event_id) DO NOTHING").
+		Returning("id, provider, connection_id, event_id").
+		Scan(ctx, &inserted)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("recording webhook events: %w", err)
+	}
+	return inserted, nil
+}
+
+// TouchWebhookDeliveries sets last_delivery_at of the connections to at.
+func TouchWebhookDeliveries(ctx context.Context, tx bun.IDB, connectionIDs []string, at time.Time) error {
+	at = at.UTC()
+	rows := make([]WebhookState, len(connectionIDs))
+	for i, id := range connectionIDs {
+		rows[i] = WebhookState{ConnectionID: id, Subscription: "{}", LastDeliveryAt: &at}
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	_, err := tx.NewInsert().Model(&rows).
+		On("CONFLICT (connection_id) DO UPDATE").
+		Set("last_delivery_at = EXCLUDED.last_delivery_at").
+		Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("recording webhook delivery time: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,177 @@
+package webhooks
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/aurora-hub/aurora-hub/hub/jobs"
+	"github.com/aurora-hub/aurora-hub/hub/pipeline"
+	"github.com/aurora-hub/aurora-hub/hub/store"
+	"github.com/aurora-hub/aurora-hub/sdk"
+	"github.com/hashicorp/go-hclog"
+	"github.com/uptrace/bun"
+)
+
+// Inbox records events durably with group commit: concurrent deliveries are
+// gathered into one transaction (inbox rows, one apply job, delivery times),
+// so each delivery still gets its answer only after its rows are committed,
+// while the database sees one commit for many deliveries.
+type Inbox struct {
+	store    *store.Store
+	jobs     *jobs.Client
+	log      hclog.Logger
+	reqs     chan *pendingWrite
+	maxBatch int
+	writers  int
+	wg       sync.WaitGroup
+}
+
+type pendingWrite struct {
+	connID string
+	rows   []store.InboxEvent
+	done   chan writeResult
+}
+
+type writeResult struct {
+	inserted int
+	err      error
+}
+
+// ErrClosed is returned by Record after the inbox has stopped.
+var ErrClosed = errors.New("webhooks: inbox is shutting down")
+
+// NewInbox returns an inbox writing to st and enqueuing on jc.
+func NewInbox(st *store.Store, jc *jobs.Client, log hclog.Logger) *Inbox {
+	writers := 1 // SQLite has one writer; more would only wait on its lock
+	if st.Driver == "postgres" {
+		writers = 4
+	}
+	return &Inbox{store: st, jobs: jc, log: log, reqs: make(chan *pendingWrite, 4096), maxBatch: 256, writers: writers}
+}
+
+// Run commits batches until ctx ends, then finishes what it was given.
+func (i *Inbox) Run(ctx context.Context) {
+	for range i.writers {
+		i.wg.Add(1)
+		go func() {
+			defer i.wg.Done()
+			i.loop(ctx)
+		}()
+	}
+	i.wg.Wait()
+}
+
+func (i *Inbox) loop(ctx context.Context) {
+	batch := make([]*pendingWrite, 0, i.maxBatch)
+	for {
+		select {
+		case <-ctx.Done():
+			// Finish what was handed over before the stop.
+			for {
+				select {
+				case p := <-i.reqs:
+					i.commit(context.WithoutCancel(ctx), []*pendingWrite{p})
+				default:
+					return
+				}
+			}
+		case p := <-i.reqs:
+			batch = append(batch[:0], p)
+		gather:
+			for len(batch) < i.maxBatch {
+				select {
+				case q := <-i.reqs:
+					batch = append(batch, q)
+				default:
+					break gather
+				}
+			}
+			i.commit(context.WithoutCancel(ctx), batch)
+		}
+	}
+}
+
+// Record stores rows and enqueues their processing; it returns how many
+// were new (the rest were already recorded).
+func (i *Inbox) Record(ctx context.Context, connID string, rows []store.InboxEvent) (int, error) {
+	p := &pendingWrite{connID: connID, rows: rows, done: make(chan writeResult, 1)}
+	select {
+	case i.reqs <- p:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	select {
+	case r := <-p.done:
+		return r.inserted, r.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+type inboxKey struct{ provider, conn, event string }
+
+func (i *Inbox) commit(ctx context.Context, batch []*pendingWrite) {
+	var rows []store.InboxEvent
+	conns := map[string]bool{}
+	for _, p := range batch {
+		rows = append(rows, p.rows...)
+		conns[p.connID] = true
+	}
+	var inserted []store.InboxEvent
+	err := i.store.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		inserted, err = store.InsertInbox(ctx, tx, rows)
+		if err != nil {
+			return err
+		}
+		if len(inserted) > 0 {
+			ids := make([]int64, len(inserted))
+			for k, r := range inserted {
+				ids[k] = r.ID
+			}
+			if _, err := i.jobs.InsertTx(ctx, tx.Tx, pipeline.ApplyEventsArgs{InboxIDs: ids}, nil); err != nil {
+				return fmt.Errorf("enqueuing event processing: %w", err)
+			}
+		}
+		connIDs := make([]string, 0, len(conns))
+		for id := range conns {
+			connIDs = append(connIDs, id)
+		}
+		return store.TouchWebhookDeliveries(ctx, tx, connIDs, time.Now())
+	})
+	if err != nil {
+		i.log.Error("recording webhook batch failed", "deliveries", len(batch), "error", err)
+		for _, p := range batch {
+			p.done <- writeResult{err: err}
+		}
+		return
+	}
+	// Credit each new row to the first delivery in the batch that carried it.
+	fresh := make(map[inboxKey]bool, len(inserted))
+	for _, r := range inserted {
+		fresh[inboxKey{r.Provider, r.ConnectionID, r.EventID}] = true
+	}
+	for _, p := range batch {
+		n := 0
+		for _, r := range p.rows {
+			k := inboxKey{r.Provider, r.ConnectionID, r.EventID}
+			if fresh[k] {
+				n++
+				delete(fresh, k)
+			}
+		}
+		p.done <- writeResult{inserted: n}
+	}
+}
+
+func encodeEvent(ev sdk.Event) (string, error) {
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return "", fmt.Errorf("encoding event: %w", err)
+	}
+	return string(b), nil
+}
