@@ -90,6 +90,22 @@ type Enricher interface {
 	Enrich(ctx context.Context, req *EnrichRequest) (*Enrichment, error)
 }
 
+// Capabilities is every capability as the hub calls it: implemented by
+// Client (a plugin process over gRPC) and Local (in-process).
+type Capabilities interface {
+	Describe(ctx context.Context) (Manifest, error)
+	CredentialValidator
+	WebhookHandler
+	OAuthProvider
+	Provisioner
+	Enricher
+}
+
+var (
+	_ Capabilities = (*Client)(nil)
+	_ Capabilities = (*Local)(nil)
+)
+
 // Credentials are handed to the plugin on every call that needs them.
 type Credentials struct {
 	Kind   string

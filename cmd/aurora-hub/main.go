@@ -11,17 +11,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aurora-hub/aurora-hub/hub/app"
 	"github.com/aurora-hub/aurora-hub/hub/config"
-	"github.com/aurora-hub/aurora-hub/hub/connections"
-	"github.com/aurora-hub/aurora-hub/hub/httpapi"
-	"github.com/aurora-hub/aurora-hub/hub/jobs"
-	"github.com/aurora-hub/aurora-hub/hub/pipeline"
 	"github.com/aurora-hub/aurora-hub/hub/pluginhost"
-	"github.com/aurora-hub/aurora-hub/hub/secrets"
-	"github.com/aurora-hub/aurora-hub/hub/store"
-	"github.com/aurora-hub/aurora-hub/hub/webhooks"
 	"github.com/hashicorp/go-hclog"
-	"github.com/riverqueue/river"
 )
 
 const usage = `usage: aurora-hub <command>
@@ -78,86 +71,17 @@ func serve() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	st, err := store.Open(ctx, store.Options{Driver: cfg.Driver, SQLitePath: cfg.SQLitePath, URL: cfg.DatabaseURL})
-	if err != nil {
-		return fmt.Errorf("HUB_DATABASE_URL (%s): %w", cfg.RedactedDatabaseURL(), err)
-	}
-	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		return err
-	}
-	key := cfg.EncryptionKey
-	if key == nil {
-		var created bool
-		key, created, err = secrets.LoadOrCreateKey(cfg.DataDir)
-		if err != nil {
-			return fmt.Errorf("HUB_ENCRYPTION_KEY unset and no usable key in %s: %w", cfg.DataDir, err)
-		}
-		log.Warn("HUB_ENCRYPTION_KEY is not set: using a key file in the data directory (development only)", "dir", cfg.DataDir, "created", created)
-	}
-	sealer, err := secrets.New(key)
-	if err != nil {
-		return fmt.Errorf("HUB_ENCRYPTION_KEY: %w", err)
-	}
-
-	host := pluginhost.New(pluginhost.Options{Dir: cfg.PluginDir, Logger: log.Named("plugins"), Env: cfg.Env})
-	defer host.Close()
-	if err := host.Start(ctx); err != nil {
-		return fmt.Errorf("HUB_PLUGIN_DIR: %w", err)
-	}
-
-	if err := jobs.Migrate(ctx, st); err != nil {
-		return err
-	}
-	workers := river.NewWorkers()
-	river.AddWorker(workers, &pipeline.ApplyEventsWorker{Store: st, Logger: log.Named("pipeline")})
-	jc, err := jobs.New(st, jobs.Options{Workers: workers, Logger: log.Named("jobs")})
+	a, err := app.New(ctx, cfg, app.Options{Logger: log})
 	if err != nil {
 		return err
 	}
-	// Jobs and the inbox outlive the signal: they stop after the API has
-	// drained, so every accepted webhook is committed first.
-	if err := jc.Start(context.WithoutCancel(ctx)); err != nil {
-		return fmt.Errorf("starting job workers: %w", err)
-	}
-	inbox := webhooks.NewInbox(st, jc, log.Named("inbox"))
-	inboxCtx, stopInbox := context.WithCancel(context.Background())
-	inboxDone := make(chan struct{})
-	go func() { inbox.Run(inboxCtx); close(inboxDone) }()
-
-	allowUnsigned := map[string]bool{}
-	for _, p := range host.Plugins() {
-		if cfg.Env[webhooks.AllowUnsignedEnv(p.Name)] == "true" {
-			allowUnsigned[p.Name] = true
-			log.Warn("webhooks without a signing secret are accepted unverified", "provider", p.Name)
-		}
-	}
-	api := httpapi.New(httpapi.Deps{
-		Config: cfg, Logger: log.Named("http"), Store: st, Plugins: host,
-		Connections: &connections.Service{Store: st, Sealer: sealer, Logger: log.Named("connections")},
-		Webhooks:    webhooks.New(st, sealer, inbox, log.Named("webhooks"), webhooks.Options{AllowUnsigned: allowUnsigned}),
-	})
-	errc := make(chan error, 1)
-	go func() { errc <- api.Listen(cfg.Listen) }()
-	log.Info("hub listening", "addr", cfg.Listen, "database", cfg.RedactedDatabaseURL(), "plugins", len(host.Plugins()), "version", version)
-
-	select {
-	case err := <-errc:
-		return fmt.Errorf("HUB_LISTEN %s: %w", cfg.Listen, err)
-	case <-ctx.Done():
-	}
+	log.Info("starting", "version", version)
+	serveErr := a.Serve(ctx)
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	if err := api.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		log.Error("shutdown", "error", err)
-	}
-	stopInbox()
-	<-inboxDone
-	if err := jc.Stop(sctx); err != nil {
-		log.Error("stopping job workers", "error", err)
-	}
-	return nil
+	a.Close(sctx)
+	return serveErr
 }
 
 func pluginsCmd(args []string) error {

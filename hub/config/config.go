@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/joho/godotenv"
 )
@@ -35,6 +36,12 @@ type Config struct {
 	FrontendURL       string
 	LogFormat         string // "json" or "text"
 	LogLevel          string
+	// OAuthStateTTL is how long a started OAuth login may take
+	// (HUB_OAUTH_STATE_TTL, default 10m).
+	OAuthStateTTL time.Duration
+	// OAuthRefreshMargin is how long before its expiry an OAuth access
+	// token is refreshed (HUB_OAUTH_REFRESH_MARGIN, default 2m).
+	OAuthRefreshMargin time.Duration
 	// Env is the process environment; plugins get only the keys they declare.
 	Env map[string]string
 }
@@ -44,6 +51,9 @@ const (
 	DefaultListen      = "127.0.0.1:5080"
 	DefaultDatabaseURL = "sqlite://data/hub.db"
 	DefaultPluginDir   = "bin/plugins"
+
+	DefaultOAuthStateTTL      = 10 * time.Minute
+	DefaultOAuthRefreshMargin = 2 * time.Minute
 )
 
 // Load reads .env (when present, without overriding the environment) and
@@ -114,7 +124,73 @@ func FromEnv(env map[string]string) (*Config, error) {
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		return nil, fmt.Errorf("HUB_LOG_FORMAT: %q is neither json nor text", c.LogFormat)
 	}
+	var err error
+	if c.OAuthStateTTL, err = duration(env, "HUB_OAUTH_STATE_TTL", DefaultOAuthStateTTL, time.Second, time.Hour); err != nil {
+		return nil, err
+	}
+	if c.OAuthRefreshMargin, err = duration(env, "HUB_OAUTH_REFRESH_MARGIN", DefaultOAuthRefreshMargin, 0, time.Hour); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+// duration reads a Go duration ("90s", "10m") within [lo, hi].
+func duration(env map[string]string, key string, def, lo, hi time.Duration) (time.Duration, error) {
+	v := strings.TrimSpace(env[key])
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %q is not a duration such as 10m or 90s", key, v)
+	}
+	if d < lo || d > hi {
+		return 0, fmt.Errorf("%s: %s is outside [%s, %s]", key, d, lo, hi)
+	}
+	return d, nil
+}
+
+// OAuthClient is a provider's OAuth app as configured for the hub:
+// NEXT_PUBLIC_ENABLE_<P>_OAUTH=true enables it, <P>_CLIENT_ID and
+// <P>_CLIENT_SECRET identify it (<P> is the provider name in upper case).
+type OAuthClient struct {
+	Enabled      bool
+	ClientID     string
+	ClientSecret string
+	// Missing names the unset variables of an enabled client.
+	Missing []string
+}
+
+// OAuthClient returns provider's OAuth app settings.
+func (c *Config) OAuthClient(provider string) OAuthClient {
+	p := strings.ToUpper(strings.ReplaceAll(provider, "-", "_"))
+	o := OAuthClient{
+		Enabled:      strings.EqualFold(strings.TrimSpace(c.Env["NEXT_PUBLIC_ENABLE_"+p+"_OAUTH"]), "true"),
+		ClientID:     strings.TrimSpace(c.Env[p+"_CLIENT_ID"]),
+		ClientSecret: strings.TrimSpace(c.Env[p+"_CLIENT_SECRET"]),
+	}
+	if o.ClientID == "" {
+		o.Missing = append(o.Missing, p+"_CLIENT_ID")
+	}
+	if o.ClientSecret == "" {
+		o.Missing = append(o.Missing, p+"_CLIENT_SECRET")
+	}
+	return o
+}
+
+// PublicURL is the hub's public base URL: NEXT_PUBLIC_BACKEND_URL, else
+// http://HUB_LISTEN.
+func (c *Config) PublicURL() string {
+	if c.PublicBackendURL != "" {
+		return c.PublicBackendURL
+	}
+	return "http://" + c.Listen
+}
+
+// OAuthRedirectURL is where the provider sends the user back after an
+// OAuth authorization: <public URL>/<provider>/oauth/callback.
+func (c *Config) OAuthRedirectURL(provider string) string {
+	return c.PublicURL() + "/" + provider + "/oauth/callback"
 }
 
 func (c *Config) parseDatabaseURL() error {

@@ -17,11 +17,24 @@ import (
 	"github.com/aurora-hub/aurora-hub/sdk"
 	"github.com/google/uuid"
 	"github.com/hashicorp/go-hclog"
+	"golang.org/x/oauth2"
 )
 
 // Validator is the plugin capability this service needs.
 type Validator interface {
 	ValidateCredentials(ctx context.Context, creds sdk.Credentials) (*sdk.Validation, error)
+}
+
+// OAuthApps is what the connections service needs of the providers' OAuth
+// apps (hub/oauth implements it).
+type OAuthApps interface {
+	// RefreshToken redeems refreshToken at provider's token endpoint. The
+	// provider refusing it for good is an *oauth2.RetrieveError with
+	// ErrorCode invalid_grant; any other error is transient.
+	RefreshToken(ctx context.Context, provider, refreshToken string) (*oauth2.Token, error)
+	// Revoke asks the provider to revoke token (best effort; a provider
+	// without a revocation endpoint is not an error).
+	Revoke(ctx context.Context, provider, token, tokenTypeHint string) error
 }
 
 // Service manages provider connections.
@@ -30,7 +43,24 @@ type Service struct {
 	Sealer *secrets.Sealer
 	Logger hclog.Logger
 	Now    func() time.Time
+	// OAuth refreshes and revokes OAuth tokens; nil disables refresh (an
+	// OAuth connection then fails once its access token expires).
+	OAuth OAuthApps
+	// RefreshMargin is how long before its expiry an access token is
+	// refreshed (default DefaultRefreshMargin).
+	RefreshMargin time.Duration
 }
+
+// DefaultRefreshMargin is Service.RefreshMargin's default.
+const DefaultRefreshMargin = 2 * time.Minute
+
+// MsgOAuthExpired is the status error of a connection whose refresh the
+// provider refused.
+const MsgOAuthExpired = "OAuth token expired, please reconnect"
+
+// refreshTimeout bounds one refresh at the provider. It stays below SQLite's
+// busy_timeout (10 s), which concurrent users of the connection wait on.
+const refreshTimeout = 8 * time.Second
 
 // credential is the sealed JSON of a connection's secret material.
 type credential struct {
@@ -50,7 +80,24 @@ func (s *Service) now() time.Time {
 }
 
 // Get returns the owner's connection to provider, or nil when there is none.
+// An OAuth connection goes through the token source first (see
+// Credentials): a token near its expiry is refreshed, and one the provider
+// refuses to refresh leaves the connection expired (Status StatusExpired).
+// A transient refresh failure is logged and the connection returned as
+// stored; the next use retries.
 func (s *Service) Get(ctx context.Context, provider string, owner hub.Owner) (*hub.Connection, error) {
+	c, err := s.load(ctx, provider, owner)
+	if err != nil || c == nil || c.AuthType != sdk.AuthOAuth || c.Status == hub.StatusExpired {
+		return c, err
+	}
+	if _, err := s.Credentials(ctx, c); err != nil && c.Status != hub.StatusExpired {
+		s.Logger.Warn("OAuth token source failed; the next use retries", "provider", provider, "connection", c.ID, "error", err)
+	}
+	return c, nil
+}
+
+// load returns the owner's connection as stored, or nil.
+func (s *Service) load(ctx context.Context, provider string, owner hub.Owner) (*hub.Connection, error) {
 	c, err := s.Store.Connection(ctx, provider, owner.Kind(), owner.ID())
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
@@ -70,7 +117,7 @@ func (s *Service) ConnectToken(ctx context.Context, v Validator, provider string
 	if err != nil {
 		return nil, FromPluginError(err)
 	}
-	existing, err := s.Get(ctx, provider, owner)
+	existing, err := s.load(ctx, provider, owner)
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +136,87 @@ func (s *Service) ConnectToken(ctx context.Context, v Validator, provider string
 		return nil, err
 	}
 	s.Logger.Info("connection saved", "provider", provider, "connection", c.ID, "owner_kind", c.OwnerKind, "account", c.AccountSubdomain)
+	s.revokeReplaced(existing, "")
 	return c, nil
+}
+
+// OAuthToken is what an OAuth authorization yielded.
+type OAuthToken struct {
+	AccessToken  string
+	RefreshToken string
+	Expiry       time.Time
+	Scope        string
+}
+
+// ConnectOAuth stores an OAuth connection whose access token the plugin
+// has validated (val), replacing any previous connection of the owner. The
+// display name of a replaced connection is kept.
+func (s *Service) ConnectOAuth(ctx context.Context, provider string, owner hub.Owner, displayName string, val *sdk.Validation, tok OAuthToken) (*hub.Connection, error) {
+	if tok.AccessToken == "" {
+		return nil, hub.Errorf(hub.EInvalid, "Token required")
+	}
+	existing, err := s.load(ctx, provider, owner)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	c := &hub.Connection{ID: uuid.NewString(), CreatedAt: now}
+	if existing != nil {
+		c.ID, c.CreatedAt = existing.ID, existing.CreatedAt
+		if existing.DisplayName != "" {
+			displayName = existing.DisplayName
+		}
+	}
+	c.Provider, c.OwnerKind, c.OwnerID, c.CreatedBy = provider, owner.Kind(), owner.ID(), owner.UserID
+	c.DisplayName, c.AuthType = displayName, sdk.AuthOAuth
+	applyValidation(c, val, now)
+	cred := credential{Token: tok.AccessToken, RefreshToken: tok.RefreshToken, Expiry: tok.Expiry.UTC(), Scope: tok.Scope}
+	if err := s.seal(c, cred); err != nil {
+		return nil, err
+	}
+	if err := s.Store.SaveConnection(ctx, c); err != nil {
+		return nil, err
+	}
+	s.Logger.Info("OAuth connection saved", "provider", provider, "connection", c.ID, "owner_kind", c.OwnerKind, "account", c.AccountSubdomain)
+	s.revokeReplaced(existing, tok.RefreshToken)
+	return c, nil
+}
+
+// revokeReplaced revokes the OAuth tokens of a connection that was just
+// replaced (unless keep is its refresh token), in the background.
+func (s *Service) revokeReplaced(old *hub.Connection, keep string) {
+	if old == nil || old.AuthType != sdk.AuthOAuth {
+		return
+	}
+	cred, err := s.open(old)
+	if err != nil || cred.RefreshToken == keep {
+		return
+	}
+	s.revoke(old, cred)
+}
+
+// revoke asks the provider to revoke cred's tokens, in the background and
+// best effort: it never blocks or fails what the caller is doing.
+func (s *Service) revoke(c *hub.Connection, cred credential) {
+	if s.OAuth == nil {
+		return
+	}
+	token, hint := cred.RefreshToken, "refresh_token"
+	if token == "" {
+		token, hint = cred.Token, "access_token"
+	}
+	if token == "" {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.OAuth.Revoke(ctx, c.Provider, token, hint); err != nil {
+			s.Logger.Warn("revoking OAuth token failed (ignored)", "provider", c.Provider, "connection", c.ID, "error", err)
+			return
+		}
+		s.Logger.Info("OAuth token revoked", "provider", c.Provider, "connection", c.ID)
+	}()
 }
 
 // RotateToken replaces the API token of an existing connection, keeping its
@@ -99,7 +226,7 @@ func (s *Service) RotateToken(ctx context.Context, v Validator, provider string,
 	if token == "" {
 		return nil, hub.Errorf(hub.EInvalid, "Token required")
 	}
-	existing, err := s.Get(ctx, provider, owner)
+	existing, err := s.load(ctx, provider, owner)
 	if err != nil {
 		return nil, err
 	}
@@ -112,22 +239,178 @@ func (s *Service) RotateToken(ctx context.Context, v Validator, provider string,
 	return s.ConnectToken(ctx, v, provider, owner, token, existing.DisplayName)
 }
 
-// Disconnect removes the owner's connection; none is not an error.
+// Disconnect removes the owner's connection; none is not an error. The
+// tokens of an OAuth connection are then revoked at the provider, best
+// effort and in the background.
 func (s *Service) Disconnect(ctx context.Context, provider string, owner hub.Owner) error {
-	return s.Store.DeleteConnection(ctx, provider, owner.Kind(), owner.ID())
+	existing, err := s.load(ctx, provider, owner)
+	if err != nil {
+		return err
+	}
+	if err := s.Store.DeleteConnection(ctx, provider, owner.Kind(), owner.ID()); err != nil {
+		return err
+	}
+	if existing != nil && existing.AuthType == sdk.AuthOAuth {
+		if cred, err := s.open(existing); err == nil {
+			s.revoke(existing, cred)
+		}
+	}
+	return nil
 }
 
-// Credentials opens the connection's sealed credentials for a plugin call.
-func (s *Service) Credentials(c *hub.Connection) (sdk.Credentials, error) {
+// Credentials is the one token source of a connection: every plugin call
+// made with a connection's credentials gets them here. For an OAuth
+// connection whose access token expires within RefreshMargin it refreshes
+// the token inside a transaction holding the connection's row lock, so
+// concurrent callers, in this process or in other hubs on the same
+// database, refresh once: each re-reads the row under the lock and uses
+// what an earlier holder stored. The rotated refresh token is stored in the
+// same transaction. A refresh the provider refuses (invalid_grant) marks the
+// connection expired (MsgOAuthExpired); a transient failure changes nothing.
+// c is updated to the row as last read.
+func (s *Service) Credentials(ctx context.Context, c *hub.Connection) (sdk.Credentials, error) {
+	cred, err := s.open(c)
+	if err != nil {
+		return sdk.Credentials{}, err
+	}
+	if c.AuthType != sdk.AuthOAuth {
+		return toSDK(c, cred), nil
+	}
+	if c.Status == hub.StatusExpired {
+		return sdk.Credentials{}, errExpired()
+	}
+	if s.fresh(cred) {
+		return toSDK(c, cred), nil
+	}
+	return s.refresh(ctx, c)
+}
+
+func errExpired() error { return hub.Errorf(hub.EUnauthorized, MsgOAuthExpired) }
+
+func toSDK(c *hub.Connection, cred credential) sdk.Credentials {
+	return sdk.Credentials{Kind: c.AuthType, Token: cred.Token, Scope: cred.Scope}
+}
+
+// fresh reports whether cred's access token is good for RefreshMargin more.
+// A token without an expiry never needs a refresh.
+func (s *Service) fresh(cred credential) bool {
+	margin := s.RefreshMargin
+	if margin <= 0 {
+		margin = DefaultRefreshMargin
+	}
+	return cred.Expiry.IsZero() || s.now().Add(margin).Before(cred.Expiry)
+}
+
+func (s *Service) refresh(ctx context.Context, c *hub.Connection) (sdk.Credentials, error) {
+	if s.OAuth == nil {
+		return sdk.Credentials{}, hub.Errorf(hub.EUnavailable, "OAuth is not configured for %s: the token cannot be refreshed", c.Provider)
+	}
+	// The provider rotates the refresh token as soon as it answers: once
+	// asked, finish and store the answer even if the caller goes away.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*refreshTimeout)
+	defer cancel()
+	var (
+		out    sdk.Credentials
+		outErr error
+	)
+	err := s.Store.WithLockedConnection(ctx, c.ID, func(ctx context.Context, cur *hub.Connection, save func(*hub.Connection) error) error {
+		if cur == nil {
+			outErr = hub.Errorf(hub.ENotFound, "Not connected")
+			return nil
+		}
+		*c = *cur
+		if cur.Status == hub.StatusExpired {
+			outErr = errExpired()
+			return nil
+		}
+		cred, err := s.open(cur)
+		if err != nil {
+			return err
+		}
+		if s.fresh(cred) {
+			// Another caller refreshed while this one waited for the lock.
+			out = toSDK(cur, cred)
+			return nil
+		}
+		expire := func(reason string, cause error) error {
+			cur.Status, cur.StatusError, cur.UpdatedAt = hub.StatusExpired, MsgOAuthExpired, s.now()
+			if err := save(cur); err != nil {
+				return err
+			}
+			*c = *cur
+			s.Logger.Warn("OAuth connection expired: the user must reconnect", "provider", cur.Provider, "connection", cur.ID, "reason", reason, "error", cause)
+			outErr = errExpired()
+			return nil
+		}
+		if cred.RefreshToken == "" {
+			return expire("no refresh token", nil)
+		}
+		rctx, rcancel := context.WithTimeout(ctx, refreshTimeout)
+		tok, err := s.OAuth.RefreshToken(rctx, cur.Provider, cred.RefreshToken)
+		rcancel()
+		if err != nil {
+			if isInvalidGrant(err) {
+				return expire("refresh refused", err)
+			}
+			outErr = &hub.Error{Code: hub.EUpstream, Message: "Could not refresh the OAuth token, retry later", Err: err}
+			return nil
+		}
+		next := credential{Token: tok.AccessToken, RefreshToken: tok.RefreshToken, Expiry: s.expiry(tok), Scope: cred.Scope}
+		if next.RefreshToken == "" {
+			next.RefreshToken = cred.RefreshToken
+		}
+		if sc, ok := tok.Extra("scope").(string); ok && strings.TrimSpace(sc) != "" {
+			next.Scope = strings.Join(strings.Fields(sc), " ")
+		}
+		if next.Token == "" {
+			outErr = &hub.Error{Code: hub.EUpstream, Message: "Could not refresh the OAuth token, retry later", Err: errors.New("token response has no access_token")}
+			return nil
+		}
+		cur.UpdatedAt = s.now()
+		if err := s.seal(cur, next); err != nil {
+			return err
+		}
+		if err := save(cur); err != nil {
+			s.Logger.Error("storing a refreshed OAuth token failed: the rotated refresh token is lost", "provider", cur.Provider, "connection", cur.ID, "error", err)
+			return err
+		}
+		*c = *cur
+		s.Logger.Info("OAuth token refreshed", "provider", cur.Provider, "connection", cur.ID, "expires", next.Expiry)
+		out = toSDK(cur, next)
+		return nil
+	})
+	if err != nil {
+		return sdk.Credentials{}, fmt.Errorf("refreshing OAuth token of connection %s: %w", c.ID, err)
+	}
+	return out, outErr
+}
+
+// expiry is when tok expires by the service clock.
+func (s *Service) expiry(tok *oauth2.Token) time.Time {
+	if tok.ExpiresIn > 0 {
+		return s.now().Add(time.Duration(tok.ExpiresIn) * time.Second)
+	}
+	return tok.Expiry.UTC()
+}
+
+// isInvalidGrant reports whether the token endpoint refused the grant for
+// good (RFC 6749 section 5.2: invalid_grant).
+func isInvalidGrant(err error) bool {
+	var re *oauth2.RetrieveError
+	return errors.As(err, &re) && re.ErrorCode == "invalid_grant"
+}
+
+// open unseals the connection's credential.
+func (s *Service) open(c *hub.Connection) (credential, error) {
+	var cred credential
 	pt, err := s.Sealer.Open(c.Secret, binding(c.ID))
 	if err != nil {
-		return sdk.Credentials{}, fmt.Errorf("opening credentials of connection %s: %w", c.ID, err)
+		return cred, fmt.Errorf("opening credentials of connection %s: %w", c.ID, err)
 	}
-	var cred credential
 	if err := json.Unmarshal(pt, &cred); err != nil {
-		return sdk.Credentials{}, fmt.Errorf("decoding credentials of connection %s: %w", c.ID, err)
+		return cred, fmt.Errorf("decoding credentials of connection %s: %w", c.ID, err)
 	}
-	return sdk.Credentials{Kind: c.AuthType, Token: cred.Token, Scope: cred.Scope}, nil
+	return cred, nil
 }
 
 func (s *Service) seal(c *hub.Connection, cred credential) error {

@@ -14,6 +14,7 @@ import (
 	"github.com/aurora-hub/aurora-hub/hub"
 	"github.com/aurora-hub/aurora-hub/hub/config"
 	"github.com/aurora-hub/aurora-hub/hub/connections"
+	"github.com/aurora-hub/aurora-hub/hub/oauth"
 	"github.com/aurora-hub/aurora-hub/hub/pluginhost"
 	"github.com/aurora-hub/aurora-hub/hub/store"
 	"github.com/aurora-hub/aurora-hub/hub/webhooks"
@@ -30,6 +31,7 @@ type Server struct {
 	plugins  *pluginhost.Host
 	conns    *connections.Service
 	webhooks *webhooks.Service
+	oauth    *oauth.Service
 }
 
 // Deps are what the API serves from.
@@ -40,6 +42,8 @@ type Deps struct {
 	Plugins     *pluginhost.Host
 	Connections *connections.Service
 	Webhooks    *webhooks.Service
+	// OAuth runs provider OAuth; nil answers as if OAuth were disabled.
+	OAuth *oauth.Service
 }
 
 // maxBodyBytes bounds every request body; webhooks have a tighter limit.
@@ -47,7 +51,7 @@ const maxBodyBytes = 1 << 20
 
 // New builds the API and its routes.
 func New(d Deps) *Server {
-	s := &Server{cfg: d.Config, log: d.Logger, store: d.Store, plugins: d.Plugins, conns: d.Connections, webhooks: d.Webhooks}
+	s := &Server{cfg: d.Config, log: d.Logger, store: d.Store, plugins: d.Plugins, conns: d.Connections, webhooks: d.Webhooks, oauth: d.OAuth}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "aurora-hub",
 		DisableStartupMessage: true,
@@ -94,6 +98,10 @@ func (s *Server) routes() {
 	s.app.Get("/incidents", s.managementAuth, s.listIncidents)
 	s.app.Get("/incidents/:id", s.managementAuth, s.getIncident)
 
+	// Open to the internet, authenticated by its single-use state; always
+	// a redirect, so it is routed before the provider middleware's JSON errors.
+	s.app.Get("/:provider/oauth/callback", s.oauthCallback)
+
 	p := s.app.Group("/:provider", s.provider)
 	// Open to the internet: authenticated by the delivery's signature.
 	p.Post("/webhook/:user_id", s.receiveWebhook)
@@ -109,6 +117,7 @@ func (s *Server) routes() {
 	p.Post("/webhook-subscription", mgmt, s.createWebhookSubscription)
 	p.Get("/webhook-subscription", mgmt, s.getWebhookSubscription)
 	p.Delete("/webhook-subscription", mgmt, s.deleteWebhookSubscription)
+	p.Post("/oauth/login", mgmt, s.oauthLogin)
 }
 
 // errorStatus maps hub error codes to HTTP status codes.

@@ -112,9 +112,6 @@ func (s *Server) createWebhookSubscription(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if !conn.Capabilities["can_write_incidents"] {
-		return hub.Errorf(hub.EForbidden, "This connection is read-only: connect a token that can write to create a webhook subscription")
-	}
 	var body struct {
 		Events []string `json:"events"`
 		Scope  struct {
@@ -146,7 +143,7 @@ func (s *Server) createWebhookSubscription(c *fiber.Ctx) error {
 	if state.SubscriptionID != "" {
 		return hub.Errorf(hub.EConflict, "A webhook subscription already exists (%s): delete it first", state.SubscriptionID)
 	}
-	creds, err := s.conns.Credentials(conn)
+	creds, err := s.conns.Credentials(ctx, conn)
 	if err != nil {
 		return err
 	}
@@ -214,7 +211,7 @@ func (s *Server) deleteWebhookSubscription(c *fiber.Ctx) error {
 	if state.SubscriptionID == "" {
 		return c.JSON(fiber.Map{"success": true})
 	}
-	creds, err := s.conns.Credentials(conn)
+	creds, err := s.conns.Credentials(ctx, conn)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,70 @@
+package httpapi
+
+import (
+	"context"
+
+	"github.com/aurora-hub/aurora-hub/hub"
+	"github.com/aurora-hub/aurora-hub/hub/oauth"
+	"github.com/gofiber/fiber/v2"
+)
+
+// oauthLogin is POST /:provider/oauth/login: 200 {"oauth_url": ...}.
+// Errors: 403 "<Provider> OAuth is not enabled" when
+// NEXT_PUBLIC_ENABLE_<PROVIDER>_OAUTH is not true; 503 "Missing OAuth
+// credentials: <PROVIDER>_CLIENT_ID[, <PROVIDER>_CLIENT_SECRET]" when it is
+// enabled without them (a configuration problem of this service, so 503,
+// not the 500 reserved for unexpected failures); 404 for a provider
+// without OAuth.
+func (s *Server) oauthLogin(c *fiber.Ctx) error {
+	p := plugin(c)
+	if s.oauth == nil {
+		return hub.Errorf(hub.EForbidden, "%s OAuth is not enabled", p.Manifest.DisplayName)
+	}
+	u, err := s.oauth.Login(c.UserContext(), p.Name, owner(c))
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.JSON(fiber.Map{"oauth_url": u})
+}
+
+// oauthCallback is GET /:provider/oauth/callback, open to the internet. It
+// always answers 302 to the frontend (oauth=success, or oauth=failed with
+// an error code) and never logs the code, the state or a token.
+func (s *Server) oauthCallback(c *fiber.Ctx) error {
+	name := c.Params("provider")
+	if _, ok := s.plugins.Get(name); !ok {
+		return c.Status(fiber.StatusNotFound).JSON(fiber.Map{"error": "Unknown provider: " + name})
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	// The callback URL carries the code: keep it out of Referer headers.
+	c.Set(fiber.HeaderReferrerPolicy, "no-referrer")
+	if s.oauth == nil {
+		return c.Redirect(oauth.FrontendRedirect(s.cfg, name, oauth.CodeNotEnabled), fiber.StatusFound)
+	}
+	ctx := c.UserContext()
+	res := s.oauth.Callback(ctx, name, string(c.Request().URI().QueryString()))
+	if res.Code == "" {
+		s.connected(ctx, res)
+		s.log.Info("OAuth connection completed", "provider", name, "owner_kind", res.Owner.Kind(), "connection", res.Conn.ID)
+	} else {
+		level := s.log.Info
+		if res.Code == oauth.CodeUnexpected {
+			level = s.log.Error
+		}
+		level("OAuth callback failed", "provider", name, "outcome", res.Code, "error", res.Err)
+	}
+	return c.Redirect(s.oauth.FrontendRedirect(name, res), fiber.StatusFound)
+}
+
+// connected does what a token connect does after saving the connection.
+func (s *Server) connected(ctx context.Context, res oauth.Result) {
+	if s.webhooks != nil {
+		s.webhooks.Invalidate()
+	}
+	if res.Owner.OrgID != "" {
+		if err := s.store.RememberUserOrg(ctx, res.Owner.UserID, res.Owner.OrgID); err != nil {
+			s.log.Warn("remembering the user's organisation failed", "error", err)
+		}
+	}
+}

@@ -1,0 +1,113 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aurora-hub/aurora-hub/hub"
+	"github.com/uptrace/bun"
+)
+
+// OAuthState is a pending OAuth authorization: who started it and the
+// sealed PKCE verifier. It is keyed by a hash of the state value, so the
+// value itself is never stored.
+type OAuthState struct {
+	bun.BaseModel `bun:"table:oauth_states"`
+
+	StateHash   string    `bun:"state_hash,pk"`
+	Provider    string    `bun:"provider"`
+	UserID      string    `bun:"user_id"`
+	OrgID       string    `bun:"org_id"`
+	Verifier    []byte    `bun:"verifier"`
+	RedirectURI string    `bun:"redirect_uri"`
+	CreatedAt   time.Time `bun:"created_at"`
+	ExpiresAt   time.Time `bun:"expires_at"`
+}
+
+// CreateOAuthState stores a pending authorization.
+func (s *Store) CreateOAuthState(ctx context.Context, st *OAuthState) error {
+	st.CreatedAt, st.ExpiresAt = st.CreatedAt.UTC(), st.ExpiresAt.UTC()
+	if _, err := s.DB.NewInsert().Model(st).Exec(ctx); err != nil {
+		return fmt.Errorf("storing oauth state: %w", err)
+	}
+	return nil
+}
+
+// ConsumeOAuthState deletes the pending authorization keyed by stateHash
+// and returns it, in one statement (DELETE ... RETURNING): of concurrent
+// callers at most one gets it. ErrNotFound when there is none. The caller
+// checks ExpiresAt.
+func (s *Store) ConsumeOAuthState(ctx context.Context, stateHash string) (*OAuthState, error) {
+	var st OAuthState
+	err := s.DB.NewDelete().Model(&st).Where("state_hash = ?", stateHash).Returning("*").Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("consuming oauth state: %w", err)
+	}
+	if st.StateHash == "" {
+		return nil, ErrNotFound
+	}
+	st.CreatedAt, st.ExpiresAt = st.CreatedAt.UTC(), st.ExpiresAt.UTC()
+	return &st, nil
+}
+
+// PruneOAuthStates deletes the pending authorizations that expired before now.
+func (s *Store) PruneOAuthStates(ctx context.Context, now time.Time) (int64, error) {
+	res, err := s.DB.NewDelete().Model((*OAuthState)(nil)).Where("expires_at < ?", now.UTC()).Exec(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("pruning oauth states: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}
+
+// LockedConnectionFunc gets the connection as it is once its row lock is
+// held (nil when it no longer exists); save writes back its credential and
+// status inside the same transaction.
+type LockedConnectionFunc func(ctx context.Context, c *hub.Connection, save func(*hub.Connection) error) error
+
+// WithLockedConnection runs fn in a transaction that holds the connection's
+// row lock: SELECT ... FOR UPDATE on PostgreSQL (so hub replicas sharing the
+// database serialise), and on SQLite the write lock that BEGIN IMMEDIATE
+// takes (the DSN sets _txlock=immediate). The row is read after the lock is
+// taken, so fn sees what a previous holder wrote. An error from fn rolls back.
+func (s *Store) WithLockedConnection(ctx context.Context, id string, fn LockedConnectionFunc) error {
+	return s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		var r connectionRow
+		q := tx.NewSelect().Model(&r).Where("id = ?", id)
+		if s.Driver == "postgres" {
+			q = q.For("UPDATE")
+		}
+		var cur *hub.Connection
+		switch err := q.Scan(ctx); {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return fmt.Errorf("locking connection: %w", err)
+		default:
+			c, err := r.toDomain()
+			if err != nil {
+				return err
+			}
+			cur = c
+		}
+		save := func(c *hub.Connection) error {
+			_, err := tx.NewUpdate().Model((*connectionRow)(nil)).
+				Set("secret = ?", c.Secret).
+				Set("status = ?", c.Status).
+				Set("status_error = ?", c.StatusError).
+				Set("updated_at = ?", c.UpdatedAt.UTC()).
+				Where("id = ?", c.ID).
+				Exec(ctx)
+			if err != nil {
+				return fmt.Errorf("updating connection credential: %w", err)
+			}
+			return nil
+		}
+		return fn(ctx, cur, save)
+	})
+}
