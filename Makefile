@@ -2,7 +2,7 @@
 # against a local PagerDuty simulator; `make test` runs every module's tests.
 SHELL := /bin/bash
 GO ?= go
-MODULES := sdk hub plugins/pagerduty cmd
+MODULES := sdk hub plugins/pagerduty plugins/alertmanager cmd
 BIN := bin
 PLUGIN_DIR := $(BIN)/plugins
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -17,6 +17,7 @@ all: build
 build: ## build the hub, the plugins and the PagerDuty simulator into bin/
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/aurora-hub ./cmd/aurora-hub
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(PLUGIN_DIR)/aurora-plugin-pagerduty ./plugins/pagerduty/cmd/aurora-plugin-pagerduty
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(PLUGIN_DIR)/aurora-plugin-alertmanager ./plugins/alertmanager/cmd/aurora-plugin-alertmanager
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/pagerduty-sim ./plugins/pagerduty/cmd/pagerduty-sim
 
 dev: build ## run the hub on SQLite with the PagerDuty plugin, against the simulator
@@ -37,7 +38,8 @@ test: ## run every module's tests (PostgreSQL ones need HUB_TEST_POSTGRES_URL)
 test-short:
 	@set -e; for m in $(MODULES); do (cd $$m && $(GO) test -short -count=1 ./...); done
 
-bench: ## benchmarks (throughput and latency targets live here)
+bench: build ## the webhook path's throughput and latency against two baselines, then Go micro-benchmarks
+	$(GO) run ./cmd/hubbench -plugin-dir $(PLUGIN_DIR)
 	@set -e; for m in $(MODULES); do (cd $$m && $(GO) test -run '^$$' -bench . -benchmem ./...); done
 
 proto: ## regenerate the plugin protocol's Go code

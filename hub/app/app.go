@@ -88,8 +88,9 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 		a.Plugins.AddLocal(p)
 	}
 
+	wakeups := pipeline.NewWakeups(a.Store.Driver)
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &pipeline.ApplyEventsWorker{Store: a.Store, Logger: log.Named("pipeline")})
+	river.AddWorker(workers, &pipeline.ApplyEventsWorker{Store: a.Store, Wakeups: wakeups, Logger: log.Named("pipeline")})
 	a.Jobs, err = jobs.New(a.Store, jobs.Options{Workers: workers, Logger: log.Named("jobs")})
 	if err != nil {
 		return a, err
@@ -99,7 +100,12 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 	if err := a.Jobs.Start(context.WithoutCancel(ctx)); err != nil {
 		return a, fmt.Errorf("starting job workers: %w", err)
 	}
-	inbox := webhooks.NewInbox(a.Store, a.Jobs, log.Named("inbox"))
+	// One apply job at start picks up anything recorded but not applied
+	// before the last stop.
+	if _, err := a.Jobs.Insert(ctx, pipeline.ApplyEventsArgs{}, nil); err != nil {
+		return a, fmt.Errorf("enqueuing the start-up apply job: %w", err)
+	}
+	inbox := webhooks.NewInbox(a.Store, a.Jobs, wakeups, log.Named("inbox"))
 	var inboxCtx context.Context
 	inboxCtx, a.stopInbox = context.WithCancel(context.Background())
 	a.inboxDone = make(chan struct{})

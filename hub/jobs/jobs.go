@@ -70,6 +70,11 @@ func New(st *store.Store, o Options) (*Client, error) {
 	}
 	if o.MaxWorkers == 0 {
 		o.MaxWorkers = 8
+		if st.Driver == "sqlite" {
+			// SQLite runs one write at a time: more workers only queue for
+			// the connection, ahead of the webhook inbox's commits.
+			o.MaxWorkers = 2
+		}
 	}
 	if o.PollInterval == 0 {
 		o.PollInterval = 200 * time.Millisecond

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
@@ -28,6 +29,11 @@ var migrationFiles embed.FS
 type Store struct {
 	DB     *bun.DB
 	Driver string
+
+	checkpointDB     *sql.DB
+	stopCheckpoints  context.CancelFunc
+	checkpointsDone  chan struct{}
+	checkpointErrors atomic.Int64
 }
 
 // Options say which database to open.
@@ -56,9 +62,11 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		if err != nil {
 			return nil, fmt.Errorf("opening sqlite: %w", err)
 		}
-		// One writer at a time is SQLite's rule; a small pool serves readers
-		// in WAL mode while writes queue on busy_timeout.
-		sqldb.SetMaxOpenConns(4)
+		// One connection: SQLite runs one write at a time, and writers that
+		// wait in SQLite's busy handler sleep up to 100 ms between tries,
+		// while waiters for database/sql's one connection are handed it the
+		// moment it is free. River's SQLite driver asks for the same.
+		sqldb.SetMaxOpenConns(1)
 		db = bun.NewDB(sqldb, sqlitedialect.New())
 	case "postgres":
 		sqldb, err = sql.Open("pgx", o.URL)
@@ -77,12 +85,48 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("database unreachable: %w", err)
 	}
-	return &Store{DB: db, Driver: o.Driver}, nil
+	s := &Store{DB: db, Driver: o.Driver}
+	if o.Driver == "sqlite" {
+		// Checkpoints run on a connection of their own: on the hub's one
+		// connection, a checkpoint's fsync would hold up every commit.
+		s.checkpointDB, err = sql.Open("sqlite", sqliteDSN(o.SQLitePath))
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("opening sqlite for checkpoints: %w", err)
+		}
+		s.checkpointDB.SetMaxOpenConns(1)
+		ctx, cancel := context.WithCancel(context.Background())
+		s.stopCheckpoints = cancel
+		s.checkpointsDone = make(chan struct{})
+		go s.checkpointLoop(ctx)
+	}
+	return s, nil
+}
+
+// checkpointLoop copies the SQLite write-ahead log back into the database
+// file outside of any request's commit. PASSIVE never blocks writers.
+func (s *Store) checkpointLoop(ctx context.Context) {
+	defer close(s.checkpointsDone)
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := s.checkpointDB.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)"); err != nil && ctx.Err() == nil {
+				s.checkpointErrors.Add(1)
+			}
+		}
+	}
 }
 
 func sqliteDSN(path string) string {
 	q := url.Values{}
-	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "foreign_keys(1)"} {
+	// wal_autocheckpoint(0): a checkpoint (and its fsync) would otherwise run
+	// inside whichever commit crosses the threshold, stalling every webhook
+	// waiting on that commit; Store checkpoints in the background instead.
+	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "foreign_keys(1)", "wal_autocheckpoint(0)"} {
 		q.Add("_pragma", p)
 	}
 	// BEGIN IMMEDIATE: a write transaction takes the write lock up front
@@ -91,8 +135,17 @@ func sqliteDSN(path string) string {
 	return "file:" + path + "?" + q.Encode()
 }
 
-// Close closes the database.
-func (s *Store) Close() error { return s.DB.Close() }
+// Close stops background work and closes the database, truncating the
+// SQLite write-ahead log.
+func (s *Store) Close() error {
+	if s.stopCheckpoints != nil {
+		s.stopCheckpoints()
+		<-s.checkpointsDone
+		s.checkpointDB.Exec("PRAGMA wal_checkpoint(TRUNCATE)") //nolint:errcheck // best effort at shutdown
+		s.checkpointDB.Close()
+	}
+	return s.DB.Close()
+}
 
 // Migrate applies every pending migration. Concurrent hubs on one
 // PostgreSQL serialise on bun's migration lock.

@@ -23,6 +23,7 @@ import (
 type Inbox struct {
 	store    *store.Store
 	jobs     *jobs.Client
+	wakeups  *pipeline.Wakeups
 	log      hclog.Logger
 	reqs     chan *pendingWrite
 	maxBatch int
@@ -44,13 +45,14 @@ type writeResult struct {
 // ErrClosed is returned by Record after the inbox has stopped.
 var ErrClosed = errors.New("webhooks: inbox is shutting down")
 
-// NewInbox returns an inbox writing to st and enqueuing on jc.
-func NewInbox(st *store.Store, jc *jobs.Client, log hclog.Logger) *Inbox {
+// NewInbox returns an inbox writing to st and enqueuing apply jobs on jc
+// as wakeups says.
+func NewInbox(st *store.Store, jc *jobs.Client, wakeups *pipeline.Wakeups, log hclog.Logger) *Inbox {
 	writers := 1 // SQLite has one writer; more would only wait on its lock
 	if st.Driver == "postgres" {
 		writers = 4
 	}
-	return &Inbox{store: st, jobs: jc, log: log, reqs: make(chan *pendingWrite, 4096), maxBatch: 256, writers: writers}
+	return &Inbox{store: st, jobs: jc, wakeups: wakeups, log: log, reqs: make(chan *pendingWrite, 4096), maxBatch: 256, writers: writers}
 }
 
 // Run commits batches until ctx ends, then finishes what it was given.
@@ -122,18 +124,16 @@ func (i *Inbox) commit(ctx context.Context, batch []*pendingWrite) {
 		conns[p.connID] = true
 	}
 	var inserted []store.InboxEvent
+	claimed := false
 	err := i.store.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var err error
 		inserted, err = store.InsertInbox(ctx, tx, rows)
 		if err != nil {
 			return err
 		}
-		if len(inserted) > 0 {
-			ids := make([]int64, len(inserted))
-			for k, r := range inserted {
-				ids[k] = r.ID
-			}
-			if _, err := i.jobs.InsertTx(ctx, tx.Tx, pipeline.ApplyEventsArgs{InboxIDs: ids}, nil); err != nil {
+		if len(inserted) > 0 && i.wakeups.Claim() {
+			claimed = true
+			if _, err := i.jobs.InsertTx(ctx, tx.Tx, pipeline.ApplyEventsArgs{}, nil); err != nil {
 				return fmt.Errorf("enqueuing event processing: %w", err)
 			}
 		}
@@ -144,6 +144,9 @@ func (i *Inbox) commit(ctx context.Context, batch []*pendingWrite) {
 		return store.TouchWebhookDeliveries(ctx, tx, connIDs, time.Now())
 	})
 	if err != nil {
+		if claimed {
+			i.wakeups.Unclaim()
+		}
 		i.log.Error("recording webhook batch failed", "deliveries", len(batch), "error", err)
 		for _, p := range batch {
 			p.done <- writeResult{err: err}
