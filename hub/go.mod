@@ -16,6 +16,8 @@ require (
 	modernc.org/sqlite v1.62.0
 )
 
+require github.com/jackc/pgxlisten v0.0.0-20250802141604-12b92425684c // indirect
+
 require (
 	github.com/andybalholm/brotli v1.1.0 // indirect
 	github.com/aurora-hub/aurora-hub/plugins/pagerduty v0.0.0-00010101000000-000000000000

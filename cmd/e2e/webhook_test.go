@@ -26,7 +26,7 @@ func (h *hubProc) webhook(userID string, body []byte, secrets ...string) respons
 // incidents lists the caller's incidents.
 func (h *hubProc) incidents(c caller) []map[string]any {
 	h.t.Helper()
-	res := h.do(c, "GET", "/incidents?limit=500", nil)
+	res := h.do(c, "GET", "/incidents?limit=500&includeCorrelated=true", nil)
 	if res.Status != 200 {
 		h.t.Fatalf("GET /incidents = %d %s", res.Status, res.Body)
 	}
@@ -41,8 +41,13 @@ func (h *hubProc) incidents(c caller) []map[string]any {
 // incidentBySource waits until the incident of provider id ext satisfies cond.
 func (h *hubProc) incidentBySource(c caller, ext string, cond func(map[string]any) bool) map[string]any {
 	h.t.Helper()
+	return h.incidentBySourceWithin(c, ext, 20*time.Second, cond)
+}
+
+func (h *hubProc) incidentBySourceWithin(c caller, ext string, d time.Duration, cond func(map[string]any) bool) map[string]any {
+	h.t.Helper()
 	var found map[string]any
-	waitFor(h.t, "incident "+ext, 15*time.Second, func() bool {
+	waitFor(h.t, "incident "+ext, d, func() bool {
 		for _, in := range h.incidents(c) {
 			if in["sourceAlertId"] == ext {
 				res := h.do(c, "GET", "/incidents/"+in["id"].(string), nil)

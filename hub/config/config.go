@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -42,8 +43,32 @@ type Config struct {
 	// OAuthRefreshMargin is how long before its expiry an OAuth access
 	// token is refreshed (HUB_OAUTH_REFRESH_MARGIN, default 2m).
 	OAuthRefreshMargin time.Duration
+	// Pipeline is how incidents are correlated and analysed.
+	Pipeline Pipeline
+	// JobRescueAfter: a job running longer is taken for crashed and rerun
+	// (HUB_JOB_RESCUE_AFTER, default 5m).
+	JobRescueAfter time.Duration
 	// Env is the process environment; plugins get only the keys they declare.
 	Env map[string]string
+}
+
+// Pipeline configures correlation and root-cause analysis.
+type Pipeline struct {
+	// CorrelationWindow: open incidents this recent are candidates
+	// (HUB_CORRELATION_WINDOW, default 15m).
+	CorrelationWindow time.Duration
+	// CorrelationThreshold in [0, 1] (HUB_CORRELATION_THRESHOLD, default 0.6).
+	CorrelationThreshold float64
+	// RCADelay waits for custom fields before an automatic analysis
+	// (HUB_RCA_DELAY, default 5s).
+	RCADelay time.Duration
+	// Analyzer is "builtin" or "llm" (HUB_RCA_ANALYZER).
+	Analyzer   string
+	LLMBaseURL string // HUB_LLM_BASE_URL, e.g. https://api.openai.com/v1 or http://localhost:11434/v1
+	LLMModel   string // HUB_LLM_MODEL
+	LLMAPIKey  string // HUB_LLM_API_KEY (optional for local servers)
+	// LLMTimeout bounds one analysis request (HUB_LLM_TIMEOUT, default 30s).
+	LLMTimeout time.Duration
 }
 
 // Defaults.
@@ -131,7 +156,57 @@ func FromEnv(env map[string]string) (*Config, error) {
 	if c.OAuthRefreshMargin, err = duration(env, "HUB_OAUTH_REFRESH_MARGIN", DefaultOAuthRefreshMargin, 0, time.Hour); err != nil {
 		return nil, err
 	}
+	if c.JobRescueAfter, err = duration(env, "HUB_JOB_RESCUE_AFTER", 5*time.Minute, 2*time.Second, 24*time.Hour); err != nil {
+		return nil, err
+	}
+	if err := c.parsePipeline(env); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+func (c *Config) parsePipeline(env map[string]string) error {
+	p := &c.Pipeline
+	var err error
+	if p.CorrelationWindow, err = duration(env, "HUB_CORRELATION_WINDOW", 15*time.Minute, time.Second, 24*time.Hour); err != nil {
+		return err
+	}
+	if p.RCADelay, err = duration(env, "HUB_RCA_DELAY", 5*time.Second, 0, time.Hour); err != nil {
+		return err
+	}
+	if p.LLMTimeout, err = duration(env, "HUB_LLM_TIMEOUT", 30*time.Second, 100*time.Millisecond, 10*time.Minute); err != nil {
+		return err
+	}
+	p.CorrelationThreshold = 0.6
+	if v := strings.TrimSpace(env["HUB_CORRELATION_THRESHOLD"]); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 || f > 1 {
+			return fmt.Errorf("HUB_CORRELATION_THRESHOLD: %q is not a number in [0, 1]", v)
+		}
+		p.CorrelationThreshold = f
+	}
+	p.Analyzer = strings.TrimSpace(env["HUB_RCA_ANALYZER"])
+	switch p.Analyzer {
+	case "":
+		p.Analyzer = "builtin"
+	case "builtin":
+	case "llm":
+		p.LLMBaseURL = strings.TrimRight(strings.TrimSpace(env["HUB_LLM_BASE_URL"]), "/")
+		p.LLMModel = strings.TrimSpace(env["HUB_LLM_MODEL"])
+		p.LLMAPIKey = strings.TrimSpace(env["HUB_LLM_API_KEY"])
+		if p.LLMBaseURL == "" {
+			return fmt.Errorf("HUB_LLM_BASE_URL: required when HUB_RCA_ANALYZER=llm (e.g. https://api.openai.com/v1 or http://localhost:11434/v1)")
+		}
+		if err := checkHTTPURL(p.LLMBaseURL); err != nil {
+			return fmt.Errorf("HUB_LLM_BASE_URL: %w", err)
+		}
+		if p.LLMModel == "" {
+			return fmt.Errorf("HUB_LLM_MODEL: required when HUB_RCA_ANALYZER=llm")
+		}
+	default:
+		return fmt.Errorf("HUB_RCA_ANALYZER: %q is neither builtin nor llm", p.Analyzer)
+	}
+	return nil
 }
 
 // duration reads a Go duration ("90s", "10m") within [lo, hi].

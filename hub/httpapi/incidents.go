@@ -218,6 +218,7 @@ func (s *Server) listIncidents(c *fiber.Ctx) error {
 	f := incidents.Filter{
 		Status: c.Query("status"), Severity: c.Query("severity"), Source: c.Query("source"),
 		Service: c.Query("service"), Cursor: strings.TrimSpace(c.Query("cursor")),
+		IncludeCorrelated: c.QueryBool("includeCorrelated"),
 	}
 	var err error
 	if f.Since, err = parseQueryTime("since", c.Query("since")); err != nil {
@@ -250,5 +251,12 @@ func (s *Server) getIncident(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(incidentDetailToJSON(d))
+	a, err := s.incidentAnalysis(c.UserContext(), d.ID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(struct {
+		incidentDetailJSON
+		*analysisJSON
+	}{incidentDetailToJSON(d), a})
 }

@@ -37,6 +37,10 @@ type Filter struct {
 	Limit int
 	// Cursor is the nextCursor of the previous page.
 	Cursor string
+	// IncludeCorrelated lists incidents attached to another by correlation
+	// too; by default only the incidents they were attached to are listed,
+	// so an alert storm is one incident.
+	IncludeCorrelated bool
 }
 
 type cursor struct {
@@ -122,6 +126,9 @@ func List(ctx context.Context, db bun.IDB, owner hub.Owner, f Filter) (items []h
 	}
 	if s := strings.TrimSpace(f.Source); s != "" {
 		q = q.Where("i.provider = ?", strings.ToLower(s))
+	}
+	if !f.IncludeCorrelated {
+		q = q.Where("i.parent_incident_id IS NULL")
 	}
 	if s := strings.TrimSpace(f.Service); s != "" {
 		q = q.Where("(LOWER(i.service_name) = ? OR i.service_id = ?)", strings.ToLower(s), s)

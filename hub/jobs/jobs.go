@@ -21,6 +21,10 @@ import (
 	"github.com/riverqueue/river/rivermigrate"
 )
 
+// QueueAnalysis runs the jobs that call out (enrichment, RCA): fewer
+// workers than the default queue, which applies events.
+const QueueAnalysis = "analysis"
+
 // Client is River's client over database/sql transactions on either backend.
 type Client = river.Client[*sql.Tx]
 
@@ -33,6 +37,9 @@ type Options struct {
 	MaxWorkers int
 	// PollInterval is how often idle workers look for new jobs (default 200ms).
 	PollInterval time.Duration
+	// RescueAfter is how long a job may stay running before it is taken
+	// for crashed and run again (default 5 minutes; JobTimeout is 2).
+	RescueAfter time.Duration
 }
 
 func driverFor(st *store.Store) (riverdriver.Driver[*sql.Tx], error) {
@@ -79,23 +86,51 @@ func New(st *store.Store, o Options) (*Client, error) {
 	if o.PollInterval == 0 {
 		o.PollInterval = 200 * time.Millisecond
 	}
+	if o.RescueAfter == 0 {
+		o.RescueAfter = 5 * time.Minute
+	}
 	cfg := &river.Config{
 		// River logs through slog; JSON on stderr, like the rest of the hub.
-		Logger:            slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		FetchPollInterval: o.PollInterval,
-		FetchCooldown:     o.PollInterval / 4,
-		MaxAttempts:       10,
-		JobTimeout:        2 * time.Minute,
+		Logger:               slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		FetchPollInterval:    o.PollInterval,
+		FetchCooldown:        o.PollInterval / 4,
+		MaxAttempts:          10,
+		JobTimeout:           min(2*time.Minute, o.RescueAfter/2),
+		RescueStuckJobsAfter: o.RescueAfter,
 		// Discarded jobs are the dead letters: keep them a week for the API.
 		DiscardedJobRetentionPeriod: 7 * 24 * time.Hour,
 	}
 	if o.Workers != nil {
 		cfg.Workers = o.Workers
-		cfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: o.MaxWorkers}}
+		// Applying webhook events has a queue of its own, so a slow
+		// enrichment or analysis never delays incidents' state.
+		cfg.Queues = map[string]river.QueueConfig{
+			river.QueueDefault: {MaxWorkers: o.MaxWorkers},
+			QueueAnalysis:      {MaxWorkers: max(1, o.MaxWorkers/2)},
+		}
 	}
 	c, err := river.NewClient(drv, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("jobs: creating River client: %w", err)
 	}
 	return c, nil
+}
+
+// CompleteTx marks job completed inside tx, so the job's effects and its
+// completion commit together: a job killed before the commit runs again, a
+// job whose work committed never does.
+func CompleteTx[T river.JobArgs](ctx context.Context, st *store.Store, tx *sql.Tx, job *river.Job[T]) error {
+	var err error
+	switch st.Driver {
+	case "sqlite":
+		_, err = river.JobCompleteTx[*riversqlite.Driver](ctx, tx, job)
+	case "postgres":
+		_, err = river.JobCompleteTx[*riverdatabasesql.Driver](ctx, tx, job)
+	default:
+		err = fmt.Errorf("no River driver for %q", st.Driver)
+	}
+	if err != nil {
+		return fmt.Errorf("jobs: completing %s: %w", job.Kind, err)
+	}
+	return nil
 }

@@ -12,9 +12,8 @@ import (
 	"time"
 
 	"github.com/aurora-hub/aurora-hub/hub/incidents"
+	"github.com/aurora-hub/aurora-hub/hub/live"
 	"github.com/aurora-hub/aurora-hub/hub/store"
-	"github.com/aurora-hub/aurora-hub/sdk"
-	"github.com/hashicorp/go-hclog"
 	"github.com/riverqueue/river"
 	"github.com/uptrace/bun"
 )
@@ -23,10 +22,14 @@ import (
 // dead letter (visible with its last error, never applied automatically).
 const MaxEventAttempts = 10
 
-// chunk is how many events one transaction applies: small enough that a
-// chunk never holds SQLite's one connection long enough to delay the
-// inbox's commits (and so the webhooks waiting on them).
-const chunk = 16
+// chunk is how many events one transaction applies (with one
+// incidents.ApplyBatch, a handful of statements whatever its size): small
+// enough that a chunk never holds SQLite's one connection long enough to
+// delay the inbox's commits (and so the webhooks waiting on them). Measured
+// on SQLite: 32 costs a fifth less CPU per event than 16, larger chunks
+// save nothing more (the commit's page writes dominate) and only hold the
+// connection longer.
+const chunk = 32
 
 // ApplyEventsArgs wakes a worker to apply every recorded event that is not
 // applied yet. The inbox is the data; the job only says "there is work".
@@ -73,9 +76,8 @@ func (w *Wakeups) started() { w.pending.Store(false) }
 // so a retried job (after a crash or an error) applies the rest exactly once.
 type ApplyEventsWorker struct {
 	river.WorkerDefaults[ApplyEventsArgs]
-	Store   *store.Store
+	Deps
 	Wakeups *Wakeups
-	Logger  hclog.Logger
 }
 
 // Work implements river.Worker.
@@ -83,12 +85,15 @@ func (w *ApplyEventsWorker) Work(ctx context.Context, _ *river.Job[ApplyEventsAr
 	w.Wakeups.started()
 	for {
 		var ids []int64
+		var updates []update
 		err := w.Store.DB.RunInTx(ctx, &sql.TxOptions{}, func(ctx context.Context, tx bun.Tx) error {
 			var err error
-			ids, err = w.apply(ctx, tx, nil)
+			ids, err = w.apply(ctx, tx, nil, &updates)
 			return err
 		})
-		if err != nil {
+		if err == nil {
+			w.publish(ctx, updates)
+		} else {
 			if ctx.Err() != nil || len(ids) == 0 {
 				return err
 			}
@@ -105,22 +110,26 @@ func (w *ApplyEventsWorker) Work(ctx context.Context, _ *river.Job[ApplyEventsAr
 func (w *ApplyEventsWorker) applyEach(ctx context.Context, ids []int64) error {
 	var errs []error
 	for _, id := range ids {
+		var updates []update
 		err := w.Store.DB.RunInTx(ctx, &sql.TxOptions{}, func(ctx context.Context, tx bun.Tx) error {
-			_, err := w.apply(ctx, tx, []int64{id})
+			_, err := w.apply(ctx, tx, []int64{id}, &updates)
 			return err
 		})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("inbox event %d: %w", id, err))
 			w.recordFailure(ctx, id, err)
+			continue
 		}
+		w.publish(ctx, updates)
 	}
 	return errors.Join(errs...)
 }
 
 // apply applies, in id order, up to chunk pending events (only those in
-// only, when given) and marks them applied. It returns the ids it selected,
-// also when applying fails.
-func (w *ApplyEventsWorker) apply(ctx context.Context, tx bun.Tx, only []int64) ([]int64, error) {
+// only, when given), marks them applied, and enqueues the processing of the
+// incidents they opened. It returns the ids it selected, also when applying
+// fails, and adds the live updates to send after the commit to updates.
+func (w *ApplyEventsWorker) apply(ctx context.Context, tx bun.Tx, only []int64, updates *[]update) ([]int64, error) {
 	var rows []store.InboxEvent
 	q := tx.NewSelect().Model(&rows).
 		Where("applied_at IS NULL").
@@ -143,17 +152,40 @@ func (w *ApplyEventsWorker) apply(ctx context.Context, tx bun.Tx, only []int64) 
 	if len(rows) == 0 {
 		return ids, nil
 	}
-	for _, row := range rows {
-		var ev sdk.Event
-		if err := json.Unmarshal([]byte(row.Event), &ev); err != nil {
+	items := make([]incidents.Item, len(rows))
+	for i, row := range rows {
+		if err := json.Unmarshal([]byte(row.Event), &items[i].Event); err != nil {
 			return ids, fmt.Errorf("event %d: decoding stored event: %w", row.ID, err)
 		}
-		src := incidents.Source{Provider: row.Provider, OwnerKind: row.OwnerKind, OwnerID: row.OwnerID, ConnectionID: row.ConnectionID}
-		if _, _, err := incidents.Apply(ctx, tx, src, ev); err != nil {
-			return ids, fmt.Errorf("event %d: applying %s: %w", row.ID, row.EventType, err)
+		items[i].Src = incidents.Source{Provider: row.Provider, OwnerKind: row.OwnerKind, OwnerID: row.OwnerID, ConnectionID: row.ConnectionID}
+	}
+	before, err := openIncidents(ctx, tx, items)
+	if err != nil {
+		return ids, err
+	}
+	results, err := incidents.ApplyBatch(ctx, tx, items)
+	if err != nil {
+		if len(rows) == 1 {
+			return ids, fmt.Errorf("event %d: applying %s: %w", rows[0].ID, rows[0].EventType, err)
+		}
+		return ids, fmt.Errorf("events %d to %d: applying: %w", rows[0].ID, rows[len(rows)-1].ID, err)
+	}
+	after, err := openIncidents(ctx, tx, items)
+	if err != nil {
+		return ids, err
+	}
+	// An incident that has its first full state now is new to the pipeline.
+	client := river.ClientFromContext[*sql.Tx](ctx)
+	for id := range after {
+		if before[id] {
+			continue
+		}
+		if _, err := client.InsertTx(ctx, tx.Tx, ProcessIncidentArgs{IncidentID: id}, nil); err != nil {
+			return ids, fmt.Errorf("enqueuing processing of incident %s: %w", id, err)
 		}
 	}
-	_, err := tx.NewUpdate().Model((*store.InboxEvent)(nil)).
+	*updates = append(*updates, incidentUpdates(items, results)...)
+	_, err = tx.NewUpdate().Model((*store.InboxEvent)(nil)).
 		Set("applied_at = ?", time.Now().UTC()).
 		Set("attempts = attempts + 1").
 		Set("last_error = ''").
@@ -163,6 +195,60 @@ func (w *ApplyEventsWorker) apply(ctx context.Context, tx bun.Tx, only []int64) 
 		return ids, fmt.Errorf("marking events applied: %w", err)
 	}
 	return ids, nil
+}
+
+// openIncidents returns the ids of the items' incidents that have a state
+// (not absent, not a placeholder made from a partial event).
+func openIncidents(ctx context.Context, tx bun.Tx, items []incidents.Item) (map[string]bool, error) {
+	var keys [][]string
+	for _, it := range items {
+		if in := it.Event.Incident; in != nil && in.ExternalID != "" {
+			keys = append(keys, []string{it.Src.Provider, it.Src.OwnerKind, it.Src.OwnerID, in.ExternalID})
+		}
+	}
+	out := map[string]bool{}
+	if len(keys) == 0 {
+		return out, nil
+	}
+	var ids []string
+	err := tx.NewSelect().Table("incidents").Column("id").
+		Where("(provider, owner_kind, owner_id, external_id) IN (VALUES ?)", bun.In(keys)).
+		Where("state_at IS NOT NULL").
+		Scan(ctx, &ids)
+	if err != nil {
+		return nil, fmt.Errorf("loading incident states: %w", err)
+	}
+	for _, id := range ids {
+		out[id] = true
+	}
+	return out, nil
+}
+
+// update is a live event for a tenant, sent once its transaction commits.
+type update struct {
+	ownerKind, ownerID string
+	event              live.Event
+}
+
+// incidentUpdates are the incident_update events of the incidents a chunk changed.
+func incidentUpdates(items []incidents.Item, results []incidents.Result) []update {
+	seen := map[string]bool{}
+	var out []update
+	for i, r := range results {
+		if !r.Changed || r.IncidentID == "" || seen[r.IncidentID] {
+			continue
+		}
+		seen[r.IncidentID] = true
+		src := items[i].Src
+		out = append(out, update{src.OwnerKind, src.OwnerID, live.Event{Type: live.IncidentUpdate, IncidentID: r.IncidentID, Source: src.Provider}})
+	}
+	return out
+}
+
+func (w *ApplyEventsWorker) publish(ctx context.Context, updates []update) {
+	for _, u := range updates {
+		w.Live.Publish(ctx, u.ownerKind, u.ownerID, u.event)
+	}
 }
 
 func (w *ApplyEventsWorker) recordFailure(ctx context.Context, id int64, cause error) {

@@ -1,0 +1,181 @@
+// Package live fans incident events out to the hub's server-sent-event
+// streams, across replicas through PostgreSQL LISTEN/NOTIFY when the hub
+// runs on PostgreSQL, in-process on SQLite.
+package live
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgxlisten"
+	"github.com/uptrace/bun"
+)
+
+// Event types, as the frontend knows them.
+const (
+	IncidentUpdate  = "incident_update"
+	AlertCorrelated = "alert_correlated"
+	RCAComplete     = "rca_complete"
+)
+
+// Event is one live update; the JSON is what an SSE client receives.
+type Event struct {
+	Type             string   `json:"type"`
+	IncidentID       string   `json:"incident_id"`
+	Source           string   `json:"source,omitempty"`
+	CorrelationScore *float64 `json:"correlation_score,omitempty"`
+	// CorrelatedIncidentID is the incident that was attached to IncidentID.
+	CorrelatedIncidentID string `json:"correlated_incident_id,omitempty"`
+	Status               string `json:"status,omitempty"`
+}
+
+// envelope carries the tenant with the event between replicas.
+type envelope struct {
+	OwnerKind string `json:"k"`
+	OwnerID   string `json:"o"`
+	Event     Event  `json:"e"`
+}
+
+const channel = "aurora_hub_live"
+
+// subscriberBuffer events may wait for a slow client; past that the
+// client's stream is ended (it reconnects and refetches).
+const subscriberBuffer = 64
+
+// Broker delivers events to subscribers of the same tenant.
+type Broker struct {
+	db  *bun.DB // nil: in-process only
+	log hclog.Logger
+
+	mu     sync.Mutex
+	subs   map[string]map[*Subscription]struct{}
+	closed bool
+}
+
+// Subscription is one client's stream of events.
+type Subscription struct {
+	C    chan Event
+	key  string
+	once sync.Once
+}
+
+// New returns a broker. On PostgreSQL (postgres true) events travel through
+// NOTIFY to every replica, this one included; run Listen to receive them.
+func New(db *bun.DB, postgres bool, log hclog.Logger) *Broker {
+	b := &Broker{log: log, subs: map[string]map[*Subscription]struct{}{}}
+	if postgres {
+		b.db = db
+	}
+	return b
+}
+
+func key(kind, id string) string { return kind + "\x00" + id }
+
+// Listen receives other replicas' events until ctx ends (PostgreSQL only;
+// on SQLite it returns at once).
+func (b *Broker) Listen(ctx context.Context, postgresURL string) error {
+	if b.db == nil {
+		return nil
+	}
+	l := &pgxlisten.Listener{
+		Connect:        func(ctx context.Context) (*pgx.Conn, error) { return pgx.Connect(ctx, postgresURL) },
+		LogError:       func(_ context.Context, err error) { b.log.Warn("live events listener", "error", err) },
+		ReconnectDelay: 2 * time.Second,
+	}
+	l.Handle(channel, pgxlisten.HandlerFunc(func(_ context.Context, n *pgconn.Notification, _ *pgx.Conn) error {
+		var e envelope
+		if err := json.Unmarshal([]byte(n.Payload), &e); err != nil {
+			b.log.Warn("undecodable live event", "error", err)
+			return nil
+		}
+		b.deliver(e)
+		return nil
+	}))
+	err := l.Listen(ctx)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// Publish sends ev to the tenant's subscribers on every replica. It never
+// fails the caller's work: a lost live update only delays the UI.
+func (b *Broker) Publish(ctx context.Context, ownerKind, ownerID string, ev Event) {
+	e := envelope{OwnerKind: ownerKind, OwnerID: ownerID, Event: ev}
+	if b.db == nil {
+		b.deliver(e)
+		return
+	}
+	payload, err := json.Marshal(e)
+	if err != nil {
+		b.log.Error("encoding live event", "error", err)
+		return
+	}
+	if _, err := b.db.ExecContext(ctx, "SELECT pg_notify(?, ?)", channel, string(payload)); err != nil {
+		b.log.Warn("publishing live event", "error", err)
+	}
+}
+
+func (b *Broker) deliver(e envelope) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for s := range b.subs[key(e.OwnerKind, e.OwnerID)] {
+		select {
+		case s.C <- e.Event:
+		default:
+			// A client that does not read is dropped rather than slowing
+			// everyone; it reconnects and refetches.
+			b.removeLocked(s)
+		}
+	}
+}
+
+// Subscribe opens a stream of the tenant's events; call Close when done.
+func (b *Broker) Subscribe(ownerKind, ownerID string) (*Subscription, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, fmt.Errorf("live: broker closed")
+	}
+	s := &Subscription{C: make(chan Event, subscriberBuffer), key: key(ownerKind, ownerID)}
+	if b.subs[s.key] == nil {
+		b.subs[s.key] = map[*Subscription]struct{}{}
+	}
+	b.subs[s.key][s] = struct{}{}
+	return s, nil
+}
+
+// Unsubscribe ends s; its channel is closed.
+func (b *Broker) Unsubscribe(s *Subscription) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.removeLocked(s)
+}
+
+func (b *Broker) removeLocked(s *Subscription) {
+	if m := b.subs[s.key]; m != nil {
+		delete(m, s)
+		if len(m) == 0 {
+			delete(b.subs, s.key)
+		}
+	}
+	s.once.Do(func() { close(s.C) })
+}
+
+// Close ends every stream (at shutdown, so the HTTP server can drain).
+func (b *Broker) Close() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.closed = true
+	for _, m := range b.subs {
+		for s := range m {
+			b.removeLocked(s)
+		}
+	}
+}

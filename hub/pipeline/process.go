@@ -1,0 +1,408 @@
+package pipeline
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/aurora-hub/aurora-hub/hub"
+	"github.com/aurora-hub/aurora-hub/hub/config"
+	"github.com/aurora-hub/aurora-hub/hub/connections"
+	"github.com/aurora-hub/aurora-hub/hub/correlation"
+	"github.com/aurora-hub/aurora-hub/hub/jobs"
+	"github.com/aurora-hub/aurora-hub/hub/live"
+	"github.com/aurora-hub/aurora-hub/hub/pluginhost"
+	"github.com/aurora-hub/aurora-hub/hub/store"
+	"github.com/aurora-hub/aurora-hub/sdk"
+	"github.com/google/uuid"
+	"github.com/hashicorp/go-hclog"
+	"github.com/riverqueue/river"
+	"github.com/uptrace/bun"
+)
+
+// ProcessIncidentArgs asks for a new incident's evidence and correlation,
+// and, unless it joins an existing incident, its root-cause analysis.
+type ProcessIncidentArgs struct {
+	IncidentID string `json:"incident_id"`
+}
+
+// Kind names the job in River.
+func (ProcessIncidentArgs) Kind() string { return "process_incident" }
+
+// Deps are what the pipeline's jobs work with.
+type Deps struct {
+	Store       *store.Store
+	Plugins     *pluginhost.Host
+	Connections *connections.Service
+	Live        *live.Broker
+	Config      config.Pipeline
+	Logger      hclog.Logger
+}
+
+// ProcessIncidentWorker enriches a new incident through its provider's
+// plugin, correlates it with the tenant's open incidents, and schedules its
+// analysis.
+type ProcessIncidentWorker struct {
+	river.WorkerDefaults[ProcessIncidentArgs]
+	Deps
+}
+
+// incidentFacts are the columns the pipeline reads of an incident.
+type incidentFacts struct {
+	bun.BaseModel `bun:"table:incidents"`
+
+	ID               string    `bun:"id"`
+	Provider         string    `bun:"provider"`
+	OwnerKind        string    `bun:"owner_kind"`
+	OwnerID          string    `bun:"owner_id"`
+	ConnectionID     string    `bun:"connection_id"`
+	ExternalID       string    `bun:"external_id"`
+	Title            string    `bun:"title"`
+	Status           string    `bun:"status"`
+	ServiceID        string    `bun:"service_id"`
+	ServiceName      string    `bun:"service_name"`
+	IncidentKey      string    `bun:"incident_key"`
+	StartedAt        time.Time `bun:"started_at"`
+	ParentIncidentID *string   `bun:"parent_incident_id"`
+	AffectedServices string    `bun:"affected_services"`
+}
+
+func loadFacts(ctx context.Context, db bun.IDB, id string) (*incidentFacts, error) {
+	f := &incidentFacts{}
+	if err := db.NewSelect().Model(f).Where("id = ?", id).Scan(ctx); err != nil {
+		return nil, fmt.Errorf("loading incident %s: %w", id, err)
+	}
+	return f, nil
+}
+
+// Work implements river.Worker.
+func (w *ProcessIncidentWorker) Work(ctx context.Context, job *river.Job[ProcessIncidentArgs]) error {
+	inc, err := loadFacts(ctx, w.Store.DB, job.Args.IncidentID)
+	if err != nil {
+		return err
+	}
+	if err := w.enrich(ctx, inc); err != nil {
+		return err
+	}
+	return w.Store.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		joined, err := w.correlate(ctx, tx, inc)
+		if err != nil {
+			return err
+		}
+		if !joined {
+			if err := w.scheduleRCA(ctx, tx, inc); err != nil {
+				return err
+			}
+		}
+		return jobs.CompleteTx(ctx, w.Store, tx.Tx, job)
+	})
+}
+
+// enrich gathers the incident's evidence. What cannot be gathered is
+// recorded, not fatal; a rate limit postpones the job as the provider asks.
+func (w *ProcessIncidentWorker) enrich(ctx context.Context, inc *incidentFacts) error {
+	rec := &store.Enrichment{IncidentID: inc.ID, Status: "complete", Notes: "[]", RelatedServices: "[]", GatheredAt: time.Now().UTC()}
+	var evidence []store.Evidence
+	res, err := w.gather(ctx, inc)
+	var se *sdk.Error
+	switch {
+	case err == nil:
+		evidence = evidenceRows(inc.ID, res.Evidence)
+		rec.Notes = mustJSON(nonNil(res.Notes))
+		rec.RelatedServices = mustJSON(nonNil(res.RelatedServices))
+		if len(res.Notes) > 0 {
+			rec.Status = "partial"
+		}
+	case sdk.IsUnimplemented(err):
+		rec.Status, rec.Error = "unsupported", "the provider offers no enrichment"
+	case errors.As(err, &se) && se.Code == sdk.CodeRateLimited:
+		wait := se.RetryAfter
+		if wait <= 0 {
+			wait = time.Minute
+		}
+		w.Logger.Info("enrichment rate limited, snoozing", "incident", inc.ID, "retry_after", wait)
+		return river.JobSnooze(wait)
+	case errors.As(err, &se) && se.Code == sdk.CodeUnavailable:
+		return fmt.Errorf("enriching incident %s: %w", inc.ID, err) // the plugin restarts; River retries
+	default:
+		rec.Status, rec.Error = "failed", errorMessage(err)
+		w.Logger.Warn("enrichment failed", "incident", inc.ID, "error", err)
+	}
+	return w.Store.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		return store.SaveEnrichment(ctx, tx, rec, evidence)
+	})
+}
+
+func (w *ProcessIncidentWorker) gather(ctx context.Context, inc *incidentFacts) (*sdk.Enrichment, error) {
+	p, ok := w.Plugins.Get(inc.Provider)
+	if !ok {
+		return nil, &sdk.Error{Code: sdk.CodeUnimplemented, Message: "provider " + inc.Provider + " is not installed"}
+	}
+	if p.State != pluginhost.StateRunning {
+		return nil, &sdk.Error{Code: sdk.CodeUnavailable, Message: "provider " + inc.Provider + " is " + p.State}
+	}
+	if !p.Manifest.Has(sdk.CapabilityEnrichment) {
+		return nil, &sdk.Error{Code: sdk.CodeUnimplemented, Message: "no enrichment"}
+	}
+	conn, err := w.Store.ConnectionByID(ctx, inc.ConnectionID)
+	if err != nil {
+		return nil, fmt.Errorf("loading the incident's connection: %w", err)
+	}
+	creds, err := w.Connections.Credentials(ctx, conn)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	return p.Client.Enrich(ctx, &sdk.EnrichRequest{
+		Credentials: creds, IncidentID: inc.ExternalID, ServiceID: inc.ServiceID, TriggeredAt: inc.StartedAt,
+	})
+}
+
+func errorMessage(err error) string {
+	var se *sdk.Error
+	if errors.As(err, &se) {
+		return se.Message
+	}
+	var he *hub.Error
+	if errors.As(err, &he) {
+		return he.Message
+	}
+	return "enrichment failed"
+}
+
+func evidenceRows(incidentID string, es []sdk.Evidence) []store.Evidence {
+	rows := make([]store.Evidence, 0, len(es))
+	for i, e := range es {
+		r := store.Evidence{IncidentID: incidentID, Kind: e.Kind, ExternalID: e.ID, Summary: e.Summary, DedupKey: e.DedupKey}
+		if r.ExternalID == "" {
+			r.ExternalID = fmt.Sprintf("#%d", i)
+		}
+		if !e.At.IsZero() {
+			at := e.At.UTC()
+			r.At = &at
+		}
+		if len(e.Data) > 0 && json.Valid(e.Data) {
+			d := string(e.Data)
+			r.Data = &d
+		}
+		if e.Service != nil {
+			r.ServiceID, r.ServiceName = e.Service.ID, e.Service.Summary
+		}
+		rows = append(rows, r)
+	}
+	return rows
+}
+
+// correlate attaches inc to the best-matching open incident of its tenant,
+// if any scores at or above the threshold.
+func (w *ProcessIncidentWorker) correlate(ctx context.Context, tx bun.Tx, inc *incidentFacts) (bool, error) {
+	if w.Store.Driver == "postgres" {
+		// One tenant's correlation decisions are made one at a time (across
+		// replicas too), so two new incidents cannot each pick the other,
+		// or a parent that is being attached elsewhere at that moment.
+		// SQLite's single writer gives the same order.
+		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(hashtext(?))", "aurora-correlate:"+inc.OwnerKind+":"+inc.OwnerID); err != nil {
+			return false, fmt.Errorf("locking the tenant's correlation: %w", err)
+		}
+		// Re-read: an earlier decision may have changed this incident.
+		fresh, err := loadFacts(ctx, tx, inc.ID)
+		if err != nil {
+			return false, err
+		}
+		*inc = *fresh
+	}
+	if inc.ParentIncidentID != nil {
+		return true, nil // already attached by an earlier attempt
+	}
+	var open []incidentFacts
+	err := tx.NewSelect().Model(&open).
+		Where("owner_kind = ? AND owner_id = ?", inc.OwnerKind, inc.OwnerID).
+		Where("id <> ?", inc.ID).
+		Where("parent_incident_id IS NULL").
+		Where("status = ?", hub.IncidentInvestigating).
+		Where("started_at >= ?", inc.StartedAt.Add(-w.Config.CorrelationWindow).UTC()).
+		// Only incidents that started earlier (ties broken by id) can be
+		// parents, so two incidents never choose each other.
+		Where("(started_at < ? OR (started_at = ? AND id < ?))", inc.StartedAt.UTC(), inc.StartedAt.UTC(), inc.ID).
+		Order("started_at", "id").
+		Limit(500).
+		Scan(ctx)
+	if err != nil {
+		return false, fmt.Errorf("loading open incidents: %w", err)
+	}
+	if len(open) == 0 {
+		return false, nil
+	}
+	ids := []string{inc.ID}
+	for _, o := range open {
+		ids = append(ids, o.ID)
+	}
+	_, evidence, err := store.IncidentEvidence(ctx, tx, ids...)
+	if err != nil {
+		return false, err
+	}
+	dedup := map[string][]string{}
+	var edges [][2]string
+	serviceOf := map[string]string{inc.ID: inc.ServiceID}
+	for _, o := range open {
+		serviceOf[o.ID] = o.ServiceID
+	}
+	for _, e := range evidence {
+		switch e.Kind {
+		case "alert":
+			if e.DedupKey != "" {
+				dedup[e.IncidentID] = append(dedup[e.IncidentID], e.DedupKey)
+			}
+		case "dependency":
+			if from := serviceOf[e.IncidentID]; from != "" && e.ServiceID != "" {
+				edges = append(edges, [2]string{from, e.ServiceID})
+			}
+		}
+	}
+	candidate := func(f *incidentFacts) correlation.Candidate {
+		return correlation.Candidate{
+			ID: f.ID, Provider: f.Provider, ServiceID: f.ServiceID, ServiceName: f.ServiceName,
+			IncidentKey: f.IncidentKey, DedupKeys: dedup[f.ID], Title: f.Title, StartedAt: f.StartedAt,
+		}
+	}
+	cands := make([]correlation.Candidate, len(open))
+	for i := range open {
+		cands[i] = candidate(&open[i])
+	}
+	cfg := correlation.Config{Window: w.Config.CorrelationWindow, Threshold: w.Config.CorrelationThreshold}
+	best, ok := correlation.Best(cfg, correlation.NewGraph(edges), candidate(inc), cands)
+	if !ok {
+		return false, nil
+	}
+	var parent *incidentFacts
+	for i := range open {
+		if open[i].ID == best.CandidateID {
+			parent = &open[i]
+		}
+	}
+	if err := attach(ctx, tx, inc, parent, best); err != nil {
+		return false, err
+	}
+	score := best.Total
+	w.Live.Publish(ctx, inc.OwnerKind, inc.OwnerID, live.Event{
+		Type: live.AlertCorrelated, IncidentID: parent.ID, Source: inc.Provider,
+		CorrelationScore: &score, CorrelatedIncidentID: inc.ID,
+	})
+	w.Logger.Info("incident correlated", "incident", inc.ID, "parent", parent.ID, "score", score)
+	return true, nil
+}
+
+// attach makes inc a child of parent. Incidents that had already joined
+// inc (it was still top-level when they were correlated) move with it, so
+// parents are always top-level and counts add up.
+func attach(ctx context.Context, tx bun.Tx, inc, parent *incidentFacts, best correlation.Score) error {
+	now := time.Now().UTC()
+	services := decodeStringList(parent.AffectedServices)
+	for _, s := range append([]string{parent.ServiceName, inc.ServiceName}, decodeStringList(inc.AffectedServices)...) {
+		if s != "" && !contains(services, s) {
+			services = append(services, s)
+		}
+	}
+	sort.Strings(services)
+	moved, err := tx.NewUpdate().Table("incidents").
+		Set("parent_incident_id = ?", parent.ID).Set("updated_at = ?", now).
+		Where("parent_incident_id = ?", inc.ID).Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("moving correlated incidents: %w", err)
+	}
+	n, _ := moved.RowsAffected()
+	if _, err := tx.NewUpdate().Model((*store.Correlation)(nil)).
+		Set("parent_incident_id = ?", parent.ID).
+		Where("parent_incident_id = ?", inc.ID).Exec(ctx); err != nil {
+		return fmt.Errorf("moving correlation records: %w", err)
+	}
+	if _, err := tx.NewUpdate().Table("incidents").
+		Set("parent_incident_id = ?", parent.ID).Set("correlated_alert_count = 0").Set("updated_at = ?", now).
+		Where("id = ?", inc.ID).Exec(ctx); err != nil {
+		return fmt.Errorf("attaching incident: %w", err)
+	}
+	if _, err := tx.NewUpdate().Table("incidents").
+		Set("correlated_alert_count = correlated_alert_count + ?", 1+n).
+		Set("affected_services = ?", mustJSON(services)).
+		Set("updated_at = ?", now).
+		Where("id = ?", parent.ID).Exec(ctx); err != nil {
+		return fmt.Errorf("updating the parent incident: %w", err)
+	}
+	_, err = tx.NewInsert().Model(&store.Correlation{
+		IncidentID: inc.ID, ParentIncidentID: parent.ID, Score: best.Total, Parts: mustJSON(best.Parts), CreatedAt: now,
+	}).On("CONFLICT (incident_id) DO NOTHING").Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("recording correlation: %w", err)
+	}
+	return nil
+}
+
+// scheduleRCA queues the automatic analysis after the configured delay,
+// unless the tenant switched it off.
+func (w *ProcessIncidentWorker) scheduleRCA(ctx context.Context, tx bun.Tx, inc *incidentFacts) error {
+	var settings store.Settings
+	err := tx.NewSelect().Model(&settings).Where("owner_kind = ? AND owner_id = ?", inc.OwnerKind, inc.OwnerID).Scan(ctx)
+	if err == nil && !settings.AutomatedRCA {
+		return nil
+	}
+	_, err = EnqueueRCA(ctx, tx, river.ClientFromContext[*sql.Tx](ctx), inc.ID, "automatic", w.Config.RCADelay)
+	return err
+}
+
+// EnqueueRCA records a queued analysis of the incident and inserts its job
+// (to run after delay), both in tx.
+func EnqueueRCA(ctx context.Context, tx bun.Tx, jc *jobs.Client, incidentID, reason string, delay time.Duration) (string, error) {
+	r := &store.RCA{ID: uuid.NewString(), IncidentID: incidentID, Status: store.RCAQueued, Reason: reason, CreatedAt: time.Now().UTC()}
+	if _, err := tx.NewInsert().Model(r).Exec(ctx); err != nil {
+		return "", fmt.Errorf("recording analysis: %w", err)
+	}
+	opts := &river.InsertOpts{}
+	if delay > 0 {
+		opts.ScheduledAt = time.Now().Add(delay)
+	}
+	if _, err := jc.InsertTx(ctx, tx.Tx, RCAArgs{IncidentID: incidentID, RCAID: r.ID}, opts); err != nil {
+		return "", fmt.Errorf("enqueuing analysis: %w", err)
+	}
+	return r.ID, nil
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "null"
+	}
+	return string(b)
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func decodeStringList(s string) []string {
+	var out []string
+	_ = json.Unmarshal([]byte(s), &out)
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// InsertOpts makes the job unique per incident (an incident is processed
+// once, however many workers see it open) and runs it on the analysis queue.
+func (ProcessIncidentArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: jobs.QueueAnalysis, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+}

@@ -1,0 +1,177 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/uptrace/bun"
+)
+
+// Settings are a tenant's pipeline switches.
+type Settings struct {
+	bun.BaseModel `bun:"table:settings"`
+
+	OwnerKind    string    `bun:"owner_kind,pk"`
+	OwnerID      string    `bun:"owner_id,pk"`
+	AutomatedRCA bool      `bun:"automated_rca"`
+	UpdatedAt    time.Time `bun:"updated_at"`
+}
+
+// Settings returns the tenant's settings (defaults when none are saved).
+func (s *Store) Settings(ctx context.Context, ownerKind, ownerID string) (*Settings, error) {
+	st := &Settings{OwnerKind: ownerKind, OwnerID: ownerID, AutomatedRCA: true}
+	err := s.DB.NewSelect().Model(st).Where("owner_kind = ? AND owner_id = ?", ownerKind, ownerID).Scan(ctx)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("loading settings: %w", err)
+	}
+	return st, nil
+}
+
+// SaveSettings stores the tenant's settings.
+func (s *Store) SaveSettings(ctx context.Context, st *Settings) error {
+	st.UpdatedAt = time.Now().UTC()
+	_, err := s.DB.NewInsert().Model(st).
+		On("CONFLICT (owner_kind, owner_id) DO UPDATE").
+		Set("automated_rca = EXCLUDED.automated_rca").
+		Set("updated_at = EXCLUDED.updated_at").
+		Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("saving settings: %w", err)
+	}
+	return nil
+}
+
+// Enrichment records what gathering evidence for an incident achieved.
+type Enrichment struct {
+	bun.BaseModel `bun:"table:incident_enrichments"`
+
+	IncidentID      string    `bun:"incident_id,pk"`
+	Status          string    `bun:"status"` // complete, partial, failed, unsupported
+	Notes           string    `bun:"notes"`
+	RelatedServices string    `bun:"related_services"`
+	Error           string    `bun:"error"`
+	GatheredAt      time.Time `bun:"gathered_at"`
+}
+
+// Evidence is one stored piece of evidence of an incident.
+type Evidence struct {
+	bun.BaseModel `bun:"table:incident_evidence"`
+
+	IncidentID  string     `bun:"incident_id,pk"`
+	Kind        string     `bun:"kind,pk"`
+	ExternalID  string     `bun:"external_id,pk"`
+	Summary     string     `bun:"summary"`
+	At          *time.Time `bun:"at"`
+	Data        *string    `bun:"data"`
+	DedupKey    string     `bun:"dedup_key"`
+	ServiceID   string     `bun:"service_id"`
+	ServiceName string     `bun:"service_name"`
+}
+
+// SaveEnrichment replaces the incident's evidence and enrichment record.
+func SaveEnrichment(ctx context.Context, db bun.IDB, e *Enrichment, evidence []Evidence) error {
+	if _, err := db.NewDelete().Model((*Evidence)(nil)).Where("incident_id = ?", e.IncidentID).Exec(ctx); err != nil {
+		return fmt.Errorf("clearing evidence: %w", err)
+	}
+	if len(evidence) > 0 {
+		if _, err := db.NewInsert().Model(&evidence).On("CONFLICT DO NOTHING").Exec(ctx); err != nil {
+			return fmt.Errorf("storing evidence: %w", err)
+		}
+	}
+	_, err := db.NewInsert().Model(e).
+		On("CONFLICT (incident_id) DO UPDATE").
+		Set("status = EXCLUDED.status").
+		Set("notes = EXCLUDED.notes").
+		Set("related_services = EXCLUDED.related_services").
+		Set("error = EXCLUDED.error").
+		Set("gathered_at = EXCLUDED.gathered_at").
+		Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("storing enrichment: %w", err)
+	}
+	return nil
+}
+
+// IncidentEvidence returns the incident's enrichment record (nil when none)
+// and its evidence, oldest first.
+func IncidentEvidence(ctx context.Context, db bun.IDB, incidentIDs ...string) (map[string]*Enrichment, []Evidence, error) {
+	if len(incidentIDs) == 0 {
+		return map[string]*Enrichment{}, nil, nil
+	}
+	var enr []Enrichment
+	if err := db.NewSelect().Model(&enr).Where("incident_id IN (?)", bun.In(incidentIDs)).Scan(ctx); err != nil {
+		return nil, nil, fmt.Errorf("loading enrichment: %w", err)
+	}
+	byID := make(map[string]*Enrichment, len(enr))
+	for i := range enr {
+		byID[enr[i].IncidentID] = &enr[i]
+	}
+	var ev []Evidence
+	if err := db.NewSelect().Model(&ev).Where("incident_id IN (?)", bun.In(incidentIDs)).Order("at", "kind", "external_id").Scan(ctx); err != nil {
+		return nil, nil, fmt.Errorf("loading evidence: %w", err)
+	}
+	return byID, ev, nil
+}
+
+// Correlation explains why an incident was attached to another.
+type Correlation struct {
+	bun.BaseModel `bun:"table:incident_correlations"`
+
+	IncidentID       string    `bun:"incident_id,pk"`
+	ParentIncidentID string    `bun:"parent_incident_id"`
+	Score            float64   `bun:"score"`
+	Parts            string    `bun:"parts"`
+	CreatedAt        time.Time `bun:"created_at"`
+}
+
+// IncidentCorrelation returns how the incident was correlated, or nil.
+func IncidentCorrelation(ctx context.Context, db bun.IDB, incidentID string) (*Correlation, error) {
+	c := &Correlation{}
+	err := db.NewSelect().Model(c).Where("incident_id = ?", incidentID).Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading correlation: %w", err)
+	}
+	return c, nil
+}
+
+// RCA statuses.
+const (
+	RCAQueued   = "queued"
+	RCARunning  = "running"
+	RCAComplete = "complete"
+	RCAError    = "error"
+)
+
+// RCA is one root-cause analysis run of an incident.
+type RCA struct {
+	bun.BaseModel `bun:"table:incident_rca"`
+
+	ID          string     `bun:"id,pk"`
+	IncidentID  string     `bun:"incident_id"`
+	Status      string     `bun:"status"`
+	Reason      string     `bun:"reason"` // automatic, manual
+	Analyzer    string     `bun:"analyzer"`
+	Report      *string    `bun:"report"`
+	Error       string     `bun:"error"`
+	CreatedAt   time.Time  `bun:"created_at"`
+	CompletedAt *time.Time `bun:"completed_at"`
+}
+
+// LatestRCA returns the incident's newest analysis, or nil.
+func LatestRCA(ctx context.Context, db bun.IDB, incidentID string) (*RCA, error) {
+	r := &RCA{}
+	err := db.NewSelect().Model(r).Where("incident_id = ?", incidentID).Order("created_at DESC", "id DESC").Limit(1).Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading analysis: %w", err)
+	}
+	return r, nil
+}
