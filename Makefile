@@ -10,15 +10,20 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 SIM_LISTEN ?= 127.0.0.1:5090
 TEST_FLAGS ?= -count=1 -timeout 20m
 
-.PHONY: all build dev down test test-short bench proto lint fmt clean
+.PHONY: all build sums dev down test test-short bench proto lint fmt clean
 
 all: build
 
 build: ## build the hub, the plugins and the PagerDuty simulator into bin/
+	@rm -f $(PLUGIN_DIR)/SHA256SUMS # new binaries: `make sums` pins them again
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/aurora-hub ./cmd/aurora-hub
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(PLUGIN_DIR)/aurora-plugin-pagerduty ./plugins/pagerduty/cmd/aurora-plugin-pagerduty
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(PLUGIN_DIR)/aurora-plugin-alertmanager ./plugins/alertmanager/cmd/aurora-plugin-alertmanager
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/pagerduty-sim ./plugins/pagerduty/cmd/pagerduty-sim
+
+sums: build ## pin the built plugins: bin/plugins/SHA256SUMS (HUB_PLUGIN_REQUIRE_CHECKSUM=true refuses anything else)
+	cd $(PLUGIN_DIR) && sha256sum aurora-plugin-* > SHA256SUMS
+	$(BIN)/aurora-hub plugins verify
 
 dev: build ## run the hub on SQLite with the PagerDuty plugin, against the simulator
 	@mkdir -p data

@@ -8,7 +8,10 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"github.com/aurora-hub/aurora-hub/hub/app"
@@ -21,8 +24,15 @@ const usage = `usage: aurora-hub <command>
 
 commands:
   serve          run the hub (default)
-  plugins list   list the plugins in HUB_PLUGIN_DIR with their manifests
+  plugins list   list the plugins in HUB_PLUGIN_DIR: name, version, protocol,
+                 capabilities, checksum status, path
+  plugins verify check every plugin's checksum (SHA256SUMS) and protocol
+                 version without starting the hub; exit 1 if any would be refused
   version        print the version
+
+While serving, SIGHUP reloads the plugin directory: new binaries start,
+changed ones are swapped in after the old process's calls finish, removed
+ones stop.
 
 Configuration comes from the environment and a .env file; see README.md.`
 
@@ -70,12 +80,17 @@ func serve() error {
 	log := newLogger(cfg)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// Caught from the start: a SIGHUP during start-up must not end the hub.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 
 	a, err := app.New(ctx, cfg, app.Options{Logger: log})
 	if err != nil {
 		return err
 	}
 	log.Info("starting", "version", version)
+	go reloadOnHangup(ctx, hup, a, log)
 	serveErr := a.Serve(ctx)
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
@@ -84,29 +99,92 @@ func serve() error {
 	return serveErr
 }
 
+// reloadOnHangup reloads the plugin directory on every SIGHUP.
+func reloadOnHangup(ctx context.Context, hup <-chan os.Signal, a *app.App, log hclog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			log.Info("SIGHUP: reloading plugins", "dir", a.Config.PluginDir)
+			n, err := a.Plugins.Reload(ctx)
+			if err != nil {
+				log.Error("reloading plugins failed; the running ones are unchanged", "error", err)
+				continue
+			}
+			log.Info("plugins reloaded", "binaries", n)
+		}
+	}
+}
+
 func pluginsCmd(args []string) error {
-	if len(args) == 0 || args[0] != "list" {
-		return errors.New("usage: aurora-hub plugins list")
+	if len(args) != 1 || (args[0] != "list" && args[0] != "verify") {
+		return errors.New("usage: aurora-hub plugins list|verify")
 	}
 	cfg, err := config.Load()
 	if err != nil {
 		return err
 	}
-	cands, err := pluginhost.Discover(cfg.PluginDir)
+	opts, err := pluginhost.OptionsFromEnv(cfg.Env)
 	if err != nil {
 		return err
 	}
-	if len(cands) == 0 {
+	checks, err := pluginhost.InspectDir(context.Background(), cfg.PluginDir, opts.RequireChecksum)
+	if err != nil {
+		return fmt.Errorf("HUB_PLUGIN_DIR %s: %w", cfg.PluginDir, err)
+	}
+	if len(checks) == 0 {
 		fmt.Printf("no plugins in %s\n", cfg.PluginDir)
 		return nil
 	}
-	for _, c := range cands {
-		m, err := pluginhost.Describe(context.Background(), c.Path)
-		if err != nil {
-			fmt.Printf("%-16s %-10s %s\n", c.Name, "broken", err)
-			continue
+	if args[0] == "list" {
+		listPlugins(checks)
+		return nil
+	}
+	return verifyPlugins(checks, opts.RequireChecksum)
+}
+
+func listPlugins(checks []pluginhost.Check) {
+	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "NAME\tVERSION\tPROTOCOL\tCAPABILITIES\tCHECKSUM\tPATH\tPROBLEM")
+	for _, c := range checks {
+		m := c.Manifest
+		ver, proto, caps := m.Version, "-", strings.Join(m.Capabilities, ",")
+		if m.ProtocolVersion != 0 {
+			proto = strconv.Itoa(m.ProtocolVersion)
 		}
-		fmt.Printf("%-16s %-10s protocol %d  capabilities %v  %s\n", m.Name, m.Version, m.ProtocolVersion, m.Capabilities, c.Path)
+		problem := "-"
+		if c.Err != nil {
+			problem = c.Err.Error()
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, dash(ver), proto, dash(caps), dash(c.Checksum), c.Path, problem)
+	}
+	w.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// verifyPlugins prints one verdict per plugin and fails if any would be refused.
+func verifyPlugins(checks []pluginhost.Check, requireChecksum bool) error {
+	bad := 0
+	for _, c := range checks {
+		switch {
+		case c.Err != nil:
+			bad++
+			fmt.Printf("REFUSED  %s: %v\n", c.Name, c.Err)
+		case c.Checksum == pluginhost.ChecksumUnpinned:
+			fmt.Printf("ok       %s %s (protocol %d; not pinned in %s, sha256 %s)\n", c.Name, c.Manifest.Version, c.Manifest.ProtocolVersion, pluginhost.SumsFile, c.SHA256)
+		default:
+			fmt.Printf("ok       %s %s (protocol %d; checksum %s)\n", c.Name, c.Manifest.Version, c.Manifest.ProtocolVersion, c.Checksum)
+		}
+	}
+	if bad > 0 {
+		return fmt.Errorf("%d of %d plugins would be refused (HUB_PLUGIN_REQUIRE_CHECKSUM=%t)", bad, len(checks), requireChecksum)
 	}
 	return nil
 }

@@ -12,9 +12,11 @@ import (
 	"github.com/aurora-hub/aurora-hub/hub/connections"
 	"github.com/aurora-hub/aurora-hub/hub/httpapi"
 	"github.com/aurora-hub/aurora-hub/hub/jobs"
+	"github.com/aurora-hub/aurora-hub/hub/live"
 	"github.com/aurora-hub/aurora-hub/hub/oauth"
 	"github.com/aurora-hub/aurora-hub/hub/pipeline"
 	"github.com/aurora-hub/aurora-hub/hub/pluginhost"
+	"github.com/aurora-hub/aurora-hub/hub/rca"
 	"github.com/aurora-hub/aurora-hub/hub/secrets"
 	"github.com/aurora-hub/aurora-hub/hub/store"
 	"github.com/aurora-hub/aurora-hub/hub/webhooks"
@@ -42,9 +44,11 @@ type App struct {
 	Jobs        *jobs.Client
 	Connections *connections.Service
 	Webhooks    *webhooks.Service
+	Live        *live.Broker
 	API         *httpapi.Server
 
 	stopInbox context.CancelFunc
+	stopLive  context.CancelFunc
 	inboxDone chan struct{}
 }
 
@@ -78,7 +82,12 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 		return a, err
 	}
 
-	a.Plugins = pluginhost.New(pluginhost.Options{Dir: cfg.PluginDir, Logger: log.Named("plugins"), Env: cfg.Env})
+	popts, err := pluginhost.OptionsFromEnv(cfg.Env)
+	if err != nil {
+		return a, err
+	}
+	popts.Dir, popts.Logger, popts.Env = cfg.PluginDir, log.Named("plugins"), cfg.Env
+	a.Plugins = pluginhost.New(popts)
 	if !o.SkipPluginDir {
 		if err := a.Plugins.Start(ctx); err != nil {
 			return a, fmt.Errorf("HUB_PLUGIN_DIR: %w", err)
@@ -88,10 +97,32 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 		a.Plugins.AddLocal(p)
 	}
 
+	a.Connections = &connections.Service{Store: a.Store, Sealer: sealer, Logger: log.Named("connections"), RefreshMargin: cfg.OAuthRefreshMargin}
+	oauthSvc := oauth.New(oauth.Options{
+		Config: cfg, Store: a.Store, Sealer: sealer, Connections: a.Connections,
+		Providers: oauth.HostProviders{Host: a.Plugins}, Logger: log.Named("oauth"),
+	})
+	a.Connections.OAuth = oauthSvc
+
+	a.Live = live.New(a.Store.DB, a.Store.Driver == "postgres", log.Named("live"))
+	var liveCtx context.Context
+	liveCtx, a.stopLive = context.WithCancel(context.Background())
+	go func() {
+		if err := a.Live.Listen(liveCtx, cfg.DatabaseURL); err != nil {
+			log.Error("live events listener stopped", "error", err)
+		}
+	}()
+
+	deps := pipeline.Deps{
+		Store: a.Store, Plugins: a.Plugins, Connections: a.Connections, Live: a.Live,
+		Config: cfg.Pipeline, Logger: log.Named("pipeline"),
+	}
 	wakeups := pipeline.NewWakeups(a.Store.Driver)
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &pipeline.ApplyEventsWorker{Store: a.Store, Wakeups: wakeups, Logger: log.Named("pipeline")})
-	a.Jobs, err = jobs.New(a.Store, jobs.Options{Workers: workers, Logger: log.Named("jobs")})
+	river.AddWorker(workers, &pipeline.ApplyEventsWorker{Deps: deps, Wakeups: wakeups})
+	river.AddWorker(workers, &pipeline.ProcessIncidentWorker{Deps: deps})
+	river.AddWorker(workers, &pipeline.RCAWorker{Deps: deps, Analyzer: analyzer(cfg.Pipeline)})
+	a.Jobs, err = jobs.New(a.Store, jobs.Options{Workers: workers, Logger: log.Named("jobs"), RescueAfter: cfg.JobRescueAfter})
 	if err != nil {
 		return a, err
 	}
@@ -118,12 +149,6 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 			log.Warn("webhooks without a signing secret are accepted unverified", "provider", p.Name)
 		}
 	}
-	a.Connections = &connections.Service{Store: a.Store, Sealer: sealer, Logger: log.Named("connections"), RefreshMargin: cfg.OAuthRefreshMargin}
-	oauthSvc := oauth.New(oauth.Options{
-		Config: cfg, Store: a.Store, Sealer: sealer, Connections: a.Connections,
-		Providers: oauth.HostProviders{Host: a.Plugins}, Logger: log.Named("oauth"),
-	})
-	a.Connections.OAuth = oauthSvc
 	names := []string{}
 	for _, p := range a.Plugins.Plugins() {
 		names = append(names, p.Name)
@@ -132,9 +157,19 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 	a.Webhooks = webhooks.New(a.Store, sealer, inbox, log.Named("webhooks"), webhooks.Options{AllowUnsigned: allowUnsigned})
 	a.API = httpapi.New(httpapi.Deps{
 		Config: cfg, Logger: log.Named("http"), Store: a.Store, Plugins: a.Plugins,
-		Connections: a.Connections, Webhooks: a.Webhooks, OAuth: oauthSvc,
+		Connections: a.Connections, Webhooks: a.Webhooks, OAuth: oauthSvc, Live: a.Live, Jobs: a.Jobs,
 	})
 	return a, nil
+}
+
+// analyzer builds the configured root-cause analyzer; the LLM one falls
+// back to the builtin one on timeouts and bad answers.
+func analyzer(p config.Pipeline) rca.Analyzer {
+	builtin := rca.NewBuiltin()
+	if p.Analyzer != "llm" {
+		return builtin
+	}
+	return rca.NewLLM(rca.LLMConfig{BaseURL: p.LLMBaseURL, Model: p.LLMModel, APIKey: p.LLMAPIKey, Timeout: p.LLMTimeout}, builtin)
 }
 
 func (a *App) sealer() (*secrets.Sealer, error) {
@@ -171,6 +206,10 @@ func (a *App) Serve(ctx context.Context) error {
 // Close drains the API, then stops the inbox, the job workers, the plugins
 // and the database, in that order.
 func (a *App) Close(ctx context.Context) {
+	if a.Live != nil {
+		a.Live.Close() // ends event streams, so the API can drain
+		a.stopLive()
+	}
 	if a.API != nil {
 		if err := a.API.Shutdown(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 			a.Log.Error("shutting down the API", "error", err)

@@ -14,6 +14,8 @@ import (
 	"github.com/aurora-hub/aurora-hub/hub"
 	"github.com/aurora-hub/aurora-hub/hub/config"
 	"github.com/aurora-hub/aurora-hub/hub/connections"
+	"github.com/aurora-hub/aurora-hub/hub/jobs"
+	"github.com/aurora-hub/aurora-hub/hub/live"
 	"github.com/aurora-hub/aurora-hub/hub/oauth"
 	"github.com/aurora-hub/aurora-hub/hub/pluginhost"
 	"github.com/aurora-hub/aurora-hub/hub/store"
@@ -32,6 +34,8 @@ type Server struct {
 	conns    *connections.Service
 	webhooks *webhooks.Service
 	oauth    *oauth.Service
+	live     *live.Broker
+	jobs     *jobs.Client
 }
 
 // Deps are what the API serves from.
@@ -44,6 +48,10 @@ type Deps struct {
 	Webhooks    *webhooks.Service
 	// OAuth runs provider OAuth; nil answers as if OAuth were disabled.
 	OAuth *oauth.Service
+	// Live feeds GET /incidents/stream.
+	Live *live.Broker
+	// Jobs enqueues analyses asked for through the API.
+	Jobs *jobs.Client
 }
 
 // maxBodyBytes bounds every request body; webhooks have a tighter limit.
@@ -51,16 +59,16 @@ const maxBodyBytes = 1 << 20
 
 // New builds the API and its routes.
 func New(d Deps) *Server {
-	s := &Server{cfg: d.Config, log: d.Logger, store: d.Store, plugins: d.Plugins, conns: d.Connections, webhooks: d.Webhooks, oauth: d.OAuth}
+	s := &Server{cfg: d.Config, log: d.Logger, store: d.Store, plugins: d.Plugins, conns: d.Connections, webhooks: d.Webhooks, oauth: d.OAuth, live: d.Live, jobs: d.Jobs}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "aurora-hub",
 		DisableStartupMessage: true,
 		BodyLimit:             maxBodyBytes,
 		ReadTimeout:           30 * time.Second,
-		WriteTimeout:          30 * time.Second,
-		IdleTimeout:           120 * time.Second,
-		ErrorHandler:          s.handleError,
-		JSONEncoder:           marshalJSON,
+		// No WriteTimeout: it would cut server-sent-event streams.
+		IdleTimeout:  120 * time.Second,
+		ErrorHandler: s.handleError,
+		JSONEncoder:  marshalJSON,
 	})
 	s.routes()
 	return s
@@ -96,7 +104,13 @@ func marshalJSON(v any) ([]byte, error) {
 func (s *Server) routes() {
 	s.app.Get("/healthz", s.healthz)
 	s.app.Get("/incidents", s.managementAuth, s.listIncidents)
+	s.app.Get("/incidents/stream", s.managementAuth, s.streamIncidents)
 	s.app.Get("/incidents/:id", s.managementAuth, s.getIncident)
+	s.app.Post("/incidents/:id/rca", s.managementAuth, s.requestRCA)
+	s.app.Get("/incidents/:id/rca", s.managementAuth, s.getRCA)
+	s.app.Get("/settings", s.managementAuth, s.getSettings)
+	s.app.Put("/settings", s.managementAuth, s.putSettings)
+	s.app.Get("/pipeline/dead-letters", s.managementAuth, s.deadLetters)
 
 	// Open to the internet, authenticated by its single-use state; always
 	// a redirect, so it is routed before the provider middleware's JSON errors.
@@ -180,12 +194,18 @@ func plugin(c *fiber.Ctx) *pluginhost.Plugin { return c.Locals(pluginKey{}).(*pl
 // provider resolves /:provider to a running plugin.
 func (s *Server) provider(c *fiber.Ctx) error {
 	name := c.Params("provider")
-	p, ok := s.plugins.Get(name)
+	// Acquire: while this request runs, a replaced plugin process is not
+	// killed (SIGHUP swaps drain their calls in flight).
+	p, release, ok := s.plugins.Acquire(name)
 	if !ok {
 		return c.Status(fiber.StatusNotFound).JSON(fiber.Map{"error": "Unknown provider: " + name})
 	}
+	defer release()
 	if p.State != pluginhost.StateRunning {
-		c.Set(fiber.HeaderRetryAfter, "30")
+		// PagerDuty and most senders retry a 5xx: no webhook is lost while
+		// the plugin restarts.
+		wait := p.RetryAfter(time.Now())
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int((wait+time.Second-1)/time.Second)))
 		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"error": "Provider " + name + " is unavailable: " + p.State})
 	}
 	c.Locals(pluginKey{}, p)
@@ -199,10 +219,15 @@ type pluginHealth struct {
 	ProtocolVersion int      `json:"protocolVersion,omitempty"`
 	Capabilities    []string `json:"capabilities,omitempty"`
 	Error           string   `json:"error,omitempty"`
+	Restarts        int      `json:"restarts"`
+	LastError       string   `json:"lastError,omitempty"`
+	Checksum        string   `json:"checksum,omitempty"`
+	SHA256          string   `json:"sha256,omitempty"`
 }
 
-// healthz answers 200 when the database answers and every plugin that was
-// not refused is running.
+// healthz answers 200 when the database answers and no plugin is failed or
+// disabled (refused binaries are deliberate; a restarting plugin recovers on
+// its own and its routes answer 503 meanwhile).
 func (s *Server) healthz(c *fiber.Ctx) error {
 	ctx, cancel := context.WithTimeout(c.UserContext(), 3*time.Second)
 	defer cancel()
@@ -216,8 +241,9 @@ func (s *Server) healthz(c *fiber.Ctx) error {
 		plugins = append(plugins, pluginHealth{
 			Name: p.Name, State: p.State, Version: p.Manifest.Version,
 			ProtocolVersion: p.Manifest.ProtocolVersion, Capabilities: p.Manifest.Capabilities, Error: p.Error,
+			Restarts: p.Restarts, LastError: p.LastError, Checksum: p.Checksum, SHA256: p.SHA256,
 		})
-		if p.State == pluginhost.StateFailed {
+		if p.State == pluginhost.StateFailed || p.State == pluginhost.StateDisabled {
 			status, code = "degraded", fiber.StatusServiceUnavailable
 		}
 	}

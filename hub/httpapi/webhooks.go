@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"net/textproto"
+	"strings"
 	"time"
 
 	"github.com/aurora-hub/aurora-hub/hub"
@@ -22,8 +23,10 @@ func (s *Server) receiveWebhook(c *fiber.Ctx) error {
 	}
 	header := make(map[string][]string, 16)
 	c.Request().Header.VisitAll(func(k, v []byte) {
-		name := textproto.CanonicalMIMEHeaderKey(string(k))
-		header[name] = append(header[name], string(v))
+		// Protobuf strings must be valid UTF-8: one stray byte in a header
+		// would make the call to the plugin fail. Signatures are ASCII.
+		name := textproto.CanonicalMIMEHeaderKey(strings.ToValidUTF8(string(k), "\uFFFD"))
+		header[name] = append(header[name], strings.ToValidUTF8(string(v), "\uFFFD"))
 	})
 	r, err := s.webhooks.Receive(c.UserContext(), p.Client, p.Name, p.Manifest.DisplayName, c.Params("user_id"), c.Body(), header)
 	if err != nil {
@@ -248,8 +251,10 @@ func (s *Server) webhookStatus(c *fiber.Ctx, conn *hub.Connection) (fiber.Map, e
 	if n == 0 {
 		if s.webhooks.AllowsUnsigned(conn.Provider) {
 			w["warning"] = "No signing secret: webhooks are accepted unverified (" + webhooks.AllowUnsignedEnv(conn.Provider) + "=true). Set a secret with PUT /" + conn.Provider + "/webhook-secret."
-		} else {
+		} else if plugin(c).Manifest.Has(sdk.CapabilityProvisioning) {
 			w["warning"] = "No signing secret: webhooks are rejected until you set one with PUT /" + conn.Provider + "/webhook-secret or create the subscription with POST /" + conn.Provider + "/webhook-subscription."
+		} else {
+			w["warning"] = "No signing secret: webhooks are rejected until you set one with PUT /" + conn.Provider + "/webhook-secret."
 		}
 	}
 	return w, nil
