@@ -44,8 +44,9 @@ func TestMain(m *testing.M) {
 			"github.com/aurora-hub/aurora-hub/plugins/pagerduty/cmd/aurora-plugin-pagerduty": "plugins/aurora-plugin-pagerduty",
 			// Test plugins, outside the default plugin directory: tests
 			// install them under the names they need (plugins_test.go).
-			"github.com/aurora-hub/aurora-hub/cmd/e2e/testplugins/flaky": "testplugins/flaky",
-			"github.com/aurora-hub/aurora-hub/cmd/e2e/testplugins/raw":   "testplugins/raw",
+			"github.com/aurora-hub/aurora-hub/cmd/e2e/testplugins/flaky":                           "testplugins/flaky",
+			"github.com/aurora-hub/aurora-hub/plugins/alertmanager/cmd/aurora-plugin-alertmanager": "extra/aurora-plugin-alertmanager",
+			"github.com/aurora-hub/aurora-hub/cmd/e2e/testplugins/raw":                             "testplugins/raw",
 		} {
 			cmd := exec.Command("go", "build", "-o", filepath.Join(dir, out), pkg)
 			cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
