@@ -9,6 +9,7 @@ package sdk
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 )
 
@@ -170,8 +171,8 @@ type Event struct {
 	OccurredAt   time.Time
 	Agent        *Reference
 	Incident     *Incident
-	// Data is the event's raw data object.
-	Data []byte
+	// Data is the event's raw data object (JSON).
+	Data json.RawMessage
 }
 
 // Reference points at an object in the provider.

@@ -21,11 +21,15 @@ import (
 // so each delivery still gets its answer only after its rows are committed,
 // while the database sees one commit for many deliveries.
 type Inbox struct {
-	store    *store.Store
-	jobs     *jobs.Client
-	wakeups  *pipeline.Wakeups
-	log      hclog.Logger
-	reqs     chan *pendingWrite
+	store   *store.Store
+	jobs    *jobs.Client
+	wakeups *pipeline.Wakeups
+	log     hclog.Logger
+	reqs    chan *pendingWrite
+	// touched is when each connection's last_delivery_at was last written:
+	// once a second is enough for a status page.
+	touchMu  sync.Mutex
+	touched  map[string]time.Time
 	maxBatch int
 	writers  int
 	wg       sync.WaitGroup
@@ -52,7 +56,7 @@ func NewInbox(st *store.Store, jc *jobs.Client, wakeups *pipeline.Wakeups, log h
 	if st.Driver == "postgres" {
 		writers = 4
 	}
-	return &Inbox{store: st, jobs: jc, wakeups: wakeups, log: log, reqs: make(chan *pendingWrite, 4096), maxBatch: 256, writers: writers}
+	return &Inbox{store: st, jobs: jc, wakeups: wakeups, log: log, reqs: make(chan *pendingWrite, 4096), maxBatch: 256, writers: writers, touched: map[string]time.Time{}}
 }
 
 // Run commits batches until ctx ends, then finishes what it was given.
@@ -137,11 +141,7 @@ func (i *Inbox) commit(ctx context.Context, batch []*pendingWrite) {
 				return fmt.Errorf("enqueuing event processing: %w", err)
 			}
 		}
-		connIDs := make([]string, 0, len(conns))
-		for id := range conns {
-			connIDs = append(connIDs, id)
-		}
-		return store.TouchWebhookDeliveries(ctx, tx, connIDs, time.Now())
+		return store.TouchWebhookDeliveries(ctx, tx, i.due(conns), time.Now())
 	})
 	if err != nil {
 		if claimed {
@@ -171,7 +171,27 @@ func (i *Inbox) commit(ctx context.Context, batch []*pendingWrite) {
 	}
 }
 
+// encodeEvent is the inbox's record of an event; the raw data is kept as
+// JSON (not base64), and dropped if a plugin handed over something else.
+// due returns the connections whose delivery time is more than a second old.
+func (i *Inbox) due(conns map[string]bool) []string {
+	now := time.Now()
+	i.touchMu.Lock()
+	defer i.touchMu.Unlock()
+	var out []string
+	for id := range conns {
+		if now.Sub(i.touched[id]) >= time.Second {
+			i.touched[id] = now
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 func encodeEvent(ev sdk.Event) (string, error) {
+	if len(ev.Data) > 0 && !json.Valid(ev.Data) {
+		ev.Data = nil
+	}
 	b, err := json.Marshal(ev)
 	if err != nil {
 		return "", fmt.Errorf("encoding event: %w", err)
