@@ -153,6 +153,7 @@ func (i *Inbox) commit(ctx context.Context, batch []*pendingWrite) {
 		}
 		return
 	}
+	i.wakeups.Committed()
 	// Credit each new row to the first delivery in the batch that carried it.
 	fresh := make(map[inboxKey]bool, len(inserted))
 	for _, r := range inserted {
