@@ -259,6 +259,18 @@ type Enrichment struct {
 	RelatedServices []Reference
 }
 
+// Evidence kinds (Evidence.Kind). A provider may use others; the hub's
+// correlation and analysis understand these.
+const (
+	EvidenceAlert           = "alert"
+	EvidenceLogEntry        = "log_entry"
+	EvidenceChangeEvent     = "change_event"
+	EvidenceDependency      = "dependency"
+	EvidenceCustomField     = "custom_field"
+	EvidenceRelatedIncident = "related_incident"
+	EvidencePastIncident    = "past_incident"
+)
+
 // Evidence is one piece of what the provider knows about an incident.
 type Evidence struct {
 	Kind     string

@@ -254,11 +254,11 @@ func (w *ProcessIncidentWorker) correlate(ctx context.Context, tx bun.Tx, inc *i
 	}
 	for _, e := range evidence {
 		switch e.Kind {
-		case "alert":
+		case sdk.EvidenceAlert:
 			if e.DedupKey != "" {
 				dedup[e.IncidentID] = append(dedup[e.IncidentID], e.DedupKey)
 			}
-		case "dependency":
+		case sdk.EvidenceDependency:
 			if from := serviceOf[e.IncidentID]; from != "" && e.ServiceID != "" {
 				edges = append(edges, [2]string{from, e.ServiceID})
 			}

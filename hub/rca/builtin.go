@@ -16,17 +16,6 @@ import (
 	"github.com/aurora-hub/aurora-hub/sdk"
 )
 
-// Evidence kinds (sdk.Evidence.Kind).
-const (
-	KindAlert           = "alert"
-	KindLogEntry        = "log_entry"
-	KindChangeEvent     = "change_event"
-	KindDependency      = "dependency"
-	KindCustomField     = "custom_field"
-	KindRelatedIncident = "related_incident"
-	KindPastIncident    = "past_incident"
-)
-
 // Limits of the builtin analysis.
 const (
 	changeWindow      = time.Hour
@@ -133,7 +122,7 @@ func (a *analysis) learnNames() {
 		}
 	}
 	for _, ev := range a.in.Evidence {
-		if ev.Kind != KindDependency {
+		if ev.Kind != sdk.EvidenceDependency {
 			continue
 		}
 		m := object(ev.Data)
@@ -164,7 +153,7 @@ func (a *analysis) incidentService() string {
 
 func (a *analysis) learnDependencies() {
 	for _, ev := range a.in.Evidence {
-		if ev.Kind != KindDependency || ev.Service == nil || strings.TrimSpace(ev.Service.ID) == "" {
+		if ev.Kind != sdk.EvidenceDependency || ev.Service == nil || strings.TrimSpace(ev.Service.ID) == "" {
 			continue
 		}
 		other := ev.Service
@@ -275,7 +264,7 @@ func (a *analysis) changeCauses() []finding {
 	}
 	var out []scored
 	for _, ev := range a.in.Evidence {
-		if ev.Kind != KindChangeEvent {
+		if ev.Kind != sdk.EvidenceChangeEvent {
 			continue
 		}
 		rel, svc := a.changeRelation(ev)
@@ -458,7 +447,7 @@ func (a *analysis) dependencyCauses() []finding {
 		add(rel, svc, alertItem{id: inc.ID, title: inc.Title, provider: inc.Provider, at: firstTime(inc.AlertFiredAt, inc.StartedAt)})
 	}
 	for _, ev := range a.in.Evidence {
-		if ev.Kind != KindAlert || ev.Service == nil {
+		if ev.Kind != sdk.EvidenceAlert || ev.Service == nil {
 			continue
 		}
 		rel, svc := a.relationOf(ev.Service.ID, ev.Service.Summary)
@@ -548,7 +537,7 @@ func (a *analysis) signatureCauses() []finding {
 	own := strings.Join(correlation.TitleTokens(a.inc.Title), " ")
 	sigs := map[string]*sig{}
 	for i, ev := range a.in.Evidence {
-		if ev.Kind != KindAlert {
+		if ev.Kind != sdk.EvidenceAlert {
 			continue
 		}
 		seen := map[string]bool{}
@@ -727,7 +716,7 @@ func (a *analysis) similarIncidents() []*similarIncident {
 		s.ids = append(s.ids, inc.ID)
 	}
 	for _, ev := range a.in.Evidence {
-		if ev.Kind != KindPastIncident && ev.Kind != KindRelatedIncident {
+		if ev.Kind != sdk.EvidencePastIncident && ev.Kind != sdk.EvidenceRelatedIncident {
 			continue
 		}
 		m := object(ev.Data)
@@ -737,7 +726,7 @@ func (a *analysis) similarIncidents() []*similarIncident {
 			continue
 		}
 		s := get(key)
-		if ev.Kind == KindRelatedIncident {
+		if ev.Kind == sdk.EvidenceRelatedIncident {
 			s.kind = "related"
 		} else if s.kind == "" {
 			s.kind = "past"
@@ -924,7 +913,7 @@ func (a *analysis) runbookURL() string {
 		fields = append(fields, field{f.Name, f.ValueJSON}, field{f.ID, f.ValueJSON})
 	}
 	for _, ev := range a.in.Evidence {
-		if ev.Kind != KindCustomField {
+		if ev.Kind != sdk.EvidenceCustomField {
 			continue
 		}
 		m := object(ev.Data)
@@ -999,7 +988,7 @@ func (a *analysis) timeline() []TimelineItem {
 		}
 	}
 	for _, ev := range a.in.Evidence {
-		if ev.Kind != KindChangeEvent {
+		if ev.Kind != sdk.EvidenceChangeEvent {
 			continue
 		}
 		rel, svc := a.changeRelation(ev)
@@ -1011,7 +1000,7 @@ func (a *analysis) timeline() []TimelineItem {
 	}
 	var alerts []TimelineItem
 	for _, ev := range a.in.Evidence {
-		if ev.Kind != KindAlert || ev.At.IsZero() {
+		if ev.Kind != sdk.EvidenceAlert || ev.At.IsZero() {
 			continue
 		}
 		what := "Alert: " + snippet(ev.Summary)

@@ -47,7 +47,7 @@ func baseIncident() hub.IncidentDetail {
 
 func changeEvent(id, summary string, when time.Time, serviceID string) sdk.Evidence {
 	return sdk.Evidence{
-		Kind: KindChangeEvent, ID: id, Summary: summary, At: when,
+		Kind: sdk.EvidenceChangeEvent, ID: id, Summary: summary, At: when,
 		Service: &sdk.Reference{ID: serviceID, Type: "service_reference"},
 		Data: mustJSON(map[string]any{
 			"id": id, "type": "change_event", "summary": summary, "source": "github-actions",
@@ -64,7 +64,7 @@ func alert(id, summary string, when time.Time, serviceID, errText string) sdk.Ev
 		details["error"] = errText
 	}
 	return sdk.Evidence{
-		Kind: KindAlert, ID: id, Summary: summary, At: when, DedupKey: "key-" + id,
+		Kind: sdk.EvidenceAlert, ID: id, Summary: summary, At: when, DedupKey: "key-" + id,
 		Service: &sdk.Reference{ID: serviceID, Type: "service_reference"},
 		Data: mustJSON(map[string]any{
 			"id": id, "type": "alert", "summary": summary, "created_at": when.Format(time.RFC3339), "alert_key": "key-" + id,
@@ -75,7 +75,7 @@ func alert(id, summary string, when time.Time, serviceID, errText string) sdk.Ev
 
 func dependency(id string, supporting, dependent *sdk.Reference, other *sdk.Reference, summary string) sdk.Evidence {
 	return sdk.Evidence{
-		Kind: KindDependency, ID: id, Summary: summary, Service: other,
+		Kind: sdk.EvidenceDependency, ID: id, Summary: summary, Service: other,
 		Data: mustJSON(map[string]any{
 			"id": id, "type": "service_dependency",
 			"supporting_service": map[string]any{"id": supporting.ID, "type": "technical_service_reference"},
@@ -103,7 +103,7 @@ func deployInput() Input {
 			changeEvent("CE-search", "Deploy search v9", at(-time.Minute), "PSEARCH"),
 			dependency("D1", postgres, payments, postgres, "depends on postgres-primary"),
 			dependency("D2", payments, checkout, checkout, "checkout-web depends on this service"),
-			{Kind: KindPastIncident, ID: "Q1", Summary: "High error rate on payments-api", At: time.Date(2026, 2, 1, 9, 0, 0, 0, time.UTC),
+			{Kind: sdk.EvidencePastIncident, ID: "Q1", Summary: "High error rate on payments-api", At: time.Date(2026, 2, 1, 9, 0, 0, 0, time.UTC),
 				Data: mustJSON(map[string]any{"incident": map[string]any{"id": "Q1", "title": "High error rate on payments-api",
 					"created_at": "2026-02-01T09:00:00Z", "html_url": "https://acme.pagerduty.com/incidents/Q1"}, "score": 82})},
 		},
@@ -292,7 +292,7 @@ func TestBuiltinRunbook(t *testing.T) {
 			}
 		}, "https://wiki.example.com/runbooks/payments"},
 		{"Runbook URL display name in evidence", func(in *Input) {
-			in.Evidence = append(in.Evidence, sdk.Evidence{Kind: KindCustomField, ID: "F1", Summary: "Runbook URL: ...",
+			in.Evidence = append(in.Evidence, sdk.Evidence{Kind: sdk.EvidenceCustomField, ID: "F1", Summary: "Runbook URL: ...",
 				Data: []byte(`{"id":"F1","name":"runbook_url_field","display_name":"Runbook URL","value":"https://runbooks.example.com/pay"}`)})
 		}, "https://runbooks.example.com/pay"},
 		{"alertmanager annotation as a list", func(in *Input) {

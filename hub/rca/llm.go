@@ -392,8 +392,8 @@ type prompt struct {
 
 // kindOrder is which evidence goes into a tight prompt first.
 var kindOrder = map[string]int{
-	KindChangeEvent: 0, KindDependency: 1, KindAlert: 2, KindRelatedIncident: 3,
-	KindPastIncident: 4, KindCustomField: 5, KindLogEntry: 6,
+	sdk.EvidenceChangeEvent: 0, sdk.EvidenceDependency: 1, sdk.EvidenceAlert: 2, sdk.EvidenceRelatedIncident: 3,
+	sdk.EvidencePastIncident: 4, sdk.EvidenceCustomField: 5, sdk.EvidenceLogEntry: 6,
 }
 
 func rfc(t time.Time) string {

@@ -335,7 +335,7 @@ func TestLLMEvidenceTrimmed(t *testing.T) {
 	in := deployInput()
 	big := strings.Repeat("x", 3000)
 	for i := 0; i < 300; i++ {
-		in.Evidence = append(in.Evidence, sdk.Evidence{Kind: KindLogEntry, ID: fmt.Sprintf("L%03d", i), Summary: "log entry " + big[:100],
+		in.Evidence = append(in.Evidence, sdk.Evidence{Kind: sdk.EvidenceLogEntry, ID: fmt.Sprintf("L%03d", i), Summary: "log entry " + big[:100],
 			At: at(time.Duration(i) * time.Second), Data: []byte(fmt.Sprintf(`{"id":"L%03d","blob":%q}`, i, big))})
 	}
 	f := newFakeLLM(t, answer(goodAnswer))

@@ -13,17 +13,6 @@ import (
 	"github.com/aurora-hub/aurora-hub/sdk"
 )
 
-// Evidence kinds (sdk.Evidence.Kind).
-const (
-	KindAlert           = "alert"
-	KindLogEntry        = "log_entry"
-	KindChangeEvent     = "change_event"
-	KindDependency      = "dependency"
-	KindCustomField     = "custom_field"
-	KindRelatedIncident = "related_incident"
-	KindPastIncident    = "past_incident"
-)
-
 // Caps on what one enrichment gathers, per list.
 const (
 	maxAlerts        = 200
@@ -180,7 +169,7 @@ func (e *enrichment) alerts(c *client, incPath string) error {
 	for _, raw := range items {
 		it := decodeItem(raw)
 		e.add(sdk.Evidence{
-			Kind: KindAlert, ID: string(it.ID), Summary: string(it.Summary), At: timeOf(it.CreatedAt),
+			Kind: sdk.EvidenceAlert, ID: string(it.ID), Summary: string(it.Summary), At: timeOf(it.CreatedAt),
 			Data: raw, DedupKey: string(it.AlertKey), Service: parseRef(it.Service),
 		})
 	}
@@ -195,7 +184,7 @@ func (e *enrichment) logEntries(c *client, incPath string) error {
 	for _, raw := range items {
 		it := decodeItem(raw)
 		e.add(sdk.Evidence{
-			Kind: KindLogEntry, ID: string(it.ID), Summary: string(it.Summary), At: timeOf(it.CreatedAt),
+			Kind: sdk.EvidenceLogEntry, ID: string(it.ID), Summary: string(it.Summary), At: timeOf(it.CreatedAt),
 			Data: raw, Service: parseRef(it.Service),
 		})
 	}
@@ -228,7 +217,7 @@ func (e *enrichment) customFields(c *client, incPath string) error {
 		if len(v) == 0 {
 			v = []byte("null")
 		}
-		e.add(sdk.Evidence{Kind: KindCustomField, ID: string(f.ID), Summary: name + ": " + snippet(string(v)), Data: raw})
+		e.add(sdk.Evidence{Kind: sdk.EvidenceCustomField, ID: string(f.ID), Summary: name + ": " + snippet(string(v)), Data: raw})
 	}
 	return e.section("custom field values", err)
 }
@@ -260,7 +249,7 @@ func (e *enrichment) changeEvents(c *client, serviceID string, triggeredAt time.
 		if at.IsZero() {
 			at = timeOf(it.CreatedAt)
 		}
-		e.add(sdk.Evidence{Kind: KindChangeEvent, ID: string(it.ID), Summary: string(it.Summary), At: at, Data: raw, Service: svc})
+		e.add(sdk.Evidence{Kind: sdk.EvidenceChangeEvent, ID: string(it.ID), Summary: string(it.Summary), At: at, Data: raw, Service: svc})
 	}
 	if trunc {
 		e.truncated("change events", maxChangeEvents)
@@ -297,7 +286,7 @@ func (e *enrichment) dependencies(c *client, serviceID string) error {
 		default:
 			continue
 		}
-		e.add(sdk.Evidence{Kind: KindDependency, ID: string(rel.ID), Summary: summary, Data: raw, Service: other})
+		e.add(sdk.Evidence{Kind: sdk.EvidenceDependency, ID: string(rel.ID), Summary: summary, Data: raw, Service: other})
 		e.relatedService(other)
 	}
 	return e.section("service dependencies", err)
@@ -316,7 +305,7 @@ func (e *enrichment) relatedIncidents(c *client, incPath string) error {
 	}
 	err := c.get(e.ctx, incPath+"/related_incidents", nil, &out)
 	for _, raw := range out.Related {
-		e.incidentEvidence(KindRelatedIncident, raw)
+		e.incidentEvidence(sdk.EvidenceRelatedIncident, raw)
 	}
 	return e.section("related incidents", err)
 }
@@ -327,7 +316,7 @@ func (e *enrichment) pastIncidents(c *client, incPath string) error {
 	}
 	err := c.get(e.ctx, incPath+"/past_incidents", url.Values{"limit": {fmt.Sprint(pastIncidentsMax)}}, &out)
 	for _, raw := range out.Past {
-		e.incidentEvidence(KindPastIncident, raw)
+		e.incidentEvidence(sdk.EvidencePastIncident, raw)
 	}
 	return e.section("past incidents", err)
 }

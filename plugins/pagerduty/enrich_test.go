@@ -43,7 +43,7 @@ func TestEnrichFull(t *testing.T) {
 		t.Errorf("notes = %v", en.Notes)
 	}
 	kinds := kindsOf(en)
-	for _, k := range []string{KindAlert, KindLogEntry, KindCustomField, KindChangeEvent, KindDependency, KindRelatedIncident, KindPastIncident} {
+	for _, k := range []string{sdk.EvidenceAlert, sdk.EvidenceLogEntry, sdk.EvidenceCustomField, sdk.EvidenceChangeEvent, sdk.EvidenceDependency, sdk.EvidenceRelatedIncident, sdk.EvidencePastIncident} {
 		if kinds[k] == 0 {
 			t.Errorf("no %s evidence (kinds %v)", k, kinds)
 		}
@@ -53,15 +53,15 @@ func TestEnrichFull(t *testing.T) {
 			t.Errorf("evidence %+v", ev)
 		}
 		switch ev.Kind {
-		case KindAlert:
+		case sdk.EvidenceAlert:
 			if ev.DedupKey == "" || ev.At.IsZero() || ev.Service == nil || !strings.Contains(string(ev.Data), `"body"`) {
 				t.Errorf("alert %+v data %s", ev, ev.Data)
 			}
-		case KindChangeEvent:
+		case sdk.EvidenceChangeEvent:
 			if ev.At.After(req.TriggeredAt) || ev.At.Before(req.TriggeredAt.Add(-time.Hour)) || ev.Service == nil {
 				t.Errorf("change event outside the window or without service: %+v", ev)
 			}
-		case KindDependency:
+		case sdk.EvidenceDependency:
 			if ev.Service == nil || ev.Service.ID == pdsim.DemoPaymentsServiceID || ev.Summary == "" {
 				t.Errorf("dependency %+v", ev)
 			}
@@ -99,7 +99,7 @@ func TestEnrichLooksUpTheIncident(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Enrich: %v", err)
 	}
-	if kinds := kindsOf(en); kinds[KindChangeEvent] == 0 || kinds[KindDependency] == 0 {
+	if kinds := kindsOf(en); kinds[sdk.EvidenceChangeEvent] == 0 || kinds[sdk.EvidenceDependency] == 0 {
 		t.Errorf("kinds = %v, notes = %v", kinds, en.Notes)
 	}
 }
@@ -117,8 +117,8 @@ func TestEnrichDegrades(t *testing.T) {
 			name:      "without Event Intelligence abilities (403 code 2014)",
 			setup:     func(e *simEnv) { e.sim.SetAbilities("teams", "urgencies") },
 			wantNotes: []string{"Related incidents unavailable: the PagerDuty account lacks the ability", "Past incidents unavailable: the PagerDuty account lacks the ability"},
-			absent:    []string{KindRelatedIncident, KindPastIncident},
-			present:   []string{KindAlert, KindDependency},
+			absent:    []string{sdk.EvidenceRelatedIncident, sdk.EvidencePastIncident},
+			present:   []string{sdk.EvidenceAlert, sdk.EvidenceDependency},
 		},
 		{
 			name: "402 payment required",
@@ -127,8 +127,8 @@ func TestEnrichDegrades(t *testing.T) {
 					Body: `{"error":{"message":"Account does not have the abilities to perform the action","code":2014}}`})
 			},
 			wantNotes: []string{"Custom field values unavailable: the PagerDuty account lacks the ability for it (HTTP 402)"},
-			absent:    []string{KindCustomField},
-			present:   []string{KindAlert, KindRelatedIncident},
+			absent:    []string{sdk.EvidenceCustomField},
+			present:   []string{sdk.EvidenceAlert, sdk.EvidenceRelatedIncident},
 		},
 		{
 			name: "scoped OAuth token without services.read",
@@ -137,8 +137,8 @@ func TestEnrichDegrades(t *testing.T) {
 				return sdk.Credentials{Kind: sdk.AuthOAuth, Token: e.sim.IssueAccessToken(pdsim.DemoAdminID, scope), Scope: scope}
 			},
 			wantNotes: []string{"Change events unavailable: the credentials lack permission or scope (HTTP 403)", "Service dependencies unavailable: the credentials lack permission or scope (HTTP 403)"},
-			absent:    []string{KindChangeEvent, KindDependency},
-			present:   []string{KindAlert, KindLogEntry},
+			absent:    []string{sdk.EvidenceChangeEvent, sdk.EvidenceDependency},
+			present:   []string{sdk.EvidenceAlert, sdk.EvidenceLogEntry},
 		},
 		{
 			name: "404 and 500 on single sections",
@@ -147,8 +147,8 @@ func TestEnrichDegrades(t *testing.T) {
 				e.sim.InjectFault(pdsim.Fault{Path: "/incidents/" + pdsim.DemoIncidentID + "/log_entries", Status: 503, Body: "<html>unavailable</html>"})
 			},
 			wantNotes: []string{"Log entries could not be read: PagerDuty answered HTTP 503", "Service dependencies not found (HTTP 404)"},
-			absent:    []string{KindLogEntry, KindDependency},
-			present:   []string{KindAlert, KindChangeEvent},
+			absent:    []string{sdk.EvidenceLogEntry, sdk.EvidenceDependency},
+			present:   []string{sdk.EvidenceAlert, sdk.EvidenceChangeEvent},
 		},
 	}
 	for _, tc := range tests {
@@ -262,7 +262,7 @@ func TestEnrichPaginationCap(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Enrich: %v", err)
 	}
-	if n := kindsOf(en)[KindAlert]; n != maxAlerts {
+	if n := kindsOf(en)[sdk.EvidenceAlert]; n != maxAlerts {
 		t.Errorf("alerts = %d, want %d", n, maxAlerts)
 	}
 	if !strings.Contains(strings.Join(en.Notes, "\n"), "Alerts truncated to the first 200") {
