@@ -149,10 +149,14 @@ func TestAlertStormBecomesOneIncident(t *testing.T) {
 }
 
 func TestAutomatedRCASwitch(t *testing.T) {
+	forEachBackend(t, testAutomatedRCASwitch)
+}
+
+func testAutomatedRCASwitch(t *testing.T, backend string) {
 	sim := startSim(t)
 	now := time.Now().UTC()
 	inc := pipelineAccount(sim, now)
-	h := startHub(t, sim, hubOpts{backend: "sqlite", env: map[string]string{"HUB_RCA_DELAY": "0s"}})
+	h := startHub(t, sim, hubOpts{backend: backend, env: map[string]string{"HUB_RCA_DELAY": "0s"}})
 	connectWithSecret(t, h, whSecret)
 	if res := h.do(alice, "PUT", "/settings", map[string]any{"automatedRca": false}); res.Status != 200 || res.JSON["automatedRca"] != false {
 		t.Fatalf("PUT settings = %d %s", res.Status, res.Body)
@@ -207,11 +211,15 @@ func startLLM(t *testing.T) *llmServer {
 }
 
 func TestLLMAnalyzerAndFallback(t *testing.T) {
+	forEachBackend(t, testLLMAnalyzerAndFallback)
+}
+
+func testLLMAnalyzerAndFallback(t *testing.T, backend string) {
 	llm := startLLM(t)
 	sim := startSim(t)
 	now := time.Now().UTC()
 	inc := pipelineAccount(sim, now)
-	h := startHub(t, sim, hubOpts{backend: "sqlite", env: map[string]string{
+	h := startHub(t, sim, hubOpts{backend: backend, env: map[string]string{
 		"HUB_RCA_DELAY": "0s", "HUB_RCA_ANALYZER": "llm", "HUB_LLM_BASE_URL": llm.URL + "/v1",
 		"HUB_LLM_MODEL": "test-model", "HUB_LLM_TIMEOUT": "1s",
 	}})
