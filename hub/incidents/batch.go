@@ -55,21 +55,29 @@ type Result struct {
 // cleared one is kept as a "null" tombstone, so an older update cannot
 // bring it back).
 func ApplyBatch(ctx context.Context, db bun.IDB, items []Item) ([]Result, error) {
+	results, _, err := ApplyBatchOpened(ctx, db, items)
+	return results, err
+}
+
+// ApplyBatchOpened is ApplyBatch that also returns the ids of the
+// incidents the batch opened: that had no state before it (unknown, or a
+// placeholder from a partial event) and have one now.
+func ApplyBatchOpened(ctx context.Context, db bun.IDB, items []Item) ([]Result, []string, error) {
 	b, err := newBatch(items, time.Now().UTC().Truncate(time.Microsecond))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(b.work) == 0 {
-		return b.results, nil
+		return b.results, nil, nil
 	}
 	if err := b.load(ctx, db); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	b.fold()
 	if err := b.write(ctx, db); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return b.results, nil
+	return b.results, b.opened(), nil
 }
 
 // incidentKey identifies an incident: its owner's and provider's id of it.
@@ -92,7 +100,10 @@ type batchIncident struct {
 	// it, as first describes it.
 	row      *incidentRow
 	inserted bool
-	dirty    bool // row must be written
+	// wasOpen: the incident had a state before this batch (it existed and
+	// was not a placeholder made from a partial event).
+	wasOpen bool
+	dirty   bool // row must be written
 }
 
 // step is an item that concerns an incident.
@@ -248,7 +259,22 @@ func (b *batch) attach(rows []incidentRow) error {
 // fold applies the batch's events to its incidents in memory, in order, as
 // Apply applies each to the database: it touches no database, and leaves
 // the rows to write in b.incs (dirty), b.timeline and b.fields.
+// Opened returns the ids of the incidents that got their first state in
+// this batch: new to the hub, or placeholders the batch filled.
+func (b *batch) opened() []string {
+	var out []string
+	for _, inc := range b.incs {
+		if !inc.wasOpen && inc.row != nil && inc.row.StateAt != nil {
+			out = append(out, inc.row.ID)
+		}
+	}
+	return out
+}
+
 func (b *batch) fold() {
+	for _, inc := range b.incs {
+		inc.wasOpen = inc.row != nil && !inc.inserted && inc.row.StateAt != nil
+	}
 	fieldIndex := map[pair]int{} // by incident id and field name
 	for i := range b.work {
 		s := &b.work[i]

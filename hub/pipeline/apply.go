@@ -181,27 +181,16 @@ func (w *ApplyEventsWorker) apply(ctx context.Context, tx bun.Tx, only []int64, 
 		}
 		items[i].Src = incidents.Source{Provider: row.Provider, OwnerKind: row.OwnerKind, OwnerID: row.OwnerID, ConnectionID: row.ConnectionID}
 	}
-	before, err := openIncidents(ctx, tx, items)
-	if err != nil {
-		return ids, err
-	}
-	results, err := incidents.ApplyBatch(ctx, tx, items)
+	results, opened, err := incidents.ApplyBatchOpened(ctx, tx, items)
 	if err != nil {
 		if len(rows) == 1 {
 			return ids, fmt.Errorf("event %d: applying %s: %w", rows[0].ID, rows[0].EventType, err)
 		}
 		return ids, fmt.Errorf("events %d to %d: applying: %w", rows[0].ID, rows[len(rows)-1].ID, err)
 	}
-	after, err := openIncidents(ctx, tx, items)
-	if err != nil {
-		return ids, err
-	}
 	// An incident that has its first full state now is new to the pipeline.
 	client := river.ClientFromContext[*sql.Tx](ctx)
-	for id := range after {
-		if before[id] {
-			continue
-		}
+	for _, id := range opened {
 		if _, err := client.InsertTx(ctx, tx.Tx, ProcessIncidentArgs{IncidentID: id}, nil); err != nil {
 			return ids, fmt.Errorf("enqueuing processing of incident %s: %w", id, err)
 		}
@@ -217,33 +206,6 @@ func (w *ApplyEventsWorker) apply(ctx context.Context, tx bun.Tx, only []int64, 
 		return ids, fmt.Errorf("marking events applied: %w", err)
 	}
 	return ids, nil
-}
-
-// openIncidents returns the ids of the items' incidents that have a state
-// (not absent, not a placeholder made from a partial event).
-func openIncidents(ctx context.Context, tx bun.Tx, items []incidents.Item) (map[string]bool, error) {
-	var keys [][]string
-	for _, it := range items {
-		if in := it.Event.Incident; in != nil && in.ExternalID != "" {
-			keys = append(keys, []string{it.Src.Provider, it.Src.OwnerKind, it.Src.OwnerID, in.ExternalID})
-		}
-	}
-	out := map[string]bool{}
-	if len(keys) == 0 {
-		return out, nil
-	}
-	var ids []string
-	err := tx.NewSelect().Table("incidents").Column("id").
-		Where("(provider, owner_kind, owner_id, external_id) IN (VALUES ?)", bun.In(keys)).
-		Where("state_at IS NOT NULL").
-		Scan(ctx, &ids)
-	if err != nil {
-		return nil, fmt.Errorf("loading incident states: %w", err)
-	}
-	for _, id := range ids {
-		out[id] = true
-	}
-	return out, nil
 }
 
 // update is a live event for a tenant, sent once its transaction commits.
