@@ -142,19 +142,15 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 	a.inboxDone = make(chan struct{})
 	go func() { inbox.Run(inboxCtx); close(a.inboxDone) }()
 
-	allowUnsigned := map[string]bool{}
-	for _, p := range a.Plugins.Plugins() {
-		if cfg.Env[webhooks.AllowUnsignedEnv(p.Name)] == "true" {
-			allowUnsigned[p.Name] = true
-			log.Warn("webhooks without a signing secret are accepted unverified", "provider", p.Name)
-		}
-	}
 	names := []string{}
 	for _, p := range a.Plugins.Plugins() {
 		names = append(names, p.Name)
+		if cfg.Env[webhooks.AllowUnsignedEnv(p.Name)] == "true" {
+			log.Warn("webhooks without a signing secret are accepted unverified", "provider", p.Name)
+		}
 	}
 	oauthSvc.Check(names)
-	a.Webhooks = webhooks.New(a.Store, sealer, inbox, log.Named("webhooks"), webhooks.Options{AllowUnsigned: allowUnsigned})
+	a.Webhooks = webhooks.New(a.Store, sealer, inbox, log.Named("webhooks"), webhooks.Options{Env: cfg.Env})
 	a.API = httpapi.New(httpapi.Deps{
 		Config: cfg, Logger: log.Named("http"), Store: a.Store, Plugins: a.Plugins,
 		Connections: a.Connections, Webhooks: a.Webhooks, OAuth: oauthSvc, Live: a.Live, Jobs: a.Jobs,

@@ -49,9 +49,11 @@ type Options struct {
 	// CacheTTL bounds how long a connection lookup is reused (default 2s);
 	// changes made through this process invalidate it at once.
 	CacheTTL time.Duration
-	// AllowUnsigned lists providers whose deliveries may be accepted,
-	// marked unverified, when the connection has no secret.
-	AllowUnsigned map[string]bool
+	// Env is the hub's environment: <PROVIDER>_WEBHOOK_ALLOW_UNSIGNED=true
+	// there lets that provider's deliveries be accepted, marked unverified,
+	// when the connection has no secret (read per delivery, so a plugin
+	// added later by SIGHUP is covered too).
+	Env map[string]string
 }
 
 type cacheEntry struct {
@@ -145,7 +147,7 @@ func (s *Service) Receive(ctx context.Context, h Handler, provider, displayName,
 		return nil, hub.Errorf(hub.ENotFound, "%s not connected for this user", displayName)
 	}
 	res, err := h.HandleWebhook(ctx, &sdk.WebhookRequest{
-		Body: body, Header: header, Secrets: e.secrets, AllowUnsigned: s.opts.AllowUnsigned[provider],
+		Body: body, Header: header, Secrets: e.secrets, AllowUnsigned: s.AllowsUnsigned(provider),
 	})
 	if err != nil {
 		herr := connections.FromPluginError(err)
@@ -262,7 +264,9 @@ func (s *Service) SecretCount(ctx context.Context, conn *hub.Connection) (int, e
 }
 
 // AllowsUnsigned reports whether provider's deliveries may go unverified.
-func (s *Service) AllowsUnsigned(provider string) bool { return s.opts.AllowUnsigned[provider] }
+func (s *Service) AllowsUnsigned(provider string) bool {
+	return s.opts.Env[AllowUnsignedEnv(provider)] == "true"
+}
 
 // AllowUnsignedEnv names the variable that lets provider's webhooks be
 // accepted unsigned, e.g. PAGERDUTY_WEBHOOK_ALLOW_UNSIGNED.
