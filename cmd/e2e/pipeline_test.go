@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -339,4 +340,30 @@ func (s *sseClient) waitFor(t *testing.T, typ, incidentID string) map[string]any
 		return false
 	})
 	return found
+}
+
+// TestLiveEventsAcrossReplicas: two hubs share one PostgreSQL database; a
+// client streaming from one sees the events of a webhook the other received.
+func TestLiveEventsAcrossReplicas(t *testing.T) {
+	if os.Getenv("HUB_TEST_POSTGRES_URL") == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("HUB_TEST_POSTGRES_URL is not set in CI")
+		}
+		t.Skip("needs PostgreSQL (HUB_TEST_POSTGRES_URL)")
+	}
+	sim := startSim(t)
+	now := time.Now().UTC()
+	inc := pipelineAccount(sim, now)
+	a := startHub(t, sim, hubOpts{backend: "postgres", env: map[string]string{"HUB_RCA_DELAY": "0s"}})
+	b := startHub(t, sim, hubOpts{backend: "postgres", dbURL: a.DBURL, env: map[string]string{
+		"HUB_RCA_DELAY": "0s", "HUB_ENCRYPTION_KEY": a.Env["HUB_ENCRYPTION_KEY"],
+	}})
+	connectWithSecret(t, a, whSecret)
+	events := b.stream(t, alice)
+	if res := a.webhook(alice.user, triggerBody(inc, "PSVC001", "payments-api", now), whSecret); res.Status != 202 {
+		t.Fatalf("trigger = %d %s", res.Status, res.Body)
+	}
+	got := b.incidentBySource(alice, inc.ID, func(m map[string]any) bool { return m["auroraStatus"] == "complete" })
+	events.waitFor(t, "incident_update", got["id"].(string))
+	events.waitFor(t, "rca_complete", got["id"].(string))
 }
