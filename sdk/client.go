@@ -31,10 +31,11 @@ type Client struct {
 	oauth        pb.OAuthClient
 	provisioning pb.ProvisioningClient
 	enrichment   pb.EnrichmentClient
+	batcher      *webhookBatcher
 }
 
 func newClient(cc *grpc.ClientConn) *Client {
-	return &Client{
+	c := &Client{
 		provider:     pb.NewProviderClient(cc),
 		auth:         pb.NewAuthClient(cc),
 		webhooks:     pb.NewWebhooksClient(cc),
@@ -42,6 +43,8 @@ func newClient(cc *grpc.ClientConn) *Client {
 		provisioning: pb.NewProvisioningClient(cc),
 		enrichment:   pb.NewEnrichmentClient(cc),
 	}
+	c.batcher = &webhookBatcher{c: c}
+	return c
 }
 
 // Describe asks the plugin for its manifest.
@@ -62,18 +65,18 @@ func (c *Client) ValidateCredentials(ctx context.Context, creds Credentials) (*V
 	return &Validation{Identity: identityFromProto(res.GetIdentity()), Capabilities: res.GetCapabilities()}, nil
 }
 
-// HandleWebhook implements WebhookHandler over gRPC.
+// HandleWebhook implements WebhookHandler over gRPC. Concurrent calls are
+// batched into HandleWebhooks calls while one is in flight.
 func (c *Client) HandleWebhook(ctx context.Context, req *WebhookRequest) (*WebhookResult, error) {
-	res, err := c.webhooks.HandleWebhook(ctx, &pb.HandleWebhookRequest{
-		Body: req.Body, Headers: headersToProto(req.Header), Secrets: req.Secrets, AllowUnsigned: req.AllowUnsigned,
-	})
+	return c.batcher.handle(ctx, req)
+}
+
+func (c *Client) handleOne(ctx context.Context, req *pb.HandleWebhookRequest) (*WebhookResult, error) {
+	res, err := c.webhooks.HandleWebhook(ctx, req)
 	if err != nil {
 		return nil, fromStatus(err)
 	}
-	return &WebhookResult{
-		Verified: res.GetVerified(), DeliveryID: res.GetDeliveryId(), SubscriptionID: res.GetSubscriptionId(),
-		Events: eventsFromProto(res.GetEvents()),
-	}, nil
+	return webhookResultFromProto(res), nil
 }
 
 // OAuthConfig implements OAuthProvider over gRPC.

@@ -171,17 +171,27 @@ type webhooksServer struct {
 }
 
 func (s *webhooksServer) HandleWebhook(ctx context.Context, req *pb.HandleWebhookRequest) (*pb.HandleWebhookResponse, error) {
-	res, err := s.w.HandleWebhook(ctx, &WebhookRequest{
-		Body: req.GetBody(), Header: headersFromProto(req.GetHeaders()),
-		Secrets: req.GetSecrets(), AllowUnsigned: req.GetAllowUnsigned(),
-	})
+	res, err := s.w.HandleWebhook(ctx, webhookRequestFromProto(req))
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &pb.HandleWebhookResponse{
-		Verified: res.Verified, DeliveryId: res.DeliveryID, SubscriptionId: res.SubscriptionID,
-		Events: eventsToProto(res.Events),
-	}, nil
+	return webhookResultToProto(res), nil
+}
+
+func (s *webhooksServer) HandleWebhooks(ctx context.Context, req *pb.HandleWebhooksRequest) (*pb.HandleWebhooksResponse, error) {
+	out := &pb.HandleWebhooksResponse{Results: make([]*pb.HandleWebhookResult, len(req.GetRequests()))}
+	for i, r := range req.GetRequests() {
+		if err := ctx.Err(); err != nil {
+			return nil, toStatus(err)
+		}
+		res, err := s.w.HandleWebhook(ctx, webhookRequestFromProto(r))
+		if err != nil {
+			out.Results[i] = &pb.HandleWebhookResult{Error: pluginErrorToProto(err)}
+			continue
+		}
+		out.Results[i] = &pb.HandleWebhookResult{Response: webhookResultToProto(res)}
+	}
+	return out, nil
 }
 
 type oauthServer struct {

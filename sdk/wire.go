@@ -272,3 +272,49 @@ func evidenceFromProto(es []*pb.Evidence) []Evidence {
 	}
 	return out
 }
+
+func webhookRequestToProto(r *WebhookRequest) *pb.HandleWebhookRequest {
+	return &pb.HandleWebhookRequest{Body: r.Body, Headers: headersToProto(r.Header), Secrets: r.Secrets, AllowUnsigned: r.AllowUnsigned}
+}
+
+func webhookRequestFromProto(r *pb.HandleWebhookRequest) *WebhookRequest {
+	return &WebhookRequest{
+		Body: r.GetBody(), Header: headersFromProto(r.GetHeaders()),
+		Secrets: r.GetSecrets(), AllowUnsigned: r.GetAllowUnsigned(),
+	}
+}
+
+func webhookResultToProto(res *WebhookResult) *pb.HandleWebhookResponse {
+	return &pb.HandleWebhookResponse{
+		Verified: res.Verified, DeliveryId: res.DeliveryID, SubscriptionId: res.SubscriptionID,
+		Events: eventsToProto(res.Events),
+	}
+}
+
+func webhookResultFromProto(res *pb.HandleWebhookResponse) *WebhookResult {
+	return &WebhookResult{
+		Verified: res.GetVerified(), DeliveryID: res.GetDeliveryId(), SubscriptionID: res.GetSubscriptionId(),
+		Events: eventsFromProto(res.GetEvents()),
+	}
+}
+
+// pluginErrorToProto is toStatus for one answer of a batch.
+func pluginErrorToProto(err error) *pb.PluginError {
+	var e *Error
+	if !errors.As(err, &e) {
+		e = &Error{Code: CodeInternal, Message: "internal plugin error"}
+	}
+	pe := &pb.PluginError{Code: string(e.Code), Message: e.Message}
+	if e.RetryAfter > 0 {
+		pe.RetryAfter = durationpb.New(e.RetryAfter)
+	}
+	return pe
+}
+
+func pluginErrorFromProto(pe *pb.PluginError) *Error {
+	code := Code(pe.GetCode())
+	if _, known := codeToGRPC[code]; !known {
+		code = CodeInternal
+	}
+	return &Error{Code: code, Message: pe.GetMessage(), RetryAfter: pe.GetRetryAfter().AsDuration()}
+}

@@ -10,6 +10,7 @@
 // go-plugin protocol version negotiated at handshake. Minor versions only add
 // fields, messages, RPCs or services; they never change or remove one.
 //   1.0  Provider, Auth, Webhooks, OAuth, Provisioning, Enrichment.
+//   1.1  Webhooks.HandleWebhooks: several deliveries in one call.
 //
 // Errors: an RPC fails with a gRPC status whose details carry a
 // google.rpc.ErrorInfo (domain "aurora.provider.v1", reason = one of the SDK's
@@ -27,6 +28,7 @@ package providerv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -695,6 +697,211 @@ func (x *HandleWebhookResponse) GetEvents() []*Event {
 	return nil
 }
 
+type HandleWebhooksRequest struct {
+	state         protoimpl.MessageState  `protogen:"open.v1"`
+	Requests      []*HandleWebhookRequest `protobuf:"bytes,1,rep,name=requests,proto3" json:"requests,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HandleWebhooksRequest) Reset() {
+	*x = HandleWebhooksRequest{}
+	mi := &file_provider_v1_provider_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HandleWebhooksRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HandleWebhooksRequest) ProtoMessage() {}
+
+func (x *HandleWebhooksRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_provider_v1_provider_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HandleWebhooksRequest.ProtoReflect.Descriptor instead.
+func (*HandleWebhooksRequest) Descriptor() ([]byte, []int) {
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *HandleWebhooksRequest) GetRequests() []*HandleWebhookRequest {
+	if x != nil {
+		return x.Requests
+	}
+	return nil
+}
+
+type HandleWebhooksResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// results answer the requests, in order.
+	Results       []*HandleWebhookResult `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HandleWebhooksResponse) Reset() {
+	*x = HandleWebhooksResponse{}
+	mi := &file_provider_v1_provider_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HandleWebhooksResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HandleWebhooksResponse) ProtoMessage() {}
+
+func (x *HandleWebhooksResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_provider_v1_provider_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HandleWebhooksResponse.ProtoReflect.Descriptor instead.
+func (*HandleWebhooksResponse) Descriptor() ([]byte, []int) {
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *HandleWebhooksResponse) GetResults() []*HandleWebhookResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+// HandleWebhookResult is one delivery's answer: a response or an error.
+type HandleWebhookResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Response      *HandleWebhookResponse `protobuf:"bytes,1,opt,name=response,proto3" json:"response,omitempty"`
+	Error         *PluginError           `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HandleWebhookResult) Reset() {
+	*x = HandleWebhookResult{}
+	mi := &file_provider_v1_provider_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HandleWebhookResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HandleWebhookResult) ProtoMessage() {}
+
+func (x *HandleWebhookResult) ProtoReflect() protoreflect.Message {
+	mi := &file_provider_v1_provider_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HandleWebhookResult.ProtoReflect.Descriptor instead.
+func (*HandleWebhookResult) Descriptor() ([]byte, []int) {
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *HandleWebhookResult) GetResponse() *HandleWebhookResponse {
+	if x != nil {
+		return x.Response
+	}
+	return nil
+}
+
+func (x *HandleWebhookResult) GetError() *PluginError {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+// PluginError is an SDK error inside a batch answer (a single call carries
+// it in the gRPC status instead).
+type PluginError struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// code is one of the SDK's error codes, e.g. "unauthenticated".
+	Code          string               `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	Message       string               `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	RetryAfter    *durationpb.Duration `protobuf:"bytes,3,opt,name=retry_after,json=retryAfter,proto3" json:"retry_after,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PluginError) Reset() {
+	*x = PluginError{}
+	mi := &file_provider_v1_provider_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PluginError) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PluginError) ProtoMessage() {}
+
+func (x *PluginError) ProtoReflect() protoreflect.Message {
+	mi := &file_provider_v1_provider_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PluginError.ProtoReflect.Descriptor instead.
+func (*PluginError) Descriptor() ([]byte, []int) {
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *PluginError) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *PluginError) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *PluginError) GetRetryAfter() *durationpb.Duration {
+	if x != nil {
+		return x.RetryAfter
+	}
+	return nil
+}
+
 // Event is one provider-neutral event parsed from a webhook.
 type Event struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -717,7 +924,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_provider_v1_provider_proto_msgTypes[10]
+	mi := &file_provider_v1_provider_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -729,7 +936,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[10]
+	mi := &file_provider_v1_provider_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -742,7 +949,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{10}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Event) GetId() string {
@@ -806,7 +1013,7 @@ type Reference struct {
 
 func (x *Reference) Reset() {
 	*x = Reference{}
-	mi := &file_provider_v1_provider_proto_msgTypes[11]
+	mi := &file_provider_v1_provider_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -818,7 +1025,7 @@ func (x *Reference) String() string {
 func (*Reference) ProtoMessage() {}
 
 func (x *Reference) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[11]
+	mi := &file_provider_v1_provider_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -831,7 +1038,7 @@ func (x *Reference) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reference.ProtoReflect.Descriptor instead.
 func (*Reference) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{11}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Reference) GetId() string {
@@ -893,7 +1100,7 @@ type Incident struct {
 
 func (x *Incident) Reset() {
 	*x = Incident{}
-	mi := &file_provider_v1_provider_proto_msgTypes[12]
+	mi := &file_provider_v1_provider_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -905,7 +1112,7 @@ func (x *Incident) String() string {
 func (*Incident) ProtoMessage() {}
 
 func (x *Incident) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[12]
+	mi := &file_provider_v1_provider_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -918,7 +1125,7 @@ func (x *Incident) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Incident.ProtoReflect.Descriptor instead.
 func (*Incident) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{12}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Incident) GetExternalId() string {
@@ -1062,7 +1269,7 @@ type CustomField struct {
 
 func (x *CustomField) Reset() {
 	*x = CustomField{}
-	mi := &file_provider_v1_provider_proto_msgTypes[13]
+	mi := &file_provider_v1_provider_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1074,7 +1281,7 @@ func (x *CustomField) String() string {
 func (*CustomField) ProtoMessage() {}
 
 func (x *CustomField) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[13]
+	mi := &file_provider_v1_provider_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1087,7 +1294,7 @@ func (x *CustomField) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CustomField.ProtoReflect.Descriptor instead.
 func (*CustomField) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{13}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CustomField) GetId() string {
@@ -1140,7 +1347,7 @@ type OAuthConfigRequest struct {
 
 func (x *OAuthConfigRequest) Reset() {
 	*x = OAuthConfigRequest{}
-	mi := &file_provider_v1_provider_proto_msgTypes[14]
+	mi := &file_provider_v1_provider_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1152,7 +1359,7 @@ func (x *OAuthConfigRequest) String() string {
 func (*OAuthConfigRequest) ProtoMessage() {}
 
 func (x *OAuthConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[14]
+	mi := &file_provider_v1_provider_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1165,7 +1372,7 @@ func (x *OAuthConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OAuthConfigRequest.ProtoReflect.Descriptor instead.
 func (*OAuthConfigRequest) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{14}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{18}
 }
 
 type OAuthConfigResponse struct {
@@ -1182,7 +1389,7 @@ type OAuthConfigResponse struct {
 
 func (x *OAuthConfigResponse) Reset() {
 	*x = OAuthConfigResponse{}
-	mi := &file_provider_v1_provider_proto_msgTypes[15]
+	mi := &file_provider_v1_provider_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1194,7 +1401,7 @@ func (x *OAuthConfigResponse) String() string {
 func (*OAuthConfigResponse) ProtoMessage() {}
 
 func (x *OAuthConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[15]
+	mi := &file_provider_v1_provider_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1207,7 +1414,7 @@ func (x *OAuthConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OAuthConfigResponse.ProtoReflect.Descriptor instead.
 func (*OAuthConfigResponse) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{15}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *OAuthConfigResponse) GetAuthUrl() string {
@@ -1260,7 +1467,7 @@ type CreateWebhookSubscriptionRequest struct {
 
 func (x *CreateWebhookSubscriptionRequest) Reset() {
 	*x = CreateWebhookSubscriptionRequest{}
-	mi := &file_provider_v1_provider_proto_msgTypes[16]
+	mi := &file_provider_v1_provider_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1272,7 +1479,7 @@ func (x *CreateWebhookSubscriptionRequest) String() string {
 func (*CreateWebhookSubscriptionRequest) ProtoMessage() {}
 
 func (x *CreateWebhookSubscriptionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[16]
+	mi := &file_provider_v1_provider_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1285,7 +1492,7 @@ func (x *CreateWebhookSubscriptionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateWebhookSubscriptionRequest.ProtoReflect.Descriptor instead.
 func (*CreateWebhookSubscriptionRequest) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{16}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CreateWebhookSubscriptionRequest) GetCredentials() *Credentials {
@@ -1343,7 +1550,7 @@ type CreateWebhookSubscriptionResponse struct {
 
 func (x *CreateWebhookSubscriptionResponse) Reset() {
 	*x = CreateWebhookSubscriptionResponse{}
-	mi := &file_provider_v1_provider_proto_msgTypes[17]
+	mi := &file_provider_v1_provider_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1355,7 +1562,7 @@ func (x *CreateWebhookSubscriptionResponse) String() string {
 func (*CreateWebhookSubscriptionResponse) ProtoMessage() {}
 
 func (x *CreateWebhookSubscriptionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[17]
+	mi := &file_provider_v1_provider_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1368,7 +1575,7 @@ func (x *CreateWebhookSubscriptionResponse) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use CreateWebhookSubscriptionResponse.ProtoReflect.Descriptor instead.
 func (*CreateWebhookSubscriptionResponse) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{17}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CreateWebhookSubscriptionResponse) GetId() string {
@@ -1409,7 +1616,7 @@ type DeleteWebhookSubscriptionRequest struct {
 
 func (x *DeleteWebhookSubscriptionRequest) Reset() {
 	*x = DeleteWebhookSubscriptionRequest{}
-	mi := &file_provider_v1_provider_proto_msgTypes[18]
+	mi := &file_provider_v1_provider_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1421,7 +1628,7 @@ func (x *DeleteWebhookSubscriptionRequest) String() string {
 func (*DeleteWebhookSubscriptionRequest) ProtoMessage() {}
 
 func (x *DeleteWebhookSubscriptionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[18]
+	mi := &file_provider_v1_provider_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1434,7 +1641,7 @@ func (x *DeleteWebhookSubscriptionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteWebhookSubscriptionRequest.ProtoReflect.Descriptor instead.
 func (*DeleteWebhookSubscriptionRequest) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{18}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DeleteWebhookSubscriptionRequest) GetCredentials() *Credentials {
@@ -1459,7 +1666,7 @@ type DeleteWebhookSubscriptionResponse struct {
 
 func (x *DeleteWebhookSubscriptionResponse) Reset() {
 	*x = DeleteWebhookSubscriptionResponse{}
-	mi := &file_provider_v1_provider_proto_msgTypes[19]
+	mi := &file_provider_v1_provider_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1471,7 +1678,7 @@ func (x *DeleteWebhookSubscriptionResponse) String() string {
 func (*DeleteWebhookSubscriptionResponse) ProtoMessage() {}
 
 func (x *DeleteWebhookSubscriptionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[19]
+	mi := &file_provider_v1_provider_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1484,7 +1691,7 @@ func (x *DeleteWebhookSubscriptionResponse) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use DeleteWebhookSubscriptionResponse.ProtoReflect.Descriptor instead.
 func (*DeleteWebhookSubscriptionResponse) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{19}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{23}
 }
 
 type PingWebhookSubscriptionRequest struct {
@@ -1497,7 +1704,7 @@ type PingWebhookSubscriptionRequest struct {
 
 func (x *PingWebhookSubscriptionRequest) Reset() {
 	*x = PingWebhookSubscriptionRequest{}
-	mi := &file_provider_v1_provider_proto_msgTypes[20]
+	mi := &file_provider_v1_provider_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1509,7 +1716,7 @@ func (x *PingWebhookSubscriptionRequest) String() string {
 func (*PingWebhookSubscriptionRequest) ProtoMessage() {}
 
 func (x *PingWebhookSubscriptionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[20]
+	mi := &file_provider_v1_provider_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1522,7 +1729,7 @@ func (x *PingWebhookSubscriptionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingWebhookSubscriptionRequest.ProtoReflect.Descriptor instead.
 func (*PingWebhookSubscriptionRequest) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{20}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *PingWebhookSubscriptionRequest) GetCredentials() *Credentials {
@@ -1547,7 +1754,7 @@ type PingWebhookSubscriptionResponse struct {
 
 func (x *PingWebhookSubscriptionResponse) Reset() {
 	*x = PingWebhookSubscriptionResponse{}
-	mi := &file_provider_v1_provider_proto_msgTypes[21]
+	mi := &file_provider_v1_provider_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1559,7 +1766,7 @@ func (x *PingWebhookSubscriptionResponse) String() string {
 func (*PingWebhookSubscriptionResponse) ProtoMessage() {}
 
 func (x *PingWebhookSubscriptionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[21]
+	mi := &file_provider_v1_provider_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1572,7 +1779,7 @@ func (x *PingWebhookSubscriptionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingWebhookSubscriptionResponse.ProtoReflect.Descriptor instead.
 func (*PingWebhookSubscriptionResponse) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{21}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{25}
 }
 
 type EnrichRequest struct {
@@ -1587,7 +1794,7 @@ type EnrichRequest struct {
 
 func (x *EnrichRequest) Reset() {
 	*x = EnrichRequest{}
-	mi := &file_provider_v1_provider_proto_msgTypes[22]
+	mi := &file_provider_v1_provider_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1599,7 +1806,7 @@ func (x *EnrichRequest) String() string {
 func (*EnrichRequest) ProtoMessage() {}
 
 func (x *EnrichRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[22]
+	mi := &file_provider_v1_provider_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1612,7 +1819,7 @@ func (x *EnrichRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnrichRequest.ProtoReflect.Descriptor instead.
 func (*EnrichRequest) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{22}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *EnrichRequest) GetCredentials() *Credentials {
@@ -1655,7 +1862,7 @@ type EnrichResponse struct {
 
 func (x *EnrichResponse) Reset() {
 	*x = EnrichResponse{}
-	mi := &file_provider_v1_provider_proto_msgTypes[23]
+	mi := &file_provider_v1_provider_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1667,7 +1874,7 @@ func (x *EnrichResponse) String() string {
 func (*EnrichResponse) ProtoMessage() {}
 
 func (x *EnrichResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[23]
+	mi := &file_provider_v1_provider_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1680,7 +1887,7 @@ func (x *EnrichResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnrichResponse.ProtoReflect.Descriptor instead.
 func (*EnrichResponse) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{23}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *EnrichResponse) GetEvidence() []*Evidence {
@@ -1724,7 +1931,7 @@ type Evidence struct {
 
 func (x *Evidence) Reset() {
 	*x = Evidence{}
-	mi := &file_provider_v1_provider_proto_msgTypes[24]
+	mi := &file_provider_v1_provider_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1736,7 +1943,7 @@ func (x *Evidence) String() string {
 func (*Evidence) ProtoMessage() {}
 
 func (x *Evidence) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[24]
+	mi := &file_provider_v1_provider_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1749,7 +1956,7 @@ func (x *Evidence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Evidence.ProtoReflect.Descriptor instead.
 func (*Evidence) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{24}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Evidence) GetKind() string {
@@ -1805,7 +2012,7 @@ var File_provider_v1_provider_proto protoreflect.FileDescriptor
 
 const file_provider_v1_provider_proto_rawDesc = "" +
 	"\n" +
-	"\x1aprovider/v1/provider.proto\x12\x12aurora.provider.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x11\n" +
+	"\x1aprovider/v1/provider.proto\x12\x12aurora.provider.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x11\n" +
 	"\x0fDescribeRequest\"L\n" +
 	"\x10DescribeResponse\x128\n" +
 	"\bmanifest\x18\x01 \x01(\v2\x1c.aurora.provider.v1.ManifestR\bmanifest\"\xbd\x02\n" +
@@ -1867,7 +2074,19 @@ const file_provider_v1_provider_proto_rawDesc = "" +
 	"\vdelivery_id\x18\x02 \x01(\tR\n" +
 	"deliveryId\x12'\n" +
 	"\x0fsubscription_id\x18\x03 \x01(\tR\x0esubscriptionId\x121\n" +
-	"\x06events\x18\x04 \x03(\v2\x19.aurora.provider.v1.EventR\x06events\"\x90\x02\n" +
+	"\x06events\x18\x04 \x03(\v2\x19.aurora.provider.v1.EventR\x06events\"]\n" +
+	"\x15HandleWebhooksRequest\x12D\n" +
+	"\brequests\x18\x01 \x03(\v2(.aurora.provider.v1.HandleWebhookRequestR\brequests\"[\n" +
+	"\x16HandleWebhooksResponse\x12A\n" +
+	"\aresults\x18\x01 \x03(\v2'.aurora.provider.v1.HandleWebhookResultR\aresults\"\x93\x01\n" +
+	"\x13HandleWebhookResult\x12E\n" +
+	"\bresponse\x18\x01 \x01(\v2).aurora.provider.v1.HandleWebhookResponseR\bresponse\x125\n" +
+	"\x05error\x18\x02 \x01(\v2\x1f.aurora.provider.v1.PluginErrorR\x05error\"w\n" +
+	"\vPluginError\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\tR\x04code\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\x12:\n" +
+	"\vretry_after\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\n" +
+	"retryAfter\"\x90\x02\n" +
 	"\x05Event\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12#\n" +
@@ -1964,9 +2183,10 @@ const file_provider_v1_provider_proto_rawDesc = "" +
 	"\bProvider\x12U\n" +
 	"\bDescribe\x12#.aurora.provider.v1.DescribeRequest\x1a$.aurora.provider.v1.DescribeResponse2~\n" +
 	"\x04Auth\x12v\n" +
-	"\x13ValidateCredentials\x12..aurora.provider.v1.ValidateCredentialsRequest\x1a/.aurora.provider.v1.ValidateCredentialsResponse2p\n" +
+	"\x13ValidateCredentials\x12..aurora.provider.v1.ValidateCredentialsRequest\x1a/.aurora.provider.v1.ValidateCredentialsResponse2\xd9\x01\n" +
 	"\bWebhooks\x12d\n" +
-	"\rHandleWebhook\x12(.aurora.provider.v1.HandleWebhookRequest\x1a).aurora.provider.v1.HandleWebhookResponse2g\n" +
+	"\rHandleWebhook\x12(.aurora.provider.v1.HandleWebhookRequest\x1a).aurora.provider.v1.HandleWebhookResponse\x12g\n" +
+	"\x0eHandleWebhooks\x12).aurora.provider.v1.HandleWebhooksRequest\x1a*.aurora.provider.v1.HandleWebhooksResponse2g\n" +
 	"\x05OAuth\x12^\n" +
 	"\vOAuthConfig\x12&.aurora.provider.v1.OAuthConfigRequest\x1a'.aurora.provider.v1.OAuthConfigResponse2\xa9\x03\n" +
 	"\fProvisioning\x12\x88\x01\n" +
@@ -1989,7 +2209,7 @@ func file_provider_v1_provider_proto_rawDescGZIP() []byte {
 	return file_provider_v1_provider_proto_rawDescData
 }
 
-var file_provider_v1_provider_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_provider_v1_provider_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_provider_v1_provider_proto_goTypes = []any{
 	(*DescribeRequest)(nil),                   // 0: aurora.provider.v1.DescribeRequest
 	(*DescribeResponse)(nil),                  // 1: aurora.provider.v1.DescribeResponse
@@ -2001,73 +2221,85 @@ var file_provider_v1_provider_proto_goTypes = []any{
 	(*Header)(nil),                            // 7: aurora.provider.v1.Header
 	(*HandleWebhookRequest)(nil),              // 8: aurora.provider.v1.HandleWebhookRequest
 	(*HandleWebhookResponse)(nil),             // 9: aurora.provider.v1.HandleWebhookResponse
-	(*Event)(nil),                             // 10: aurora.provider.v1.Event
-	(*Reference)(nil),                         // 11: aurora.provider.v1.Reference
-	(*Incident)(nil),                          // 12: aurora.provider.v1.Incident
-	(*CustomField)(nil),                       // 13: aurora.provider.v1.CustomField
-	(*OAuthConfigRequest)(nil),                // 14: aurora.provider.v1.OAuthConfigRequest
-	(*OAuthConfigResponse)(nil),               // 15: aurora.provider.v1.OAuthConfigResponse
-	(*CreateWebhookSubscriptionRequest)(nil),  // 16: aurora.provider.v1.CreateWebhookSubscriptionRequest
-	(*CreateWebhookSubscriptionResponse)(nil), // 17: aurora.provider.v1.CreateWebhookSubscriptionResponse
-	(*DeleteWebhookSubscriptionRequest)(nil),  // 18: aurora.provider.v1.DeleteWebhookSubscriptionRequest
-	(*DeleteWebhookSubscriptionResponse)(nil), // 19: aurora.provider.v1.DeleteWebhookSubscriptionResponse
-	(*PingWebhookSubscriptionRequest)(nil),    // 20: aurora.provider.v1.PingWebhookSubscriptionRequest
-	(*PingWebhookSubscriptionResponse)(nil),   // 21: aurora.provider.v1.PingWebhookSubscriptionResponse
-	(*EnrichRequest)(nil),                     // 22: aurora.provider.v1.EnrichRequest
-	(*EnrichResponse)(nil),                    // 23: aurora.provider.v1.EnrichResponse
-	(*Evidence)(nil),                          // 24: aurora.provider.v1.Evidence
-	nil,                                       // 25: aurora.provider.v1.Credentials.FieldsEntry
-	nil,                                       // 26: aurora.provider.v1.ValidateCredentialsResponse.CapabilitiesEntry
-	(*timestamppb.Timestamp)(nil),             // 27: google.protobuf.Timestamp
+	(*HandleWebhooksRequest)(nil),             // 10: aurora.provider.v1.HandleWebhooksRequest
+	(*HandleWebhooksResponse)(nil),            // 11: aurora.provider.v1.HandleWebhooksResponse
+	(*HandleWebhookResult)(nil),               // 12: aurora.provider.v1.HandleWebhookResult
+	(*PluginError)(nil),                       // 13: aurora.provider.v1.PluginError
+	(*Event)(nil),                             // 14: aurora.provider.v1.Event
+	(*Reference)(nil),                         // 15: aurora.provider.v1.Reference
+	(*Incident)(nil),                          // 16: aurora.provider.v1.Incident
+	(*CustomField)(nil),                       // 17: aurora.provider.v1.CustomField
+	(*OAuthConfigRequest)(nil),                // 18: aurora.provider.v1.OAuthConfigRequest
+	(*OAuthConfigResponse)(nil),               // 19: aurora.provider.v1.OAuthConfigResponse
+	(*CreateWebhookSubscriptionRequest)(nil),  // 20: aurora.provider.v1.CreateWebhookSubscriptionRequest
+	(*CreateWebhookSubscriptionResponse)(nil), // 21: aurora.provider.v1.CreateWebhookSubscriptionResponse
+	(*DeleteWebhookSubscriptionRequest)(nil),  // 22: aurora.provider.v1.DeleteWebhookSubscriptionRequest
+	(*DeleteWebhookSubscriptionResponse)(nil), // 23: aurora.provider.v1.DeleteWebhookSubscriptionResponse
+	(*PingWebhookSubscriptionRequest)(nil),    // 24: aurora.provider.v1.PingWebhookSubscriptionRequest
+	(*PingWebhookSubscriptionResponse)(nil),   // 25: aurora.provider.v1.PingWebhookSubscriptionResponse
+	(*EnrichRequest)(nil),                     // 26: aurora.provider.v1.EnrichRequest
+	(*EnrichResponse)(nil),                    // 27: aurora.provider.v1.EnrichResponse
+	(*Evidence)(nil),                          // 28: aurora.provider.v1.Evidence
+	nil,                                       // 29: aurora.provider.v1.Credentials.FieldsEntry
+	nil,                                       // 30: aurora.provider.v1.ValidateCredentialsResponse.CapabilitiesEntry
+	(*durationpb.Duration)(nil),               // 31: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),             // 32: google.protobuf.Timestamp
 }
 var file_provider_v1_provider_proto_depIdxs = []int32{
 	2,  // 0: aurora.provider.v1.DescribeResponse.manifest:type_name -> aurora.provider.v1.Manifest
-	25, // 1: aurora.provider.v1.Credentials.fields:type_name -> aurora.provider.v1.Credentials.FieldsEntry
+	29, // 1: aurora.provider.v1.Credentials.fields:type_name -> aurora.provider.v1.Credentials.FieldsEntry
 	3,  // 2: aurora.provider.v1.ValidateCredentialsRequest.credentials:type_name -> aurora.provider.v1.Credentials
 	6,  // 3: aurora.provider.v1.ValidateCredentialsResponse.identity:type_name -> aurora.provider.v1.Identity
-	26, // 4: aurora.provider.v1.ValidateCredentialsResponse.capabilities:type_name -> aurora.provider.v1.ValidateCredentialsResponse.CapabilitiesEntry
+	30, // 4: aurora.provider.v1.ValidateCredentialsResponse.capabilities:type_name -> aurora.provider.v1.ValidateCredentialsResponse.CapabilitiesEntry
 	7,  // 5: aurora.provider.v1.HandleWebhookRequest.headers:type_name -> aurora.provider.v1.Header
-	10, // 6: aurora.provider.v1.HandleWebhookResponse.events:type_name -> aurora.provider.v1.Event
-	27, // 7: aurora.provider.v1.Event.occurred_at:type_name -> google.protobuf.Timestamp
-	11, // 8: aurora.provider.v1.Event.agent:type_name -> aurora.provider.v1.Reference
-	12, // 9: aurora.provider.v1.Event.incident:type_name -> aurora.provider.v1.Incident
-	11, // 10: aurora.provider.v1.Incident.service:type_name -> aurora.provider.v1.Reference
-	11, // 11: aurora.provider.v1.Incident.escalation_policy:type_name -> aurora.provider.v1.Reference
-	11, // 12: aurora.provider.v1.Incident.assignees:type_name -> aurora.provider.v1.Reference
-	11, // 13: aurora.provider.v1.Incident.teams:type_name -> aurora.provider.v1.Reference
-	27, // 14: aurora.provider.v1.Incident.created_at:type_name -> google.protobuf.Timestamp
-	13, // 15: aurora.provider.v1.Incident.custom_fields:type_name -> aurora.provider.v1.CustomField
-	13, // 16: aurora.provider.v1.Incident.changed_custom_fields:type_name -> aurora.provider.v1.CustomField
-	3,  // 17: aurora.provider.v1.CreateWebhookSubscriptionRequest.credentials:type_name -> aurora.provider.v1.Credentials
-	3,  // 18: aurora.provider.v1.DeleteWebhookSubscriptionRequest.credentials:type_name -> aurora.provider.v1.Credentials
-	3,  // 19: aurora.provider.v1.PingWebhookSubscriptionRequest.credentials:type_name -> aurora.provider.v1.Credentials
-	3,  // 20: aurora.provider.v1.EnrichRequest.credentials:type_name -> aurora.provider.v1.Credentials
-	27, // 21: aurora.provider.v1.EnrichRequest.triggered_at:type_name -> google.protobuf.Timestamp
-	24, // 22: aurora.provider.v1.EnrichResponse.evidence:type_name -> aurora.provider.v1.Evidence
-	11, // 23: aurora.provider.v1.EnrichResponse.related_services:type_name -> aurora.provider.v1.Reference
-	27, // 24: aurora.provider.v1.Evidence.at:type_name -> google.protobuf.Timestamp
-	11, // 25: aurora.provider.v1.Evidence.service:type_name -> aurora.provider.v1.Reference
-	0,  // 26: aurora.provider.v1.Provider.Describe:input_type -> aurora.provider.v1.DescribeRequest
-	4,  // 27: aurora.provider.v1.Auth.ValidateCredentials:input_type -> aurora.provider.v1.ValidateCredentialsRequest
-	8,  // 28: aurora.provider.v1.Webhooks.HandleWebhook:input_type -> aurora.provider.v1.HandleWebhookRequest
-	14, // 29: aurora.provider.v1.OAuth.OAuthConfig:input_type -> aurora.provider.v1.OAuthConfigRequest
-	16, // 30: aurora.provider.v1.Provisioning.CreateWebhookSubscription:input_type -> aurora.provider.v1.CreateWebhookSubscriptionRequest
-	18, // 31: aurora.provider.v1.Provisioning.DeleteWebhookSubscription:input_type -> aurora.provider.v1.DeleteWebhookSubscriptionRequest
-	20, // 32: aurora.provider.v1.Provisioning.PingWebhookSubscription:input_type -> aurora.provider.v1.PingWebhookSubscriptionRequest
-	22, // 33: aurora.provider.v1.Enrichment.Enrich:input_type -> aurora.provider.v1.EnrichRequest
-	1,  // 34: aurora.provider.v1.Provider.Describe:output_type -> aurora.provider.v1.DescribeResponse
-	5,  // 35: aurora.provider.v1.Auth.ValidateCredentials:output_type -> aurora.provider.v1.ValidateCredentialsResponse
-	9,  // 36: aurora.provider.v1.Webhooks.HandleWebhook:output_type -> aurora.provider.v1.HandleWebhookResponse
-	15, // 37: aurora.provider.v1.OAuth.OAuthConfig:output_type -> aurora.provider.v1.OAuthConfigResponse
-	17, // 38: aurora.provider.v1.Provisioning.CreateWebhookSubscription:output_type -> aurora.provider.v1.CreateWebhookSubscriptionResponse
-	19, // 39: aurora.provider.v1.Provisioning.DeleteWebhookSubscription:output_type -> aurora.provider.v1.DeleteWebhookSubscriptionResponse
-	21, // 40: aurora.provider.v1.Provisioning.PingWebhookSubscription:output_type -> aurora.provider.v1.PingWebhookSubscriptionResponse
-	23, // 41: aurora.provider.v1.Enrichment.Enrich:output_type -> aurora.provider.v1.EnrichResponse
-	34, // [34:42] is the sub-list for method output_type
-	26, // [26:34] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	14, // 6: aurora.provider.v1.HandleWebhookResponse.events:type_name -> aurora.provider.v1.Event
+	8,  // 7: aurora.provider.v1.HandleWebhooksRequest.requests:type_name -> aurora.provider.v1.HandleWebhookRequest
+	12, // 8: aurora.provider.v1.HandleWebhooksResponse.results:type_name -> aurora.provider.v1.HandleWebhookResult
+	9,  // 9: aurora.provider.v1.HandleWebhookResult.response:type_name -> aurora.provider.v1.HandleWebhookResponse
+	13, // 10: aurora.provider.v1.HandleWebhookResult.error:type_name -> aurora.provider.v1.PluginError
+	31, // 11: aurora.provider.v1.PluginError.retry_after:type_name -> google.protobuf.Duration
+	32, // 12: aurora.provider.v1.Event.occurred_at:type_name -> google.protobuf.Timestamp
+	15, // 13: aurora.provider.v1.Event.agent:type_name -> aurora.provider.v1.Reference
+	16, // 14: aurora.provider.v1.Event.incident:type_name -> aurora.provider.v1.Incident
+	15, // 15: aurora.provider.v1.Incident.service:type_name -> aurora.provider.v1.Reference
+	15, // 16: aurora.provider.v1.Incident.escalation_policy:type_name -> aurora.provider.v1.Reference
+	15, // 17: aurora.provider.v1.Incident.assignees:type_name -> aurora.provider.v1.Reference
+	15, // 18: aurora.provider.v1.Incident.teams:type_name -> aurora.provider.v1.Reference
+	32, // 19: aurora.provider.v1.Incident.created_at:type_name -> google.protobuf.Timestamp
+	17, // 20: aurora.provider.v1.Incident.custom_fields:type_name -> aurora.provider.v1.CustomField
+	17, // 21: aurora.provider.v1.Incident.changed_custom_fields:type_name -> aurora.provider.v1.CustomField
+	3,  // 22: aurora.provider.v1.CreateWebhookSubscriptionRequest.credentials:type_name -> aurora.provider.v1.Credentials
+	3,  // 23: aurora.provider.v1.DeleteWebhookSubscriptionRequest.credentials:type_name -> aurora.provider.v1.Credentials
+	3,  // 24: aurora.provider.v1.PingWebhookSubscriptionRequest.credentials:type_name -> aurora.provider.v1.Credentials
+	3,  // 25: aurora.provider.v1.EnrichRequest.credentials:type_name -> aurora.provider.v1.Credentials
+	32, // 26: aurora.provider.v1.EnrichRequest.triggered_at:type_name -> google.protobuf.Timestamp
+	28, // 27: aurora.provider.v1.EnrichResponse.evidence:type_name -> aurora.provider.v1.Evidence
+	15, // 28: aurora.provider.v1.EnrichResponse.related_services:type_name -> aurora.provider.v1.Reference
+	32, // 29: aurora.provider.v1.Evidence.at:type_name -> google.protobuf.Timestamp
+	15, // 30: aurora.provider.v1.Evidence.service:type_name -> aurora.provider.v1.Reference
+	0,  // 31: aurora.provider.v1.Provider.Describe:input_type -> aurora.provider.v1.DescribeRequest
+	4,  // 32: aurora.provider.v1.Auth.ValidateCredentials:input_type -> aurora.provider.v1.ValidateCredentialsRequest
+	8,  // 33: aurora.provider.v1.Webhooks.HandleWebhook:input_type -> aurora.provider.v1.HandleWebhookRequest
+	10, // 34: aurora.provider.v1.Webhooks.HandleWebhooks:input_type -> aurora.provider.v1.HandleWebhooksRequest
+	18, // 35: aurora.provider.v1.OAuth.OAuthConfig:input_type -> aurora.provider.v1.OAuthConfigRequest
+	20, // 36: aurora.provider.v1.Provisioning.CreateWebhookSubscription:input_type -> aurora.provider.v1.CreateWebhookSubscriptionRequest
+	22, // 37: aurora.provider.v1.Provisioning.DeleteWebhookSubscription:input_type -> aurora.provider.v1.DeleteWebhookSubscriptionRequest
+	24, // 38: aurora.provider.v1.Provisioning.PingWebhookSubscription:input_type -> aurora.provider.v1.PingWebhookSubscriptionRequest
+	26, // 39: aurora.provider.v1.Enrichment.Enrich:input_type -> aurora.provider.v1.EnrichRequest
+	1,  // 40: aurora.provider.v1.Provider.Describe:output_type -> aurora.provider.v1.DescribeResponse
+	5,  // 41: aurora.provider.v1.Auth.ValidateCredentials:output_type -> aurora.provider.v1.ValidateCredentialsResponse
+	9,  // 42: aurora.provider.v1.Webhooks.HandleWebhook:output_type -> aurora.provider.v1.HandleWebhookResponse
+	11, // 43: aurora.provider.v1.Webhooks.HandleWebhooks:output_type -> aurora.provider.v1.HandleWebhooksResponse
+	19, // 44: aurora.provider.v1.OAuth.OAuthConfig:output_type -> aurora.provider.v1.OAuthConfigResponse
+	21, // 45: aurora.provider.v1.Provisioning.CreateWebhookSubscription:output_type -> aurora.provider.v1.CreateWebhookSubscriptionResponse
+	23, // 46: aurora.provider.v1.Provisioning.DeleteWebhookSubscription:output_type -> aurora.provider.v1.DeleteWebhookSubscriptionResponse
+	25, // 47: aurora.provider.v1.Provisioning.PingWebhookSubscription:output_type -> aurora.provider.v1.PingWebhookSubscriptionResponse
+	27, // 48: aurora.provider.v1.Enrichment.Enrich:output_type -> aurora.provider.v1.EnrichResponse
+	40, // [40:49] is the sub-list for method output_type
+	31, // [31:40] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_provider_v1_provider_proto_init() }
@@ -2082,7 +2314,7 @@ func file_provider_v1_provider_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_provider_v1_provider_proto_rawDesc), len(file_provider_v1_provider_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   27,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   6,
 		},

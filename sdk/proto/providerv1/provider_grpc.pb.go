@@ -10,6 +10,7 @@
 // go-plugin protocol version negotiated at handshake. Minor versions only add
 // fields, messages, RPCs or services; they never change or remove one.
 //   1.0  Provider, Auth, Webhooks, OAuth, Provisioning, Enrichment.
+//   1.1  Webhooks.HandleWebhooks: several deliveries in one call.
 //
 // Errors: an RPC fails with a gRPC status whose details carry a
 // google.rpc.ErrorInfo (domain "aurora.provider.v1", reason = one of the SDK's
@@ -251,7 +252,8 @@ var Auth_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	Webhooks_HandleWebhook_FullMethodName = "/aurora.provider.v1.Webhooks/HandleWebhook"
+	Webhooks_HandleWebhook_FullMethodName  = "/aurora.provider.v1.Webhooks/HandleWebhook"
+	Webhooks_HandleWebhooks_FullMethodName = "/aurora.provider.v1.Webhooks/HandleWebhooks"
 )
 
 // WebhooksClient is the client API for Webhooks service.
@@ -261,6 +263,11 @@ const (
 // Webhooks verifies and parses inbound webhook deliveries.
 type WebhooksClient interface {
 	HandleWebhook(ctx context.Context, in *HandleWebhookRequest, opts ...grpc.CallOption) (*HandleWebhookResponse, error)
+	// HandleWebhooks handles several deliveries in one call (1.1): the hub
+	// gathers deliveries that arrive while a call is in flight, so a burst
+	// costs a few calls instead of one each. A plugin without it (an older
+	// SDK answers Unimplemented) is called one delivery at a time.
+	HandleWebhooks(ctx context.Context, in *HandleWebhooksRequest, opts ...grpc.CallOption) (*HandleWebhooksResponse, error)
 }
 
 type webhooksClient struct {
@@ -281,6 +288,16 @@ func (c *webhooksClient) HandleWebhook(ctx context.Context, in *HandleWebhookReq
 	return out, nil
 }
 
+func (c *webhooksClient) HandleWebhooks(ctx context.Context, in *HandleWebhooksRequest, opts ...grpc.CallOption) (*HandleWebhooksResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(HandleWebhooksResponse)
+	err := c.cc.Invoke(ctx, Webhooks_HandleWebhooks_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // WebhooksServer is the server API for Webhooks service.
 // All implementations must embed UnimplementedWebhooksServer
 // for forward compatibility.
@@ -288,6 +305,11 @@ func (c *webhooksClient) HandleWebhook(ctx context.Context, in *HandleWebhookReq
 // Webhooks verifies and parses inbound webhook deliveries.
 type WebhooksServer interface {
 	HandleWebhook(context.Context, *HandleWebhookRequest) (*HandleWebhookResponse, error)
+	// HandleWebhooks handles several deliveries in one call (1.1): the hub
+	// gathers deliveries that arrive while a call is in flight, so a burst
+	// costs a few calls instead of one each. A plugin without it (an older
+	// SDK answers Unimplemented) is called one delivery at a time.
+	HandleWebhooks(context.Context, *HandleWebhooksRequest) (*HandleWebhooksResponse, error)
 	mustEmbedUnimplementedWebhooksServer()
 }
 
@@ -300,6 +322,9 @@ type UnimplementedWebhooksServer struct{}
 
 func (UnimplementedWebhooksServer) HandleWebhook(context.Context, *HandleWebhookRequest) (*HandleWebhookResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method HandleWebhook not implemented")
+}
+func (UnimplementedWebhooksServer) HandleWebhooks(context.Context, *HandleWebhooksRequest) (*HandleWebhooksResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method HandleWebhooks not implemented")
 }
 func (UnimplementedWebhooksServer) mustEmbedUnimplementedWebhooksServer() {}
 func (UnimplementedWebhooksServer) testEmbeddedByValue()                  {}
@@ -340,6 +365,24 @@ func _Webhooks_HandleWebhook_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Webhooks_HandleWebhooks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HandleWebhooksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WebhooksServer).HandleWebhooks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Webhooks_HandleWebhooks_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WebhooksServer).HandleWebhooks(ctx, req.(*HandleWebhooksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Webhooks_ServiceDesc is the grpc.ServiceDesc for Webhooks service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -350,6 +393,10 @@ var Webhooks_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "HandleWebhook",
 			Handler:    _Webhooks_HandleWebhook_Handler,
+		},
+		{
+			MethodName: "HandleWebhooks",
+			Handler:    _Webhooks_HandleWebhooks_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
