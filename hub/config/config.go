@@ -291,7 +291,7 @@ func (c *Config) parseDatabaseURL() error {
 		}
 		c.Driver, c.DataDir = "postgres", "data"
 	default:
-		return fmt.Errorf("unsupported scheme in %q: use sqlite://<path> or postgres://...", firstPart(raw))
+		return fmt.Errorf("unsupported scheme in %q: use sqlite://<path> or postgres://<user>:<password>@<host>/<db>", firstPart(raw))
 	}
 	return nil
 }

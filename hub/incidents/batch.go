@@ -199,12 +199,12 @@ func (b *batch) load(ctx context.Context, db bun.IDB) error {
 			inc.inserted = inc.row.ID == ids[inc.key]
 		}
 	} else {
-		keys := make([][]string, len(b.incs))
+		keys := make([]bun.TupleValues, len(b.incs))
 		for i, inc := range b.incs {
-			keys[i] = []string{inc.key.provider, inc.key.ownerKind, inc.key.ownerID, inc.key.externalID}
+			keys[i] = bun.Tuple([]string{inc.key.provider, inc.key.ownerKind, inc.key.ownerID, inc.key.externalID})
 		}
 		err := db.NewSelect().Model(&rows).
-			Where("(i.provider, i.owner_kind, i.owner_id, i.external_id) IN (VALUES ?)", bun.In(keys)).
+			Where("(i.provider, i.owner_kind, i.owner_id, i.external_id) IN (VALUES ?)", bun.List(keys)).
 			Scan(ctx)
 		if err != nil {
 			return fmt.Errorf("loading %d incidents: %w", len(keys), err)
@@ -216,12 +216,12 @@ func (b *batch) load(ctx context.Context, db bun.IDB) error {
 
 	// Which events the incidents that existed before the batch hold.
 	b.known = make(map[pair]bool, len(b.work))
-	var pairs [][]string
+	var pairs []bun.TupleValues
 	for _, s := range b.work {
 		if inc := s.inc; inc.row != nil && !inc.inserted {
 			if k := (pair{inc.row.ID, s.evID}); !b.known[k] {
 				b.known[k] = true // only to list each pair once
-				pairs = append(pairs, []string{k.incidentID, k.name})
+				pairs = append(pairs, bun.Tuple([]string{k.incidentID, k.name}))
 			}
 		}
 	}
@@ -231,7 +231,7 @@ func (b *batch) load(ctx context.Context, db bun.IDB) error {
 	}
 	var held []eventRow
 	err := db.NewSelect().Model(&held).Column("e.incident_id", "e.event_id").
-		Where("(e.incident_id, e.event_id) IN (VALUES ?)", bun.In(pairs)).
+		Where("(e.incident_id, e.event_id) IN (VALUES ?)", bun.List(pairs)).
 		Scan(ctx)
 	if err != nil {
 		return fmt.Errorf("loading applied events of %d incidents: %w", len(b.incs), err)

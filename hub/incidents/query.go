@@ -105,10 +105,10 @@ func List(ctx context.Context, db bun.IDB, owner hub.Owner, f Filter) (items []h
 		}
 		q = q.WhereGroup(" AND ", func(q *bun.SelectQuery) *bun.SelectQuery {
 			if len(statuses) > 0 {
-				q = q.WhereOr("i.status IN (?)", bun.In(statuses))
+				q = q.WhereOr("i.status IN (?)", bun.List(statuses))
 			}
 			if len(providerStatuses) > 0 {
-				q = q.WhereOr("i.provider_status IN (?)", bun.In(providerStatuses))
+				q = q.WhereOr("i.provider_status IN (?)", bun.List(providerStatuses))
 			}
 			return q
 		})
@@ -122,7 +122,7 @@ func List(ctx context.Context, db bun.IDB, owner hub.Owner, f Filter) (items []h
 				return nil, "", hub.Errorf(hub.EInvalid, "Invalid severity %q: use critical, high, medium or low", v)
 			}
 		}
-		q = q.Where("i.severity IN (?)", bun.In(sevs))
+		q = q.Where("i.severity IN (?)", bun.List(sevs))
 	}
 	if s := strings.TrimSpace(f.Source); s != "" {
 		q = q.Where("i.provider = ?", strings.ToLower(s))

@@ -159,7 +159,7 @@ func (w *ApplyEventsWorker) apply(ctx context.Context, tx bun.Tx, only []int64, 
 		Order("id").
 		Limit(chunk)
 	if only != nil {
-		q = q.Where("id IN (?)", bun.In(only))
+		q = q.Where("id IN (?)", bun.List(only))
 	}
 	if w.Store.Driver == "postgres" {
 		q = q.For("UPDATE SKIP LOCKED")
@@ -200,7 +200,7 @@ func (w *ApplyEventsWorker) apply(ctx context.Context, tx bun.Tx, only []int64, 
 		Set("applied_at = ?", time.Now().UTC()).
 		Set("attempts = attempts + 1").
 		Set("last_error = ''").
-		Where("id IN (?)", bun.In(ids)).
+		Where("id IN (?)", bun.List(ids)).
 		Exec(ctx)
 	if err != nil {
 		return ids, fmt.Errorf("marking events applied: %w", err)

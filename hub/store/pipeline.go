@@ -102,7 +102,7 @@ func IncidentEvidence(ctx context.Context, db bun.IDB, incidentIDs ...string) (m
 		return map[string]*Enrichment{}, nil, nil
 	}
 	var enr []Enrichment
-	if err := db.NewSelect().Model(&enr).Where("incident_id IN (?)", bun.In(incidentIDs)).Scan(ctx); err != nil {
+	if err := db.NewSelect().Model(&enr).Where("incident_id IN (?)", bun.List(incidentIDs)).Scan(ctx); err != nil {
 		return nil, nil, fmt.Errorf("loading enrichment: %w", err)
 	}
 	byID := make(map[string]*Enrichment, len(enr))
@@ -110,7 +110,7 @@ func IncidentEvidence(ctx context.Context, db bun.IDB, incidentIDs ...string) (m
 		byID[enr[i].IncidentID] = &enr[i]
 	}
 	var ev []Evidence
-	if err := db.NewSelect().Model(&ev).Where("incident_id IN (?)", bun.In(incidentIDs)).Order("at", "kind", "external_id").Scan(ctx); err != nil {
+	if err := db.NewSelect().Model(&ev).Where("incident_id IN (?)", bun.List(incidentIDs)).Order("at", "kind", "external_id").Scan(ctx); err != nil {
 		return nil, nil, fmt.Errorf("loading evidence: %w", err)
 	}
 	return byID, ev, nil
