@@ -67,7 +67,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 		}
 	}()
 
-	a.Store, err = store.Open(ctx, store.Options{Driver: cfg.Driver, SQLitePath: cfg.SQLitePath, URL: cfg.DatabaseURL})
+	a.Store, err = store.Open(ctx, store.Options{Driver: cfg.Driver, SQLitePath: cfg.SQLitePath, URL: cfg.DatabaseURL, Logger: log.Named("store")})
 	if err != nil {
 		return a, fmt.Errorf("HUB_DATABASE_URL (%s): %w", cfg.RedactedDatabaseURL(), err)
 	}

@@ -11,9 +11,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"sync/atomic"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/pgdialect"
@@ -30,10 +30,10 @@ type Store struct {
 	DB     *bun.DB
 	Driver string
 
-	checkpointDB     *sql.DB
-	stopCheckpoints  context.CancelFunc
-	checkpointsDone  chan struct{}
-	checkpointErrors atomic.Int64
+	checkpointDB    *sql.DB
+	stopCheckpoints context.CancelFunc
+	checkpointsDone chan struct{}
+	log             hclog.Logger
 }
 
 // Options say which database to open.
@@ -44,6 +44,8 @@ type Options struct {
 	SQLitePath string
 	// URL is the postgres:// URL (postgres).
 	URL string
+	// Logger receives the store's own warnings (default: none).
+	Logger hclog.Logger
 }
 
 // Open connects to the database and checks it answers. It does not migrate.
@@ -85,7 +87,10 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("database unreachable: %w", err)
 	}
-	s := &Store{DB: db, Driver: o.Driver}
+	s := &Store{DB: db, Driver: o.Driver, log: o.Logger}
+	if s.log == nil {
+		s.log = hclog.NewNullLogger()
+	}
 	if o.Driver == "sqlite" {
 		// Checkpoints run on a connection of their own: on the hub's one
 		// connection, a checkpoint's fsync would hold up every commit.
@@ -109,13 +114,18 @@ func (s *Store) checkpointLoop(ctx context.Context) {
 	defer close(s.checkpointsDone)
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
+	var lastWarned time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if _, err := s.checkpointDB.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)"); err != nil && ctx.Err() == nil {
-				s.checkpointErrors.Add(1)
+			_, err := s.checkpointDB.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
+			// A failing checkpoint lets the write-ahead log grow: say so,
+			// but once a minute at most.
+			if err != nil && ctx.Err() == nil && time.Since(lastWarned) > time.Minute {
+				s.log.Warn("SQLite checkpoint failed; the write-ahead log grows until one succeeds", "error", err)
+				lastWarned = time.Now()
 			}
 		}
 	}

@@ -36,9 +36,10 @@ type Service struct {
 	inbox  *Inbox
 	opts   Options
 
-	mu    sync.Mutex
-	cache map[string]cacheEntry
-	// errorsLogged throttles writes of rejected deliveries per connection.
+	mu        sync.Mutex
+	cache     map[string]cacheEntry
+	nextSweep time.Time
+	// lastErrorWrite throttles writes of rejected deliveries per connection.
 	lastErrorWrite map[string]time.Time
 }
 
@@ -116,9 +117,29 @@ func (s *Service) lookup(ctx context.Context, provider, userID string) (cacheEnt
 		}
 	}
 	s.mu.Lock()
-	s.cache[key] = e
+	s.remember(key, e, now)
 	s.mu.Unlock()
 	return e, nil
+}
+
+// maxCacheEntries bounds the lookup cache: its keys come from the public
+// webhook URL, so unknown user ids must not grow it without limit.
+const maxCacheEntries = 10_000
+
+// remember caches e; when the cache is full it first drops expired entries
+// (at most once per TTL), and caches nothing while it stays full.
+func (s *Service) remember(key string, e cacheEntry, now time.Time) {
+	if len(s.cache) >= maxCacheEntries && now.After(s.nextSweep) {
+		for k, v := range s.cache {
+			if now.After(v.expires) {
+				delete(s.cache, k)
+			}
+		}
+		s.nextSweep = now.Add(s.opts.CacheTTL)
+	}
+	if len(s.cache) < maxCacheEntries {
+		s.cache[key] = e
+	}
 }
 
 func secretBinding(connID, secretID string) string {
