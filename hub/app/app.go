@@ -74,7 +74,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 	if err := a.Store.Migrate(ctx); err != nil {
 		return a, err
 	}
-	if err := jobs.Migrate(ctx, a.Store); err != nil {
+	if err := jobs.Migrate(ctx, a.Store, log.Named("jobs")); err != nil {
 		return a, err
 	}
 	sealer, err := a.sealer()

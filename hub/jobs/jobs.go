@@ -8,8 +8,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"log/slog"
-	"os"
 	"time"
 
 	"github.com/aurora-hub/aurora-hub/hub/store"
@@ -54,12 +52,12 @@ func driverFor(st *store.Store) (riverdriver.Driver[*sql.Tx], error) {
 }
 
 // Migrate creates or upgrades River's tables in the hub's database.
-func Migrate(ctx context.Context, st *store.Store) error {
+func Migrate(ctx context.Context, st *store.Store, log hclog.Logger) error {
 	drv, err := driverFor(st)
 	if err != nil {
 		return err
 	}
-	m, err := rivermigrate.New(drv, &rivermigrate.Config{Logger: slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	m, err := rivermigrate.New(drv, &rivermigrate.Config{Logger: newSlog(log)})
 	if err != nil {
 		return fmt.Errorf("jobs: preparing River migrations: %w", err)
 	}
@@ -90,8 +88,8 @@ func New(st *store.Store, o Options) (*Client, error) {
 		o.RescueAfter = 5 * time.Minute
 	}
 	cfg := &river.Config{
-		// River logs through slog; JSON on stderr, like the rest of the hub.
-		Logger:               slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		// River logs through slog; the adapter hands it to hclog.
+		Logger:               newSlog(o.Logger),
 		FetchPollInterval:    o.PollInterval,
 		FetchCooldown:        o.PollInterval / 4,
 		MaxAttempts:          10,

@@ -1,0 +1,34 @@
+package jobs
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+func TestRiverLogsGoThroughHclog(t *testing.T) {
+	var buf bytes.Buffer
+	log := newSlog(hclog.New(&hclog.LoggerOptions{Name: "jobs", Output: &buf, JSONFormat: true, Level: hclog.Debug}))
+	tests := []struct {
+		name  string
+		log   func()
+		wants string // "" = nothing logged
+	}{
+		{"info is dropped", func() { log.Info("producer started", "queue", "default") }, ""},
+		{"warning kept with attrs", func() { log.Warn("job failed", "kind", "incident_rca") }, `"kind":"incident_rca"`},
+		{"group prefixes keys", func() { log.WithGroup("job").Error("panic", "id", 7) }, `"job.id":7`},
+	}
+	for _, tt := range tests {
+		buf.Reset()
+		tt.log()
+		got := buf.String()
+		if (tt.wants == "") != (got == "") || !strings.Contains(got, tt.wants) {
+			t.Errorf("%s: logged %q, want %q", tt.name, got, tt.wants)
+		}
+		if got != "" && !strings.Contains(got, `"@module":"jobs"`) {
+			t.Errorf("%s: not through the hub's logger: %q", tt.name, got)
+		}
+	}
+}
