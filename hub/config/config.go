@@ -112,7 +112,7 @@ func FromEnv(env map[string]string) (*Config, error) {
 		Listen:            get("HUB_LISTEN", DefaultListen),
 		DatabaseURL:       get("HUB_DATABASE_URL", DefaultDatabaseURL),
 		PluginDir:         get("HUB_PLUGIN_DIR", DefaultPluginDir),
-		InternalAPISecret: env["INTERNAL_API_SECRET"],
+		InternalAPISecret: strings.TrimSpace(env["INTERNAL_API_SECRET"]),
 		PublicBackendURL:  strings.TrimRight(get("NEXT_PUBLIC_BACKEND_URL", ""), "/"),
 		NgrokURL:          strings.TrimRight(get("NGROK_URL", ""), "/"),
 		FrontendURL:       strings.TrimRight(get("FRONTEND_URL", ""), "/"),
@@ -142,6 +142,11 @@ func FromEnv(env map[string]string) (*Config, error) {
 			return nil, fmt.Errorf("HUB_ENCRYPTION_KEY: decodes to %d bytes, want 32 (generate one with: openssl rand -base64 32)", len(key))
 		}
 		c.EncryptionKey = key
+	}
+	// A secret of blanks is a mistake, not a choice to run without one
+	// (HTTP trims header values, so surrounding blanks could never match).
+	if env["INTERNAL_API_SECRET"] != "" && c.InternalAPISecret == "" {
+		return nil, fmt.Errorf("INTERNAL_API_SECRET: is only whitespace: set a real secret or leave it unset")
 	}
 	if c.InternalAPISecret == "" && !isLoopback(c.Listen) {
 		return nil, fmt.Errorf("INTERNAL_API_SECRET: must be set to listen on the non-loopback address %s", c.Listen)

@@ -43,6 +43,14 @@ func TestFromEnv(t *testing.T) {
 		{"bad listen", map[string]string{"HUB_LISTEN": "5080"}, "HUB_LISTEN", nil},
 		{"public listen without secret", map[string]string{"HUB_LISTEN": "0.0.0.0:5080"}, "INTERNAL_API_SECRET", nil},
 		{"bad backend url", map[string]string{"NEXT_PUBLIC_BACKEND_URL": "hub.example.com"}, "NEXT_PUBLIC_BACKEND_URL", nil},
+		{"secret trimmed", map[string]string{"HUB_LISTEN": "0.0.0.0:80", "INTERNAL_API_SECRET": " s3cret\t"}, "", func(t *testing.T, c *Config) {
+			if c.InternalAPISecret != "s3cret" {
+				t.Errorf("secret = %q", c.InternalAPISecret)
+			}
+		}},
+		{"blank secret, public listen", map[string]string{"HUB_LISTEN": "0.0.0.0:5080", "INTERNAL_API_SECRET": " "}, "INTERNAL_API_SECRET", nil},
+		{"whitespace secret, public listen", map[string]string{"HUB_LISTEN": "0.0.0.0:5080", "INTERNAL_API_SECRET": "\t \n"}, "INTERNAL_API_SECRET", nil},
+		{"blank secret, loopback", map[string]string{"INTERNAL_API_SECRET": "  "}, "INTERNAL_API_SECRET", nil},
 		{"bad log format", map[string]string{"HUB_LOG_FORMAT": "xml"}, "HUB_LOG_FORMAT", nil},
 	}
 	for _, tt := range tests {
