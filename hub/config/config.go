@@ -48,8 +48,25 @@ type Config struct {
 	// JobRescueAfter: a job running longer is taken for crashed and rerun
 	// (HUB_JOB_RESCUE_AFTER, default 5m).
 	JobRescueAfter time.Duration
+	// WebhookRetention: applied webhook inbox rows are deleted this long
+	// after they arrived (HUB_WEBHOOK_RETENTION, default 7 days, at least
+	// 48h: PagerDuty retries a delivery for 48 hours, and a redelivery is
+	// recognised only while its row exists).
+	WebhookRetention time.Duration
+	// SSE bounds the live event streams.
+	SSE SSE
 	// Env is the process environment; plugins get only the keys they declare.
 	Env map[string]string
+}
+
+// SSE bounds the server-sent-event streams of GET /incidents/stream.
+type SSE struct {
+	// MaxPerTenant concurrent streams of one user or organisation
+	// (HUB_SSE_MAX_STREAMS_PER_TENANT, default 20); more answer 429.
+	MaxPerTenant int
+	// WriteTimeout: a stream whose client has not taken a write this long
+	// is closed (HUB_SSE_WRITE_TIMEOUT, default 30s).
+	WriteTimeout time.Duration
 }
 
 // Pipeline configures correlation and root-cause analysis.
@@ -167,6 +184,9 @@ func FromEnv(env map[string]string) (*Config, error) {
 	if err := c.parsePipeline(env); err != nil {
 		return nil, err
 	}
+	if err := c.parseLimits(env); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -210,6 +230,26 @@ func (c *Config) parsePipeline(env map[string]string) error {
 		}
 	default:
 		return fmt.Errorf("HUB_RCA_ANALYZER: %q is neither builtin nor llm", p.Analyzer)
+	}
+	return nil
+}
+
+// parseLimits reads the retention and stream limits.
+func (c *Config) parseLimits(env map[string]string) error {
+	var err error
+	if c.WebhookRetention, err = duration(env, "HUB_WEBHOOK_RETENTION", 7*24*time.Hour, 48*time.Hour, 10*365*24*time.Hour); err != nil {
+		return fmt.Errorf("%w (at least 48h: PagerDuty retries a delivery for 48 hours)", err)
+	}
+	if c.SSE.WriteTimeout, err = duration(env, "HUB_SSE_WRITE_TIMEOUT", 30*time.Second, time.Second, 10*time.Minute); err != nil {
+		return err
+	}
+	c.SSE.MaxPerTenant = 20
+	if v := strings.TrimSpace(env["HUB_SSE_MAX_STREAMS_PER_TENANT"]); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 10000 {
+			return fmt.Errorf("HUB_SSE_MAX_STREAMS_PER_TENANT: %q is not a number in [1, 10000]", v)
+		}
+		c.SSE.MaxPerTenant = n
 	}
 	return nil
 }
