@@ -17,6 +17,7 @@ import (
 	"github.com/aurora-hub/aurora-hub/hub/pipeline"
 	"github.com/aurora-hub/aurora-hub/hub/pluginhost"
 	"github.com/aurora-hub/aurora-hub/hub/rca"
+	"github.com/aurora-hub/aurora-hub/hub/retention"
 	"github.com/aurora-hub/aurora-hub/hub/secrets"
 	"github.com/aurora-hub/aurora-hub/hub/store"
 	"github.com/aurora-hub/aurora-hub/hub/webhooks"
@@ -122,7 +123,13 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 	river.AddWorker(workers, &pipeline.ApplyEventsWorker{Deps: deps, Wakeups: wakeups})
 	river.AddWorker(workers, &pipeline.ProcessIncidentWorker{Deps: deps})
 	river.AddWorker(workers, &pipeline.RCAWorker{Deps: deps, Analyzer: analyzer(cfg.Pipeline)})
-	a.Jobs, err = jobs.New(a.Store, jobs.Options{Workers: workers, Logger: log.Named("jobs"), RescueAfter: cfg.JobRescueAfter})
+	// Retention runs as a River periodic job: River's leader inserts it, so
+	// replicas on one PostgreSQL prune once, and a run cut short by a
+	// restart is taken up again like any job.
+	river.AddWorker(workers, &retention.Worker{Store: a.Store, Logger: log.Named("retention"),
+		Options: retention.Options{WebhookRetention: cfg.WebhookRetention}})
+	a.Jobs, err = jobs.New(a.Store, jobs.Options{Workers: workers, Logger: log.Named("jobs"), RescueAfter: cfg.JobRescueAfter,
+		PeriodicJobs: []*river.PeriodicJob{retention.PeriodicJob()}})
 	if err != nil {
 		return a, err
 	}

@@ -36,6 +36,8 @@ type Server struct {
 	oauth    *oauth.Service
 	live     *live.Broker
 	jobs     *jobs.Client
+	// streams caps the event streams per tenant.
+	streams *live.Limiter
 }
 
 // Deps are what the API serves from.
@@ -60,6 +62,7 @@ const maxBodyBytes = 1 << 20
 // New builds the API and its routes.
 func New(d Deps) *Server {
 	s := &Server{cfg: d.Config, log: d.Logger, store: d.Store, plugins: d.Plugins, conns: d.Connections, webhooks: d.Webhooks, oauth: d.OAuth, live: d.Live, jobs: d.Jobs}
+	s.streams = newStreamLimiter(d.Config)
 	s.app = fiber.New(fiber.Config{
 		AppName:               "aurora-hub",
 		DisableStartupMessage: true,

@@ -38,6 +38,9 @@ type Options struct {
 	// RescueAfter is how long a job may stay running before it is taken
 	// for crashed and run again (default 5 minutes; JobTimeout is 2).
 	RescueAfter time.Duration
+	// PeriodicJobs are inserted on schedule by River's elected leader
+	// (needs Workers).
+	PeriodicJobs []*river.PeriodicJob
 }
 
 func driverFor(st *store.Store) (riverdriver.Driver[*sql.Tx], error) {
@@ -100,6 +103,7 @@ func New(st *store.Store, o Options) (*Client, error) {
 	}
 	if o.Workers != nil {
 		cfg.Workers = o.Workers
+		cfg.PeriodicJobs = o.PeriodicJobs
 		// Applying webhook events has a queue of its own, so a slow
 		// enrichment or analysis never delays incidents' state.
 		cfg.Queues = map[string]river.QueueConfig{

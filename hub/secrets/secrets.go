@@ -80,6 +80,11 @@ func LoadOrCreateKey(dir string) (key []byte, created bool, err error) {
 		if err != nil || len(key) != KeySize {
 			return nil, false, fmt.Errorf("key file %s is not a base64 %d-byte key", path, KeySize)
 		}
+		// A key file left readable by others (copied, or written by hand)
+		// is made private.
+		if err := os.Chmod(path, 0o600); err != nil {
+			return nil, false, fmt.Errorf("making key file %s private: %w", path, err)
+		}
 		return key, false, nil
 	}
 	if !errors.Is(err, os.ErrNotExist) {

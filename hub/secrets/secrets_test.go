@@ -77,9 +77,16 @@ func TestLoadOrCreateKey(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("key file mode: %v %v", fi.Mode(), err)
 	}
+	// A key file readable by others is made private when loaded.
+	if err := os.Chmod(filepath.Join(dir, "hub.key"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	k2, created, err := LoadOrCreateKey(dir)
 	if err != nil || created || !bytes.Equal(k1, k2) {
 		t.Fatalf("second load: %v created=%v same=%v", err, created, bytes.Equal(k1, k2))
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "hub.key")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file mode after load: %v %v", fi.Mode(), err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "hub.key"), []byte("short"), 0o600); err != nil {
 		t.Fatal(err)

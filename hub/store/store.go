@@ -6,6 +6,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net/url"
@@ -59,6 +60,9 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	case "sqlite":
 		if err := os.MkdirAll(filepath.Dir(o.SQLitePath), 0o700); err != nil {
 			return nil, fmt.Errorf("creating database directory: %w", err)
+		}
+		if err := privateSQLiteFiles(o.SQLitePath); err != nil {
+			return nil, err
 		}
 		sqldb, err = sql.Open("sqlite", sqliteDSN(o.SQLitePath))
 		if err != nil {
@@ -129,6 +133,25 @@ func (s *Store) checkpointLoop(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// privateSQLiteFiles creates the database file 0600 before SQLite would
+// create it 0644 (its default, whatever the umask), and makes an existing
+// one and its -wal and -shm files 0600: they hold incidents, emails and
+// webhook payloads. SQLite gives the -wal and -shm files it creates the
+// database file's mode.
+func privateSQLiteFiles(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("creating database file: %w", err)
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Chmod(p, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("making %s private: %w", p, err)
+		}
+	}
+	return nil
 }
 
 func sqliteDSN(path string) string {
