@@ -2,6 +2,8 @@ module github.com/aurora-hub/aurora-hub/cmd
 
 go 1.26.8
 
+toolchain go1.26.10
+
 require (
 	github.com/aurora-hub/aurora-hub/hub v0.0.0
 	github.com/aurora-hub/aurora-hub/plugins/pagerduty v0.0.0-00010101000000-000000000000
@@ -14,7 +16,7 @@ require (
 )
 
 require (
-	github.com/andybalholm/brotli v1.1.0 // indirect
+	github.com/andybalholm/brotli v1.2.7 // indirect
 	github.com/dustin/go-humanize v1.1.0 // indirect
 	github.com/fatih/color v1.13.0 // indirect
 	github.com/golang/protobuf v1.5.4 // indirect

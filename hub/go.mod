@@ -2,6 +2,8 @@ module github.com/aurora-hub/aurora-hub/hub
 
 go 1.26.8
 
+toolchain go1.26.10
+
 require (
 	github.com/aurora-hub/aurora-hub/sdk v0.0.0
 	github.com/gofiber/fiber/v2 v2.52.15
@@ -19,7 +21,7 @@ require (
 require github.com/jackc/pgxlisten v0.0.0-20250802141604-12b92425684c
 
 require (
-	github.com/andybalholm/brotli v1.1.0 // indirect
+	github.com/andybalholm/brotli v1.2.7 // indirect
 	github.com/aurora-hub/aurora-hub/plugins/pagerduty v0.0.0-00010101000000-000000000000
 	github.com/dustin/go-humanize v1.1.0 // indirect
 	github.com/fatih/color v1.13.0 // indirect
