@@ -50,6 +50,8 @@ type Config struct {
 	JobRescueAfter time.Duration
 	// Env is the process environment; plugins get only the keys they declare.
 	Env map[string]string
+	// Ops is readiness, SQLite write-ahead-log bounds and replica liveness.
+	Ops Ops
 }
 
 // Pipeline configures correlation and root-cause analysis.
@@ -160,6 +162,9 @@ func FromEnv(env map[string]string) (*Config, error) {
 		return nil, err
 	}
 	if err := c.parsePipeline(env); err != nil {
+		return nil, err
+	}
+	if err := c.parseOps(env); err != nil {
 		return nil, err
 	}
 	return c, nil
