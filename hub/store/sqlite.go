@@ -59,13 +59,13 @@ func quickCheck(ctx context.Context, db *sql.DB, path string) error {
 		return damaged(path, err.Error())
 	}
 	if len(problems) > 0 {
-		return damaged(path, strings.Join(problems, "; "))
+		return damaged(path, "quick_check: "+strings.Join(problems, "; "))
 	}
 	return nil
 }
 
 func damaged(path, what string) error {
-	return fmt.Errorf("SQLite database %s is damaged (quick_check: %s): refusing to start on it; "+
+	return fmt.Errorf("SQLite database %s is damaged (%s): refusing to start on it; "+
 		"restore it from a backup, or recover what is readable with: sqlite3 %s .recover | sqlite3 recovered.db", path, what, path)
 }
 

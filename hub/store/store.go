@@ -101,6 +101,9 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	defer cancel()
 	if err := db.PingContext(pingCtx); err != nil {
 		db.Close()
+		if o.Driver == "sqlite" && Reason(err) == ReasonDamaged {
+			return nil, damaged(o.SQLitePath, err.Error())
+		}
 		return nil, fmt.Errorf("database unreachable: %w", err)
 	}
 	s := &Store{DB: db, Driver: o.Driver, log: o.Logger, sqlitePath: o.SQLitePath, walLimit: int64(o.WALLimit)}
