@@ -51,6 +51,11 @@ type App struct {
 	stopInbox context.CancelFunc
 	stopLive  context.CancelFunc
 	inboxDone chan struct{}
+
+	// replicas heartbeats this process on PostgreSQL (nil on SQLite).
+	replicas     *jobs.Replicas
+	stopReplicas context.CancelFunc
+	replicasDone chan struct{}
 }
 
 // New opens and migrates the database, starts the plugins and the job
@@ -68,7 +73,10 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 		}
 	}()
 
-	a.Store, err = store.Open(ctx, store.Options{Driver: cfg.Driver, SQLitePath: cfg.SQLitePath, URL: cfg.DatabaseURL, Logger: log.Named("store")})
+	a.Store, err = store.Open(ctx, store.Options{
+		Driver: cfg.Driver, SQLitePath: cfg.SQLitePath, URL: cfg.DatabaseURL, Logger: log.Named("store"),
+		WALLimit: cfg.Ops.SQLiteWALLimit, Exclusive: true,
+	})
 	if err != nil {
 		return a, fmt.Errorf("HUB_DATABASE_URL (%s): %w", cfg.RedactedDatabaseURL(), err)
 	}
@@ -123,14 +131,18 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 	river.AddWorker(workers, &pipeline.ApplyEventsWorker{Deps: deps, Wakeups: wakeups})
 	river.AddWorker(workers, &pipeline.ProcessIncidentWorker{Deps: deps})
 	river.AddWorker(workers, &pipeline.RCAWorker{Deps: deps, Analyzer: analyzer(cfg.Pipeline)})
+	replicaID := newReplicaID()
 	// Retention runs as a River periodic job: River's leader inserts it, so
 	// replicas on one PostgreSQL prune once, and a run cut short by a
 	// restart is taken up again like any job.
 	river.AddWorker(workers, &retention.Worker{Store: a.Store, Logger: log.Named("retention"),
 		Options: retention.Options{WebhookRetention: cfg.WebhookRetention}})
-	a.Jobs, err = jobs.New(a.Store, jobs.Options{Workers: workers, Logger: log.Named("jobs"), RescueAfter: cfg.JobRescueAfter,
+	a.Jobs, err = jobs.New(a.Store, jobs.Options{Workers: workers, Logger: log.Named("jobs"), RescueAfter: cfg.JobRescueAfter, ID: replicaID,
 		PeriodicJobs: []*river.PeriodicJob{retention.PeriodicJob()}})
 	if err != nil {
+		return a, err
+	}
+	if err := a.resumeJobs(ctx, replicaID); err != nil {
 		return a, err
 	}
 	// Jobs and the inbox outlive ctx: Close stops them after the API has
@@ -161,6 +173,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 	a.API = httpapi.New(httpapi.Deps{
 		Config: cfg, Logger: log.Named("http"), Store: a.Store, Plugins: a.Plugins,
 		Connections: a.Connections, Webhooks: a.Webhooks, OAuth: oauthSvc, Live: a.Live, Jobs: a.Jobs,
+		Health: a.healthChecker(replicaID),
 	})
 	return a, nil
 }
@@ -228,6 +241,15 @@ func (a *App) Close(ctx context.Context) {
 		if err := a.Jobs.Stop(stopCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 			a.Log.Error("stopping job workers", "error", err)
 		}
+	}
+	if a.replicas != nil {
+		a.stopReplicas()
+		<-a.replicasDone
+		leaveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		if err := a.replicas.Leave(leaveCtx); err != nil {
+			a.Log.Warn("could not mark this replica gone; its unfinished jobs move after HUB_REPLICA_TIMEOUT", "error", err)
+		}
+		cancel()
 	}
 	if a.Plugins != nil {
 		a.Plugins.Close()

@@ -57,6 +57,8 @@ type Config struct {
 	SSE SSE
 	// Env is the process environment; plugins get only the keys they declare.
 	Env map[string]string
+	// Ops is readiness, SQLite write-ahead-log bounds and replica liveness.
+	Ops Ops
 }
 
 // SSE bounds the server-sent-event streams of GET /incidents/stream.
@@ -185,6 +187,9 @@ func FromEnv(env map[string]string) (*Config, error) {
 		return nil, err
 	}
 	if err := c.parseLimits(env); err != nil {
+		return nil, err
+	}
+	if err := c.parseOps(env); err != nil {
 		return nil, err
 	}
 	return c, nil

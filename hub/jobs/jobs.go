@@ -41,6 +41,8 @@ type Options struct {
 	// PeriodicJobs are inserted on schedule by River's elected leader
 	// (needs Workers).
 	PeriodicJobs []*river.PeriodicJob
+	// ID names the River client (jobs' attempted_by); default River's own.
+	ID string
 }
 
 func driverFor(st *store.Store) (riverdriver.Driver[*sql.Tx], error) {
@@ -91,6 +93,7 @@ func New(st *store.Store, o Options) (*Client, error) {
 		o.RescueAfter = 5 * time.Minute
 	}
 	cfg := &river.Config{
+		ID: o.ID,
 		// River logs through slog; the adapter hands it to hclog.
 		Logger:               newSlog(o.Logger),
 		FetchPollInterval:    o.PollInterval,
