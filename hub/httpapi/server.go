@@ -16,8 +16,10 @@ import (
 	"github.com/aurora-hub/aurora-hub/hub/connections"
 	"github.com/aurora-hub/aurora-hub/hub/jobs"
 	"github.com/aurora-hub/aurora-hub/hub/live"
+	"github.com/aurora-hub/aurora-hub/hub/metrics"
 	"github.com/aurora-hub/aurora-hub/hub/oauth"
 	"github.com/aurora-hub/aurora-hub/hub/pluginhost"
+	"github.com/aurora-hub/aurora-hub/hub/queues"
 	"github.com/aurora-hub/aurora-hub/hub/store"
 	"github.com/aurora-hub/aurora-hub/hub/webhooks"
 	"github.com/gofiber/fiber/v2"
@@ -36,6 +38,8 @@ type Server struct {
 	oauth    *oauth.Service
 	live     *live.Broker
 	jobs     *jobs.Client
+	metrics  *metrics.Metrics
+	queues   *queues.Service
 }
 
 // Deps are what the API serves from.
@@ -52,6 +56,10 @@ type Deps struct {
 	Live *live.Broker
 	// Jobs enqueues analyses asked for through the API.
 	Jobs *jobs.Client
+	// Metrics serves /metrics and counts webhook deliveries (nil: neither).
+	Metrics *metrics.Metrics
+	// Queues serves the operators' pipeline routes (nil: not served).
+	Queues *queues.Service
 }
 
 // maxBodyBytes bounds every request body; webhooks have a tighter limit.
@@ -60,6 +68,7 @@ const maxBodyBytes = 1 << 20
 // New builds the API and its routes.
 func New(d Deps) *Server {
 	s := &Server{cfg: d.Config, log: d.Logger, store: d.Store, plugins: d.Plugins, conns: d.Connections, webhooks: d.Webhooks, oauth: d.OAuth, live: d.Live, jobs: d.Jobs}
+	s.metrics, s.queues = d.Metrics, d.Queues
 	s.app = fiber.New(fiber.Config{
 		AppName:               "aurora-hub",
 		DisableStartupMessage: true,
@@ -102,6 +111,7 @@ func marshalJSON(v any) ([]byte, error) {
 }
 
 func (s *Server) routes() {
+	s.operationRoutes()
 	s.app.Get("/healthz", s.healthz)
 	s.app.Get("/incidents", s.managementAuth, s.listIncidents)
 	s.app.Get("/incidents/stream", s.managementAuth, s.streamIncidents)
