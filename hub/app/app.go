@@ -151,7 +151,10 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 	if _, err := a.Jobs.Insert(ctx, pipeline.ApplyEventsArgs{}, nil); err != nil {
 		return a, fmt.Errorf("enqueuing the start-up apply job: %w", err)
 	}
-	a.Queues = queues.New(a.Store, a.Jobs, queues.Options{Metrics: a.Metrics, RescueAfter: cfg.JobRescueAfter})
+	a.Queues = queues.New(a.Store, a.Jobs, queues.Options{
+		Metrics: a.Metrics, RescueAfter: cfg.JobRescueAfter,
+		Kinds: []string{pipeline.ApplyEventsArgs{}.Kind(), pipeline.ProcessIncidentArgs{}.Kind(), pipeline.RCAArgs{}.Kind()},
+	})
 	a.Metrics.ObserveQueues(a.Queues.Stats)
 	inbox := webhooks.NewInbox(a.Store, a.Jobs, wakeups, log.Named("inbox"))
 	var inboxCtx context.Context

@@ -179,10 +179,15 @@ func New(o Options) *Metrics {
 	m.dbErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Subsystem: "database", Name: "errors_total",
 		Help: "Failed statements of the hub's own queries (not River's), by operation."}, []string{"operation"})
 	f(m.dbErrors)
+	for _, op := range []string{"select", "insert", "update", "delete", "begin", "commit", "rollback", "other"} {
+		m.dbErrors.WithLabelValues(op) // every operation has a series from the start
+	}
 
 	m.deadLettersRetried = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Subsystem: "pipeline", Name: "dead_letters_retried_total",
 		Help: "Dead letters an operator retried, by type (event, job)."}, []string{"type"})
 	f(m.deadLettersRetried)
+	m.deadLettersRetried.WithLabelValues("event")
+	m.deadLettersRetried.WithLabelValues("job")
 
 	m.scrape = newScrapeCollector(o, m.log)
 	f(m.scrape)

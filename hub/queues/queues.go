@@ -5,11 +5,13 @@
 package queues
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -31,6 +33,7 @@ type Service struct {
 	metrics *metrics.Metrics
 	// rescueAfter: a job running longer is reported stuck.
 	rescueAfter time.Duration
+	kinds       []string
 }
 
 // Options configure a Service.
@@ -40,6 +43,10 @@ type Options struct {
 	// RescueAfter is HUB_JOB_RESCUE_AFTER: a job running longer is marked
 	// stuck in the status (River rescues it; default 5m).
 	RescueAfter time.Duration
+	// Kinds are the job kinds the hub runs: Stats reports each of them in
+	// every state, with 0 when it has no job there, so that a series is
+	// never absent only because it is empty.
+	Kinds []string
 }
 
 // New returns a Service; jc may be an insert-only River client.
@@ -47,7 +54,7 @@ func New(st *store.Store, jc *jobs.Client, o Options) *Service {
 	if o.RescueAfter <= 0 {
 		o.RescueAfter = 5 * time.Minute
 	}
-	return &Service{store: st, jobs: jc, metrics: o.Metrics, rescueAfter: o.RescueAfter}
+	return &Service{store: st, jobs: jc, metrics: o.Metrics, rescueAfter: o.RescueAfter, kinds: o.Kinds}
 }
 
 // jobStates are the states counted: completed and cancelled jobs are done.
@@ -102,7 +109,27 @@ func (s *Service) Stats(ctx context.Context) (*metrics.QueueStats, error) {
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("counting jobs: %w", err)
 	}
+	st.Jobs = withZeros(st.Jobs, s.kinds)
 	return st, nil
+}
+
+// withZeros adds a zero group for every kind and state groups lacks.
+func withZeros(groups []metrics.JobGroup, kinds []string) []metrics.JobGroup {
+	have := make(map[[2]string]bool, len(groups))
+	for _, g := range groups {
+		have[[2]string{g.Kind, g.State}] = true
+	}
+	for _, k := range kinds {
+		for _, state := range jobStates {
+			if !have[[2]string{k, state}] {
+				groups = append(groups, metrics.JobGroup{Kind: k, State: state})
+			}
+		}
+	}
+	slices.SortFunc(groups, func(a, b metrics.JobGroup) int {
+		return cmp.Or(strings.Compare(a.Kind, b.Kind), strings.Compare(a.State, b.State))
+	})
+	return groups
 }
 
 func seconds(f sql.NullFloat64) time.Duration {
@@ -173,6 +200,9 @@ func (s *Service) Status(ctx context.Context) (*Status, error) {
 		Jobs:  make([]JobGroup, 0, len(st.Jobs)), Running: []HeldJob{}, RescueAfterSeconds: s.rescueAfter.Seconds(), At: now,
 	}
 	for _, g := range st.Jobs {
+		if g.Count == 0 {
+			continue
+		}
 		out.Jobs = append(out.Jobs, JobGroup{Kind: g.Kind, State: g.State, Count: g.Count, OldestAgeSeconds: g.OldestAge.Seconds()})
 	}
 	res, err := s.jobs.JobList(ctx, river.NewJobListParams().States(rivertype.JobStateRunning).

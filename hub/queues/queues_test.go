@@ -143,6 +143,17 @@ func TestStatsCountsAndAges(t *testing.T) {
 			if g := group(st, "process_incident", "scheduled"); g == nil || g.Count != 1 || g.OldestAge > time.Minute {
 				t.Errorf("scheduled process jobs = %+v in %+v", g, st.Jobs)
 			}
+			// Known kinds are reported in every state, 0 when empty.
+			st, err = queues.New(e.st, e.client, queues.Options{Kinds: []string{"incident_rca", "process_incident"}}).Stats(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g := group(st, "incident_rca", "running"); g == nil || g.Count != 0 {
+				t.Errorf("empty known kind: %+v in %+v", g, st.Jobs)
+			}
+			if g := group(st, "process_incident", "scheduled"); g == nil || g.Count != 1 || len(st.Jobs) != 13 {
+				t.Errorf("known kinds with zeros: %d groups %+v", len(st.Jobs), st.Jobs)
+			}
 		})
 	}
 }
