@@ -160,7 +160,10 @@ func TestScrapeTimeGauges(t *testing.T) {
 	// A failing query: after the cache expires, the gauges are left out.
 	m2 := metrics.New(metrics.Options{ScrapeCache: time.Nanosecond})
 	fail.Store(true)
-	m2.ObserveQueues(func(ctx context.Context) (*metrics.QueueStats, error) { calls.Add(1); return nil, errors.New("database is locked") })
+	m2.ObserveQueues(func(ctx context.Context) (*metrics.QueueStats, error) {
+		calls.Add(1)
+		return nil, errors.New("database is locked")
+	})
 	body = scrape(t, m2)
 	if strings.Contains(body, "aurora_inbox_pending_events") || !strings.Contains(body, "aurora_metrics_queue_query_errors_total 1") || !strings.Contains(body, "go_goroutines") {
 		t.Errorf("failing source:\n%s", body)
