@@ -28,6 +28,12 @@ commands:
                  capabilities, checksum status, path
   plugins verify check every plugin's checksum (SHA256SUMS) and protocol
                  version without starting the hub; exit 1 if any would be refused
+  jobs list      the queues in the configured database: inbox events pending,
+                 River jobs by kind and state, running jobs and the replica
+                 holding each, dead letters (--json for JSON)
+  jobs retry     retry dead letters: job:<id> (a discarded River job; a bare
+                 number is a job id), event:<id> (an inbox event that failed
+                 to apply), or --all
   version        print the version
 
 While serving, SIGHUP reloads the plugin directory: new binaries start,
@@ -51,6 +57,10 @@ func main() {
 		err = serve()
 	case "plugins":
 		err = pluginsCmd(args[1:])
+	case "jobs":
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		err = jobsCmd(ctx, args[1:], os.Stdout)
+		stop()
 	case "version":
 		fmt.Println("aurora-hub", version)
 	case "help", "-h", "--help":

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/aurora-hub/aurora-hub/hub/config"
@@ -13,9 +14,11 @@ import (
 	"github.com/aurora-hub/aurora-hub/hub/httpapi"
 	"github.com/aurora-hub/aurora-hub/hub/jobs"
 	"github.com/aurora-hub/aurora-hub/hub/live"
+	"github.com/aurora-hub/aurora-hub/hub/metrics"
 	"github.com/aurora-hub/aurora-hub/hub/oauth"
 	"github.com/aurora-hub/aurora-hub/hub/pipeline"
 	"github.com/aurora-hub/aurora-hub/hub/pluginhost"
+	"github.com/aurora-hub/aurora-hub/hub/queues"
 	"github.com/aurora-hub/aurora-hub/hub/rca"
 	"github.com/aurora-hub/aurora-hub/hub/retention"
 	"github.com/aurora-hub/aurora-hub/hub/secrets"
@@ -47,6 +50,12 @@ type App struct {
 	Webhooks    *webhooks.Service
 	Live        *live.Broker
 	API         *httpapi.Server
+	// Metrics is the hub's Prometheus registry and instruments.
+	Metrics *metrics.Metrics
+	// Queues reads the queues and retries dead letters (operators' routes).
+	Queues *queues.Service
+	// metricsSrv serves HUB_METRICS_LISTEN.
+	metricsSrv *http.Server
 
 	stopInbox context.CancelFunc
 	stopLive  context.CancelFunc
@@ -83,6 +92,10 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 	if err := a.Store.Migrate(ctx); err != nil {
 		return a, err
 	}
+	// Metrics: one registry, handed to the parts that count.
+	a.Metrics = metrics.New(metrics.Options{Logger: log.Named("metrics"), SQLiteWAL: walFile(cfg)})
+	a.Store.DB.AddQueryHook(a.Metrics.QueryHook())
+	a.Metrics.RegisterDB(a.Store.DB.DB)
 	if err := jobs.Migrate(ctx, a.Store, log.Named("jobs")); err != nil {
 		return a, err
 	}
@@ -96,7 +109,9 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 		return a, err
 	}
 	popts.Dir, popts.Logger, popts.Env = cfg.PluginDir, log.Named("plugins"), cfg.Env
+	popts.Metrics = a.Metrics
 	a.Plugins = pluginhost.New(popts)
+	a.Metrics.ObservePlugins(a.Plugins.MetricsSource)
 	if !o.SkipPluginDir {
 		if err := a.Plugins.Start(ctx); err != nil {
 			return a, fmt.Errorf("HUB_PLUGIN_DIR: %w", err)
@@ -124,7 +139,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 
 	deps := pipeline.Deps{
 		Store: a.Store, Plugins: a.Plugins, Connections: a.Connections, Live: a.Live,
-		Config: cfg.Pipeline, Logger: log.Named("pipeline"),
+		Config: cfg.Pipeline, Logger: log.Named("pipeline"), Metrics: a.Metrics,
 	}
 	wakeups := pipeline.NewWakeups(a.Store.Driver)
 	workers := river.NewWorkers()
@@ -155,6 +170,11 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 	if _, err := a.Jobs.Insert(ctx, pipeline.ApplyEventsArgs{}, nil); err != nil {
 		return a, fmt.Errorf("enqueuing the start-up apply job: %w", err)
 	}
+	a.Queues = queues.New(a.Store, a.Jobs, queues.Options{
+		Metrics: a.Metrics, RescueAfter: cfg.JobRescueAfter,
+		Kinds: []string{pipeline.ApplyEventsArgs{}.Kind(), pipeline.ProcessIncidentArgs{}.Kind(), pipeline.RCAArgs{}.Kind()},
+	})
+	a.Metrics.ObserveQueues(a.Queues.Stats)
 	inbox := webhooks.NewInbox(a.Store, a.Jobs, wakeups, log.Named("inbox"))
 	var inboxCtx context.Context
 	inboxCtx, a.stopInbox = context.WithCancel(context.Background())
@@ -173,9 +193,18 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 	a.API = httpapi.New(httpapi.Deps{
 		Config: cfg, Logger: log.Named("http"), Store: a.Store, Plugins: a.Plugins,
 		Connections: a.Connections, Webhooks: a.Webhooks, OAuth: oauthSvc, Live: a.Live, Jobs: a.Jobs,
-		Health: a.healthChecker(replicaID),
+		Health:  a.healthChecker(replicaID),
+		Metrics: a.Metrics, Queues: a.Queues,
 	})
 	return a, nil
+}
+
+// walFile is the SQLite write-ahead log's path ("" on PostgreSQL).
+func walFile(cfg *config.Config) string {
+	if cfg.Driver != "sqlite" {
+		return ""
+	}
+	return cfg.SQLitePath + "-wal"
 }
 
 // analyzer builds the configured root-cause analyzer; the LLM one falls
@@ -208,12 +237,27 @@ func (a *App) sealer() (*secrets.Sealer, error) {
 
 // Serve listens on the configured address until ctx ends or listening fails.
 func (a *App) Serve(ctx context.Context) error {
-	errc := make(chan error, 1)
-	go func() { errc <- a.API.Listen(a.Config.Listen) }()
+	errc := make(chan error, 2)
+	go func() {
+		if err := a.API.Listen(a.Config.Listen); err != nil {
+			errc <- fmt.Errorf("HUB_LISTEN %s: %w", a.Config.Listen, err)
+		}
+	}()
+	if addr := a.Config.MetricsListen; addr != "" {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", a.Metrics.Handler())
+		a.metricsSrv = &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := a.metricsSrv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("HUB_METRICS_LISTEN %s: %w", addr, err)
+			}
+		}()
+		a.Log.Info("metrics listening", "addr", addr)
+	}
 	a.Log.Info("hub listening", "addr", a.Config.Listen, "database", a.Config.RedactedDatabaseURL(), "plugins", len(a.Plugins.Plugins()))
 	select {
 	case err := <-errc:
-		return fmt.Errorf("HUB_LISTEN %s: %w", a.Config.Listen, err)
+		return err
 	case <-ctx.Done():
 		return nil
 	}
@@ -230,6 +274,9 @@ func (a *App) Close(ctx context.Context) {
 		if err := a.API.Shutdown(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 			a.Log.Error("shutting down the API", "error", err)
 		}
+	}
+	if a.metricsSrv != nil {
+		a.metricsSrv.Close() //nolint:errcheck // scrapes need no draining
 	}
 	if a.stopInbox != nil {
 		a.stopInbox()

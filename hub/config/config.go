@@ -55,6 +55,11 @@ type Config struct {
 	WebhookRetention time.Duration
 	// SSE bounds the live event streams.
 	SSE SSE
+	// MetricsListen, when set, serves GET /metrics without authentication on
+	// an address of its own (HUB_METRICS_LISTEN, e.g. 0.0.0.0:9090), for a
+	// Prometheus that cannot send X-Internal-Secret. /metrics on HUB_LISTEN
+	// (management authentication) is served either way.
+	MetricsListen string
 	// Env is the process environment; plugins get only the keys they declare.
 	Env map[string]string
 	// Ops is readiness, SQLite write-ahead-log bounds and replica liveness.
@@ -191,6 +196,14 @@ func FromEnv(env map[string]string) (*Config, error) {
 	}
 	if err := c.parseOps(env); err != nil {
 		return nil, err
+	}
+	if c.MetricsListen = get("HUB_METRICS_LISTEN", ""); c.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			return nil, fmt.Errorf("HUB_METRICS_LISTEN: %q is not host:port: %w", c.MetricsListen, err)
+		}
+		if c.MetricsListen == c.Listen {
+			return nil, fmt.Errorf("HUB_METRICS_LISTEN: %s is HUB_LISTEN's address; leave it unset to serve /metrics there", c.MetricsListen)
+		}
 	}
 	return c, nil
 }

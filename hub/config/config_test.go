@@ -68,6 +68,18 @@ func TestFromEnv(t *testing.T) {
 		{"stream limit not a number", map[string]string{"HUB_SSE_MAX_STREAMS_PER_TENANT": "many"}, "HUB_SSE_MAX_STREAMS_PER_TENANT", nil},
 		{"write timeout too short", map[string]string{"HUB_SSE_WRITE_TIMEOUT": "10ms"}, "HUB_SSE_WRITE_TIMEOUT", nil},
 		{"bad log format", map[string]string{"HUB_LOG_FORMAT": "xml"}, "HUB_LOG_FORMAT", nil},
+		{"metrics listen", map[string]string{"HUB_METRICS_LISTEN": "0.0.0.0:9090"}, "", func(t *testing.T, c *Config) {
+			if c.MetricsListen != "0.0.0.0:9090" {
+				t.Errorf("MetricsListen = %q", c.MetricsListen)
+			}
+		}},
+		{"metrics listen unset", nil, "", func(t *testing.T, c *Config) {
+			if c.MetricsListen != "" {
+				t.Errorf("MetricsListen = %q", c.MetricsListen)
+			}
+		}},
+		{"bad metrics listen", map[string]string{"HUB_METRICS_LISTEN": "9090"}, "HUB_METRICS_LISTEN", nil},
+		{"metrics listen on the API's address", map[string]string{"HUB_METRICS_LISTEN": "127.0.0.1:5080"}, "HUB_METRICS_LISTEN", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -17,8 +17,10 @@ import (
 	"github.com/aurora-hub/aurora-hub/hub/health"
 	"github.com/aurora-hub/aurora-hub/hub/jobs"
 	"github.com/aurora-hub/aurora-hub/hub/live"
+	"github.com/aurora-hub/aurora-hub/hub/metrics"
 	"github.com/aurora-hub/aurora-hub/hub/oauth"
 	"github.com/aurora-hub/aurora-hub/hub/pluginhost"
+	"github.com/aurora-hub/aurora-hub/hub/queues"
 	"github.com/aurora-hub/aurora-hub/hub/store"
 	"github.com/aurora-hub/aurora-hub/hub/webhooks"
 	"github.com/gofiber/fiber/v2"
@@ -40,6 +42,8 @@ type Server struct {
 	// streams caps the event streams per tenant.
 	streams *live.Limiter
 	health  *health.Checker
+	metrics *metrics.Metrics
+	queues  *queues.Service
 }
 
 // Deps are what the API serves from.
@@ -58,6 +62,10 @@ type Deps struct {
 	Jobs *jobs.Client
 	// Health answers /healthz and /readyz.
 	Health *health.Checker
+	// Metrics serves /metrics and counts webhook deliveries (nil: neither).
+	Metrics *metrics.Metrics
+	// Queues serves the operators' pipeline routes (nil: not served).
+	Queues *queues.Service
 }
 
 // maxBodyBytes bounds every request body; webhooks have a tighter limit.
@@ -67,6 +75,7 @@ const maxBodyBytes = 1 << 20
 func New(d Deps) *Server {
 	s := &Server{cfg: d.Config, log: d.Logger, store: d.Store, plugins: d.Plugins, conns: d.Connections, webhooks: d.Webhooks, oauth: d.OAuth, live: d.Live, jobs: d.Jobs, health: d.Health}
 	s.streams = newStreamLimiter(d.Config)
+	s.metrics, s.queues = d.Metrics, d.Queues
 	s.app = fiber.New(fiber.Config{
 		AppName:               "aurora-hub",
 		DisableStartupMessage: true,
@@ -111,6 +120,7 @@ func marshalJSON(v any) ([]byte, error) {
 func (s *Server) routes() {
 	s.app.Get("/livez", s.livez)
 	s.app.Get("/readyz", s.readyz)
+	s.operationRoutes()
 	s.app.Get("/healthz", s.healthz)
 	s.app.Get("/incidents", s.managementAuth, s.listIncidents)
 	s.app.Get("/incidents/stream", s.managementAuth, s.streamIncidents)

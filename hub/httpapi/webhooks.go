@@ -38,6 +38,7 @@ func (s *Server) receiveWebhook(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	c.Locals(receiptKey{}, r) // for the delivery's metrics
 	out := fiber.Map{"received": true}
 	if r.Reason != "" {
 		out["reason"] = r.Reason

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aurora-hub/aurora-hub/hub"
 	"github.com/aurora-hub/aurora-hub/sdk"
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect"
@@ -63,21 +64,38 @@ func ApplyBatch(ctx context.Context, db bun.IDB, items []Item) ([]Result, error)
 // incidents the batch opened: that had no state before it (unknown, or a
 // placeholder from a partial event) and have one now.
 func ApplyBatchOpened(ctx context.Context, db bun.IDB, items []Item) ([]Result, []string, error) {
+	results, lc, err := ApplyBatchLifecycle(ctx, db, items)
+	return results, lc.Opened, err
+}
+
+// Lifecycle is what a batch did to its incidents' lifecycle.
+type Lifecycle struct {
+	// Opened: the incidents that had no state before the batch (unknown, or
+	// a placeholder from a partial event) and have one now.
+	Opened []string
+	// Resolved: the incidents that were not resolved before the batch (or
+	// had no state) and are resolved now.
+	Resolved []string
+}
+
+// ApplyBatchLifecycle is ApplyBatch that also says which incidents the
+// batch opened and resolved.
+func ApplyBatchLifecycle(ctx context.Context, db bun.IDB, items []Item) ([]Result, Lifecycle, error) {
 	b, err := newBatch(items, time.Now().UTC().Truncate(time.Microsecond))
 	if err != nil {
-		return nil, nil, err
+		return nil, Lifecycle{}, err
 	}
 	if len(b.work) == 0 {
-		return b.results, nil, nil
+		return b.results, Lifecycle{}, nil
 	}
 	if err := b.load(ctx, db); err != nil {
-		return nil, nil, err
+		return nil, Lifecycle{}, err
 	}
 	b.fold()
 	if err := b.write(ctx, db); err != nil {
-		return nil, nil, err
+		return nil, Lifecycle{}, err
 	}
-	return b.results, b.opened(), nil
+	return b.results, Lifecycle{Opened: b.opened(), Resolved: b.resolved()}, nil
 }
 
 // incidentKey identifies an incident: its owner's and provider's id of it.
@@ -103,7 +121,9 @@ type batchIncident struct {
 	// wasOpen: the incident had a state before this batch (it existed and
 	// was not a placeholder made from a partial event).
 	wasOpen bool
-	dirty   bool // row must be written
+	// wasResolved: the incident was resolved before this batch.
+	wasResolved bool
+	dirty       bool // row must be written
 }
 
 // step is an item that concerns an incident.
@@ -271,9 +291,21 @@ func (b *batch) opened() []string {
 	return out
 }
 
+// resolved returns the ids of the incidents the batch resolved.
+func (b *batch) resolved() []string {
+	var out []string
+	for _, inc := range b.incs {
+		if !inc.wasResolved && inc.row != nil && inc.row.StateAt != nil && inc.row.Status == hub.IncidentResolved {
+			out = append(out, inc.row.ID)
+		}
+	}
+	return out
+}
+
 func (b *batch) fold() {
 	for _, inc := range b.incs {
 		inc.wasOpen = inc.row != nil && !inc.inserted && inc.row.StateAt != nil
+		inc.wasResolved = inc.wasOpen && inc.row.Status == hub.IncidentResolved
 	}
 	fieldIndex := map[pair]int{} // by incident id and field name
 	for i := range b.work {

@@ -48,3 +48,41 @@ func TestApplyBatchOpened(t *testing.T) {
 		}
 	})
 }
+
+// TestApplyBatchLifecycleResolved: an incident is reported resolved once,
+// by the batch that resolves it; a replay or an older event does not count.
+func TestApplyBatchLifecycleResolved(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *bun.DB) {
+		ctx := context.Background()
+		src := incidents.Source{Provider: "pagerduty", OwnerKind: "user", OwnerID: "u-resolved", ConnectionID: "c1"}
+		tests := []struct {
+			name             string
+			events           []sdk.Event
+			opened, resolved int
+		}{
+			{"triggered", []sdk.Event{event("r1", "incident.triggered", at(0), full("PR1", "triggered"))}, 1, 0},
+			{"resolved", []sdk.Event{event("r2", "incident.resolved", at(2), full("PR1", "resolved"))}, 0, 1},
+			{"replayed resolve", []sdk.Event{event("r2", "incident.resolved", at(2), full("PR1", "resolved"))}, 0, 0},
+			{"older acknowledge", []sdk.Event{event("r3", "incident.acknowledged", at(1), full("PR1", "acknowledged"))}, 0, 0},
+			{"opened and resolved in one batch", []sdk.Event{
+				event("r4", "incident.triggered", at(3), full("PR2", "triggered")),
+				event("r5", "incident.resolved", at(4), full("PR2", "resolved")),
+			}, 1, 1},
+		}
+		for _, tt := range tests {
+			items := make([]incidents.Item, len(tt.events))
+			for i, ev := range tt.events {
+				items[i] = incidents.Item{Src: src, Event: ev}
+			}
+			var lc incidents.Lifecycle
+			err := db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+				var err error
+				_, lc, err = incidents.ApplyBatchLifecycle(ctx, tx, items)
+				return err
+			})
+			if err != nil || len(lc.Opened) != tt.opened || len(lc.Resolved) != tt.resolved {
+				t.Fatalf("%s: %+v, %v; want opened %d, resolved %d", tt.name, lc, err, tt.opened, tt.resolved)
+			}
+		}
+	})
+}

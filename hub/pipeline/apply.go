@@ -96,14 +96,14 @@ func (w *ApplyEventsWorker) Work(ctx context.Context, _ *river.Job[ApplyEventsAr
 	for {
 		began := time.Now()
 		var ids []int64
-		var updates []update
+		var out applied
 		err := w.Store.DB.RunInTx(ctx, &sql.TxOptions{}, func(ctx context.Context, tx bun.Tx) error {
 			var err error
-			ids, err = w.apply(ctx, tx, nil, &updates)
+			ids, err = w.apply(ctx, tx, nil, &out)
 			return err
 		})
 		if err == nil {
-			w.publish(ctx, updates)
+			w.committed(ctx, &out)
 		} else {
 			if ctx.Err() != nil || len(ids) == 0 {
 				return err
@@ -132,9 +132,9 @@ func (w *ApplyEventsWorker) Work(ctx context.Context, _ *river.Job[ApplyEventsAr
 func (w *ApplyEventsWorker) applyEach(ctx context.Context, ids []int64) error {
 	var errs []error
 	for _, id := range ids {
-		var updates []update
+		var out applied
 		err := w.Store.DB.RunInTx(ctx, &sql.TxOptions{}, func(ctx context.Context, tx bun.Tx) error {
-			_, err := w.apply(ctx, tx, []int64{id}, &updates)
+			_, err := w.apply(ctx, tx, []int64{id}, &out)
 			return err
 		})
 		if err != nil {
@@ -142,7 +142,7 @@ func (w *ApplyEventsWorker) applyEach(ctx context.Context, ids []int64) error {
 			w.recordFailure(ctx, id, err)
 			continue
 		}
-		w.publish(ctx, updates)
+		w.committed(ctx, &out)
 	}
 	return errors.Join(errs...)
 }
@@ -150,8 +150,9 @@ func (w *ApplyEventsWorker) applyEach(ctx context.Context, ids []int64) error {
 // apply applies, in id order, up to chunk pending events (only those in
 // only, when given), marks them applied, and enqueues the processing of the
 // incidents they opened. It returns the ids it selected, also when applying
-// fails, and adds the live updates to send after the commit to updates.
-func (w *ApplyEventsWorker) apply(ctx context.Context, tx bun.Tx, only []int64, updates *[]update) ([]int64, error) {
+// fails, and adds what to report after the commit (live updates, metrics)
+// to out.
+func (w *ApplyEventsWorker) apply(ctx context.Context, tx bun.Tx, only []int64, out *applied) ([]int64, error) {
 	var rows []store.InboxEvent
 	q := tx.NewSelect().Model(&rows).
 		Where("applied_at IS NULL").
@@ -181,7 +182,7 @@ func (w *ApplyEventsWorker) apply(ctx context.Context, tx bun.Tx, only []int64, 
 		}
 		items[i].Src = incidents.Source{Provider: row.Provider, OwnerKind: row.OwnerKind, OwnerID: row.OwnerID, ConnectionID: row.ConnectionID}
 	}
-	results, opened, err := incidents.ApplyBatchOpened(ctx, tx, items)
+	results, lc, err := incidents.ApplyBatchLifecycle(ctx, tx, items)
 	if err != nil {
 		if len(rows) == 1 {
 			return ids, fmt.Errorf("event %d: applying %s: %w", rows[0].ID, rows[0].EventType, err)
@@ -190,12 +191,16 @@ func (w *ApplyEventsWorker) apply(ctx context.Context, tx bun.Tx, only []int64, 
 	}
 	// An incident that has its first full state now is new to the pipeline.
 	client := river.ClientFromContext[*sql.Tx](ctx)
-	for _, id := range opened {
+	for _, id := range lc.Opened {
 		if _, err := client.InsertTx(ctx, tx.Tx, ProcessIncidentArgs{IncidentID: id}, nil); err != nil {
 			return ids, fmt.Errorf("enqueuing processing of incident %s: %w", id, err)
 		}
 	}
-	*updates = append(*updates, incidentUpdates(items, results)...)
+	out.updates = append(out.updates, incidentUpdates(items, results)...)
+	out.count(items, results, lc)
+	for _, row := range rows {
+		out.received = append(out.received, row.ReceivedAt)
+	}
 	_, err = tx.NewUpdate().Model((*store.InboxEvent)(nil)).
 		Set("applied_at = ?", time.Now().UTC()).
 		Set("attempts = attempts + 1").
@@ -229,9 +234,46 @@ func incidentUpdates(items []incidents.Item, results []incidents.Result) []updat
 	return out
 }
 
-func (w *ApplyEventsWorker) publish(ctx context.Context, updates []update) {
-	for _, u := range updates {
+// applied is what a committed chunk reports: live updates and metrics.
+type applied struct {
+	updates  []update
+	received []time.Time // of the events applied
+	// opened and resolved count incidents by provider.
+	opened, resolved map[string]int
+}
+
+// count adds the incidents lc opened and resolved, by provider.
+func (a *applied) count(items []incidents.Item, results []incidents.Result, lc incidents.Lifecycle) {
+	if len(lc.Opened)+len(lc.Resolved) == 0 {
+		return
+	}
+	provider := make(map[string]string, len(results))
+	for i, r := range results {
+		provider[r.IncidentID] = items[i].Src.Provider
+	}
+	add := func(m *map[string]int, ids []string) {
+		for _, id := range ids {
+			if *m == nil {
+				*m = map[string]int{}
+			}
+			(*m)[provider[id]]++
+		}
+	}
+	add(&a.opened, lc.Opened)
+	add(&a.resolved, lc.Resolved)
+}
+
+// committed publishes a committed chunk's live updates and counts it.
+func (w *ApplyEventsWorker) committed(ctx context.Context, a *applied) {
+	for _, u := range a.updates {
 		w.Live.Publish(ctx, u.ownerKind, u.ownerID, u.event)
+	}
+	w.Metrics.EventsApplied(time.Now(), a.received)
+	for p, n := range a.opened {
+		w.Metrics.IncidentsOpened(p, n)
+	}
+	for p, n := range a.resolved {
+		w.Metrics.IncidentsResolved(p, n)
 	}
 }
 
@@ -247,6 +289,7 @@ func (w *ApplyEventsWorker) recordFailure(ctx context.Context, id int64, cause e
 		w.Logger.Error("recording failed event", "inbox_id", id, "error", err)
 		return
 	}
+	w.Metrics.EventFailed(attempts >= MaxEventAttempts)
 	if attempts >= MaxEventAttempts {
 		w.Logger.Error("event left as a dead letter after repeated failures", "inbox_id", id, "attempts", attempts, "error", cause)
 		return

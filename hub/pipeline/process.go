@@ -15,6 +15,7 @@ import (
 	"github.com/aurora-hub/aurora-hub/hub/correlation"
 	"github.com/aurora-hub/aurora-hub/hub/jobs"
 	"github.com/aurora-hub/aurora-hub/hub/live"
+	"github.com/aurora-hub/aurora-hub/hub/metrics"
 	"github.com/aurora-hub/aurora-hub/hub/pluginhost"
 	"github.com/aurora-hub/aurora-hub/hub/store"
 	"github.com/aurora-hub/aurora-hub/sdk"
@@ -41,6 +42,8 @@ type Deps struct {
 	Live        *live.Broker
 	Config      config.Pipeline
 	Logger      hclog.Logger
+	// Metrics counts what the jobs do (nil: not counted).
+	Metrics *metrics.Metrics
 }
 
 // ProcessIncidentWorker enriches a new incident through its provider's
@@ -107,7 +110,9 @@ func (w *ProcessIncidentWorker) Work(ctx context.Context, job *river.Job[Process
 func (w *ProcessIncidentWorker) enrich(ctx context.Context, inc *incidentFacts) error {
 	rec := &store.Enrichment{IncidentID: inc.ID, Status: "complete", Notes: "[]", RelatedServices: "[]", GatheredAt: time.Now().UTC()}
 	var evidence []store.Evidence
+	began := time.Now()
 	res, err := w.gather(ctx, inc)
+	took := time.Since(began)
 	var se *sdk.Error
 	switch {
 	case err == nil:
@@ -124,14 +129,18 @@ func (w *ProcessIncidentWorker) enrich(ctx context.Context, inc *incidentFacts) 
 		if wait <= 0 {
 			wait = time.Minute
 		}
+		w.Metrics.Enriched(inc.Provider, metrics.EnrichRateLimited, took, wait)
 		w.Logger.Info("enrichment rate limited, snoozing", "incident", inc.ID, "retry_after", wait)
 		return river.JobSnooze(wait)
 	case errors.As(err, &se) && se.Code == sdk.CodeUnavailable:
+		w.Metrics.Enriched(inc.Provider, metrics.EnrichUnavailable, took, 0)
 		return fmt.Errorf("enriching incident %s: %w", inc.ID, err) // the plugin restarts; River retries
 	default:
 		rec.Status, rec.Error = "failed", errorMessage(err)
 		w.Logger.Warn("enrichment failed", "incident", inc.ID, "error", err)
 	}
+	// The store's statuses are the metric's: complete, partial, unsupported, failed.
+	w.Metrics.Enriched(inc.Provider, rec.Status, took, 0)
 	return w.Store.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		return store.SaveEnrichment(ctx, tx, rec, evidence)
 	})
@@ -293,6 +302,7 @@ func (w *ProcessIncidentWorker) correlate(ctx context.Context, tx bun.Tx, inc *i
 		Type: live.AlertCorrelated, IncidentID: parent.ID, Source: inc.Provider,
 		CorrelationScore: &score, CorrelatedIncidentID: inc.ID,
 	})
+	w.Metrics.IncidentCorrelated(inc.Provider)
 	w.Logger.Info("incident correlated", "incident", inc.ID, "parent", parent.ID, "score", score)
 	return true, nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/aurora-hub/aurora-hub/hub/incidents"
 	"github.com/aurora-hub/aurora-hub/hub/jobs"
 	"github.com/aurora-hub/aurora-hub/hub/live"
+	"github.com/aurora-hub/aurora-hub/hub/metrics"
 	"github.com/aurora-hub/aurora-hub/hub/rca"
 	"github.com/aurora-hub/aurora-hub/hub/store"
 	"github.com/aurora-hub/aurora-hub/sdk"
@@ -57,6 +58,7 @@ func (w *RCAWorker) Work(ctx context.Context, job *river.Job[RCAArgs]) error {
 	}
 	w.Live.Publish(ctx, inc.OwnerKind, inc.OwnerID, live.Event{Type: live.IncidentUpdate, IncidentID: inc.ID, Source: inc.Provider, Status: hub.AuroraRunning})
 
+	began := time.Now()
 	in, err := w.input(ctx, inc)
 	var report *rca.Report
 	if err == nil {
@@ -65,6 +67,7 @@ func (w *RCAWorker) Work(ctx context.Context, job *river.Job[RCAArgs]) error {
 	if ctx.Err() != nil {
 		return ctx.Err() // stopping: the job runs again
 	}
+	took, analysisErr := time.Since(began), err
 	done := time.Now().UTC()
 	err = w.Store.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		q := tx.NewUpdate().Model((*store.RCA)(nil)).Set("completed_at = ?", done).Where("id = ?", job.Args.RCAID)
@@ -88,8 +91,29 @@ func (w *RCAWorker) Work(ctx context.Context, job *river.Job[RCAArgs]) error {
 	if err != nil {
 		return err
 	}
+	w.Metrics.Analysed(analyzerOf(w.Config.Analyzer, report), rcaOutcome(report, analysisErr), took)
 	w.Live.Publish(ctx, inc.OwnerKind, inc.OwnerID, live.Event{Type: live.RCAComplete, IncidentID: inc.ID, Source: inc.Provider})
 	return nil
+}
+
+// analyzerOf names the analyzer that produced report (the configured one
+// when there is no report).
+func analyzerOf(configured string, report *rca.Report) string {
+	if report != nil && report.Analyzer != "" {
+		return report.Analyzer
+	}
+	return configured
+}
+
+// rcaOutcome is the metric's outcome of an analysis.
+func rcaOutcome(report *rca.Report, err error) string {
+	switch {
+	case err != nil || report == nil:
+		return metrics.RCAError
+	case report.FallbackReason != "":
+		return metrics.RCAFallback
+	}
+	return metrics.RCAComplete
 }
 
 func ownerOf(kind, id string) hub.Owner {

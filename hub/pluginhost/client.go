@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/aurora-hub/aurora-hub/hub/metrics"
 	"github.com/aurora-hub/aurora-hub/sdk"
 )
 
@@ -110,7 +111,9 @@ func (g *guard) call(ctx context.Context, timeout time.Duration, capability stri
 	defer inst.release()
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	began := time.Now()
 	err = fn(cctx, inst.proc.Client())
+	g.h.opts.Metrics.PluginCall(g.name, capability, callResult(ctx, cctx, err), time.Since(began))
 	switch {
 	case err == nil:
 		inst.timeouts.Store(0)
@@ -139,6 +142,19 @@ func (g *guard) call(ctx context.Context, timeout time.Duration, capability stri
 		}
 	}
 	return err
+}
+
+// callResult is the metric's result of a call.
+func callResult(ctx, cctx context.Context, err error) string {
+	switch {
+	case err == nil:
+		return metrics.CallOK
+	case ctx.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || cctx.Err() != nil):
+		return metrics.CallTimeout
+	case sdk.ErrorCode(err) == sdk.CodeUnavailable:
+		return metrics.CallUnavailable
+	}
+	return metrics.CallError
 }
 
 // Describe asks the plugin for its manifest.

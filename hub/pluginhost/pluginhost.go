@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aurora-hub/aurora-hub/hub/metrics"
 	"github.com/aurora-hub/aurora-hub/sdk"
 	"github.com/hashicorp/go-hclog"
 )
@@ -31,7 +32,7 @@ const BinaryPrefix = "aurora-plugin-"
 var validName = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
 
 // reserved names cannot be providers: the hub serves its own routes there.
-var reserved = map[string]bool{"healthz": true, "incidents": true, "settings": true, "metrics": true, "api": true}
+var reserved = map[string]bool{"healthz": true, "incidents": true, "settings": true, "metrics": true, "api": true, "pipeline": true}
 
 // State of a plugin.
 const (
@@ -127,6 +128,8 @@ type Options struct {
 	// DrainTimeout bounds how long a replaced or stopped plugin's calls in
 	// flight may take before it is killed anyway.
 	DrainTimeout time.Duration
+	// Metrics times every call to a plugin (nil: not timed).
+	Metrics *metrics.Metrics
 }
 
 func (o *Options) defaults() {
@@ -499,4 +502,17 @@ func (h *Host) Close() {
 		}
 	}
 	h.draining.Wait()
+}
+
+// states are every state a plugin can be in.
+var states = []string{StateRunning, StateRestarting, StateDisabled, StateRefused, StateFailed}
+
+// MetricsSource lists the plugins for the plugin gauges (metrics.PluginSource).
+func (h *Host) MetricsSource() ([]metrics.PluginStatus, []string) {
+	ps := h.Plugins()
+	out := make([]metrics.PluginStatus, len(ps))
+	for i, p := range ps {
+		out[i] = metrics.PluginStatus{Name: p.Name, State: p.State, Restarts: p.Restarts}
+	}
+	return out, states
 }
