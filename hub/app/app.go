@@ -21,6 +21,7 @@ import (
 	"github.com/aurora-hub/aurora-hub/hub/queues"
 	"github.com/aurora-hub/aurora-hub/hub/rca"
 	"github.com/aurora-hub/aurora-hub/hub/retention"
+	"github.com/aurora-hub/aurora-hub/hub/rekey"
 	"github.com/aurora-hub/aurora-hub/hub/secrets"
 	"github.com/aurora-hub/aurora-hub/hub/store"
 	"github.com/aurora-hub/aurora-hub/hub/webhooks"
@@ -103,6 +104,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 	if err != nil {
 		return a, err
 	}
+	a.surveyKeys(ctx, sealer)
 
 	popts, err := pluginhost.OptionsFromEnv(cfg.Env)
 	if err != nil {
@@ -228,11 +230,41 @@ func (a *App) sealer() (*secrets.Sealer, error) {
 		}
 		a.Log.Warn("HUB_ENCRYPTION_KEY is not set: using a key file in the data directory (development only)", "dir", a.Config.DataDir, "created", created)
 	}
-	s, err := secrets.New(key)
+	s, err := secrets.New(key, a.Config.PreviousEncryptionKeys...)
 	if err != nil {
 		return nil, fmt.Errorf("HUB_ENCRYPTION_KEY: %w", err)
 	}
 	return s, nil
+}
+
+// Sealer builds the credential sealer from cfg as the hub does
+// (aurora-hub rotate-key uses it too).
+func Sealer(cfg *config.Config, log hclog.Logger) (*secrets.Sealer, error) {
+	return (&App{Config: cfg, Log: log}).sealer()
+}
+
+// surveyKeys logs which keys seal the stored secrets: how many still need
+// re-sealing after a rotation, and, as an error, how many name a key that
+// is not configured (those cannot be opened).
+func (a *App) surveyKeys(ctx context.Context, s *secrets.Sealer) {
+	cur, prev := s.KeyIDs()
+	counts, err := rekey.Survey(ctx, a.Store, s)
+	if err != nil {
+		a.Log.Warn("cannot survey the stored secrets' keys", "error", err)
+		return
+	}
+	var stale, unknown int
+	for _, c := range counts {
+		stale += c.Stale - c.Unknown
+		unknown += c.Unknown
+	}
+	a.Log.Info("encryption keys", "current", cur, "previous", prev, "stale_secrets", stale)
+	if stale > 0 {
+		a.Log.Info("stored secrets sealed with a previous key or format are re-sealed as they are read; `aurora-hub rotate-key` does all at once", "count", stale)
+	}
+	if unknown > 0 {
+		a.Log.Error("stored secrets sealed with a key that is neither HUB_ENCRYPTION_KEY nor in HUB_ENCRYPTION_PREVIOUS_KEYS cannot be opened: configure that key", "count", unknown)
+	}
 }
 
 // Serve listens on the configured address until ctx ends or listening fails.

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aurora-hub/aurora-hub/hub/secrets"
 	"github.com/joho/godotenv"
 )
 
@@ -29,6 +30,10 @@ type Config struct {
 	// EncryptionKey is the 32-byte credential key; nil means "generate one
 	// into DataDir" (development only).
 	EncryptionKey []byte
+	// PreviousEncryptionKeys still open values sealed before a key rotation
+	// (HUB_ENCRYPTION_PREVIOUS_KEYS, comma-separated base64); new values are
+	// sealed with EncryptionKey only.
+	PreviousEncryptionKeys [][]byte
 	// DataDir holds the generated key when none is configured.
 	DataDir           string
 	InternalAPISecret string
@@ -171,6 +176,13 @@ func FromEnv(env map[string]string) (*Config, error) {
 	// (HTTP trims header values, so surrounding blanks could never match).
 	if env["INTERNAL_API_SECRET"] != "" && c.InternalAPISecret == "" {
 		return nil, fmt.Errorf("INTERNAL_API_SECRET: is only whitespace: set a real secret or leave it unset")
+	}
+	if k := env["HUB_ENCRYPTION_PREVIOUS_KEYS"]; k != "" {
+		keys, err := secrets.ParseKeys(k)
+		if err != nil {
+			return nil, fmt.Errorf("HUB_ENCRYPTION_PREVIOUS_KEYS: %w", err)
+		}
+		c.PreviousEncryptionKeys = keys
 	}
 	if c.InternalAPISecret == "" && !isLoopback(c.Listen) {
 		return nil, fmt.Errorf("INTERNAL_API_SECRET: must be set to listen on the non-loopback address %s", c.Listen)

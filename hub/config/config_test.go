@@ -41,6 +41,12 @@ func TestFromEnv(t *testing.T) {
 		{"postgres without host", map[string]string{"HUB_DATABASE_URL": "postgres:///db"}, "HUB_DATABASE_URL", nil},
 		{"short key", map[string]string{"HUB_ENCRYPTION_KEY": base64.StdEncoding.EncodeToString(make([]byte, 16))}, "HUB_ENCRYPTION_KEY", nil},
 		{"key not base64", map[string]string{"HUB_ENCRYPTION_KEY": "!!!"}, "HUB_ENCRYPTION_KEY", nil},
+		{"previous keys", map[string]string{"HUB_ENCRYPTION_KEY": key, "HUB_ENCRYPTION_PREVIOUS_KEYS": base64.StdEncoding.EncodeToString(make([]byte, 32)) + "," + key}, "", func(t *testing.T, c *Config) {
+			if len(c.PreviousEncryptionKeys) != 2 || len(c.PreviousEncryptionKeys[0]) != 32 {
+				t.Errorf("previous keys = %d", len(c.PreviousEncryptionKeys))
+			}
+		}},
+		{"previous key short", map[string]string{"HUB_ENCRYPTION_PREVIOUS_KEYS": key + "," + base64.StdEncoding.EncodeToString(make([]byte, 16))}, "HUB_ENCRYPTION_PREVIOUS_KEYS", nil},
 		{"bad listen", map[string]string{"HUB_LISTEN": "5080"}, "HUB_LISTEN", nil},
 		{"public listen without secret", map[string]string{"HUB_LISTEN": "0.0.0.0:5080"}, "INTERNAL_API_SECRET", nil},
 		{"bad backend url", map[string]string{"NEXT_PUBLIC_BACKEND_URL": "hub.example.com"}, "NEXT_PUBLIC_BACKEND_URL", nil},
