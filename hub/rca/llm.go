@@ -110,7 +110,9 @@ func (l *llm) Analyze(ctx context.Context, in Input) (*Report, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	det := newAnalysis(in).report()
+	quiet := in
+	quiet.Think = nil
+	det := newAnalysis(quiet).report()
 	rep, reason := l.ask(ctx, in, det)
 	if reason == "" {
 		return rep, nil
