@@ -23,7 +23,8 @@ const (
 // Filter selects incidents. Empty fields do not filter.
 type Filter struct {
 	// Status is a comma-separated list of hub statuses (investigating,
-	// resolved) and/or provider statuses (triggered, acknowledged).
+	// analyzed, resolved, merged) and/or provider statuses (triggered,
+	// acknowledged).
 	Status string
 	// Severity is a comma-separated list of severities.
 	Severity string
@@ -110,7 +111,7 @@ func List(ctx context.Context, db bun.IDB, owner hub.Owner, f Filter) (items []h
 		var statuses, providerStatuses []string
 		for _, v := range splitList(s) {
 			switch v {
-			case hub.IncidentInvestigating, hub.IncidentResolved:
+			case hub.IncidentInvestigating, hub.IncidentAnalyzed, hub.IncidentResolved, hub.IncidentMerged:
 				statuses = append(statuses, v)
 			case providerTriggered, providerAcknowledged:
 				providerStatuses = append(providerStatuses, v)
