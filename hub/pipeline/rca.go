@@ -147,12 +147,17 @@ func (w *RCAWorker) publish(ctx context.Context, inc *incidentFacts, status stri
 	w.Live.Publish(ctx, inc.OwnerKind, inc.OwnerID, live.Event{Type: live.IncidentUpdate, IncidentID: inc.ID, Source: inc.Provider, Status: status})
 }
 
+// maxThoughts bounds the thoughts stored for one analysis (a chatty model
+// streams many sentences); the rest are dropped.
+const maxThoughts = 300
+
 // thinker stores each thought of the analysis as it comes, in its own
 // statement, so a page polling the incident sees one step before the next.
 // A thought that cannot be stored is logged and the analysis goes on.
 func (w *RCAWorker) thinker(ctx context.Context, incidentID string) func(rca.Thought) {
+	n := 0
 	return func(t rca.Thought) {
-		if ctx.Err() != nil {
+		if n++; n > maxThoughts || ctx.Err() != nil {
 			return
 		}
 		th := hub.Thought{Content: t.Content, Type: t.Type, Timestamp: time.Now().UTC()}

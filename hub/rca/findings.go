@@ -28,11 +28,10 @@ type citer struct {
 	index   map[string]int // evidence or incident id -> source
 	keys    map[int]string // source -> key, once cited
 	list    []Citation
-	at      time.Time
 }
 
-func newCiter(in *Input, at time.Time) *citer {
-	c := &citer{index: map[string]int{}, keys: map[int]string{}, at: at}
+func newCiter(in *Input) *citer {
+	c := &citer{index: map[string]int{}, keys: map[int]string{}}
 	add := func(mk func() Citation, ids ...string) {
 		n := len(c.sources)
 		c.sources = append(c.sources, mk)
@@ -89,9 +88,6 @@ func (c *citer) key(id string) string {
 	}
 	cit := c.sources[n]()
 	cit.Key = fmt.Sprint(len(c.list) + 1)
-	if cit.ExecutedAt.IsZero() {
-		cit.ExecutedAt = c.at
-	}
 	c.list = append(c.list, cit)
 	c.keys[n] = cit.Key
 	return cit.Key
@@ -176,7 +172,9 @@ func clip(s string, n int) string {
 // findings fills the report's Markdown, Citations and Suggestions from its
 // summary, causes, timeline and next steps.
 func findings(r *Report, in *Input) {
-	c := newCiter(in, time.Time{}) // executedAt unknown: the store says when it was written
+	// ExecutedAt is the evidence's own time; where it has none, the
+	// store puts the time the citation is written.
+	c := newCiter(in)
 	var b strings.Builder
 	b.WriteString(strings.TrimSpace(r.Summary))
 	if len(r.Causes) > 0 {
