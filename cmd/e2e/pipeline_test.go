@@ -173,11 +173,14 @@ func testAutomatedRCASwitch(t *testing.T, backend string) {
 	}
 }
 
-// llmServer is an OpenAI-compatible Chat Completions endpoint.
+// llmServer is an OpenAI-compatible Chat Completions endpoint that streams
+// as OpenAI, Ollama and vLLM do when asked to ("stream": true): reasoning
+// deltas, then the answer in small content deltas, then [DONE].
 type llmServer struct {
 	*httptest.Server
 	calls   atomic.Int32
-	delay   atomic.Int64 // nanoseconds
+	delay   atomic.Int64 // nanoseconds before answering
+	pace    atomic.Int64 // nanoseconds between streamed chunks
 	release chan struct{}
 }
 
@@ -187,10 +190,11 @@ func startLLM(t *testing.T) *llmServer {
 		l.calls.Add(1)
 		var req struct {
 			Model    string                     `json:"model"`
+			Stream   bool                       `json:"stream"`
 			Messages []struct{ Content string } `json:"messages"`
 		}
 		body, _ := io.ReadAll(r.Body)
-		if r.URL.Path != "/v1/chat/completions" || json.Unmarshal(body, &req) != nil || req.Model != "test-model" {
+		if r.URL.Path != "/v1/chat/completions" || json.Unmarshal(body, &req) != nil || req.Model != "test-model" || len(req.Messages) != 2 {
 			http.Error(w, `{"error":{"message":"bad request"}}`, 400)
 			return
 		}
@@ -201,14 +205,79 @@ func startLLM(t *testing.T) *llmServer {
 				return
 			}
 		}
-		content := `{"summary":"LLM: the v2.14.0 deploy of payments-api broke it","causes":[{"title":"Deploy v2.14.0","confidence":0.9,"evidence":["deploy 4 minutes before"]}],"next_steps":["Roll back v2.14.0"]}`
-		json.NewEncoder(w).Encode(map[string]any{
-			"id": "chatcmpl-1", "object": "chat.completion", "model": "test-model",
-			"choices": []any{map[string]any{"index": 0, "finish_reason": "stop", "message": map[string]any{"role": "assistant", "content": content}}},
-		})
+		content := llmAnswer(req.Messages[1].Content)
+		if !req.Stream {
+			json.NewEncoder(w).Encode(map[string]any{
+				"id": "chatcmpl-1", "object": "chat.completion", "model": "test-model",
+				"choices": []any{map[string]any{"index": 0, "finish_reason": "stop", "message": map[string]any{"role": "assistant", "content": content}}},
+			})
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		send := func(delta map[string]any, finish any) bool {
+			b, _ := json.Marshal(map[string]any{"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": "test-model",
+				"choices": []any{map[string]any{"index": 0, "delta": delta, "finish_reason": finish}}})
+			if _, err := fmt.Fprintf(w, "data: %s\n\n", b); err != nil {
+				return false
+			}
+			w.(http.Flusher).Flush()
+			if d := time.Duration(l.pace.Load()); d > 0 {
+				select {
+				case <-time.After(d):
+				case <-r.Context().Done():
+					return false
+				}
+			}
+			return true
+		}
+		for _, part := range []string{"The error rate jumped at the trigger. ", "A deploy of payments-api landed four minutes ", "before it. That is the first suspect.\n\n"} {
+			if !send(map[string]any{"reasoning_content": part}, nil) {
+				return
+			}
+		}
+		runes := []rune(content)
+		for i := 0; i < len(runes); i += 40 {
+			if !send(map[string]any{"content": string(runes[i:min(i+40, len(runes))])}, nil) {
+				return
+			}
+		}
+		send(map[string]any{}, "stop")
+		io.WriteString(w, "data: [DONE]\n\n")
 	}))
 	t.Cleanup(l.Close)
 	return l
+}
+
+// llmAnswer is the stand-in model's answer, citing the change events and
+// alerts the prompt gave it.
+func llmAnswer(prompt string) string {
+	var p struct {
+		Evidence []struct{ Kind, ID string } `json:"evidence"`
+	}
+	_, js, _ := strings.Cut(prompt, "\n")
+	json.Unmarshal([]byte(js), &p)
+	var changes, alerts []string
+	for _, e := range p.Evidence {
+		switch e.Kind {
+		case "change_event":
+			changes = append(changes, e.ID)
+		case "alert":
+			alerts = append(alerts, e.ID)
+		}
+	}
+	b, _ := json.Marshal(map[string]any{
+		"analysis_steps": []string{"Read the incident and its alert.", "Found the deploy of payments-api v2.14.0 four minutes before the trigger.", "Checked postgres-primary: no alert on it."},
+		"summary":        "LLM: the v2.14.0 deploy of payments-api broke it",
+		"causes": []any{
+			map[string]any{"title": "Deploy v2.14.0", "confidence": 0.9, "evidence": []string{"deploy 4 minutes before"}, "evidence_ids": changes},
+			map[string]any{"title": "Error burst on payments-api", "confidence": 0.4, "evidence_ids": alerts},
+		},
+		"next_steps": []any{
+			map[string]any{"title": "Roll back v2.14.0", "type": "mitigation", "risk": "medium", "command": "kubectl -n payments rollout undo deploy/payments-api"},
+			map[string]any{"title": "Watch the error rate", "type": "diagnostic", "risk": "safe"},
+		},
+	})
+	return string(b)
 }
 
 func TestLLMAnalyzerAndFallback(t *testing.T) {

@@ -98,6 +98,10 @@ type Pipeline struct {
 	LLMAPIKey  string // HUB_LLM_API_KEY (optional for local servers)
 	// LLMTimeout bounds one analysis request (HUB_LLM_TIMEOUT, default 30s).
 	LLMTimeout time.Duration
+	// RCAStepDelay pauses after each stored step of an analysis (a thought,
+	// summarizing), so a page polling the incident watches the reasoning
+	// unfold (HUB_RCA_STEP_DELAY, default 0, at most 10s).
+	RCAStepDelay time.Duration
 }
 
 // Defaults.
@@ -230,6 +234,9 @@ func (c *Config) parsePipeline(env map[string]string) error {
 		return err
 	}
 	if p.LLMTimeout, err = duration(env, "HUB_LLM_TIMEOUT", 30*time.Second, 100*time.Millisecond, 10*time.Minute); err != nil {
+		return err
+	}
+	if p.RCAStepDelay, err = duration(env, "HUB_RCA_STEP_DELAY", 0, 0, 10*time.Second); err != nil {
 		return err
 	}
 	p.CorrelationThreshold = 0.6

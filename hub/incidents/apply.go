@@ -152,15 +152,29 @@ func (m *merger) merge(in *sdk.Incident, ev sdk.Event, at time.Time) bool {
 
 	stateAt := at
 	m.timePtr(&r.StateAt, &stateAt)
-	if ps := providerStatus(in.Status, ev.Type); ps != "" {
+	if ps := providerStatus(in.Status, ev.Type); ps != "" && r.Status == hub.IncidentMerged {
+		// Merged into another incident by a user: the provider's status is
+		// noted, the hub's stays merged.
 		m.str(&r.ProviderStatus, ps)
-		m.str(&r.Status, Status(ps))
+	} else if ps != "" {
+		wasResolved := r.Status == hub.IncidentResolved
+		m.str(&r.ProviderStatus, ps)
+		next := Status(ps)
+		if next == hub.IncidentInvestigating && r.Status == hub.IncidentAnalyzed {
+			next = hub.IncidentAnalyzed // still open, and its analysis stands
+		}
+		m.str(&r.Status, next)
 		if r.Status == hub.IncidentResolved {
 			if r.ResolvedAt == nil {
 				m.timePtr(&r.ResolvedAt, &stateAt)
 			}
 		} else {
 			m.timePtr(&r.ResolvedAt, nil)
+			if wasResolved {
+				// It fires again: a new episode starts now, so the
+				// incident's duration counts from the refire.
+				m.time(&r.StartedAt, stateAt)
+			}
 		}
 	}
 	if in.Title != "" {

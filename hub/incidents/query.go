@@ -23,7 +23,8 @@ const (
 // Filter selects incidents. Empty fields do not filter.
 type Filter struct {
 	// Status is a comma-separated list of hub statuses (investigating,
-	// resolved) and/or provider statuses (triggered, acknowledged).
+	// analyzed, resolved, merged) and/or provider statuses (triggered,
+	// acknowledged).
 	Status string
 	// Severity is a comma-separated list of severities.
 	Severity string
@@ -72,6 +73,18 @@ func splitList(s string) []string {
 	return out
 }
 
+// A correlated group (a top-level incident and the incidents attached to it)
+// is open while any member is: a parent whose own alert resolved while
+// attached ones still fire reads as open (investigating, or analyzed when an
+// analysis finished), without resolvedAt, and a status filter sees it so.
+// Its providerStatus stays the parent alert's own.
+const (
+	groupOpenExpr = "(i.status = 'resolved' AND EXISTS (SELECT 1 FROM incidents c" +
+		" WHERE c.parent_incident_id = i.id AND c.status NOT IN ('resolved', 'merged')))"
+	groupStatusExpr = "(CASE WHEN " + groupOpenExpr + " THEN (CASE WHEN i.analyzed_at IS NULL" +
+		" THEN 'investigating' ELSE 'analyzed' END) ELSE i.status END)"
+)
+
 // List returns the owner's incidents matching f, newest first (startedAt,
 // then id, descending), and the cursor of the next page ("" on the last).
 // Bad filters are *hub.Error EInvalid.
@@ -88,14 +101,17 @@ func List(ctx context.Context, db bun.IDB, owner hub.Owner, f Filter) (items []h
 	}
 
 	var rows []incidentRow
-	q := db.NewSelect().Model(&rows).
-		Where("i.owner_kind = ? AND i.owner_id = ?", owner.Kind(), owner.ID())
+	q := db.NewSelect().Model(&rows).Column("i.*").ColumnExpr(groupOpenExpr+" AS group_open").
+		Where("i.owner_kind = ? AND i.owner_id = ?", owner.Kind(), owner.ID()).
+		// A placeholder (made from a partial event about an incident the
+		// hub has not seen) has no facts to show until its full event.
+		Where("i.state_at IS NOT NULL")
 
 	if s := f.Status; strings.TrimSpace(s) != "" {
 		var statuses, providerStatuses []string
 		for _, v := range splitList(s) {
 			switch v {
-			case hub.IncidentInvestigating, hub.IncidentResolved:
+			case hub.IncidentInvestigating, hub.IncidentAnalyzed, hub.IncidentResolved, hub.IncidentMerged:
 				statuses = append(statuses, v)
 			case providerTriggered, providerAcknowledged:
 				providerStatuses = append(providerStatuses, v)
@@ -105,7 +121,7 @@ func List(ctx context.Context, db bun.IDB, owner hub.Owner, f Filter) (items []h
 		}
 		q = q.WhereGroup(" AND ", func(q *bun.SelectQuery) *bun.SelectQuery {
 			if len(statuses) > 0 {
-				q = q.WhereOr("i.status IN (?)", bun.List(statuses))
+				q = q.WhereOr(groupStatusExpr+" IN (?)", bun.List(statuses))
 			}
 			if len(providerStatuses) > 0 {
 				q = q.WhereOr("i.provider_status IN (?)", bun.List(providerStatuses))
@@ -166,7 +182,7 @@ func List(ctx context.Context, db bun.IDB, owner hub.Owner, f Filter) (items []h
 // *hub.Error ENotFound.
 func Get(ctx context.Context, db bun.IDB, owner hub.Owner, id string) (*hub.IncidentDetail, error) {
 	var r incidentRow
-	err := db.NewSelect().Model(&r).
+	err := db.NewSelect().Model(&r).Column("i.*").ColumnExpr(groupOpenExpr+" AS group_open").
 		Where("i.id = ? AND i.owner_kind = ? AND i.owner_id = ?", id, owner.Kind(), owner.ID()).
 		Scan(ctx)
 	if errors.Is(err, sql.ErrNoRows) {

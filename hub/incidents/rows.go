@@ -48,6 +48,10 @@ type incidentRow struct {
 	MergedIntoIncidentID *string    `bun:"merged_into_incident_id"`
 	CreatedAt            time.Time  `bun:"created_at"`
 	UpdatedAt            time.Time  `bun:"updated_at"`
+
+	// GroupOpen (read by List and Get only): the incident resolved but an
+	// incident correlated into it is still open, so the group is open.
+	GroupOpen bool `bun:"group_open,scanonly"`
 }
 
 // eventRow is a timeline entry: one provider event applied to an incident.
@@ -140,6 +144,12 @@ func (r *incidentRow) toDomain() hub.Incident {
 		StartedAt:            utc(r.StartedAt), AlertFiredAt: utc(r.AlertFiredAt), AnalyzedAt: utcPtr(r.AnalyzedAt),
 		ResolvedAt: utcPtr(r.ResolvedAt), StateAt: utcPtr(r.StateAt),
 		CreatedAt: utc(r.CreatedAt), UpdatedAt: utc(r.UpdatedAt),
+	}
+	if r.GroupOpen && r.Status == hub.IncidentResolved {
+		in.Status, in.ResolvedAt = hub.IncidentInvestigating, nil
+		if r.AnalyzedAt != nil {
+			in.Status = hub.IncidentAnalyzed
+		}
 	}
 	if r.ServiceID != "" || r.ServiceName != "" {
 		in.Service = &hub.Reference{ID: r.ServiceID, Summary: r.ServiceName, HTMLURL: r.ServiceURL}

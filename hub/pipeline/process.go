@@ -233,7 +233,7 @@ func (w *ProcessIncidentWorker) correlate(ctx context.Context, tx bun.Tx, inc *i
 		Where("owner_kind = ? AND owner_id = ?", inc.OwnerKind, inc.OwnerID).
 		Where("id <> ?", inc.ID).
 		Where("parent_incident_id IS NULL").
-		Where("status = ?", hub.IncidentInvestigating).
+		Where("status IN (?)", bun.List([]string{hub.IncidentInvestigating, hub.IncidentAnalyzed})). // open, analysed or not
 		Where("started_at >= ?", inc.StartedAt.Add(-w.Config.CorrelationWindow).UTC()).
 		// Only incidents that started earlier (ties broken by id) can be
 		// parents, so two incidents never choose each other.

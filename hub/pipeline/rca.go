@@ -30,14 +30,25 @@ func (RCAArgs) Kind() string { return "incident_rca" }
 // InsertOpts runs analyses on the analysis queue.
 func (RCAArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: jobs.QueueAnalysis} }
 
-// RCAWorker runs an analysis and stores its report; the report, the
-// incident's summary and the job's completion commit together, so an
-// analysis interrupted by a crash runs again and one that finished never does.
+// RCAWorker runs an analysis and stores it as Aurora's incident page
+// shows it: auroraStatus running, then each thought as the analyzer has it
+// (updated_at bumped, so a polling page sees progress), then status
+// analyzed with auroraStatus summarizing and analyzedAt, then the
+// citations, suggestions and markdown summary with auroraStatus complete;
+// a failure ends in auroraStatus error. A resolved or merged incident keeps
+// its status. The report, the summary and the job's completion commit
+// together, so an analysis interrupted by a crash runs again and one that
+// finished never does.
 type RCAWorker struct {
 	river.WorkerDefaults[RCAArgs]
 	Deps
 	Analyzer rca.Analyzer
 }
+
+// analyzedStatus is the incident's status once an analysis ended: an open
+// incident becomes analyzed, a resolved or merged one stays as it is.
+var analyzedStatus = "CASE WHEN status IN ('" + hub.IncidentInvestigating + "', '" + hub.IncidentAnalyzed +
+	"') THEN '" + hub.IncidentAnalyzed + "' ELSE status END"
 
 // Work implements river.Worker.
 func (w *RCAWorker) Work(ctx context.Context, job *river.Job[RCAArgs]) error {
@@ -56,12 +67,13 @@ func (w *RCAWorker) Work(ctx context.Context, job *river.Job[RCAArgs]) error {
 	if err != nil {
 		return err
 	}
-	w.Live.Publish(ctx, inc.OwnerKind, inc.OwnerID, live.Event{Type: live.IncidentUpdate, IncidentID: inc.ID, Source: inc.Provider, Status: hub.AuroraRunning})
+	w.publish(ctx, inc, hub.AuroraRunning)
 
 	began := time.Now()
 	in, err := w.input(ctx, inc)
 	var report *rca.Report
 	if err == nil {
+		in.Think = w.thinker(ctx, inc.ID)
 		report, err = w.Analyzer.Analyze(ctx, *in)
 	}
 	if ctx.Err() != nil {
@@ -69,21 +81,61 @@ func (w *RCAWorker) Work(ctx context.Context, job *river.Job[RCAArgs]) error {
 	}
 	took, analysisErr := time.Since(began), err
 	done := time.Now().UTC()
-	err = w.Store.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		q := tx.NewUpdate().Model((*store.RCA)(nil)).Set("completed_at = ?", done).Where("id = ?", job.Args.RCAID)
-		iq := tx.NewUpdate().Table("incidents").Set("updated_at = ?", done).Where("id = ?", inc.ID)
+	if err != nil {
+		w.Logger.Error("analysis failed", "incident", inc.ID, "error", err)
+		err = w.Store.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+			if _, err := tx.NewUpdate().Model((*store.RCA)(nil)).Set("completed_at = ?", done).
+				Set("status = ?", store.RCAError).Set("error = ?", truncate(err.Error(), 1000)).
+				Where("id = ?", job.Args.RCAID).Exec(ctx); err != nil {
+				return fmt.Errorf("storing analysis failure: %w", err)
+			}
+			if _, err := tx.NewUpdate().Table("incidents").Set("aurora_status = ?", hub.AuroraError).
+				Set("status = "+analyzedStatus).Set("updated_at = ?", done).Where("id = ?", inc.ID).Exec(ctx); err != nil {
+				return fmt.Errorf("updating incident: %w", err)
+			}
+			return jobs.CompleteTx(ctx, w.Store, tx.Tx, job)
+		})
 		if err != nil {
-			w.Logger.Error("analysis failed", "incident", inc.ID, "error", err)
-			q = q.Set("status = ?", store.RCAError).Set("error = ?", truncate(err.Error(), 1000))
-			iq = iq.Set("aurora_status = ?", hub.AuroraError)
-		} else {
-			q = q.Set("status = ?", store.RCAComplete).Set("analyzer = ?", report.Analyzer).Set("report = ?", mustJSON(report))
-			iq = iq.Set("aurora_status = ?", hub.AuroraComplete).Set("summary = ?", report.Summary).Set("analyzed_at = ?", done)
+			return err
 		}
-		if _, err := q.Exec(ctx); err != nil {
+		w.Metrics.Analysed(analyzerOf(w.Config.Analyzer, report), rcaOutcome(report, analysisErr), took)
+		w.publish(ctx, inc, hub.AuroraError)
+		return nil
+	}
+
+	// The analysis ended: summarizing while its findings are written.
+	if _, err := w.Store.DB.NewUpdate().Table("incidents").Set("status = "+analyzedStatus).
+		Set("aurora_status = ?", hub.AuroraSummarizing).Set("analyzed_at = ?", done).Set("updated_at = ?", done).
+		Where("id = ?", inc.ID).Exec(ctx); err != nil {
+		return fmt.Errorf("marking analysis summarizing: %w", err)
+	}
+	w.publish(ctx, inc, hub.AuroraSummarizing)
+	w.pause(ctx)
+
+	citations := make([]hub.Citation, len(report.Citations))
+	for i, c := range report.Citations {
+		citations[i] = hub.Citation{Key: c.Key, ToolName: c.ToolName, Command: c.Command, Output: c.Output, ExecutedAt: c.ExecutedAt}
+	}
+	suggestions := make([]hub.Suggestion, len(report.Suggestions))
+	for i, s := range report.Suggestions {
+		suggestions[i] = hub.Suggestion{Title: s.Title, Description: s.Description, Type: s.Type, Risk: s.Risk, Command: s.Command, Rationale: s.Rationale}
+	}
+	summary := report.Markdown
+	if summary == "" {
+		summary = report.Summary
+	}
+	complete := time.Now().UTC()
+	err = w.Store.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if _, err := tx.NewUpdate().Model((*store.RCA)(nil)).Set("completed_at = ?", done).
+			Set("status = ?", store.RCAComplete).Set("analyzer = ?", report.Analyzer).Set("report = ?", mustJSON(report)).
+			Where("id = ?", job.Args.RCAID).Exec(ctx); err != nil {
 			return fmt.Errorf("storing analysis: %w", err)
 		}
-		if _, err := iq.Exec(ctx); err != nil {
+		if err := store.ReplaceFindings(ctx, tx, inc.ID, citations, suggestions); err != nil {
+			return err
+		}
+		if _, err := tx.NewUpdate().Table("incidents").Set("aurora_status = ?", hub.AuroraComplete).
+			Set("summary = ?", summary).Set("updated_at = ?", complete).Where("id = ?", inc.ID).Exec(ctx); err != nil {
 			return fmt.Errorf("updating incident: %w", err)
 		}
 		return jobs.CompleteTx(ctx, w.Store, tx.Tx, job)
@@ -114,6 +166,44 @@ func rcaOutcome(report *rca.Report, err error) string {
 		return metrics.RCAFallback
 	}
 	return metrics.RCAComplete
+}
+
+func (w *RCAWorker) publish(ctx context.Context, inc *incidentFacts, status string) {
+	w.Live.Publish(ctx, inc.OwnerKind, inc.OwnerID, live.Event{Type: live.IncidentUpdate, IncidentID: inc.ID, Source: inc.Provider, Status: status})
+}
+
+// maxThoughts bounds the thoughts stored for one analysis (a chatty model
+// streams many sentences); the rest are dropped.
+const maxThoughts = 300
+
+// thinker stores each thought of the analysis as it comes, in its own
+// statement, so a page polling the incident sees one step before the next.
+// A thought that cannot be stored is logged and the analysis goes on.
+func (w *RCAWorker) thinker(ctx context.Context, incidentID string) func(rca.Thought) {
+	n := 0
+	return func(t rca.Thought) {
+		if n++; n > maxThoughts || ctx.Err() != nil {
+			return
+		}
+		th := hub.Thought{Content: t.Content, Type: t.Type, Timestamp: time.Now().UTC()}
+		if err := store.AppendThoughts(ctx, w.Store.DB, incidentID, []hub.Thought{th}); err != nil {
+			w.Logger.Warn("storing an analysis thought failed", "incident", incidentID, "error", err)
+			return
+		}
+		w.pause(ctx)
+	}
+}
+
+// pause waits the configured step delay (HUB_RCA_STEP_DELAY), if any.
+func (w *RCAWorker) pause(ctx context.Context) {
+	if d := w.Config.RCAStepDelay; d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		}
+	}
 }
 
 func ownerOf(kind, id string) hub.Owner {

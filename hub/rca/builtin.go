@@ -40,10 +40,45 @@ func (b *builtin) Analyze(ctx context.Context, in Input) (*Report, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	r := newAnalysis(in).report()
+	a := newAnalysis(in)
+	r := a.report()
 	normalize(r)
 	r.GeneratedAt = b.now().UTC()
+	findings(r, &a.in)
+	a.in.think(hub.ThoughtAnalysis, "Writing the summary with %d %s and %d next %s.",
+		len(r.Citations), plural(len(r.Citations), "citation"), len(r.Suggestions), plural(len(r.Suggestions), "step"))
 	return r, nil
+}
+
+// evidenceCounts says how much of each kind of evidence there is.
+func evidenceCounts(evs []sdk.Evidence) string {
+	names := map[string][2]string{
+		sdk.EvidenceAlert: {"alert", "alerts"}, sdk.EvidenceLogEntry: {"log entry", "log entries"},
+		sdk.EvidenceChangeEvent: {"change event", "change events"}, sdk.EvidenceDependency: {"dependency", "dependencies"},
+		sdk.EvidenceCustomField: {"custom field", "custom fields"}, sdk.EvidenceRelatedIncident: {"related incident", "related incidents"},
+		sdk.EvidencePastIncident: {"past incident", "past incidents"},
+	}
+	n := map[string]int{}
+	var order []string
+	for _, ev := range evs {
+		if n[ev.Kind] == 0 {
+			order = append(order, ev.Kind)
+		}
+		n[ev.Kind]++
+	}
+	var parts []string
+	for _, k := range order {
+		w, ok := names[k]
+		if !ok {
+			w = [2]string{k, k}
+		}
+		word := w[1]
+		if n[k] == 1 {
+			word = w[0]
+		}
+		parts = append(parts, fmt.Sprintf("%d %s", n[k], word))
+	}
+	return listNames(parts)
 }
 
 // relation of a service to the incident's service.
@@ -217,12 +252,45 @@ func (a *analysis) relationOf(id, name string) (relation, string) {
 }
 
 func (a *analysis) report() *Report {
+	in := &a.in
+	when := ""
+	if !a.trigger.IsZero() {
+		when = ", triggered at " + clock(a.trigger)
+	}
+	in.think(hub.ThoughtAnalysis, "Reading the incident: %s on %s%s.", quote(firstOf(a.inc.Title, "untitled incident")), a.incidentService(), when)
+	if len(in.Evidence) == 0 {
+		in.think(hub.ThoughtAnalysis, "No evidence was gathered from the provider; working from the incident alone.")
+	} else {
+		in.think(hub.ThoughtAnalysis, "Gathered %s.", evidenceCounts(in.Evidence))
+	}
+	for _, n := range nonEmpty(in.Notes) {
+		in.think(hub.ThoughtAnalysis, "Missing evidence: %s.", strings.TrimSuffix(snippet(n), "."))
+	}
+	if len(a.deps) > 0 {
+		var names []string
+		for _, d := range a.deps {
+			names = append(names, d.name)
+		}
+		in.think(hub.ThoughtAnalysis, "%s has %d known %s: %s.", a.incidentService(), len(a.deps), plural(len(a.deps), "dependency"), listNames(names))
+	}
 	var found []finding
-	found = append(found, a.changeCauses()...)
-	found = append(found, a.dependencyCauses()...)
-	found = append(found, a.signatureCauses()...)
+	in.think(hub.ThoughtAction, "Checking change events in the hour before the trigger.")
+	changes := a.changeCauses()
+	a.report1(changes, "No change event in that hour points at the incident's service or its dependencies.")
+	found = append(found, changes...)
+	in.think(hub.ThoughtAction, "Checking alerts on dependencies and correlated incidents.")
+	deps := a.dependencyCauses()
+	a.report1(deps, "No alert on a dependency or another service stands out.")
+	found = append(found, deps...)
+	in.think(hub.ThoughtAction, "Looking for an error repeated across the alerts.")
+	sigs := a.signatureCauses()
+	a.report1(sigs, "No error repeats across the alerts.")
+	found = append(found, sigs...)
+	in.think(hub.ThoughtAction, "Comparing with related and past incidents.")
 	similar := a.similarIncidents()
-	found = append(found, a.similarCauses(similar)...)
+	sims := a.similarCauses(similar)
+	a.report1(sims, "No related or past incident resembles this one.")
+	found = append(found, sims...)
 	for i := range found {
 		found[i].cause.Confidence = round2(clamp01(found[i].cause.Confidence * a.penalty))
 	}
@@ -251,7 +319,26 @@ func (a *analysis) report() *Report {
 	}
 	r.Summary = a.summary(r.Causes, generic)
 	r.NextSteps = a.nextSteps(r.RunbookURL, found, generic)
+	if generic {
+		in.think(hub.ThoughtHypothesis, "No specific cause stands out in the evidence.")
+	} else {
+		in.think(hub.ThoughtHypothesis, "Most likely cause: %s (confidence %d%%).", r.Causes[0].Title, pct(r.Causes[0].Confidence))
+	}
+	if r.RunbookURL != "" {
+		in.think(hub.ThoughtFinding, "The incident links a runbook: %s", r.RunbookURL)
+	}
 	return r
+}
+
+// report1 tells what one stage found, before confidences are adjusted.
+func (a *analysis) report1(found []finding, none string) {
+	if len(found) == 0 {
+		a.in.think(hub.ThoughtAnalysis, "%s", none)
+		return
+	}
+	for _, f := range found {
+		a.in.think(hub.ThoughtFinding, "Found: %s.", f.cause.Title)
+	}
 }
 
 // ---- change events --------------------------------------------------------

@@ -110,14 +110,23 @@ func (l *llm) Analyze(ctx context.Context, in Input) (*Report, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	det := newAnalysis(in).report()
-	rep, reason := l.ask(ctx, in, det)
+	quiet := in
+	quiet.Think = nil
+	det := newAnalysis(quiet).report()
+	in.think(hub.ThoughtAction, "Asking the model %s to analyse the incident and %d evidence %s.", l.cfg.Model, len(in.Evidence), plural(len(in.Evidence), "item"))
+	rep, reason := l.ask(ctx, &in, det)
 	if reason == "" {
+		if len(rep.Causes) > 0 {
+			in.think(hub.ThoughtHypothesis, "Most likely cause: %s (confidence %d%%).", rep.Causes[0].Title, pct(rep.Causes[0].Confidence))
+		}
+		in.think(hub.ThoughtAnalysis, "Writing the summary with %d %s and %d next %s.",
+			len(rep.Citations), plural(len(rep.Citations), "citation"), len(rep.Suggestions), plural(len(rep.Suggestions), "step"))
 		return rep, nil
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	in.think(hub.ThoughtAnalysis, "The model gave no usable answer (%s); falling back to the builtin analysis.", reason)
 	fb, err := l.fallback.Analyze(ctx, in)
 	if err != nil {
 		return nil, fmt.Errorf("%s, and the fallback analysis failed: %w", reason, err)
@@ -132,7 +141,7 @@ func (l *llm) Analyze(ctx context.Context, in Input) (*Report, error) {
 }
 
 // ask returns the model's report, or why there is none.
-func (l *llm) ask(ctx context.Context, in Input, det *Report) (*Report, string) {
+func (l *llm) ask(ctx context.Context, in *Input, det *Report) (*Report, string) {
 	if l.cfg.BaseURL == "" || l.cfg.Model == "" {
 		return nil, "LLM is not configured (a base URL and a model are required)"
 	}
@@ -140,10 +149,11 @@ func (l *llm) ask(ctx context.Context, in Input, det *Report) (*Report, string) 
 		Model: l.cfg.Model,
 		Messages: []chatMessage{
 			{Role: "system", Content: systemPrompt},
-			{Role: "user", Content: "Incident and evidence (JSON):\n" + string(buildPrompt(in, det, l.cfg.MaxEvidenceBytes))},
+			{Role: "user", Content: "Incident and evidence (JSON):\n" + string(buildPrompt(*in, det, l.cfg.MaxEvidenceBytes))},
 		},
 		Temperature:    0,
 		ResponseFormat: responseFormat{Type: "json_object"},
+		Stream:         true,
 	})
 	if err != nil {
 		return nil, "LLM request could not be built"
@@ -155,7 +165,7 @@ func (l *llm) ask(ctx context.Context, in Input, det *Report) (*Report, string) 
 		return nil, "LLM base URL is invalid"
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Accept", "text/event-stream, application/json")
 	if l.cfg.APIKey != "" {
 		req.Header.Set("Authorization", "Bearer "+l.cfg.APIKey)
 	}
@@ -164,14 +174,25 @@ func (l *llm) ask(ctx context.Context, in Input, det *Report) (*Report, string) 
 		return nil, l.transportReason(tctx, err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
-	if err != nil {
-		return nil, l.transportReason(tctx, err)
+	var content, reason string
+	if resp.StatusCode >= 200 && resp.StatusCode <= 299 && strings.HasPrefix(strings.ToLower(resp.Header.Get("Content-Type")), "text/event-stream") {
+		// The answer streams: its reasoning becomes thoughts as it comes.
+		var err error
+		content, reason, err = newStreamReader(in, l.redact).read(resp.Body)
+		if err != nil {
+			return nil, l.transportReason(tctx, err)
+		}
+	} else {
+		// A server that does not stream answers in one piece.
+		data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+		if err != nil {
+			return nil, l.transportReason(tctx, err)
+		}
+		if resp.StatusCode < 200 || resp.StatusCode > 299 {
+			return nil, l.statusReason(resp.StatusCode, data)
+		}
+		content, reason = chatContent(data)
 	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, l.statusReason(resp.StatusCode, data)
-	}
-	content, reason := chatContent(data)
 	if reason != "" {
 		return nil, reason
 	}
@@ -179,7 +200,7 @@ func (l *llm) ask(ctx context.Context, in Input, det *Report) (*Report, string) 
 	if reason != "" {
 		return nil, reason
 	}
-	l.complete(rep, in, det)
+	l.complete(rep, *in, det)
 	return rep, ""
 }
 
@@ -244,6 +265,9 @@ func (l *llm) complete(rep *Report, in Input, det *Report) {
 	}
 	if rep.RunbookURL != "" && !strings.Contains(strings.Join(rep.NextSteps, "\n"), rep.RunbookURL) {
 		rep.NextSteps = append([]string{"Follow the runbook: " + rep.RunbookURL}, rep.NextSteps...)
+		if len(rep.Suggestions) > 0 {
+			rep.Suggestions = append([]Suggestion{suggestionOf("Follow the runbook: "+rep.RunbookURL, "", "", "")}, rep.Suggestions...)
+		}
 	}
 	if len(rep.RelatedIncidents) == 0 {
 		rep.RelatedIncidents = det.RelatedIncidents
@@ -267,6 +291,7 @@ func (l *llm) complete(rep *Report, in Input, det *Report) {
 		rep.Causes[i].EvidenceIDs = ids
 	}
 	normalize(rep)
+	findings(rep, &in)
 }
 
 // normalize makes list fields empty rather than null in JSON.
@@ -300,6 +325,7 @@ type chatRequest struct {
 	Messages       []chatMessage  `json:"messages"`
 	Temperature    float64        `json:"temperature"`
 	ResponseFormat responseFormat `json:"response_format"`
+	Stream         bool           `json:"stream"`
 }
 
 type chatMessage struct {
@@ -315,10 +341,12 @@ const systemPrompt = `You are a site reliability engineer performing root-cause 
 Use only the incident and evidence given (change events, alerts, log entries, service dependencies, custom fields,
 correlated, related and past incidents). "heuristic_findings" come from a simple rule-based analysis: confirm,
 reorder or reject them. "notes" list evidence that could not be gathered; lower your confidence accordingly.
-Answer with one JSON object and nothing else:
-{"summary": "one or two sentences naming the most likely cause",
- "causes": [{"title": "short cause", "confidence": 0.0-1.0, "evidence": ["evidence lines supporting it"], "evidence_ids": ["ids of evidence items"]}],
- "next_steps": ["concrete actions for the on-call engineer"],
+Answer with one JSON object and nothing else, its keys in this order:
+{"analysis_steps": ["your reasoning, one short sentence per step, in the order you take the steps"],
+ "summary": "one or two sentences naming the most likely cause",
+ "causes": [{"title": "short cause", "confidence": 0.0-1.0, "evidence": ["evidence lines supporting it"], "evidence_ids": ["ids of the evidence items or incidents behind it"]}],
+ "next_steps": [{"title": "a concrete action for the on-call engineer", "type": "diagnostic|mitigation|remediate|prevent|communication",
+   "risk": "safe|low|medium|high", "command": "a shell command when one applies, else empty", "rationale": "why"}],
  "related_incidents": ["related or similar incidents worth reading"]}
 List causes most likely first. If the evidence does not point to a cause, say so in the summary and use a low confidence.`
 
@@ -720,9 +748,46 @@ func parseAnswer(text string) (*Report, string) {
 		}
 	}
 	sort.SliceStable(rep.Causes, func(i, j int) bool { return rep.Causes[i].Confidence > rep.Causes[j].Confidence })
-	rep.NextSteps = lines(field(m, "nextsteps", "steps", "recommendations", "actions", "remediation"))
+	steps := field(m, "nextsteps", "steps", "recommendations", "actions", "remediation")
+	rep.NextSteps = lines(steps)
+	rep.Suggestions = suggestions(steps)
 	rep.RelatedIncidents = lines(field(m, "relatedincidents", "related", "similarincidents"))
 	return rep, ""
+}
+
+// suggestions reads next steps as suggestions: a string is classified by
+// its words, an object's type, risk and command are taken when valid.
+func suggestions(v any) []Suggestion {
+	list, ok := v.([]any)
+	if !ok && v != nil {
+		list = []any{v}
+	}
+	var out []Suggestion
+	for _, e := range list {
+		if len(out) == maxAnswerLines {
+			break
+		}
+		var sg Suggestion
+		switch x := e.(type) {
+		case string:
+			sg = suggestionOf(cut(x, maxAnswerText), "", "", "")
+		case map[string]any:
+			text := func(names ...string) string {
+				s, _ := field(x, names...).(string)
+				return cut(strings.TrimSpace(s), maxAnswerText)
+			}
+			sg = suggestionOf(text("title", "step", "action", "description", "text", "summary"), text("type", "kind", "category"),
+				text("risk", "risklevel"), text("command", "cmd"))
+			if d := text("description", "details"); d != "" {
+				sg.Description = d
+			}
+			sg.Rationale = text("rationale", "why", "reason")
+		}
+		if sg.Title != "" {
+			out = append(out, sg)
+		}
+	}
+	return out
 }
 
 // lines reads a list of strings leniently: one string, strings, numbers,

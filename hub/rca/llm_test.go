@@ -57,7 +57,15 @@ func newFakeLLM(t *testing.T, handle func(w http.ResponseWriter, r *http.Request
 	return f
 }
 
+// answer serves content as OpenAI, Ollama and vLLM do for "stream": true:
+// one chat.completion.chunk event per few characters, then [DONE].
 func answer(content string) func(http.ResponseWriter, *http.Request) {
+	return streamed(sseEvents(nil, content, 7), 0, 0)
+}
+
+// answerJSON serves content in one piece, as a server that ignores
+// "stream" does.
+func answerJSON(content string) func(http.ResponseWriter, *http.Request) {
 	return func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]any{
@@ -115,6 +123,10 @@ func TestLLMSuccess(t *testing.T) {
 	}
 	if !slices.Equal(r.RelatedIncidents, []string{"#123"}) || r.RunbookURL != "https://wiki.example.com/rb" || len(r.Timeline) == 0 {
 		t.Errorf("report = %s", dump(r))
+	}
+	checkFindings(t, r)
+	if len(r.Citations) != 1 || r.Citations[0].Command != "GET /services/PPAY/change_events?since=2026-03-03T09:00:00Z&until=2026-03-03T10:00:00Z" {
+		t.Errorf("citations = %+v", r.Citations)
 	}
 
 	req := f.last(t)
@@ -201,6 +213,13 @@ func TestLLMLenientAnswers(t *testing.T) {
 	}
 }
 
+func TestLLMNotStreaming(t *testing.T) {
+	f := newFakeLLM(t, answerJSON(goodAnswer))
+	if r := runLLM(t, llmFor(f, nil), deployInput()); r.Analyzer != AnalyzerLLM || r.Causes[0].Title != "Deploy payments-api v2.3.1" {
+		t.Fatalf("report: %s", dump(r))
+	}
+}
+
 func TestLLMContentParts(t *testing.T) {
 	f := newFakeLLM(t, func(w http.ResponseWriter, _ *http.Request) {
 		_ = json.NewEncoder(w).Encode(map[string]any{"choices": []any{map[string]any{"message": map[string]any{
@@ -233,11 +252,12 @@ func TestLLMFallback(t *testing.T) {
 		{"429", status(429, `{"error":{"message":"slow down"}}`), nil, "LLM endpoint rate limited the request (HTTP 429); builtin analysis used"},
 		{"404 model", status(404, `{"error":{"message":"model \"nope\" not found, key sk-test-secret"}}`), nil,
 			`LLM endpoint answered HTTP 404: model "nope" not found, key [redacted]; builtin analysis used`},
-		{"garbage content", answer("I believe the database is the culprit, but I cannot be sure."), nil,
+		{"garbage content", answerJSON("I believe the database is the culprit, but I cannot be sure."), nil,
 			"LLM answer was not valid JSON; builtin analysis used"},
 		{"schema-less JSON", answer(`{"analysis": "deploy", "score": 3}`), nil,
 			"LLM answer did not match the report schema (no summary); builtin analysis used"},
-		{"empty content", answer(""), nil, "LLM answer was empty; builtin analysis used"},
+		{"empty content", answerJSON(""), nil, "LLM answer was empty; builtin analysis used"},
+		{"empty stream", answer(""), nil, "LLM answer was empty; builtin analysis used"},
 		{"not a chat completion", status(200, `<html>proxy login</html>`), nil,
 			"LLM endpoint answered something other than a chat completion; builtin analysis used"},
 		{"no choices", status(200, `{"choices": []}`), nil, "LLM answer had no choices; builtin analysis used"},

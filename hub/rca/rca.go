@@ -3,6 +3,8 @@ package rca
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aurora-hub/aurora-hub/hub"
@@ -25,6 +27,52 @@ type Input struct {
 	Correlated []hub.Incident
 	// Related are earlier similar incidents, if any.
 	Related []hub.Incident
+	// Think, when set, receives the analysis's reasoning as it proceeds,
+	// one step at a time, before the next step is taken. It is called from
+	// the analyzing goroutine; it may block (to store the step).
+	Think func(Thought)
+}
+
+// think reports one step of reasoning, if anyone listens.
+func (in *Input) think(typ, format string, args ...any) {
+	if in.Think == nil {
+		return
+	}
+	text := strings.TrimSpace(fmt.Sprintf(format, args...))
+	if text == "" {
+		return
+	}
+	if typ == "" {
+		typ = hub.ThoughtAnalysis
+	}
+	in.Think(Thought{Content: text, Type: typ})
+}
+
+// Thought is one step of an analysis's reasoning (hub.Thought types).
+type Thought struct {
+	Content string `json:"content"`
+	Type    string `json:"type"`
+}
+
+// Citation is evidence the report's Markdown cites as [Key]: the source
+// asked (ToolName, e.g. "pagerduty"), what was asked, and what came back.
+type Citation struct {
+	Key        string    `json:"key"`
+	ToolName   string    `json:"toolName"`
+	Command    string    `json:"command"`
+	Output     string    `json:"output"`
+	ExecutedAt time.Time `json:"executedAt"`
+}
+
+// Suggestion is a next step with its kind (hub.Suggestion* types), its risk
+// (hub.Risk* levels) and, where one applies, a command to run.
+type Suggestion struct {
+	Title       string `json:"title"`
+	Description string `json:"description"`
+	Type        string `json:"type"`
+	Risk        string `json:"risk"`
+	Command     string `json:"command,omitempty"`
+	Rationale   string `json:"rationale,omitempty"`
 }
 
 // Cause is one likely root cause.
@@ -51,7 +99,13 @@ type Report struct {
 	Timeline         []TimelineItem `json:"timeline"`
 	RelatedIncidents []string       `json:"relatedIncidents"`
 	NextSteps        []string       `json:"nextSteps"`
-	RunbookURL       string         `json:"runbookUrl,omitempty"`
+	// Markdown is the summary as Aurora's incident page shows it: the
+	// summary, the likely causes and the timeline, its [n] markers naming
+	// Citations by Key ("1", "2", ... in order of first mention).
+	Markdown    string       `json:"markdown"`
+	Citations   []Citation   `json:"citations"`
+	Suggestions []Suggestion `json:"suggestions"`
+	RunbookURL  string       `json:"runbookUrl,omitempty"`
 	// Analyzer is AnalyzerBuiltin or AnalyzerLLM; Model is the LLM's model.
 	Analyzer string `json:"analyzer"`
 	Model    string `json:"model,omitempty"`

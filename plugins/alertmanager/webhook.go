@@ -151,7 +151,7 @@ func (m *message) event(i int, raw json.RawMessage) (sdk.Event, error) {
 		HTMLURL:         firstLink(string(a.GeneratorURL), string(m.ExternalURL)),
 		CreatedAt:       startsAt,
 		HasCustomFields: true,
-		CustomFields:    append(fields("labels", a.Labels), fields("annotations", a.Annotations)...),
+		CustomFields:    append(fields("labels", a.Labels, nil), fields("annotations", a.Annotations, a.Labels)...),
 	}
 	if in.Priority == "critical" {
 		in.Urgency = "high"
@@ -200,8 +200,11 @@ func priority(severity string) string {
 	return priorities[strings.ToLower(strings.TrimSpace(severity))]
 }
 
-// fields turns a label set into custom fields, sorted by name.
-func fields(namespace string, set labelSet) []sdk.CustomField {
+// fields turns a label set into custom fields, sorted by name. The hub
+// keys an incident's custom fields by name, so a field whose name is taken
+// (an annotation named like a label) is named with its namespace,
+// "annotations.summary", instead of replacing the other.
+func fields(namespace string, set, taken labelSet) []sdk.CustomField {
 	names := make([]string, 0, len(set))
 	for k := range set {
 		names = append(names, k)
@@ -210,8 +213,12 @@ func fields(namespace string, set labelSet) []sdk.CustomField {
 	out := make([]sdk.CustomField, 0, len(names))
 	for _, k := range names {
 		v, _ := json.Marshal(set[k])
+		name := k
+		if _, ok := taken[k]; ok {
+			name = namespace + "." + k
+		}
 		out = append(out, sdk.CustomField{
-			ID: namespace + "." + k, Name: k, Namespace: namespace,
+			ID: namespace + "." + k, Name: name, Namespace: namespace,
 			DataType: "string", FieldType: "single_value", ValueJSON: v,
 		})
 	}

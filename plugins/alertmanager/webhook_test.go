@@ -169,6 +169,22 @@ func TestParseLenient(t *testing.T) {
 				t.Errorf("priority %q urgency %q", in.Priority, in.Urgency)
 			}
 		}},
+		{"label and annotation of one name", payload(`[{"fingerprint":"f","labels":{"severity":"critical","summary":"l"},"annotations":{"summary":"Checkout 5xx above 5%","severity":"pages on-call"}}]`), func(t *testing.T, evs []sdk.Event) {
+			// Both kept: the label under its name, the annotation under
+			// its namespaced name (the hub keys custom fields by name).
+			var names []string
+			for _, f := range evs[0].Incident.CustomFields {
+				names = append(names, f.Namespace+":"+f.Name+"="+string(f.ValueJSON))
+			}
+			want := []string{`labels:severity="critical"`, `labels:summary="l"`,
+				`annotations:annotations.severity="pages on-call"`, `annotations:annotations.summary="Checkout 5xx above 5%"`}
+			if !reflect.DeepEqual(names, want) {
+				t.Errorf("fields = %v, want %v", names, want)
+			}
+			if in := evs[0].Incident; in.Title != "Checkout 5xx above 5%" {
+				t.Errorf("title = %q", in.Title)
+			}
+		}},
 		{"labels not an object, no fingerprint", payload(`[{"labels":[1,2],"annotations":"x","startsAt":5}]`), func(t *testing.T, evs []sdk.Event) {
 			in := evs[0].Incident
 			if in.ExternalID != "cbf29ce484222325" || len(in.CustomFields) != 0 || !in.HasCustomFields || in.Service != nil {
