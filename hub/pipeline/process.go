@@ -291,7 +291,7 @@ func (w *ProcessIncidentWorker) correlate(ctx context.Context, tx bun.Tx, inc *i
 	score := best.Total
 	w.Live.Publish(ctx, inc.OwnerKind, inc.OwnerID, live.Event{
 		Type: live.AlertCorrelated, IncidentID: parent.ID, Source: inc.Provider,
-		CorrelationScore: &score, CorrelatedIncidentID: inc.ID,
+		CorrelationScore: &score, CorrelatedIncidentID: inc.ID, AlertTitle: inc.Title,
 	})
 	w.Logger.Info("incident correlated", "incident", inc.ID, "parent", parent.ID, "score", score)
 	return true, nil
