@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -229,15 +230,28 @@ func TestAuroraAPIMapping(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// An attached incident cannot take a merge: parents stay top-level.
+			if code, body := apiCall(t, f.srv, "POST", "/api/incidents/"+f.open2+"/merge-alert", `{"sourceIncidentId":"`+f.complete+`"}`, orgUser); code != 400 ||
+				body["error"] != "Cannot merge into an incident that is itself attached to another incident" {
+				t.Errorf("merge into an attached incident: %d %v", code, body)
+			}
 			// A resolved incident merged into open: a manual correlation.
 			if code, body := apiCall(t, f.srv, "POST", "/api/incidents/"+f.open+"/merge-alert", `{"sourceIncidentId":"`+strings.ToUpper(f.resolved)+`"}`, orgUser); code != 200 ||
 				body["newAlertId"] != f.resolved || body["targetIncidentId"] != f.open || body["message"] != "Alert merged successfully" {
 				t.Fatalf("merge: %d %v", code, body)
 			}
 
+			// The detail page polls: its cost does not grow with the related rows.
+			hook := &queryCounter{}
+			f.db.AddQueryHook(hook)
+			apiCall(t, f.srv, "GET", "/api/incidents/"+f.complete, "", orgUser)
+			bare := hook.n.Swap(0)
 			code, body := apiCall(t, f.srv, "GET", "/api/incidents/"+f.open, "", orgUser)
 			if code != 200 {
 				t.Fatalf("detail: %d %v", code, body)
+			}
+			if full := hook.n.Load(); bare < 7 || full > 9 || full > bare+1 {
+				t.Errorf("detail with related rows took %d queries (%d without)", full, bare)
 			}
 			inc := body["incident"].(map[string]any)
 			js := func(v any) string { b, _ := json.Marshal(v); return string(b) }
@@ -351,6 +365,16 @@ func TestAuroraAPIMapping(t *testing.T) {
 		})
 	}
 }
+
+// queryCounter counts the queries a bun.DB runs.
+type queryCounter struct{ n atomic.Int64 }
+
+func (q *queryCounter) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context {
+	q.n.Add(1)
+	return ctx
+}
+
+func (q *queryCounter) AfterQuery(context.Context, *bun.QueryEvent) {}
 
 func TestAuroraMetadataURLs(t *testing.T) {
 	for _, driver := range storetest.Backends(t) {
