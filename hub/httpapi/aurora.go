@@ -76,10 +76,13 @@ func jsonBody(c *fiber.Ctx) (map[string]json.RawMessage, error) {
 // null, or not a string.
 func stringField(body map[string]json.RawMessage, key string) (v string, present, ok bool) {
 	raw, present := body[key]
-	if !present {
-		return "", false, false
+	if !present || string(bytes.TrimSpace(raw)) == "null" {
+		return "", present, false
 	}
-	return v, true, json.Unmarshal(raw, &v) == nil && string(bytes.TrimSpace(raw)) != "null"
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return "", true, false
+	}
+	return v, true, true
 }
 
 // auroraListIncidents is GET /api/incidents: {"incidents": [...], "total":
