@@ -122,5 +122,23 @@ func TestAlertmanagerAlertsCorrelateWithPagerDuty(t *testing.T) {
 			t.Fatalf("resolved = %d %s", res.Status, res.Body)
 		}
 		h.incidentBySource(alice, "fp0001", func(m map[string]any) bool { return m["status"] == "resolved" })
+
+		// Aurora's pages: the alert among the incident's correlated alerts,
+		// its labels, annotations, link and raw alert in its own detail.
+		pdDetail := h.frontend(alice, "GET", "/api/incidents/"+parent["id"].(string), "").JSON["incident"].(map[string]any)
+		if ca := pdDetail["correlatedAlerts"].([]any); len(ca) != 2 || ca[1].(map[string]any)["sourceType"] != "alertmanager" {
+			t.Errorf("correlatedAlerts = %v", ca)
+		}
+		amDetail := h.frontend(alice, "GET", "/api/incidents/"+child["id"].(string), "").JSON["incident"].(map[string]any)
+		amAlert := amDetail["alert"].(map[string]any)
+		md, _ := amAlert["metadata"].(map[string]any)
+		labels, _ := md["labels"].(map[string]any)
+		annotations, _ := md["annotations"].(map[string]any)
+		if labels["service"] != "payments-api" || annotations["summary"] != "Payments 5xx rate above 5%" || md["alertUrl"] != "https://prometheus.example.com/graph" {
+			t.Errorf("alertmanager metadata = %v", md)
+		}
+		if raw, _ := amAlert["rawPayload"].(string); !strings.Contains(raw, `"fingerprint": "fp0001"`) {
+			t.Errorf("alertmanager rawPayload = %q", raw)
+		}
 	})
 }

@@ -214,27 +214,38 @@ func parseQueryTime(name, v string) (time.Time, error) {
 	return time.Time{}, hub.Errorf(hub.EInvalid, "Invalid %s: use an RFC 3339 time such as 2026-03-03T10:00:00Z", name)
 }
 
-// listIncidents serves GET /incidents?status=&severity=&source=&service=
-// &since=&until=&limit=&cursor=.
-func (s *Server) listIncidents(c *fiber.Ctx) error {
+// parseFilter reads the list filters shared by GET /incidents and GET
+// /api/incidents: status, severity, source, service, since, until, limit
+// (default def), cursor, includeCorrelated.
+func parseFilter(c *fiber.Ctx, def int) (incidents.Filter, error) {
 	f := incidents.Filter{
 		Status: c.Query("status"), Severity: c.Query("severity"), Source: c.Query("source"),
 		Service: c.Query("service"), Cursor: strings.TrimSpace(c.Query("cursor")),
-		IncludeCorrelated: c.QueryBool("includeCorrelated"),
+		IncludeCorrelated: c.QueryBool("includeCorrelated"), Limit: def,
 	}
 	var err error
 	if f.Since, err = parseQueryTime("since", c.Query("since")); err != nil {
-		return err
+		return f, err
 	}
 	if f.Until, err = parseQueryTime("until", c.Query("until")); err != nil {
-		return err
+		return f, err
 	}
 	if v := strings.TrimSpace(c.Query("limit")); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > incidents.MaxLimit {
-			return hub.Errorf(hub.EInvalid, "Invalid limit: must be an integer between 1 and %d", incidents.MaxLimit)
+			return f, hub.Errorf(hub.EInvalid, "Invalid limit: must be an integer between 1 and %d", incidents.MaxLimit)
 		}
 		f.Limit = n
+	}
+	return f, nil
+}
+
+// listIncidents serves GET /incidents?status=&severity=&source=&service=
+// &since=&until=&limit=&cursor=.
+func (s *Server) listIncidents(c *fiber.Ctx) error {
+	f, err := parseFilter(c, 0)
+	if err != nil {
+		return err
 	}
 	items, next, err := incidents.List(c.UserContext(), s.store.DB, owner(c), f)
 	if err != nil {

@@ -204,7 +204,7 @@ func TestIncidentsAPI(t *testing.T) {
 				{"/incidents?cursor=%25%25", "u1", "org-1", 400, "Invalid cursor: pass the nextCursor of a previous page unchanged"},
 				{"/incidents?since=yesterday", "u1", "org-1", 400, "Invalid since: use an RFC 3339 time such as 2026-03-03T10:00:00Z"},
 				{"/incidents?until=2026-13-01T00:00:00Z", "u1", "org-1", 400, "Invalid until: use an RFC 3339 time such as 2026-03-03T10:00:00Z"},
-				{"/incidents?status=open", "u1", "org-1", 400, `Invalid status "open": use investigating, resolved, triggered or acknowledged`},
+				{"/incidents?status=open", "u1", "org-1", 400, `Invalid status "open": use investigating, analyzed, resolved, merged, triggered or acknowledged`},
 				{"/incidents/" + otherID, "u1", "org-1", 404, "Incident not found"},
 				{"/incidents/" + id, "u2", "", 404, "Incident not found"},
 				{"/incidents/" + id, "u1", "", 404, "Incident not found"},

@@ -123,13 +123,15 @@ func (s *Server) routes() {
 	s.operationRoutes()
 	s.app.Get("/healthz", s.healthz)
 	s.app.Get("/incidents", s.managementAuth, s.listIncidents)
-	s.app.Get("/incidents/stream", s.managementAuth, s.streamIncidents)
+	s.app.Get("/incidents/stream", s.managementAuth, s.stream(hubStream))
 	s.app.Get("/incidents/:id", s.managementAuth, s.getIncident)
 	s.app.Post("/incidents/:id/rca", s.managementAuth, s.requestRCA)
 	s.app.Get("/incidents/:id/rca", s.managementAuth, s.getRCA)
 	s.app.Get("/settings", s.managementAuth, s.getSettings)
 	s.app.Put("/settings", s.managementAuth, s.putSettings)
 	s.app.Get("/pipeline/dead-letters", s.managementAuth, s.deadLetters)
+	// Aurora's incident API, before /:provider would take "api" for a provider.
+	s.auroraRoutes()
 
 	// Open to the internet, authenticated by its single-use state; always
 	// a redirect, so it is routed before the provider middleware's JSON errors.

@@ -38,6 +38,8 @@ type Filter struct {
 	Limit int
 	// Cursor is the nextCursor of the previous page.
 	Cursor string
+	// ExcludeMerged leaves out incidents merged into another.
+	ExcludeMerged bool
 	// IncludeCorrelated lists incidents attached to another by correlation
 	// too; by default only the incidents they were attached to are listed,
 	// so an alert storm is one incident.
@@ -101,59 +103,9 @@ func List(ctx context.Context, db bun.IDB, owner hub.Owner, f Filter) (items []h
 	}
 
 	var rows []incidentRow
-	q := db.NewSelect().Model(&rows).Column("i.*").ColumnExpr(groupOpenExpr+" AS group_open").
-		Where("i.owner_kind = ? AND i.owner_id = ?", owner.Kind(), owner.ID()).
-		// A placeholder (made from a partial event about an incident the
-		// hub has not seen) has no facts to show until its full event.
-		Where("i.state_at IS NOT NULL")
-
-	if s := f.Status; strings.TrimSpace(s) != "" {
-		var statuses, providerStatuses []string
-		for _, v := range splitList(s) {
-			switch v {
-			case hub.IncidentInvestigating, hub.IncidentAnalyzed, hub.IncidentResolved, hub.IncidentMerged:
-				statuses = append(statuses, v)
-			case providerTriggered, providerAcknowledged:
-				providerStatuses = append(providerStatuses, v)
-			default:
-				return nil, "", hub.Errorf(hub.EInvalid, "Invalid status %q: use investigating, resolved, triggered or acknowledged", v)
-			}
-		}
-		q = q.WhereGroup(" AND ", func(q *bun.SelectQuery) *bun.SelectQuery {
-			if len(statuses) > 0 {
-				q = q.WhereOr(groupStatusExpr+" IN (?)", bun.List(statuses))
-			}
-			if len(providerStatuses) > 0 {
-				q = q.WhereOr("i.provider_status IN (?)", bun.List(providerStatuses))
-			}
-			return q
-		})
-	}
-	if s := f.Severity; strings.TrimSpace(s) != "" {
-		sevs := splitList(s)
-		for _, v := range sevs {
-			switch v {
-			case hub.SeverityCritical, hub.SeverityHigh, hub.SeverityMedium, hub.SeverityLow:
-			default:
-				return nil, "", hub.Errorf(hub.EInvalid, "Invalid severity %q: use critical, high, medium or low", v)
-			}
-		}
-		q = q.Where("i.severity IN (?)", bun.List(sevs))
-	}
-	if s := strings.TrimSpace(f.Source); s != "" {
-		q = q.Where("i.provider = ?", strings.ToLower(s))
-	}
-	if !f.IncludeCorrelated {
-		q = q.Where("i.parent_incident_id IS NULL")
-	}
-	if s := strings.TrimSpace(f.Service); s != "" {
-		q = q.Where("(LOWER(i.service_name) = ? OR i.service_id = ?)", strings.ToLower(s), s)
-	}
-	if !f.Since.IsZero() {
-		q = q.Where("i.started_at >= ?", f.Since.UTC())
-	}
-	if !f.Until.IsZero() {
-		q = q.Where("i.started_at < ?", f.Until.UTC())
+	q, err := where(db.NewSelect().Model(&rows).Column("i.*").ColumnExpr(groupOpenExpr+" AS group_open"), owner, f)
+	if err != nil {
+		return nil, "", err
 	}
 	if f.Cursor != "" {
 		c, err := decodeCursor(f.Cursor)
@@ -175,6 +127,81 @@ func List(ctx context.Context, db bun.IDB, owner hub.Owner, f Filter) (items []h
 		items = append(items, rows[i].toDomain())
 	}
 	return items, nextCursor, nil
+}
+
+// where applies the owner and f's filters (not its cursor or limit) to q,
+// a select of incidents aliased i.
+func where(q *bun.SelectQuery, owner hub.Owner, f Filter) (*bun.SelectQuery, error) {
+	q = q.Where("i.owner_kind = ? AND i.owner_id = ?", owner.Kind(), owner.ID()).
+		// Placeholders (made from a partial event, no state yet) are not listed.
+		Where("i.state_at IS NOT NULL")
+	if f.ExcludeMerged {
+		q = q.Where("i.status <> ?", hub.IncidentMerged)
+	}
+
+	if s := f.Status; strings.TrimSpace(s) != "" {
+		var statuses, providerStatuses []string
+		for _, v := range splitList(s) {
+			switch v {
+			case hub.IncidentInvestigating, hub.IncidentAnalyzed, hub.IncidentResolved, hub.IncidentMerged:
+				statuses = append(statuses, v)
+			case providerTriggered, providerAcknowledged:
+				providerStatuses = append(providerStatuses, v)
+			default:
+				return nil, hub.Errorf(hub.EInvalid, "Invalid status %q: use investigating, analyzed, resolved, merged, triggered or acknowledged", v)
+			}
+		}
+		q = q.WhereGroup(" AND ", func(q *bun.SelectQuery) *bun.SelectQuery {
+			if len(statuses) > 0 {
+				q = q.WhereOr(groupStatusExpr+" IN (?)", bun.List(statuses))
+			}
+			if len(providerStatuses) > 0 {
+				q = q.WhereOr("i.provider_status IN (?)", bun.List(providerStatuses))
+			}
+			return q
+		})
+	}
+	if s := f.Severity; strings.TrimSpace(s) != "" {
+		sevs := splitList(s)
+		for _, v := range sevs {
+			switch v {
+			case hub.SeverityCritical, hub.SeverityHigh, hub.SeverityMedium, hub.SeverityLow:
+			default:
+				return nil, hub.Errorf(hub.EInvalid, "Invalid severity %q: use critical, high, medium or low", v)
+			}
+		}
+		q = q.Where("i.severity IN (?)", bun.List(sevs))
+	}
+	if s := strings.TrimSpace(f.Source); s != "" {
+		q = q.Where("i.provider = ?", strings.ToLower(s))
+	}
+	if !f.IncludeCorrelated {
+		q = q.Where("i.parent_incident_id IS NULL")
+	}
+	if s := strings.TrimSpace(f.Service); s != "" {
+		q = q.Where("(LOWER(i.service_name) = ? OR i.service_id = ?)", strings.ToLower(s), s)
+	}
+	if !f.Since.IsZero() {
+		q = q.Where("i.started_at >= ?", f.Since.UTC())
+	}
+	if !f.Until.IsZero() {
+		q = q.Where("i.started_at < ?", f.Until.UTC())
+	}
+	return q, nil
+}
+
+// Count is the number of the owner's incidents matching f (its cursor and
+// limit aside).
+func Count(ctx context.Context, db bun.IDB, owner hub.Owner, f Filter) (int, error) {
+	q, err := where(db.NewSelect().TableExpr("incidents AS i"), owner, f)
+	if err != nil {
+		return 0, err
+	}
+	n, err := q.Count(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("counting incidents: %w", err)
+	}
+	return int(n), nil
 }
 
 // Get returns one of the owner's incidents with its timeline (oldest first)

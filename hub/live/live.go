@@ -32,7 +32,11 @@ type Event struct {
 	CorrelationScore *float64 `json:"correlation_score,omitempty"`
 	// CorrelatedIncidentID is the incident that was attached to IncidentID.
 	CorrelatedIncidentID string `json:"correlated_incident_id,omitempty"`
-	Status               string `json:"status,omitempty"`
+	// AlertTitle is the title of the correlated incident (alert_correlated).
+	AlertTitle string `json:"alert_title,omitempty"`
+	// CustomFieldsUpdated: the update set custom fields (incident_update).
+	CustomFieldsUpdated bool   `json:"custom_fields_updated,omitempty"`
+	Status              string `json:"status,omitempty"`
 }
 
 // envelope carries the tenant with the event between replicas.

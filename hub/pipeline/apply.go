@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -213,6 +214,10 @@ func (w *ApplyEventsWorker) apply(ctx context.Context, tx bun.Tx, only []int64, 
 	return ids, nil
 }
 
+// customFieldsUpdated ends the type of events that only set custom fields
+// (PagerDuty's incident.custom_field_values.updated).
+const customFieldsUpdated = "custom_field_values.updated"
+
 // update is a live event for a tenant, sent once its transaction commits.
 type update struct {
 	ownerKind, ownerID string
@@ -229,7 +234,15 @@ func incidentUpdates(items []incidents.Item, results []incidents.Result) []updat
 		}
 		seen[r.IncidentID] = true
 		src := items[i].Src
-		out = append(out, update{src.OwnerKind, src.OwnerID, live.Event{Type: live.IncidentUpdate, IncidentID: r.IncidentID, Source: src.Provider}})
+		ev := live.Event{Type: live.IncidentUpdate, IncidentID: r.IncidentID, Source: src.Provider}
+		// A chunk may hold several events of one incident: the flag is set
+		// when any of them set custom fields.
+		for j := i; j < len(results); j++ {
+			if results[j].IncidentID == r.IncidentID && strings.HasSuffix(items[j].Event.Type, customFieldsUpdated) {
+				ev.CustomFieldsUpdated = true
+			}
+		}
+		out = append(out, update{src.OwnerKind, src.OwnerID, ev})
 	}
 	return out
 }

@@ -91,8 +91,11 @@ func (w *ProcessIncidentWorker) Work(ctx context.Context, job *river.Job[Process
 	if err := w.enrich(ctx, inc); err != nil {
 		return err
 	}
-	return w.Store.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		joined, err := w.correlate(ctx, tx, inc)
+	var correlated *live.Event
+	err = w.Store.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		var joined bool
+		var err error
+		joined, correlated, err = w.correlate(ctx, tx, inc)
 		if err != nil {
 			return err
 		}
@@ -103,6 +106,11 @@ func (w *ProcessIncidentWorker) Work(ctx context.Context, job *river.Job[Process
 		}
 		return jobs.CompleteTx(ctx, w.Store, tx.Tx, job)
 	})
+	if err == nil && correlated != nil {
+		// Only once committed: a client that refetches must find it.
+		w.Live.Publish(ctx, inc.OwnerKind, inc.OwnerID, *correlated)
+	}
+	return err
 }
 
 // enrich gathers the incident's evidence. What cannot be gathered is
@@ -208,25 +216,26 @@ func evidenceRows(incidentID string, es []sdk.Evidence) []store.Evidence {
 }
 
 // correlate attaches inc to the best-matching open incident of its tenant,
-// if any scores at or above the threshold.
-func (w *ProcessIncidentWorker) correlate(ctx context.Context, tx bun.Tx, inc *incidentFacts) (bool, error) {
+// if any scores at or above the threshold, and returns the live event to
+// publish once tx commits.
+func (w *ProcessIncidentWorker) correlate(ctx context.Context, tx bun.Tx, inc *incidentFacts) (bool, *live.Event, error) {
 	if w.Store.Driver == "postgres" {
 		// One tenant's correlation decisions are made one at a time (across
 		// replicas too), so two new incidents cannot each pick the other,
 		// or a parent that is being attached elsewhere at that moment.
 		// SQLite's single writer gives the same order.
 		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(hashtext(?))", "aurora-correlate:"+inc.OwnerKind+":"+inc.OwnerID); err != nil {
-			return false, fmt.Errorf("locking the tenant's correlation: %w", err)
+			return false, nil, fmt.Errorf("locking the tenant's correlation: %w", err)
 		}
 		// Re-read: an earlier decision may have changed this incident.
 		fresh, err := loadFacts(ctx, tx, inc.ID)
 		if err != nil {
-			return false, err
+			return false, nil, err
 		}
 		*inc = *fresh
 	}
 	if inc.ParentIncidentID != nil {
-		return true, nil // already attached by an earlier attempt
+		return true, nil, nil // already attached by an earlier attempt
 	}
 	var open []incidentFacts
 	err := tx.NewSelect().Model(&open).
@@ -242,10 +251,10 @@ func (w *ProcessIncidentWorker) correlate(ctx context.Context, tx bun.Tx, inc *i
 		Limit(500).
 		Scan(ctx)
 	if err != nil {
-		return false, fmt.Errorf("loading open incidents: %w", err)
+		return false, nil, fmt.Errorf("loading open incidents: %w", err)
 	}
 	if len(open) == 0 {
-		return false, nil
+		return false, nil, nil
 	}
 	ids := []string{inc.ID}
 	for _, o := range open {
@@ -253,7 +262,7 @@ func (w *ProcessIncidentWorker) correlate(ctx context.Context, tx bun.Tx, inc *i
 	}
 	_, evidence, err := store.IncidentEvidence(ctx, tx, ids...)
 	if err != nil {
-		return false, err
+		return false, nil, err
 	}
 	dedup := map[string][]string{}
 	var edges [][2]string
@@ -286,7 +295,7 @@ func (w *ProcessIncidentWorker) correlate(ctx context.Context, tx bun.Tx, inc *i
 	cfg := correlation.Config{Window: w.Config.CorrelationWindow, Threshold: w.Config.CorrelationThreshold}
 	best, ok := correlation.Best(cfg, correlation.NewGraph(edges), candidate(inc), cands)
 	if !ok {
-		return false, nil
+		return false, nil, nil
 	}
 	var parent *incidentFacts
 	for i := range open {
@@ -295,16 +304,15 @@ func (w *ProcessIncidentWorker) correlate(ctx context.Context, tx bun.Tx, inc *i
 		}
 	}
 	if err := attach(ctx, tx, inc, parent, best); err != nil {
-		return false, err
+		return false, nil, err
 	}
 	score := best.Total
-	w.Live.Publish(ctx, inc.OwnerKind, inc.OwnerID, live.Event{
-		Type: live.AlertCorrelated, IncidentID: parent.ID, Source: inc.Provider,
-		CorrelationScore: &score, CorrelatedIncidentID: inc.ID,
-	})
 	w.Metrics.IncidentCorrelated(inc.Provider)
 	w.Logger.Info("incident correlated", "incident", inc.ID, "parent", parent.ID, "score", score)
-	return true, nil
+	return true, &live.Event{
+		Type: live.AlertCorrelated, IncidentID: parent.ID, Source: inc.Provider,
+		CorrelationScore: &score, CorrelatedIncidentID: inc.ID, AlertTitle: inc.Title,
+	}, nil
 }
 
 // attach makes inc a child of parent. Incidents that had already joined
