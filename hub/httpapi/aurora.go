@@ -58,7 +58,11 @@ func incidentID(c *fiber.Ctx, param, msg string) (string, error) {
 // jsonBody decodes a JSON object body; an empty body, null or {} is 400
 // "Missing request body".
 func jsonBody(c *fiber.Ctx) (map[string]json.RawMessage, error) {
-	body := bytes.TrimSpace(c.Body())
+	raw, err := readBody(c, maxBodyBytes, identityOnly)
+	if err != nil {
+		return nil, err
+	}
+	body := bytes.TrimSpace(raw)
 	if len(body) == 0 || string(body) == "null" {
 		return nil, hub.Errorf(hub.EInvalid, "Missing request body")
 	}

@@ -51,5 +51,17 @@ func Update(ctx context.Context, db bun.IDB, owner hub.Owner, id string, p Patch
 	if err != nil {
 		return "", fmt.Errorf("updating incident: %w", err)
 	}
+	if p.Status != nil && *p.Status == hub.IncidentResolved {
+		// A user resolves the whole group: a parent reads open while any
+		// attached incident is, so the attached ones are resolved with it.
+		// One that fires again reopens the group, as a refire does.
+		_, err = db.NewUpdate().Table("incidents").
+			Set("status = ?", hub.IncidentResolved).Set("resolved_at = COALESCE(resolved_at, ?)", now).Set("updated_at = ?", now).
+			Where("parent_incident_id = ? AND status IN (?)", id, bun.List([]string{hub.IncidentInvestigating, hub.IncidentAnalyzed})).
+			Exec(ctx)
+		if err != nil {
+			return "", fmt.Errorf("resolving attached incidents: %w", err)
+		}
+	}
 	return provider, nil
 }
