@@ -48,6 +48,10 @@ type Config struct {
 	// JobRescueAfter: a job running longer is taken for crashed and rerun
 	// (HUB_JOB_RESCUE_AFTER, default 5m).
 	JobRescueAfter time.Duration
+	// WebhookRejectLogInterval is the least time between two log lines
+	// about rejected webhook deliveries (HUB_WEBHOOK_REJECT_LOG_INTERVAL,
+	// default 10s).
+	WebhookRejectLogInterval time.Duration
 	// Env is the process environment; plugins get only the keys they declare.
 	Env map[string]string
 }
@@ -157,6 +161,9 @@ func FromEnv(env map[string]string) (*Config, error) {
 		return nil, err
 	}
 	if c.JobRescueAfter, err = duration(env, "HUB_JOB_RESCUE_AFTER", 5*time.Minute, 2*time.Second, 24*time.Hour); err != nil {
+		return nil, err
+	}
+	if c.WebhookRejectLogInterval, err = duration(env, "HUB_WEBHOOK_REJECT_LOG_INTERVAL", 10*time.Second, 100*time.Millisecond, time.Hour); err != nil {
 		return nil, err
 	}
 	if err := c.parsePipeline(env); err != nil {

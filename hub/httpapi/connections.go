@@ -101,10 +101,8 @@ func (s *Server) connect(c *fiber.Ctx) error {
 		return err
 	}
 	s.webhooks.Invalidate()
-	if o.OrgID != "" {
-		if err := s.store.RememberUserOrg(c.UserContext(), o.UserID, o.OrgID); err != nil {
-			return err
-		}
+	if err := s.webhooks.RememberMembership(c.UserContext(), o.UserID, o.OrgID); err != nil {
+		return err
 	}
 	out := toJSON(conn)
 	out.Success = true
@@ -139,10 +137,8 @@ func (s *Server) disconnect(c *fiber.Ctx) error {
 
 func (s *Server) webhookURL(c *fiber.Ctx) error {
 	p, o := plugin(c), owner(c)
-	if o.OrgID != "" {
-		if err := s.store.RememberUserOrg(c.UserContext(), o.UserID, o.OrgID); err != nil {
-			return err
-		}
+	if err := s.webhooks.RememberMembership(c.UserContext(), o.UserID, o.OrgID); err != nil {
+		return err
 	}
 	url := s.cfg.WebhookBaseURL() + "/" + p.Name + "/webhook/" + o.UserID
 	return c.JSON(fiber.Map{"webhookUrl": url, "instructions": webhookInstructions(p.Name, url)})

@@ -151,10 +151,8 @@ func (s *Server) createWebhookSubscription(c *fiber.Ctx) error {
 		return err
 	}
 	o := owner(c)
-	if o.OrgID != "" {
-		if err := s.store.RememberUserOrg(ctx, o.UserID, o.OrgID); err != nil {
-			return err
-		}
+	if err := s.webhooks.RememberMembership(ctx, o.UserID, o.OrgID); err != nil {
+		return err
 	}
 	url := s.cfg.WebhookBaseURL() + "/" + conn.Provider + "/webhook/" + o.UserID
 	sub, err := prov.CreateWebhookSubscription(ctx, &sdk.SubscriptionRequest{
