@@ -1,8 +1,13 @@
 package e2e
 
 import (
+	"net/url"
+	"path"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/aurora-hub/aurora-hub/plugins/pagerduty/pdsim"
 )
 
 // hasIncident reports whether c's incident list holds provider incident ext.
@@ -141,6 +146,39 @@ func TestWebhookRoutingSurvivesOrgSwitch(t *testing.T) {
 				t.Fatalf("unsigned to bob = %d %s", res.Status, res.Body)
 			}
 			h.incidentBySource(inB, "PUNS003", func(map[string]any) bool { return true })
+			// The keyed URL reaches organisation A's connection alone, so
+			// unsigned mode applies to it again; a wrong key, or A's key
+			// under a user id that does not reach A, is not connected.
+			keyed := h.do(inA, "GET", "/pagerduty/webhook-url", nil)
+			keyedURL, _ := keyed.JSON["webhookUrlWithKey"].(string)
+			u, err := url.Parse(keyedURL)
+			if keyed.Status != 200 || err != nil || !strings.HasPrefix(u.Path, "/pagerduty/webhook/user-multi/") || len(u.Path) < len("/pagerduty/webhook/user-multi/")+32 {
+				t.Fatalf("webhook-url = %d %s", keyed.Status, keyed.Body)
+			}
+			if again := h.do(inA, "GET", "/pagerduty/webhook-url", nil); again.JSON["webhookUrlWithKey"] != keyedURL {
+				t.Fatalf("the key changed: %s then %s", keyedURL, again.JSON["webhookUrlWithKey"])
+			}
+			if other := h.do(bob, "GET", "/pagerduty/webhook-url", nil); other.JSON["webhookUrlWithKey"] == keyedURL || other.JSON["webhookUrlWithKey"] == nil {
+				t.Fatalf("bob's keyed URL = %v", other.JSON["webhookUrlWithKey"])
+			}
+			key := path.Base(u.Path)
+			postTo := func(p, id string) response {
+				t.Helper()
+				req, err := pdsim.NewWebhookRequest(ctxT(t), h.URL+p, incidentBody("incident.triggered", id, time.Now(), nil))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return doRequest(t, req)
+			}
+			if res := postTo(u.Path, "PUNS005"); res.Status != 202 {
+				t.Fatalf("unsigned to the keyed URL = %d %s", res.Status, res.Body)
+			}
+			h.incidentBySource(inA, "PUNS005", func(map[string]any) bool { return true })
+			for _, p := range []string{"/pagerduty/webhook/user-multi/" + key + "x", "/pagerduty/webhook/" + bob.user + "/" + key} {
+				if res := postTo(p, "PUNS006"); res.Status != 404 {
+					t.Fatalf("POST %s = %d %s, want 404", p, res.Status, res.Body)
+				}
+			}
 			// Once organisation A sets a secret, its signed deliveries find it again.
 			if res := h.do(inA, "PUT", "/pagerduty/webhook-secret", map[string]any{"secret": secretA}); res.Status != 200 {
 				t.Fatalf("PUT secret = %d %s", res.Status, res.Body)

@@ -2,10 +2,12 @@ package httpapi
 
 import (
 	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/aurora-hub/aurora-hub/hub"
 	"github.com/aurora-hub/aurora-hub/hub/connections"
+	"github.com/aurora-hub/aurora-hub/hub/store"
 	"github.com/aurora-hub/aurora-hub/sdk"
 	"github.com/gofiber/fiber/v2"
 )
@@ -141,7 +143,22 @@ func (s *Server) webhookURL(c *fiber.Ctx) error {
 		return err
 	}
 	url := s.cfg.WebhookBaseURL() + "/" + p.Name + "/webhook/" + o.UserID
-	return c.JSON(fiber.Map{"webhookUrl": url, "instructions": webhookInstructions(p.Name, url)})
+	out := fiber.Map{"webhookUrl": url, "instructions": webhookInstructions(p.Name, url)}
+	// The alternative for an unguessable URL that reaches the caller's
+	// connection alone (once there is one).
+	conn, err := s.store.Connection(c.UserContext(), p.Name, o.Kind(), o.ID())
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return err
+	default:
+		key, err := s.webhooks.URLKey(c.UserContext(), conn)
+		if err != nil {
+			return err
+		}
+		out["webhookUrlWithKey"] = url + "/" + key
+	}
+	return c.JSON(out)
 }
 
 func webhookInstructions(provider, url string) []string {

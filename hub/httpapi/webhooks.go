@@ -13,9 +13,10 @@ import (
 	"github.com/gofiber/fiber/v2"
 )
 
-// receiveWebhook is POST /:provider/webhook/:user_id, open to the internet:
-// the plugin authenticates the delivery by its signature before anything is
-// stored.
+// receiveWebhook is POST /:provider/webhook/:user_id (and, with the
+// connection's URL key, /:provider/webhook/:user_id/:key), open to the
+// internet: the plugin authenticates the delivery by its signature before
+// anything is stored.
 func (s *Server) receiveWebhook(c *fiber.Ctx) error {
 	p := plugin(c)
 	if !p.Manifest.Has(sdk.CapabilityWebhooks) {
@@ -28,7 +29,13 @@ func (s *Server) receiveWebhook(c *fiber.Ctx) error {
 		name := textproto.CanonicalMIMEHeaderKey(strings.ToValidUTF8(string(k), "\uFFFD"))
 		header[name] = append(header[name], strings.ToValidUTF8(string(v), "\uFFFD"))
 	})
-	r, err := s.webhooks.Receive(c.UserContext(), p.Client, p.Name, p.Manifest.DisplayName, c.Params("user_id"), c.Body(), header)
+	var r *webhooks.Receipt
+	var err error
+	if key := c.Params("key"); key != "" {
+		r, err = s.webhooks.ReceiveKeyed(c.UserContext(), p.Client, p.Name, p.Manifest.DisplayName, c.Params("user_id"), key, c.Body(), header)
+	} else {
+		r, err = s.webhooks.Receive(c.UserContext(), p.Client, p.Name, p.Manifest.DisplayName, c.Params("user_id"), c.Body(), header)
+	}
 	if err != nil {
 		return err
 	}

@@ -47,7 +47,7 @@ func TestRejectLogIsBounded(t *testing.T) {
 	buf := &syncBuffer{}
 	l := newRejectLog(hclog.New(&hclog.LoggerOptions{Output: buf, JSONFormat: true}), every)
 	sig := rejection{provider: "pagerduty", reason: "unauthenticated", userID: strings.Repeat("u", 500),
-		header: map[string][]string{"X-Webhook-Id": {"d1"}, "X-Pagerduty-Signature": {"v1=secretish"}},
+		header:      map[string][]string{"X-Webhook-Id": {"d1"}, "X-Pagerduty-Signature": {"v1=secretish"}},
 		connections: []string{"c1"}, err: hub.Errorf(hub.EUnauthorized, "Invalid webhook signature")}
 	unknown := rejection{provider: "pagerduty", reason: "unknown_user", userID: "nobody", err: hub.Errorf(hub.ENotFound, "not connected")}
 

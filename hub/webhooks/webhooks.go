@@ -5,7 +5,13 @@ package webhooks
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -117,8 +123,10 @@ func (s *Service) RememberMembership(ctx context.Context, userID, orgID string) 
 
 // lookup returns the connections webhooks for userID may belong to, with
 // their open secrets, from a short-lived cache.
-func (s *Service) lookup(ctx context.Context, provider, userID string) (cacheEntry, error) {
-	key := provider + "\x00" + userID
+// With keyHash (a keyed URL), the one that is the connection whose URL key
+// hashes to it, if userID reaches it.
+func (s *Service) lookup(ctx context.Context, provider, userID, keyHash string) (cacheEntry, error) {
+	key := provider + "\x00" + userID + "\x00" + keyHash
 	now := time.Now()
 	s.mu.Lock()
 	e, ok := s.cache[key]
@@ -130,6 +138,13 @@ func (s *Service) lookup(ctx context.Context, provider, userID string) (cacheEnt
 	conns, err := s.store.ConnectionsReachableBy(ctx, provider, userID)
 	if err != nil {
 		return e, err
+	}
+	if keyHash != "" {
+		id, err := s.store.ConnectionIDByWebhookKey(ctx, keyHash)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return e, err
+		}
+		conns = slices.DeleteFunc(conns, func(c *hub.Connection) bool { return c.ID != id })
 	}
 	for _, conn := range conns {
 		c := candidate{conn: conn}
@@ -172,6 +187,55 @@ func (s *Service) remember(key string, e cacheEntry, now time.Time) {
 	}
 }
 
+// maxURLKeyLen bounds a URL key; URLKey makes 32-character ones.
+const maxURLKeyLen = 128
+
+// URLKey returns the connection's webhook URL key, made on first use: a
+// random value only the connection's owners are shown (GET
+// /<provider>/webhook-url), for an unguessable webhook URL that reaches this
+// connection alone. The store keeps its SHA-256 to find the connection, and
+// the key sealed to show it again.
+func (s *Service) URLKey(ctx context.Context, conn *hub.Connection) (string, error) {
+	k, err := s.store.WebhookKeyOf(ctx, conn.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		if err := s.addURLKey(ctx, conn); err != nil {
+			return "", err
+		}
+		k, err = s.store.WebhookKeyOf(ctx, conn.ID) // a concurrent call may have won
+	}
+	if err != nil {
+		return "", err
+	}
+	pt, err := s.sealer.Open(k.KeySealed, keyBinding(conn.ID))
+	if err != nil {
+		return "", fmt.Errorf("opening webhook key: %w", err)
+	}
+	return string(pt), nil
+}
+
+// addURLKey makes and stores a URL key for conn unless it has one.
+func (s *Service) addURLKey(ctx context.Context, conn *hub.Connection) error {
+	raw := make([]byte, 24)
+	if _, err := rand.Read(raw); err != nil {
+		return fmt.Errorf("making webhook key: %w", err)
+	}
+	key := base64.RawURLEncoding.EncodeToString(raw)
+	sealed, err := s.sealer.Seal([]byte(key), keyBinding(conn.ID))
+	if err != nil {
+		return err
+	}
+	return s.store.AddWebhookKey(ctx, &store.WebhookKey{
+		ConnectionID: conn.ID, KeyHash: hashURLKey(key), KeySealed: sealed, CreatedAt: time.Now(),
+	})
+}
+
+func hashURLKey(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
+}
+
+func keyBinding(connID string) string { return "connection:" + connID + ":webhook-url-key" }
+
 func secretBinding(connID, secretID string) string {
 	return "connection:" + connID + ":webhook-secret:" + secretID
 }
@@ -184,6 +248,18 @@ type Receipt struct {
 	Reason     string
 }
 
+// ReceiveKeyed is Receive for a keyed URL (/<provider>/webhook/{user_id}/{key}):
+// the delivery can only belong to the connection whose URL key is key (see
+// URLKey), so unsigned mode applies whenever that connection has no secret.
+func (s *Service) ReceiveKeyed(ctx context.Context, h Handler, provider, displayName, userID, key string, body []byte, header map[string][]string) (*Receipt, error) {
+	if key == "" || len(key) > maxURLKeyLen {
+		err := hub.Errorf(hub.ENotFound, "%s not connected for this user", displayName)
+		s.rejects.add(rejection{provider: provider, reason: "unknown_key", userID: userID, header: header, err: err})
+		return nil, err
+	}
+	return s.receive(ctx, h, provider, displayName, userID, hashURLKey(key), body, header)
+}
+
 // Receive verifies, parses and records one delivery addressed to userID.
 // displayName names the provider in the "not connected" error.
 //
@@ -193,20 +269,28 @@ type Receipt struct {
 // exactly one connection and it has no secret. Anything else that does not
 // single out one connection is refused, never guessed.
 func (s *Service) Receive(ctx context.Context, h Handler, provider, displayName, userID string, body []byte, header map[string][]string) (*Receipt, error) {
+	return s.receive(ctx, h, provider, displayName, userID, "", body, header)
+}
+
+func (s *Service) receive(ctx context.Context, h Handler, provider, displayName, userID, keyHash string, body []byte, header map[string][]string) (*Receipt, error) {
 	if len(body) > MaxBodyBytes {
 		err := hub.Errorf(hub.ETooLarge, "Webhook body exceeds %d KB", MaxBodyBytes>>10)
 		s.rejects.add(rejection{provider: provider, reason: "too_large", userID: userID, header: header, err: err})
 		return nil, err
 	}
-	e, err := s.lookup(ctx, provider, userID)
+	e, err := s.lookup(ctx, provider, userID, keyHash)
 	if err != nil {
 		return nil, err
 	}
 	var tried []candidate
 	switch signed := signedCandidates(e.cands); {
 	case len(e.cands) == 0:
+		reason := "unknown_user"
+		if keyHash != "" {
+			reason = "unknown_key"
+		}
 		err := hub.Errorf(hub.ENotFound, "%s not connected for this user", displayName)
-		s.rejects.add(rejection{provider: provider, reason: "unknown_user", userID: userID, header: header, err: err})
+		s.rejects.add(rejection{provider: provider, reason: reason, userID: userID, header: header, err: err})
 		return nil, err
 	case len(e.cands) > store.MaxReachable:
 		err := hub.Errorf(hub.EConflict, "This webhook URL reaches more than %d %s connections: refused", store.MaxReachable, displayName)
