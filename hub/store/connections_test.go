@@ -99,3 +99,52 @@ func TestConnections(t *testing.T) {
 		})
 	}
 }
+
+// TestMembershipMigrationKeepsRouting upgrades a database as the previous
+// release left it (one user -> organisation mapping in user_orgs): the
+// organisation a user's webhook URL reached before stays reachable, and so
+// does the organisation whose connection the user created.
+func TestMembershipMigrationKeepsRouting(t *testing.T) {
+	for _, driver := range storetest.Backends(t) {
+		t.Run(driver, func(t *testing.T) {
+			ctx := context.Background()
+			s, err := store.Open(ctx, storetest.Options(t, driver))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			if err := s.MigrateBefore(ctx, "20261201000200"); err != nil {
+				t.Fatal(err)
+			}
+			now := time.Now().UTC()
+			for _, o := range []struct{ org, creator string }{{"org-a", "u-creator"}, {"org-b", "u-other"}} {
+				c := &hub.Connection{ID: "c-" + o.org, Provider: "pagerduty", OwnerKind: "org", OwnerID: o.org, CreatedBy: o.creator,
+					DisplayName: "PD", AuthType: "api_token", Secret: []byte{1}, Status: hub.StatusConnected,
+					ValidatedAt: now, CreatedAt: now, UpdatedAt: now}
+				if err := s.SaveConnection(ctx, c); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := s.DB.NewInsert().TableExpr("user_orgs").
+				Model(&map[string]any{"user_id": "u-mapped", "org_id": "org-b", "updated_at": now}).Exec(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			for user, want := range map[string]string{"u-mapped": "c-org-b", "u-creator": "c-org-a", "u-other": "c-org-b", "u-none": ""} {
+				got, err := s.ConnectionsReachableBy(ctx, "pagerduty", user)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var ids []string
+				for _, c := range got {
+					ids = append(ids, c.ID)
+				}
+				if strings.Join(ids, ",") != want {
+					t.Errorf("%s reaches %v after the upgrade, want %q", user, ids, want)
+				}
+			}
+		})
+	}
+}
