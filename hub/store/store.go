@@ -197,4 +197,3 @@ func (s *Store) migrateFS(ctx context.Context, sub fs.FS) error {
 	}
 	return nil
 }
-
