@@ -297,7 +297,7 @@ func (s *Service) receive(ctx context.Context, h Handler, provider, displayName,
 		s.rejected(ctx, e.cands, rejection{provider: provider, reason: "too_many_connections", userID: userID, header: header, err: err})
 		return nil, err
 	case len(signed) == 0 && len(e.cands) > 1:
-		err := hub.Errorf(hub.EUnauthorized, "Webhook refused: this URL reaches %d %s connections and none has a signing secret, so an unsigned delivery cannot be attributed. Set a secret with PUT /%s/webhook-secret.", len(e.cands), displayName, provider)
+		err := hub.Errorf(hub.EUnauthorized, "Webhook refused: this URL reaches several %s connections and none has a signing secret, so an unsigned delivery cannot be attributed. Set a secret with PUT /%s/webhook-secret, or use the keyed URL of GET /%s/webhook-url.", displayName, provider, provider)
 		s.rejected(ctx, e.cands, rejection{provider: provider, reason: "unsigned_ambiguous", userID: userID, header: header, err: err})
 		return nil, err
 	case len(signed) == 0:
@@ -338,8 +338,12 @@ func (s *Service) receive(ctx context.Context, h Handler, provider, displayName,
 	return r, nil
 }
 
-// signedCandidates are the candidates with at least one signing secret.
+// signedCandidates are the candidates with at least one signing secret
+// (cands itself, without allocating, when all have one: the common case).
 func signedCandidates(cands []candidate) []candidate {
+	if !slices.ContainsFunc(cands, func(c candidate) bool { return len(c.secrets) == 0 }) {
+		return cands
+	}
 	var out []candidate
 	for _, c := range cands {
 		if len(c.secrets) > 0 {
