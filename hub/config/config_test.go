@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestFromEnv(t *testing.T) {
@@ -15,7 +16,7 @@ func TestFromEnv(t *testing.T) {
 		check   func(t *testing.T, c *Config)
 	}{
 		{"defaults", nil, "", func(t *testing.T, c *Config) {
-			if c.Listen != "127.0.0.1:5080" || c.Driver != "sqlite" || c.SQLitePath != "data/hub.db" || c.PluginDir != "bin/plugins" || c.EncryptionKey != nil || c.DataDir != "data" {
+			if c.WebhookRejectLogInterval != 10*time.Second || c.Listen != "127.0.0.1:5080" || c.Driver != "sqlite" || c.SQLitePath != "data/hub.db" || c.PluginDir != "bin/plugins" || c.EncryptionKey != nil || c.DataDir != "data" {
 				t.Errorf("defaults = %+v", c)
 			}
 		}},
@@ -44,6 +45,12 @@ func TestFromEnv(t *testing.T) {
 		{"public listen without secret", map[string]string{"HUB_LISTEN": "0.0.0.0:5080"}, "INTERNAL_API_SECRET", nil},
 		{"bad backend url", map[string]string{"NEXT_PUBLIC_BACKEND_URL": "hub.example.com"}, "NEXT_PUBLIC_BACKEND_URL", nil},
 		{"bad log format", map[string]string{"HUB_LOG_FORMAT": "xml"}, "HUB_LOG_FORMAT", nil},
+		{"webhook reject log interval", map[string]string{"HUB_WEBHOOK_REJECT_LOG_INTERVAL": "1m"}, "", func(t *testing.T, c *Config) {
+			if c.WebhookRejectLogInterval != time.Minute {
+				t.Errorf("interval = %v", c.WebhookRejectLogInterval)
+			}
+		}},
+		{"webhook reject log interval too short", map[string]string{"HUB_WEBHOOK_REJECT_LOG_INTERVAL": "1ms"}, "HUB_WEBHOOK_REJECT_LOG_INTERVAL", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
