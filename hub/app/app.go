@@ -191,7 +191,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 		}
 	}
 	oauthSvc.Check(names)
-	a.Webhooks = webhooks.New(a.Store, sealer, inbox, log.Named("webhooks"), webhooks.Options{Env: cfg.Env})
+	a.Webhooks = webhooks.New(a.Store, sealer, inbox, log.Named("webhooks"), webhooks.Options{Env: cfg.Env, RejectLogInterval: cfg.WebhookRejectLogInterval})
 	a.API = httpapi.New(httpapi.Deps{
 		Config: cfg, Logger: log.Named("http"), Store: a.Store, Plugins: a.Plugins,
 		Connections: a.Connections, Webhooks: a.Webhooks, OAuth: oauthSvc, Live: a.Live, Jobs: a.Jobs,

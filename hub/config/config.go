@@ -65,6 +65,10 @@ type Config struct {
 	// Prometheus that cannot send X-Internal-Secret. /metrics on HUB_LISTEN
 	// (management authentication) is served either way.
 	MetricsListen string
+	// WebhookRejectLogInterval is the least time between two log lines
+	// about rejected webhook deliveries (HUB_WEBHOOK_REJECT_LOG_INTERVAL,
+	// default 10s).
+	WebhookRejectLogInterval time.Duration
 	// Env is the process environment; plugins get only the keys they declare.
 	Env map[string]string
 	// Ops is readiness, SQLite write-ahead-log bounds and replica liveness.
@@ -202,6 +206,9 @@ func FromEnv(env map[string]string) (*Config, error) {
 		return nil, err
 	}
 	if c.JobRescueAfter, err = duration(env, "HUB_JOB_RESCUE_AFTER", 5*time.Minute, 2*time.Second, 24*time.Hour); err != nil {
+		return nil, err
+	}
+	if c.WebhookRejectLogInterval, err = duration(env, "HUB_WEBHOOK_REJECT_LOG_INTERVAL", 10*time.Second, 100*time.Millisecond, time.Hour); err != nil {
 		return nil, err
 	}
 	if err := c.parsePipeline(env); err != nil {

@@ -16,7 +16,7 @@ func TestFromEnv(t *testing.T) {
 		check   func(t *testing.T, c *Config)
 	}{
 		{"defaults", nil, "", func(t *testing.T, c *Config) {
-			if c.Listen != "127.0.0.1:5080" || c.Driver != "sqlite" || c.SQLitePath != "data/hub.db" || c.PluginDir != "bin/plugins" || c.EncryptionKey != nil || c.DataDir != "data" {
+			if c.WebhookRejectLogInterval != 10*time.Second || c.Listen != "127.0.0.1:5080" || c.Driver != "sqlite" || c.SQLitePath != "data/hub.db" || c.PluginDir != "bin/plugins" || c.EncryptionKey != nil || c.DataDir != "data" {
 				t.Errorf("defaults = %+v", c)
 			}
 		}},
@@ -86,6 +86,12 @@ func TestFromEnv(t *testing.T) {
 		}},
 		{"bad metrics listen", map[string]string{"HUB_METRICS_LISTEN": "9090"}, "HUB_METRICS_LISTEN", nil},
 		{"metrics listen on the API's address", map[string]string{"HUB_METRICS_LISTEN": "127.0.0.1:5080"}, "HUB_METRICS_LISTEN", nil},
+		{"webhook reject log interval", map[string]string{"HUB_WEBHOOK_REJECT_LOG_INTERVAL": "1m"}, "", func(t *testing.T, c *Config) {
+			if c.WebhookRejectLogInterval != time.Minute {
+				t.Errorf("interval = %v", c.WebhookRejectLogInterval)
+			}
+		}},
+		{"webhook reject log interval too short", map[string]string{"HUB_WEBHOOK_REJECT_LOG_INTERVAL": "1ms"}, "HUB_WEBHOOK_REJECT_LOG_INTERVAL", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,10 +2,12 @@ package httpapi
 
 import (
 	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/aurora-hub/aurora-hub/hub"
 	"github.com/aurora-hub/aurora-hub/hub/connections"
+	"github.com/aurora-hub/aurora-hub/hub/store"
 	"github.com/aurora-hub/aurora-hub/sdk"
 	"github.com/gofiber/fiber/v2"
 )
@@ -105,10 +107,8 @@ func (s *Server) connect(c *fiber.Ctx) error {
 		return err
 	}
 	s.webhooks.Invalidate()
-	if o.OrgID != "" {
-		if err := s.store.RememberUserOrg(c.UserContext(), o.UserID, o.OrgID); err != nil {
-			return err
-		}
+	if err := s.webhooks.RememberMembership(c.UserContext(), o.UserID, o.OrgID); err != nil {
+		return err
 	}
 	out := toJSON(conn)
 	out.Success = true
@@ -143,13 +143,26 @@ func (s *Server) disconnect(c *fiber.Ctx) error {
 
 func (s *Server) webhookURL(c *fiber.Ctx) error {
 	p, o := plugin(c), owner(c)
-	if o.OrgID != "" {
-		if err := s.store.RememberUserOrg(c.UserContext(), o.UserID, o.OrgID); err != nil {
-			return err
-		}
+	if err := s.webhooks.RememberMembership(c.UserContext(), o.UserID, o.OrgID); err != nil {
+		return err
 	}
 	url := s.cfg.WebhookBaseURL() + "/" + p.Name + "/webhook/" + o.UserID
-	return c.JSON(fiber.Map{"webhookUrl": url, "instructions": webhookInstructions(p.Name, url)})
+	out := fiber.Map{"webhookUrl": url, "instructions": webhookInstructions(p.Name, url)}
+	// The alternative for an unguessable URL that reaches the caller's
+	// connection alone (once there is one).
+	conn, err := s.store.Connection(c.UserContext(), p.Name, o.Kind(), o.ID())
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return err
+	default:
+		key, err := s.webhooks.URLKey(c.UserContext(), conn)
+		if err != nil {
+			return err
+		}
+		out["webhookUrlWithKey"] = url + "/" + key
+	}
+	return c.JSON(out)
 }
 
 func webhookInstructions(provider, url string) []string {

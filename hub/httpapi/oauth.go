@@ -62,8 +62,8 @@ func (s *Server) connected(ctx context.Context, res oauth.Result) {
 	if s.webhooks != nil {
 		s.webhooks.Invalidate()
 	}
-	if res.Owner.OrgID != "" {
-		if err := s.store.RememberUserOrg(ctx, res.Owner.UserID, res.Owner.OrgID); err != nil {
+	if s.webhooks != nil {
+		if err := s.webhooks.RememberMembership(ctx, res.Owner.UserID, res.Owner.OrgID); err != nil {
 			s.log.Warn("remembering the user's organisation failed", "error", err)
 		}
 	}

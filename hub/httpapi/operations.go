@@ -21,6 +21,7 @@ func (s *Server) operationRoutes() {
 		s.app.Get("/metrics", s.operatorAuth, adaptor.HTTPHandler(s.metrics.Handler()))
 		// Counts every delivery, then hands it on to the provider routes.
 		s.app.Post("/:provider/webhook/:user_id", s.observeWebhook)
+		s.app.Post("/:provider/webhook/:user_id/:key", s.observeWebhook)
 	}
 	if s.queues != nil {
 		s.app.Get("/pipeline/status", s.operatorAuth, s.pipelineStatus)

@@ -140,6 +140,7 @@ func (s *Server) routes() {
 	p := s.app.Group("/:provider", s.provider)
 	// Open to the internet: authenticated by the delivery's signature.
 	p.Post("/webhook/:user_id", s.receiveWebhook)
+	p.Post("/webhook/:user_id/:key", s.receiveWebhook)
 
 	mgmt := s.managementAuth
 	p.Get("", mgmt, s.getConnection)

@@ -13,9 +13,10 @@ import (
 	"github.com/gofiber/fiber/v2"
 )
 
-// receiveWebhook is POST /:provider/webhook/:user_id, open to the internet:
-// the plugin authenticates the delivery by its signature before anything is
-// stored.
+// receiveWebhook is POST /:provider/webhook/:user_id (and, with the
+// connection's URL key, /:provider/webhook/:user_id/:key), open to the
+// internet: the plugin authenticates the delivery by its signature before
+// anything is stored.
 func (s *Server) receiveWebhook(c *fiber.Ctx) error {
 	p := plugin(c)
 	if !p.Manifest.Has(sdk.CapabilityWebhooks) {
@@ -34,7 +35,12 @@ func (s *Server) receiveWebhook(c *fiber.Ctx) error {
 	})
 	// The plugin gets the body decoded: nothing is left for it to decode.
 	delete(header, fiber.HeaderContentEncoding)
-	r, err := s.webhooks.Receive(c.UserContext(), p.Client, p.Name, p.Manifest.DisplayName, c.Params("user_id"), body, header)
+	var r *webhooks.Receipt
+	if key := c.Params("key"); key != "" {
+		r, err = s.webhooks.ReceiveKeyed(c.UserContext(), p.Client, p.Name, p.Manifest.DisplayName, c.Params("user_id"), key, body, header)
+	} else {
+		r, err = s.webhooks.Receive(c.UserContext(), p.Client, p.Name, p.Manifest.DisplayName, c.Params("user_id"), body, header)
+	}
 	if err != nil {
 		return err
 	}
@@ -166,10 +172,8 @@ func (s *Server) createWebhookSubscription(c *fiber.Ctx) error {
 		return err
 	}
 	o := owner(c)
-	if o.OrgID != "" {
-		if err := s.store.RememberUserOrg(ctx, o.UserID, o.OrgID); err != nil {
-			return err
-		}
+	if err := s.webhooks.RememberMembership(ctx, o.UserID, o.OrgID); err != nil {
+		return err
 	}
 	url := s.cfg.WebhookBaseURL() + "/" + conn.Provider + "/webhook/" + o.UserID
 	sub, err := prov.CreateWebhookSubscription(ctx, &sdk.SubscriptionRequest{

@@ -29,12 +29,14 @@ var (
 		Binding: func(k []string) string { return secrets.ConnectionBinding(k[0]) }}
 	WebhookSecrets = Column{Table: "webhook_secrets", Column: "secret", Keys: []string{"id", "connection_id"},
 		Binding: func(k []string) string { return secrets.WebhookSecretBinding(k[1], k[0]) }}
+	WebhookKeys = Column{Table: "webhook_keys", Column: "key_sealed", Keys: []string{"connection_id"},
+		Binding: func(k []string) string { return secrets.WebhookKeyBinding(k[0]) }}
 	OAuthStates = Column{Table: "oauth_states", Column: "verifier", Keys: []string{"state_hash"},
 		Binding: func(k []string) string { return secrets.OAuthVerifierBinding(k[0]) }}
 )
 
 // Columns is every sealed column, in the order Rotate walks them.
-var Columns = []Column{Connections, WebhookSecrets, OAuthStates}
+var Columns = []Column{Connections, WebhookSecrets, WebhookKeys, OAuthStates}
 
 // Count is what Survey or Rotate found in one column.
 type Count struct {

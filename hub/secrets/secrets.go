@@ -226,6 +226,10 @@ func WebhookSecretBinding(connID, secretID string) string {
 	return "connection:" + connID + ":webhook-secret:" + secretID
 }
 
+// WebhookKeyBinding binds webhook_keys.key_sealed (a connection's webhook
+// URL key) to its row.
+func WebhookKeyBinding(connID string) string { return "connection:" + connID + ":webhook-url-key" }
+
 // OAuthVerifierBinding binds oauth_states.verifier to its row.
 func OAuthVerifierBinding(stateHash string) string { return "oauth_state:" + stateHash + ":verifier" }
 

@@ -103,22 +103,43 @@ func (s *Store) ConnectionByID(ctx context.Context, id string) (*hub.Connection,
 	return r.toDomain()
 }
 
-// ConnectionForUser finds the connection that webhooks addressed to userID
-// belong to: the user's own, else their organisation's.
-func (s *Store) ConnectionForUser(ctx context.Context, provider, userID string) (*hub.Connection, error) {
-	c, err := s.Connection(ctx, provider, "user", userID)
-	if !errors.Is(err, ErrNotFound) {
-		return c, err
-	}
-	var orgID string
-	err = s.DB.NewSelect().Table("user_orgs").Column("org_id").Where("user_id = ?", userID).Scan(ctx, &orgID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ErrNotFound
-	}
+// MaxReachable bounds how many connections one webhook URL may reach; a
+// user id reaching more is refused (each candidate costs a verification).
+const MaxReachable = 32
+
+// ConnectionsReachableBy returns the provider connections that webhooks
+// addressed to userID (the documented URL /<provider>/webhook/{user_id})
+// may belong to, ordered by id: the user's own connection, and the
+// connection of every organisation the user has been seen acting in
+// (org_memberships). Memberships are append-only, so no later request, by
+// this user or another tenant, can take a connection out of this set: a
+// request can only add the organisation it acts in, and which candidate a
+// delivery belongs to is decided by its signature, not by this set's order.
+// A connection leaves the set only when it is disconnected.
+func (s *Store) ConnectionsReachableBy(ctx context.Context, provider, userID string) ([]*hub.Connection, error) {
+	var rows []connectionRow
+	orgs := s.DB.NewSelect().Table("org_memberships").Column("org_id").Where("user_id = ?", userID)
+	err := s.DB.NewSelect().Model(&rows).
+		Where("provider = ?", provider).
+		WhereGroup(" AND ", func(q *bun.SelectQuery) *bun.SelectQuery {
+			return q.Where("owner_kind = 'user' AND owner_id = ?", userID).
+				WhereOr("owner_kind = 'org' AND owner_id IN (?)", orgs)
+		}).
+		Order("id").
+		Limit(MaxReachable + 1).
+		Scan(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("loading organisation of user: %w", err)
+		return nil, fmt.Errorf("loading %s connections reachable by user: %w", provider, err)
 	}
-	return s.Connection(ctx, provider, "org", orgID)
+	out := make([]*hub.Connection, 0, len(rows))
+	for i := range rows {
+		c, err := rows[i].toDomain()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
 }
 
 // SaveConnection inserts c, or replaces the owner's existing connection to
@@ -164,18 +185,21 @@ func (s *Store) DeleteConnection(ctx context.Context, provider, ownerKind, owner
 	return nil
 }
 
-// RememberUserOrg records that userID belongs to orgID, so webhooks sent to
-// the user's URL find the organisation's connection.
-func (s *Store) RememberUserOrg(ctx context.Context, userID, orgID string) error {
-	_, err := s.DB.NewInsert().
-		Model(&map[string]any{"user_id": userID, "org_id": orgID, "updated_at": time.Now().UTC()}).
-		TableExpr("user_orgs").
-		On("CONFLICT (user_id) DO UPDATE").
-		Set("org_id = EXCLUDED.org_id").
-		Set("updated_at = EXCLUDED.updated_at").
+// AddOrgMembership records that userID acts in orgID, so webhooks sent to
+// the user's URL may reach the organisation's connection. The record is
+// append-only (see ConnectionsReachableBy); added reports whether it is new.
+func (s *Store) AddOrgMembership(ctx context.Context, userID, orgID string) (added bool, err error) {
+	res, err := s.DB.NewInsert().
+		Model(&map[string]any{"user_id": userID, "org_id": orgID, "first_seen_at": time.Now().UTC()}).
+		TableExpr("org_memberships").
+		On("CONFLICT (user_id, org_id) DO NOTHING").
 		Exec(ctx)
 	if err != nil {
-		return fmt.Errorf("remembering user organisation: %w", err)
+		return false, fmt.Errorf("remembering user organisation: %w", err)
 	}
-	return nil
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("remembering user organisation: %w", err)
+	}
+	return n > 0, nil
 }

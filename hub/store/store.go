@@ -198,10 +198,24 @@ func (s *Store) Close() error {
 // Migrate applies every pending migration. Concurrent hubs on one
 // PostgreSQL serialise on bun's migration lock.
 func (s *Store) Migrate(ctx context.Context) error {
+	sub, err := s.migrations()
+	if err != nil {
+		return err
+	}
+	return s.migrateFS(ctx, sub)
+}
+
+// migrations is the migration files of the store's driver.
+func (s *Store) migrations() (fs.FS, error) {
 	sub, err := fs.Sub(migrationFiles, "migrations/"+s.Driver)
 	if err != nil {
-		return fmt.Errorf("migrations for %s: %w", s.Driver, err)
+		return nil, fmt.Errorf("migrations for %s: %w", s.Driver, err)
 	}
+	return sub, nil
+}
+
+// migrateFS applies the pending migrations of sub.
+func (s *Store) migrateFS(ctx context.Context, sub fs.FS) error {
 	ms := migrate.NewMigrations()
 	if err := ms.Discover(sub); err != nil {
 		return fmt.Errorf("discovering migrations: %w", err)

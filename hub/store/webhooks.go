@@ -186,3 +186,50 @@ func TouchWebhookDeliveries(ctx context.Context, tx bun.IDB, connectionIDs []str
 	}
 	return nil
 }
+
+// WebhookKey is a connection's webhook URL key, sealed, with its hash.
+type WebhookKey struct {
+	bun.BaseModel `bun:"table:webhook_keys"`
+
+	ConnectionID string    `bun:"connection_id,pk"`
+	KeyHash      string    `bun:"key_hash"`
+	KeySealed    []byte    `bun:"key_sealed"`
+	CreatedAt    time.Time `bun:"created_at"`
+}
+
+// WebhookKeyOf returns the connection's webhook key, or ErrNotFound.
+func (s *Store) WebhookKeyOf(ctx context.Context, connectionID string) (*WebhookKey, error) {
+	k := new(WebhookKey)
+	err := s.DB.NewSelect().Model(k).Where("connection_id = ?", connectionID).Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading webhook key: %w", err)
+	}
+	return k, nil
+}
+
+// AddWebhookKey stores k unless the connection has a key already; the
+// caller reads the key back (WebhookKeyOf) to get the one that won.
+func (s *Store) AddWebhookKey(ctx context.Context, k *WebhookKey) error {
+	k.CreatedAt = k.CreatedAt.UTC()
+	if _, err := s.DB.NewInsert().Model(k).On("CONFLICT (connection_id) DO NOTHING").Exec(ctx); err != nil {
+		return fmt.Errorf("storing webhook key: %w", err)
+	}
+	return nil
+}
+
+// ConnectionIDByWebhookKey returns the id of the connection whose key
+// hashes to keyHash, or ErrNotFound.
+func (s *Store) ConnectionIDByWebhookKey(ctx context.Context, keyHash string) (string, error) {
+	var id string
+	err := s.DB.NewSelect().Model((*WebhookKey)(nil)).Column("connection_id").Where("key_hash = ?", keyHash).Scan(ctx, &id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("finding webhook key: %w", err)
+	}
+	return id, nil
+}

@@ -5,8 +5,13 @@ package webhooks
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -42,6 +47,8 @@ type Service struct {
 	nextSweep time.Time
 	// lastErrorWrite throttles writes of rejected deliveries per connection.
 	lastErrorWrite map[string]time.Time
+	// rejects counts rejected deliveries and logs them at a bounded rate.
+	rejects *rejectLog
 }
 
 // Options tune the service.
@@ -56,12 +63,23 @@ type Options struct {
 	// when the connection has no secret (read per delivery, so a plugin
 	// added later by SIGHUP is covered too).
 	Env map[string]string
+	// RejectLogInterval is the least time between two log lines about
+	// rejected deliveries (default 10s): the first rejection is logged at
+	// once, then at most one summary per interval, with counts per reason
+	// and one sample.
+	RejectLogInterval time.Duration
 }
 
+// cacheEntry is what a webhook URL's user id reaches.
 type cacheEntry struct {
-	conn    *hub.Connection // nil: no connection
-	secrets []string
+	cands   []candidate // none: no connection
 	expires time.Time
+}
+
+// candidate is a connection a delivery may belong to, with its open secrets.
+type candidate struct {
+	conn    *hub.Connection
+	secrets []string
 }
 
 // New returns a Service recording into inbox.
@@ -72,9 +90,13 @@ func New(st *store.Store, sealer *secrets.Sealer, inbox *Inbox, log hclog.Logger
 	if o.CacheTTL == 0 {
 		o.CacheTTL = 2 * time.Second
 	}
+	if o.RejectLogInterval == 0 {
+		o.RejectLogInterval = 10 * time.Second
+	}
 	return &Service{
 		store: st, sealer: sealer, log: log, inbox: inbox, opts: o,
 		cache: map[string]cacheEntry{}, lastErrorWrite: map[string]time.Time{},
+		rejects: newRejectLog(log, o.RejectLogInterval),
 	}
 }
 
@@ -86,10 +108,26 @@ func (s *Service) Invalidate() {
 	s.mu.Unlock()
 }
 
-// lookup returns the connection webhooks for userID go to, with its open
-// secrets, from a short-lived cache.
-func (s *Service) lookup(ctx context.Context, provider, userID string) (cacheEntry, error) {
-	key := provider + "\x00" + userID
+// RememberMembership records that userID acts in orgID (append-only, see
+// store.ConnectionsReachableBy), so the user's webhook URL also reaches the
+// organisation's connection. A new membership invalidates cached lookups.
+func (s *Service) RememberMembership(ctx context.Context, userID, orgID string) error {
+	if orgID == "" {
+		return nil
+	}
+	added, err := s.store.AddOrgMembership(ctx, userID, orgID)
+	if added {
+		s.Invalidate()
+	}
+	return err
+}
+
+// lookup returns the connections webhooks for userID may belong to, with
+// their open secrets, from a short-lived cache.
+// With keyHash (a keyed URL), the one that is the connection whose URL key
+// hashes to it, if userID reaches it.
+func (s *Service) lookup(ctx context.Context, provider, userID, keyHash string) (cacheEntry, error) {
+	key := provider + "\x00" + userID + "\x00" + keyHash
 	now := time.Now()
 	s.mu.Lock()
 	e, ok := s.cache[key]
@@ -98,13 +136,19 @@ func (s *Service) lookup(ctx context.Context, provider, userID string) (cacheEnt
 		return e, nil
 	}
 	e = cacheEntry{expires: now.Add(s.opts.CacheTTL)}
-	conn, err := s.store.ConnectionForUser(ctx, provider, userID)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-	case err != nil:
+	conns, err := s.store.ConnectionsReachableBy(ctx, provider, userID)
+	if err != nil {
 		return e, err
-	default:
-		e.conn = conn
+	}
+	if keyHash != "" {
+		id, err := s.store.ConnectionIDByWebhookKey(ctx, keyHash)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return e, err
+		}
+		conns = slices.DeleteFunc(conns, func(c *hub.Connection) bool { return c.ID != id })
+	}
+	for _, conn := range conns {
+		c := candidate{conn: conn}
 		secs, err := s.store.ActiveWebhookSecrets(ctx, conn.ID, now)
 		if err != nil {
 			return e, err
@@ -117,8 +161,9 @@ func (s *Service) lookup(ctx context.Context, provider, userID string) (cacheEnt
 			if _, err := rekey.Lazily(ctx, s.store.DB, s.sealer, rekey.WebhookSecrets, sec.Secret, sec.ID, conn.ID); err != nil {
 				s.log.Warn("re-sealing a webhook secret with the current key failed; the next lookup retries", "secret", sec.ID, "error", err)
 			}
-			e.secrets = append(e.secrets, string(pt))
+			c.secrets = append(c.secrets, string(pt))
 		}
+		e.cands = append(e.cands, c)
 	}
 	s.mu.Lock()
 	s.remember(key, e, now)
@@ -146,6 +191,55 @@ func (s *Service) remember(key string, e cacheEntry, now time.Time) {
 	}
 }
 
+// maxURLKeyLen bounds a URL key; URLKey makes 32-character ones.
+const maxURLKeyLen = 128
+
+// URLKey returns the connection's webhook URL key, made on first use: a
+// random value only the connection's owners are shown (GET
+// /<provider>/webhook-url), for an unguessable webhook URL that reaches this
+// connection alone. The store keeps its SHA-256 to find the connection, and
+// the key sealed to show it again.
+func (s *Service) URLKey(ctx context.Context, conn *hub.Connection) (string, error) {
+	k, err := s.store.WebhookKeyOf(ctx, conn.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		if err := s.addURLKey(ctx, conn); err != nil {
+			return "", err
+		}
+		k, err = s.store.WebhookKeyOf(ctx, conn.ID) // a concurrent call may have won
+	}
+	if err != nil {
+		return "", err
+	}
+	pt, err := s.sealer.Open(k.KeySealed, keyBinding(conn.ID))
+	if err != nil {
+		return "", fmt.Errorf("opening webhook key: %w", err)
+	}
+	return string(pt), nil
+}
+
+// addURLKey makes and stores a URL key for conn unless it has one.
+func (s *Service) addURLKey(ctx context.Context, conn *hub.Connection) error {
+	raw := make([]byte, 24)
+	if _, err := rand.Read(raw); err != nil {
+		return fmt.Errorf("making webhook key: %w", err)
+	}
+	key := base64.RawURLEncoding.EncodeToString(raw)
+	sealed, err := s.sealer.Seal([]byte(key), keyBinding(conn.ID))
+	if err != nil {
+		return err
+	}
+	return s.store.AddWebhookKey(ctx, &store.WebhookKey{
+		ConnectionID: conn.ID, KeyHash: hashURLKey(key), KeySealed: sealed, CreatedAt: time.Now(),
+	})
+}
+
+func hashURLKey(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
+}
+
+func keyBinding(connID string) string { return secrets.WebhookKeyBinding(connID) }
+
 func secretBinding(connID, secretID string) string {
 	return secrets.WebhookSecretBinding(connID, secretID)
 }
@@ -158,37 +252,83 @@ type Receipt struct {
 	Reason     string
 }
 
-// Receive verifies, parses and records one delivery. displayName names the
-// provider in the "not connected" error.
-func (s *Service) Receive(ctx context.Context, h Handler, provider, displayName, userID string, body []byte, header map[string][]string) (*Receipt, error) {
-	if len(body) > MaxBodyBytes {
-		return nil, hub.Errorf(hub.ETooLarge, "Webhook body exceeds %d KB", MaxBodyBytes>>10)
+// ReceiveKeyed is Receive for a keyed URL (/<provider>/webhook/{user_id}/{key}):
+// the delivery can only belong to the connection whose URL key is key (see
+// URLKey), so unsigned mode applies whenever that connection has no secret.
+func (s *Service) ReceiveKeyed(ctx context.Context, h Handler, provider, displayName, userID, key string, body []byte, header map[string][]string) (*Receipt, error) {
+	if key == "" || len(key) > maxURLKeyLen {
+		err := hub.Errorf(hub.ENotFound, "%s not connected for this user", displayName)
+		s.rejects.add(rejection{provider: provider, reason: "unknown_key", userID: userID, header: header, err: err})
+		return nil, err
 	}
-	e, err := s.lookup(ctx, provider, userID)
+	return s.receive(ctx, h, provider, displayName, userID, hashURLKey(key), body, header)
+}
+
+// Receive verifies, parses and records one delivery addressed to userID.
+// displayName names the provider in the "not connected" error.
+//
+// The delivery belongs to the one connection, among those userID reaches
+// (store.ConnectionsReachableBy), whose signing secrets verify it. Unsigned
+// mode (<PROVIDER>_WEBHOOK_ALLOW_UNSIGNED) applies only when userID reaches
+// exactly one connection and it has no secret. Anything else that does not
+// single out one connection is refused, never guessed.
+func (s *Service) Receive(ctx context.Context, h Handler, provider, displayName, userID string, body []byte, header map[string][]string) (*Receipt, error) {
+	return s.receive(ctx, h, provider, displayName, userID, "", body, header)
+}
+
+func (s *Service) receive(ctx context.Context, h Handler, provider, displayName, userID, keyHash string, body []byte, header map[string][]string) (*Receipt, error) {
+	if len(body) > MaxBodyBytes {
+		err := hub.Errorf(hub.ETooLarge, "Webhook body exceeds %d KB", MaxBodyBytes>>10)
+		s.rejects.add(rejection{provider: provider, reason: "too_large", userID: userID, header: header, err: err})
+		return nil, err
+	}
+	e, err := s.lookup(ctx, provider, userID, keyHash)
 	if err != nil {
 		return nil, err
 	}
-	if e.conn == nil {
-		return nil, hub.Errorf(hub.ENotFound, "%s not connected for this user", displayName)
+	var tried []candidate
+	switch signed := signedCandidates(e.cands); {
+	case len(e.cands) == 0:
+		reason := "unknown_user"
+		if keyHash != "" {
+			reason = "unknown_key"
+		}
+		err := hub.Errorf(hub.ENotFound, "%s not connected for this user", displayName)
+		s.rejects.add(rejection{provider: provider, reason: reason, userID: userID, header: header, err: err})
+		return nil, err
+	case len(e.cands) > store.MaxReachable:
+		err := hub.Errorf(hub.EConflict, "This webhook URL reaches more than %d %s connections: refused", store.MaxReachable, displayName)
+		s.rejected(ctx, e.cands, rejection{provider: provider, reason: "too_many_connections", userID: userID, header: header, err: err})
+		return nil, err
+	case len(signed) == 0 && len(e.cands) > 1:
+		err := hub.Errorf(hub.EUnauthorized, "Webhook refused: this URL reaches several %s connections and none has a signing secret, so an unsigned delivery cannot be attributed. Set a secret with PUT /%s/webhook-secret, or use the keyed URL of GET /%s/webhook-url.", displayName, provider, provider)
+		s.rejected(ctx, e.cands, rejection{provider: provider, reason: "unsigned_ambiguous", userID: userID, header: header, err: err})
+		return nil, err
+	case len(signed) == 0:
+		tried = e.cands // one connection, no secret: the plugin applies unsigned mode
+	default:
+		tried = signed
 	}
-	res, err := h.HandleWebhook(ctx, &sdk.WebhookRequest{
-		Body: body, Header: header, Secrets: e.secrets, AllowUnsigned: s.AllowsUnsigned(provider),
-	})
-	if err != nil {
-		herr := connections.FromPluginError(err)
-		s.rejected(ctx, e.conn, provider, header, herr)
+	allowUnsigned := len(tried) == 1 && len(tried[0].secrets) == 0 && s.AllowsUnsigned(provider)
+	cand, res, herr := s.verify(ctx, h, tried, body, header, allowUnsigned)
+	if herr != nil {
+		reason := herr.Code
+		if herr.Code == hub.EUnauthorized {
+			reason = "unauthenticated"
+		}
+		s.rejected(ctx, tried, rejection{provider: provider, reason: reason, userID: userID, header: header, err: herr})
 		return nil, herr
 	}
 	now := time.Now().UTC()
 	rows := make([]store.InboxEvent, 0, len(res.Events))
 	for _, ev := range res.Events {
-		row, err := inboxRow(e.conn, res, ev, now)
+		row, err := inboxRow(cand.conn, res, ev, now)
 		if err != nil {
 			return nil, err
 		}
 		rows = append(rows, row)
 	}
-	inserted, err := s.inbox.Record(ctx, e.conn.ID, rows)
+	inserted, err := s.inbox.Record(ctx, cand.conn.ID, rows)
 	if err != nil {
 		return nil, err
 	}
@@ -202,24 +342,105 @@ func (s *Service) Receive(ctx context.Context, h Handler, provider, displayName,
 	return r, nil
 }
 
-func (s *Service) rejected(ctx context.Context, conn *hub.Connection, provider string, header map[string][]string, err *hub.Error) {
-	sub := ""
-	if v := header["X-Webhook-Subscription"]; len(v) > 0 {
-		sub = v[0]
+// signedCandidates are the candidates with at least one signing secret
+// (cands itself, without allocating, when all have one: the common case).
+func signedCandidates(cands []candidate) []candidate {
+	if !slices.ContainsFunc(cands, func(c candidate) bool { return len(c.secrets) == 0 }) {
+		return cands
 	}
-	s.log.Warn("webhook rejected", "provider", provider, "connection", conn.ID, "subscription", sub, "code", err.Code, "reason", err.Message)
+	var out []candidate
+	for _, c := range cands {
+		if len(c.secrets) > 0 {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// verify has the plugin verify and parse the delivery against each
+// candidate's secrets (concurrently when there are several: the plugin
+// client batches calls in flight together) and returns the one candidate
+// that accepted it. A candidate is ruled out only by CodeUnauthenticated;
+// any other failure is returned as is, since without that candidate's
+// answer the delivery cannot be attributed. Several candidates accepting
+// is a conflict, refused.
+func (s *Service) verify(ctx context.Context, h Handler, cands []candidate, body []byte, header map[string][]string, allowUnsigned bool) (candidate, *sdk.WebhookResult, *hub.Error) {
+	type outcome struct {
+		res *sdk.WebhookResult
+		err error
+	}
+	outs := make([]outcome, len(cands))
+	call := func(i int) {
+		res, err := h.HandleWebhook(ctx, &sdk.WebhookRequest{
+			Body: body, Header: header, Secrets: cands[i].secrets, AllowUnsigned: allowUnsigned,
+		})
+		outs[i] = outcome{res, err}
+	}
+	if len(cands) == 1 {
+		call(0)
+	} else {
+		var wg sync.WaitGroup
+		for i := range cands {
+			wg.Add(1)
+			go func() { defer wg.Done(); call(i) }()
+		}
+		wg.Wait()
+	}
+	var firstDenied *hub.Error
+	match := -1
+	for i, o := range outs {
+		if o.err != nil {
+			herr := connections.FromPluginError(o.err)
+			if herr.Code != hub.EUnauthorized {
+				return candidate{}, nil, herr
+			}
+			if firstDenied == nil {
+				firstDenied = herr
+			}
+			continue
+		}
+		if match >= 0 {
+			return candidate{}, nil, hub.Errorf(hub.EConflict, "Webhook signature matches more than one connection: refused")
+		}
+		match = i
+	}
+	if match < 0 {
+		return candidate{}, nil, firstDenied
+	}
+	return cands[match], outs[match].res, nil
+}
+
+// rejected counts and logs a refused delivery and records it as the last
+// webhook error of the connections it was tried against (at most once a
+// second per connection: a flood of bad deliveries must not become a flood
+// of writes).
+func (s *Service) rejected(ctx context.Context, cands []candidate, r rejection) {
 	now := time.Now()
+	r.connections = make([]string, 0, min(len(cands), maxSampleConnections))
+	var write []string
 	s.mu.Lock()
-	recent := now.Sub(s.lastErrorWrite[conn.ID]) < time.Second
-	if !recent {
-		s.lastErrorWrite[conn.ID] = now
+	for i, c := range cands {
+		if i < maxSampleConnections {
+			r.connections = append(r.connections, c.conn.ID)
+		}
+		if now.Sub(s.lastErrorWrite[c.conn.ID]) >= time.Second {
+			s.lastErrorWrite[c.conn.ID] = now
+			write = append(write, c.conn.ID)
+		}
+	}
+	if len(s.lastErrorWrite) > maxCacheEntries {
+		for id, at := range s.lastErrorWrite {
+			if now.Sub(at) >= time.Second {
+				delete(s.lastErrorWrite, id)
+			}
+		}
 	}
 	s.mu.Unlock()
-	if recent {
-		return // a flood of bad deliveries must not become a flood of writes
-	}
-	if werr := s.store.RecordWebhookError(context.WithoutCancel(ctx), conn.ID, err.Message, now); werr != nil {
-		s.log.Error("recording webhook error", "error", werr)
+	s.rejects.add(r)
+	for _, id := range write {
+		if werr := s.store.RecordWebhookError(context.WithoutCancel(ctx), id, r.err.Message, now); werr != nil {
+			s.log.Error("recording webhook error", "connection", id, "error", werr)
+		}
 	}
 }
 

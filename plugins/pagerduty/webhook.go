@@ -44,17 +44,17 @@ func (p *Provider) HandleWebhook(_ context.Context, req *sdk.WebhookRequest) (*s
 	verified := false
 	switch {
 	case sig == "" && isLegacyBody(req.Body):
-		p.log.Info("webhook refused: V1/V2 body", "delivery_id", deliveryID)
+		p.log.Debug("webhook refused: V1/V2 body", "delivery_id", deliveryID)
 		return nil, &sdk.Error{Code: sdk.CodeInvalid, Message: msgNotV3}
 	case len(secrets) == 0:
 		if !req.AllowUnsigned {
-			p.log.Info("webhook refused: no signing secret configured", "delivery_id", deliveryID)
+			p.log.Debug("webhook refused: no signing secret configured", "delivery_id", deliveryID)
 			return nil, &sdk.Error{Code: sdk.CodeUnauthenticated, Message: msgNoSecret}
 		}
 	default:
 		if !verifySignature(req.Body, sig, secrets) {
 			// Never log the header or the secrets.
-			p.log.Info("webhook refused: signature did not match", "delivery_id", deliveryID,
+			p.log.Debug("webhook refused: signature did not match", "delivery_id", deliveryID,
 				"signature_present", sig != "", "secrets", len(secrets))
 			return nil, &sdk.Error{Code: sdk.CodeUnauthenticated, Message: msgInvalidSignature}
 		}

@@ -1,0 +1,33 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"testing/fstest"
+)
+
+// MigrateBefore applies the pending migrations older than version, so a
+// test can build a database as an earlier release left it.
+func (s *Store) MigrateBefore(ctx context.Context, version string) error {
+	sub, err := s.migrations()
+	if err != nil {
+		return err
+	}
+	entries, err := fs.ReadDir(sub, ".")
+	if err != nil {
+		return fmt.Errorf("listing migrations: %w", err)
+	}
+	older := fstest.MapFS{}
+	for _, e := range entries {
+		if e.Name() >= version {
+			continue
+		}
+		b, err := fs.ReadFile(sub, e.Name())
+		if err != nil {
+			return err
+		}
+		older[e.Name()] = &fstest.MapFile{Data: b}
+	}
+	return s.migrateFS(ctx, older)
+}

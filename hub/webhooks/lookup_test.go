@@ -1,0 +1,97 @@
+package webhooks
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/aurora-hub/aurora-hub/hub"
+	"github.com/aurora-hub/aurora-hub/hub/secrets"
+	"github.com/aurora-hub/aurora-hub/hub/store/storetest"
+	"github.com/hashicorp/go-hclog"
+)
+
+// TestLookupCandidates checks which connections a webhook URL reaches, on
+// real databases: the user's own, every organisation the user was seen in
+// (no later membership removes one), and with a URL key that one alone.
+func TestLookupCandidates(t *testing.T) {
+	for _, driver := range storetest.Backends(t) {
+		t.Run(driver, func(t *testing.T) {
+			ctx := context.Background()
+			st := storetest.Open(t, driver)
+			sealer, err := secrets.New(make([]byte, 32))
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := New(st, sealer, nil, hclog.NewNullLogger(), Options{})
+			now := time.Now().UTC()
+			conns := map[string]*hub.Connection{}
+			for _, o := range []hub.Owner{{UserID: "u1"}, {UserID: "u1", OrgID: "org-a"}, {UserID: "u2", OrgID: "org-b"}} {
+				c := &hub.Connection{ID: "c-" + o.ID(), Provider: "pagerduty", OwnerKind: o.Kind(), OwnerID: o.ID(), CreatedBy: o.UserID,
+					DisplayName: "PD", AuthType: "api_token", Secret: []byte{1}, Status: hub.StatusConnected,
+					ValidatedAt: now, CreatedAt: now, UpdatedAt: now}
+				if err := st.SaveConnection(ctx, c); err != nil {
+					t.Fatal(err)
+				}
+				conns[o.ID()] = c
+				if err := s.RememberMembership(ctx, o.UserID, o.OrgID); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.PutSecret(ctx, conns["org-a"], "secret-a", SourceManual); err != nil {
+				t.Fatal(err)
+			}
+			keyA, err := s.URLKey(ctx, conns["org-a"])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if again, err := s.URLKey(ctx, conns["org-a"]); err != nil || again != keyA || len(keyA) != 32 {
+				t.Fatalf("URL key = %q then %q, %v", keyA, again, err)
+			}
+			keyB, err := s.URLKey(ctx, conns["org-b"])
+			if err != nil || keyB == keyA {
+				t.Fatalf("org-b's key = %q, %v", keyB, err)
+			}
+			// u1 is then seen acting in org-b: org-a stays reachable.
+			if _, err := s.lookup(ctx, "pagerduty", "u1", ""); err != nil { // cached before the change
+				t.Fatal(err)
+			}
+			if err := s.RememberMembership(ctx, "u1", "org-b"); err != nil {
+				t.Fatal(err)
+			}
+			tests := []struct {
+				user, key string
+				want      []string
+			}{
+				{"u1", "", []string{"c-org-a", "c-org-b", "c-u1"}},
+				{"u2", "", []string{"c-org-b"}},
+				{"u3", "", nil},
+				{"u1", keyA, []string{"c-org-a"}},
+				{"u1", keyB, []string{"c-org-b"}},
+				{"u2", keyA, nil}, // u2 does not reach org-a
+				{"u1", keyA + "x", nil},
+			}
+			for _, tt := range tests {
+				hash := ""
+				if tt.key != "" {
+					hash = hashURLKey(tt.key)
+				}
+				e, err := s.lookup(ctx, "pagerduty", tt.user, hash)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				for _, c := range e.cands {
+					got = append(got, c.conn.ID)
+					if want := c.conn.ID == "c-org-a"; (len(c.secrets) == 1 && c.secrets[0] == "secret-a") != want {
+						t.Errorf("%s's secrets = %v", c.conn.ID, c.secrets)
+					}
+				}
+				if len(got) != len(tt.want) || (len(got) > 0 && fmt.Sprint(got) != fmt.Sprint(tt.want)) {
+					t.Errorf("lookup(%s, key %q) = %v, want %v", tt.user, tt.key, got, tt.want)
+				}
+			}
+		})
+	}
+}
