@@ -5,7 +5,12 @@ import "time"
 // Incident statuses: the hub's own, provider-neutral lifecycle.
 const (
 	IncidentInvestigating = "investigating"
-	IncidentResolved      = "resolved"
+	// IncidentAnalyzed: an analysis finished; the incident is still open.
+	IncidentAnalyzed = "analyzed"
+	IncidentResolved = "resolved"
+	// IncidentMerged: a user merged it into another incident
+	// (MergedIntoIncidentID); lists leave it out.
+	IncidentMerged = "merged"
 )
 
 // Incident severities.
@@ -18,10 +23,13 @@ const (
 
 // Aurora analysis statuses of an incident.
 const (
-	AuroraIdle     = "idle"
-	AuroraRunning  = "running"
-	AuroraComplete = "complete"
-	AuroraError    = "error"
+	AuroraIdle    = "idle"
+	AuroraRunning = "running"
+	// AuroraSummarizing: the analysis ended; its summary, citations and
+	// suggestions are being written.
+	AuroraSummarizing = "summarizing"
+	AuroraComplete    = "complete"
+	AuroraError       = "error"
 )
 
 // Reference points at an object in a provider (a service, a user, a team...).
@@ -64,6 +72,8 @@ type Incident struct {
 	CorrelatedAlertCount int
 	AffectedServices     []string
 	ParentIncidentID     *string
+	// MergedIntoIncidentID is set when Status is IncidentMerged.
+	MergedIntoIncidentID *string
 
 	// StartedAt is when the hub first saw the incident (the earliest event
 	// time); AlertFiredAt is the provider's creation time.

@@ -2,6 +2,8 @@ module github.com/aurora-hub/aurora-hub/sdk
 
 go 1.26.8
 
+toolchain go1.26.10
+
 require (
 	github.com/hashicorp/go-hclog v1.6.3
 	github.com/hashicorp/go-plugin v1.8.0

@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -17,6 +18,8 @@ import (
 	"github.com/aurora-hub/aurora-hub/hub/app"
 	"github.com/aurora-hub/aurora-hub/hub/config"
 	"github.com/aurora-hub/aurora-hub/hub/pluginhost"
+	"github.com/aurora-hub/aurora-hub/hub/rekey"
+	"github.com/aurora-hub/aurora-hub/hub/store"
 	"github.com/hashicorp/go-hclog"
 )
 
@@ -34,6 +37,12 @@ commands:
   jobs retry     retry dead letters: job:<id> (a discarded River job; a bare
                  number is a job id), event:<id> (an inbox event that failed
                  to apply), or --all
+  rotate-key [-dry-run] [-batch N]
+                 seal every stored secret again with HUB_ENCRYPTION_KEY,
+                 opening those sealed before with HUB_ENCRYPTION_PREVIOUS_KEYS;
+                 one transaction per batch, safe beside running hubs; prints
+                 counts per table, exit 1 if any value could not be opened
+                 (-dry-run only counts)
   version        print the version
 
 While serving, SIGHUP reloads the plugin directory: new binaries start,
@@ -61,6 +70,8 @@ func main() {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		err = jobsCmd(ctx, args[1:], os.Stdout)
 		stop()
+	case "rotate-key":
+		err = rotateKey(args[1:])
 	case "version":
 		fmt.Println("aurora-hub", version)
 	case "help", "-h", "--help":
@@ -197,4 +208,49 @@ func verifyPlugins(checks []pluginhost.Check, requireChecksum bool) error {
 		return fmt.Errorf("%d of %d plugins would be refused (HUB_PLUGIN_REQUIRE_CHECKSUM=%t)", bad, len(checks), requireChecksum)
 	}
 	return nil
+}
+
+// rotateKey re-seals every stored secret with the current key and prints
+// what it found per table.
+func rotateKey(args []string) error {
+	fs := flag.NewFlagSet("rotate-key", flag.ContinueOnError)
+	dry := fs.Bool("dry-run", false, "only count the values sealed with each key")
+	batch := fs.Int("batch", rekey.DefaultBatch, "rows per transaction")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Load()
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	s, err := app.Sealer(cfg, log)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, store.Options{Driver: cfg.Driver, SQLitePath: cfg.SQLitePath, URL: cfg.DatabaseURL, Logger: log.Named("store")})
+	if err != nil {
+		return fmt.Errorf("HUB_DATABASE_URL (%s): %w", cfg.RedactedDatabaseURL(), err)
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		return err
+	}
+	cur, prev := s.KeyIDs()
+	fmt.Printf("current key %s, previous keys %s\n", cur, dash(strings.Join(prev, ",")))
+	var counts []rekey.Count
+	if *dry {
+		counts, err = rekey.Survey(ctx, st, s)
+	} else {
+		counts, err = rekey.Rotate(ctx, st, s, rekey.Options{Batch: *batch, Logger: log})
+	}
+	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "TABLE\tTOTAL\tCURRENT\tSTALE\tUNKNOWN KEY\tRESEALED\tFAILED\t")
+	for _, c := range counts {
+		fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t\n", c.Table, c.Total, c.Current, c.Stale, c.Unknown, c.Resealed, c.Failed)
+	}
+	w.Flush()
+	return err
 }

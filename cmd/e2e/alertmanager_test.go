@@ -57,7 +57,7 @@ func TestAlertmanagerAlertsCorrelateWithPagerDuty(t *testing.T) {
 		seedAccount(sim)
 		dir := pluginDirWith(t, "plugins/aurora-plugin-pagerduty", "extra/aurora-plugin-alertmanager")
 		h := startHub(t, sim, hubOpts{backend: backend, env: map[string]string{"HUB_PLUGIN_DIR": dir, "HUB_RCA_DELAY": "0s"}})
-		health := doRequest(t, mustRequest(t, "GET", h.URL+"/healthz"))
+		health := h.probe("/healthz", true)
 		if !strings.Contains(string(health.Body), `"name":"alertmanager"`) {
 			t.Fatalf("healthz lacks alertmanager: %s", health.Body)
 		}

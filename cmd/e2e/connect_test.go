@@ -45,7 +45,14 @@ func TestHealthzListsPlugin(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, backend string) {
 		sim := startSim(t)
 		h := startHub(t, sim, hubOpts{backend: backend})
+		// Public: status and database only, no plugin versions or errors.
 		res := doRequest(t, mustRequest(t, "GET", h.URL+"/healthz"))
+		if res.Status != 200 || string(res.Body) != `{"database":"ok","status":"ok"}` {
+			t.Fatalf("public healthz = %d %s", res.Status, res.Body)
+		}
+		req := mustRequest(t, "GET", h.URL+"/healthz")
+		req.Header.Set("X-Internal-Secret", internalSecret)
+		res = doRequest(t, req)
 		if res.Status != 200 || res.JSON["status"] != "ok" {
 			t.Fatalf("healthz = %d %s", res.Status, res.Body)
 		}

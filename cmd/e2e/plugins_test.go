@@ -112,7 +112,9 @@ func (h *hubProc) flakyWebhook(provider, id string) response {
 // health returns /healthz's entry for the plugin named name (nil if absent).
 func (h *hubProc) health(name string) map[string]any {
 	h.t.Helper()
-	res := doRequest(h.t, mustRequest(h.t, "GET", h.URL+"/healthz"))
+	req := mustRequest(h.t, "GET", h.URL+"/healthz")
+	req.Header.Set("X-Internal-Secret", internalSecret) // plugin details need the management secret
+	res := doRequest(h.t, req)
 	list, _ := res.JSON["plugins"].([]any)
 	for _, p := range list {
 		if m := p.(map[string]any); m["name"] == name {

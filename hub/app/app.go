@@ -20,6 +20,8 @@ import (
 	"github.com/aurora-hub/aurora-hub/hub/pluginhost"
 	"github.com/aurora-hub/aurora-hub/hub/queues"
 	"github.com/aurora-hub/aurora-hub/hub/rca"
+	"github.com/aurora-hub/aurora-hub/hub/rekey"
+	"github.com/aurora-hub/aurora-hub/hub/retention"
 	"github.com/aurora-hub/aurora-hub/hub/secrets"
 	"github.com/aurora-hub/aurora-hub/hub/store"
 	"github.com/aurora-hub/aurora-hub/hub/webhooks"
@@ -59,6 +61,11 @@ type App struct {
 	stopInbox context.CancelFunc
 	stopLive  context.CancelFunc
 	inboxDone chan struct{}
+
+	// replicas heartbeats this process on PostgreSQL (nil on SQLite).
+	replicas     *jobs.Replicas
+	stopReplicas context.CancelFunc
+	replicasDone chan struct{}
 }
 
 // New opens and migrates the database, starts the plugins and the job
@@ -76,7 +83,10 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 		}
 	}()
 
-	a.Store, err = store.Open(ctx, store.Options{Driver: cfg.Driver, SQLitePath: cfg.SQLitePath, URL: cfg.DatabaseURL, Logger: log.Named("store")})
+	a.Store, err = store.Open(ctx, store.Options{
+		Driver: cfg.Driver, SQLitePath: cfg.SQLitePath, URL: cfg.DatabaseURL, Logger: log.Named("store"),
+		WALLimit: cfg.Ops.SQLiteWALLimit, Exclusive: true,
+	})
 	if err != nil {
 		return a, fmt.Errorf("HUB_DATABASE_URL (%s): %w", cfg.RedactedDatabaseURL(), err)
 	}
@@ -94,6 +104,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 	if err != nil {
 		return a, err
 	}
+	a.surveyKeys(ctx, sealer)
 
 	popts, err := pluginhost.OptionsFromEnv(cfg.Env)
 	if err != nil {
@@ -137,8 +148,18 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 	river.AddWorker(workers, &pipeline.ApplyEventsWorker{Deps: deps, Wakeups: wakeups})
 	river.AddWorker(workers, &pipeline.ProcessIncidentWorker{Deps: deps})
 	river.AddWorker(workers, &pipeline.RCAWorker{Deps: deps, Analyzer: analyzer(cfg.Pipeline)})
-	a.Jobs, err = jobs.New(a.Store, jobs.Options{Workers: workers, Logger: log.Named("jobs"), RescueAfter: cfg.JobRescueAfter})
+	replicaID := newReplicaID()
+	// Retention runs as a River periodic job: River's leader inserts it, so
+	// replicas on one PostgreSQL prune once, and a run cut short by a
+	// restart is taken up again like any job.
+	river.AddWorker(workers, &retention.Worker{Store: a.Store, Logger: log.Named("retention"),
+		Options: retention.Options{WebhookRetention: cfg.WebhookRetention}})
+	a.Jobs, err = jobs.New(a.Store, jobs.Options{Workers: workers, Logger: log.Named("jobs"), RescueAfter: cfg.JobRescueAfter, ID: replicaID,
+		PeriodicJobs: []*river.PeriodicJob{retention.PeriodicJob()}})
 	if err != nil {
+		return a, err
+	}
+	if err := a.resumeJobs(ctx, replicaID); err != nil {
 		return a, err
 	}
 	// Jobs and the inbox outlive ctx: Close stops them after the API has
@@ -174,6 +195,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 	a.API = httpapi.New(httpapi.Deps{
 		Config: cfg, Logger: log.Named("http"), Store: a.Store, Plugins: a.Plugins,
 		Connections: a.Connections, Webhooks: a.Webhooks, OAuth: oauthSvc, Live: a.Live, Jobs: a.Jobs,
+		Health:  a.healthChecker(replicaID),
 		Metrics: a.Metrics, Queues: a.Queues,
 	})
 	return a, nil
@@ -208,11 +230,41 @@ func (a *App) sealer() (*secrets.Sealer, error) {
 		}
 		a.Log.Warn("HUB_ENCRYPTION_KEY is not set: using a key file in the data directory (development only)", "dir", a.Config.DataDir, "created", created)
 	}
-	s, err := secrets.New(key)
+	s, err := secrets.New(key, a.Config.PreviousEncryptionKeys...)
 	if err != nil {
 		return nil, fmt.Errorf("HUB_ENCRYPTION_KEY: %w", err)
 	}
 	return s, nil
+}
+
+// Sealer builds the credential sealer from cfg as the hub does
+// (aurora-hub rotate-key uses it too).
+func Sealer(cfg *config.Config, log hclog.Logger) (*secrets.Sealer, error) {
+	return (&App{Config: cfg, Log: log}).sealer()
+}
+
+// surveyKeys logs which keys seal the stored secrets: how many still need
+// re-sealing after a rotation, and, as an error, how many name a key that
+// is not configured (those cannot be opened).
+func (a *App) surveyKeys(ctx context.Context, s *secrets.Sealer) {
+	cur, prev := s.KeyIDs()
+	counts, err := rekey.Survey(ctx, a.Store, s)
+	if err != nil {
+		a.Log.Warn("cannot survey the stored secrets' keys", "error", err)
+		return
+	}
+	var stale, unknown int
+	for _, c := range counts {
+		stale += c.Stale - c.Unknown
+		unknown += c.Unknown
+	}
+	a.Log.Info("encryption keys", "current", cur, "previous", prev, "stale_secrets", stale)
+	if stale > 0 {
+		a.Log.Info("stored secrets sealed with a previous key or format are re-sealed as they are read; `aurora-hub rotate-key` does all at once", "count", stale)
+	}
+	if unknown > 0 {
+		a.Log.Error("stored secrets sealed with a key that is neither HUB_ENCRYPTION_KEY nor in HUB_ENCRYPTION_PREVIOUS_KEYS cannot be opened: configure that key", "count", unknown)
+	}
 }
 
 // Serve listens on the configured address until ctx ends or listening fails.
@@ -268,6 +320,15 @@ func (a *App) Close(ctx context.Context) {
 		if err := a.Jobs.Stop(stopCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 			a.Log.Error("stopping job workers", "error", err)
 		}
+	}
+	if a.replicas != nil {
+		a.stopReplicas()
+		<-a.replicasDone
+		leaveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		if err := a.replicas.Leave(leaveCtx); err != nil {
+			a.Log.Warn("could not mark this replica gone; its unfinished jobs move after HUB_REPLICA_TIMEOUT", "error", err)
+		}
+		cancel()
 	}
 	if a.Plugins != nil {
 		a.Plugins.Close()

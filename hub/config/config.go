@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aurora-hub/aurora-hub/hub/secrets"
 	"github.com/joho/godotenv"
 )
 
@@ -29,6 +30,10 @@ type Config struct {
 	// EncryptionKey is the 32-byte credential key; nil means "generate one
 	// into DataDir" (development only).
 	EncryptionKey []byte
+	// PreviousEncryptionKeys still open values sealed before a key rotation
+	// (HUB_ENCRYPTION_PREVIOUS_KEYS, comma-separated base64); new values are
+	// sealed with EncryptionKey only.
+	PreviousEncryptionKeys [][]byte
 	// DataDir holds the generated key when none is configured.
 	DataDir           string
 	InternalAPISecret string
@@ -48,6 +53,13 @@ type Config struct {
 	// JobRescueAfter: a job running longer is taken for crashed and rerun
 	// (HUB_JOB_RESCUE_AFTER, default 5m).
 	JobRescueAfter time.Duration
+	// WebhookRetention: applied webhook inbox rows are deleted this long
+	// after they arrived (HUB_WEBHOOK_RETENTION, default 7 days, at least
+	// 48h: PagerDuty retries a delivery for 48 hours, and a redelivery is
+	// recognised only while its row exists).
+	WebhookRetention time.Duration
+	// SSE bounds the live event streams.
+	SSE SSE
 	// MetricsListen, when set, serves GET /metrics without authentication on
 	// an address of its own (HUB_METRICS_LISTEN, e.g. 0.0.0.0:9090), for a
 	// Prometheus that cannot send X-Internal-Secret. /metrics on HUB_LISTEN
@@ -55,6 +67,18 @@ type Config struct {
 	MetricsListen string
 	// Env is the process environment; plugins get only the keys they declare.
 	Env map[string]string
+	// Ops is readiness, SQLite write-ahead-log bounds and replica liveness.
+	Ops Ops
+}
+
+// SSE bounds the server-sent-event streams of GET /incidents/stream.
+type SSE struct {
+	// MaxPerTenant concurrent streams of one user or organisation
+	// (HUB_SSE_MAX_STREAMS_PER_TENANT, default 20); more answer 429.
+	MaxPerTenant int
+	// WriteTimeout: a stream whose client has not taken a write this long
+	// is closed (HUB_SSE_WRITE_TIMEOUT, default 30s).
+	WriteTimeout time.Duration
 }
 
 // Pipeline configures correlation and root-cause analysis.
@@ -117,7 +141,7 @@ func FromEnv(env map[string]string) (*Config, error) {
 		Listen:            get("HUB_LISTEN", DefaultListen),
 		DatabaseURL:       get("HUB_DATABASE_URL", DefaultDatabaseURL),
 		PluginDir:         get("HUB_PLUGIN_DIR", DefaultPluginDir),
-		InternalAPISecret: env["INTERNAL_API_SECRET"],
+		InternalAPISecret: strings.TrimSpace(env["INTERNAL_API_SECRET"]),
 		PublicBackendURL:  strings.TrimRight(get("NEXT_PUBLIC_BACKEND_URL", ""), "/"),
 		NgrokURL:          strings.TrimRight(get("NGROK_URL", ""), "/"),
 		FrontendURL:       strings.TrimRight(get("FRONTEND_URL", ""), "/"),
@@ -148,6 +172,18 @@ func FromEnv(env map[string]string) (*Config, error) {
 		}
 		c.EncryptionKey = key
 	}
+	// A secret of blanks is a mistake, not a choice to run without one
+	// (HTTP trims header values, so surrounding blanks could never match).
+	if env["INTERNAL_API_SECRET"] != "" && c.InternalAPISecret == "" {
+		return nil, fmt.Errorf("INTERNAL_API_SECRET: is only whitespace: set a real secret or leave it unset")
+	}
+	if k := env["HUB_ENCRYPTION_PREVIOUS_KEYS"]; k != "" {
+		keys, err := secrets.ParseKeys(k)
+		if err != nil {
+			return nil, fmt.Errorf("HUB_ENCRYPTION_PREVIOUS_KEYS: %w", err)
+		}
+		c.PreviousEncryptionKeys = keys
+	}
 	if c.InternalAPISecret == "" && !isLoopback(c.Listen) {
 		return nil, fmt.Errorf("INTERNAL_API_SECRET: must be set to listen on the non-loopback address %s", c.Listen)
 	}
@@ -165,6 +201,12 @@ func FromEnv(env map[string]string) (*Config, error) {
 		return nil, err
 	}
 	if err := c.parsePipeline(env); err != nil {
+		return nil, err
+	}
+	if err := c.parseLimits(env); err != nil {
+		return nil, err
+	}
+	if err := c.parseOps(env); err != nil {
 		return nil, err
 	}
 	if c.MetricsListen = get("HUB_METRICS_LISTEN", ""); c.MetricsListen != "" {
@@ -218,6 +260,26 @@ func (c *Config) parsePipeline(env map[string]string) error {
 		}
 	default:
 		return fmt.Errorf("HUB_RCA_ANALYZER: %q is neither builtin nor llm", p.Analyzer)
+	}
+	return nil
+}
+
+// parseLimits reads the retention and stream limits.
+func (c *Config) parseLimits(env map[string]string) error {
+	var err error
+	if c.WebhookRetention, err = duration(env, "HUB_WEBHOOK_RETENTION", 7*24*time.Hour, 48*time.Hour, 10*365*24*time.Hour); err != nil {
+		return fmt.Errorf("%w (at least 48h: PagerDuty retries a delivery for 48 hours)", err)
+	}
+	if c.SSE.WriteTimeout, err = duration(env, "HUB_SSE_WRITE_TIMEOUT", 30*time.Second, time.Second, 10*time.Minute); err != nil {
+		return err
+	}
+	c.SSE.MaxPerTenant = 20
+	if v := strings.TrimSpace(env["HUB_SSE_MAX_STREAMS_PER_TENANT"]); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 10000 {
+			return fmt.Errorf("HUB_SSE_MAX_STREAMS_PER_TENANT: %q is not a number in [1, 10000]", v)
+		}
+		c.SSE.MaxPerTenant = n
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestFromEnv(t *testing.T) {
@@ -40,9 +41,38 @@ func TestFromEnv(t *testing.T) {
 		{"postgres without host", map[string]string{"HUB_DATABASE_URL": "postgres:///db"}, "HUB_DATABASE_URL", nil},
 		{"short key", map[string]string{"HUB_ENCRYPTION_KEY": base64.StdEncoding.EncodeToString(make([]byte, 16))}, "HUB_ENCRYPTION_KEY", nil},
 		{"key not base64", map[string]string{"HUB_ENCRYPTION_KEY": "!!!"}, "HUB_ENCRYPTION_KEY", nil},
+		{"previous keys", map[string]string{"HUB_ENCRYPTION_KEY": key, "HUB_ENCRYPTION_PREVIOUS_KEYS": base64.StdEncoding.EncodeToString(make([]byte, 32)) + "," + key}, "", func(t *testing.T, c *Config) {
+			if len(c.PreviousEncryptionKeys) != 2 || len(c.PreviousEncryptionKeys[0]) != 32 {
+				t.Errorf("previous keys = %d", len(c.PreviousEncryptionKeys))
+			}
+		}},
+		{"previous key short", map[string]string{"HUB_ENCRYPTION_PREVIOUS_KEYS": key + "," + base64.StdEncoding.EncodeToString(make([]byte, 16))}, "HUB_ENCRYPTION_PREVIOUS_KEYS", nil},
 		{"bad listen", map[string]string{"HUB_LISTEN": "5080"}, "HUB_LISTEN", nil},
 		{"public listen without secret", map[string]string{"HUB_LISTEN": "0.0.0.0:5080"}, "INTERNAL_API_SECRET", nil},
 		{"bad backend url", map[string]string{"NEXT_PUBLIC_BACKEND_URL": "hub.example.com"}, "NEXT_PUBLIC_BACKEND_URL", nil},
+		{"secret trimmed", map[string]string{"HUB_LISTEN": "0.0.0.0:80", "INTERNAL_API_SECRET": " s3cret\t"}, "", func(t *testing.T, c *Config) {
+			if c.InternalAPISecret != "s3cret" {
+				t.Errorf("secret = %q", c.InternalAPISecret)
+			}
+		}},
+		{"blank secret, public listen", map[string]string{"HUB_LISTEN": "0.0.0.0:5080", "INTERNAL_API_SECRET": " "}, "INTERNAL_API_SECRET", nil},
+		{"whitespace secret, public listen", map[string]string{"HUB_LISTEN": "0.0.0.0:5080", "INTERNAL_API_SECRET": "\t \n"}, "INTERNAL_API_SECRET", nil},
+		{"blank secret, loopback", map[string]string{"INTERNAL_API_SECRET": "  "}, "INTERNAL_API_SECRET", nil},
+		{"limits default", nil, "", func(t *testing.T, c *Config) {
+			if c.WebhookRetention != 7*24*time.Hour || c.SSE.MaxPerTenant != 20 || c.SSE.WriteTimeout != 30*time.Second {
+				t.Errorf("retention %s, sse %+v", c.WebhookRetention, c.SSE)
+			}
+		}},
+		{"limits set", map[string]string{"HUB_WEBHOOK_RETENTION": "48h", "HUB_SSE_MAX_STREAMS_PER_TENANT": "5", "HUB_SSE_WRITE_TIMEOUT": "5s"}, "", func(t *testing.T, c *Config) {
+			if c.WebhookRetention != 48*time.Hour || c.SSE.MaxPerTenant != 5 || c.SSE.WriteTimeout != 5*time.Second {
+				t.Errorf("retention %s, sse %+v", c.WebhookRetention, c.SSE)
+			}
+		}},
+		{"retention shorter than PagerDuty's retries", map[string]string{"HUB_WEBHOOK_RETENTION": "47h"}, "HUB_WEBHOOK_RETENTION", nil},
+		{"retention not a duration", map[string]string{"HUB_WEBHOOK_RETENTION": "7d"}, "HUB_WEBHOOK_RETENTION", nil},
+		{"no streams", map[string]string{"HUB_SSE_MAX_STREAMS_PER_TENANT": "0"}, "HUB_SSE_MAX_STREAMS_PER_TENANT", nil},
+		{"stream limit not a number", map[string]string{"HUB_SSE_MAX_STREAMS_PER_TENANT": "many"}, "HUB_SSE_MAX_STREAMS_PER_TENANT", nil},
+		{"write timeout too short", map[string]string{"HUB_SSE_WRITE_TIMEOUT": "10ms"}, "HUB_SSE_WRITE_TIMEOUT", nil},
 		{"bad log format", map[string]string{"HUB_LOG_FORMAT": "xml"}, "HUB_LOG_FORMAT", nil},
 		{"metrics listen", map[string]string{"HUB_METRICS_LISTEN": "0.0.0.0:9090"}, "", func(t *testing.T, c *Config) {
 			if c.MetricsListen != "0.0.0.0:9090" {

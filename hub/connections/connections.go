@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aurora-hub/aurora-hub/hub"
+	"github.com/aurora-hub/aurora-hub/hub/rekey"
 	"github.com/aurora-hub/aurora-hub/hub/secrets"
 	"github.com/aurora-hub/aurora-hub/hub/store"
 	"github.com/aurora-hub/aurora-hub/sdk"
@@ -70,7 +71,7 @@ type credential struct {
 	Scope        string    `json:"scope,omitempty"`
 }
 
-func binding(connID string) string { return "connection:" + connID + ":credential" }
+func binding(connID string) string { return secrets.ConnectionBinding(connID) }
 
 func (s *Service) now() time.Time {
 	if s.Now != nil {
@@ -273,6 +274,7 @@ func (s *Service) Credentials(ctx context.Context, c *hub.Connection) (sdk.Crede
 	if err != nil {
 		return sdk.Credentials{}, err
 	}
+	s.resealLazily(ctx, c)
 	if c.AuthType != sdk.AuthOAuth {
 		return toSDK(c, cred), nil
 	}
@@ -411,6 +413,21 @@ func (s *Service) open(c *hub.Connection) (credential, error) {
 		return cred, fmt.Errorf("decoding credentials of connection %s: %w", c.ID, err)
 	}
 	return cred, nil
+}
+
+// resealLazily stores c's credential sealed with the current key when it
+// was sealed with a previous one (after a key rotation); a row changed
+// meanwhile is left to its writer. Failures only cost a later retry.
+func (s *Service) resealLazily(ctx context.Context, c *hub.Connection) {
+	if !s.Sealer.Stale(c.Secret) {
+		return
+	}
+	sealed, err := rekey.Lazily(ctx, s.Store.DB, s.Sealer, rekey.Connections, c.Secret, c.ID)
+	if err != nil {
+		s.Logger.Warn("re-sealing a credential with the current key failed; the next use retries", "connection", c.ID, "error", err)
+		return
+	}
+	c.Secret = sealed
 }
 
 func (s *Service) seal(c *hub.Connection, cred credential) error {

@@ -60,11 +60,15 @@ func (s *Server) getConnection(c *fiber.Ctx) error {
 // tokenBody decodes {"token": "...", "displayName": "..."}; a token that is
 // missing or not a string is "Token required".
 func tokenBody(c *fiber.Ctx) (token, displayName string, err error) {
+	raw, err := readBody(c, maxBodyBytes, identityOnly)
+	if err != nil {
+		return "", "", err
+	}
 	var body struct {
 		Token       any `json:"token"`
 		DisplayName any `json:"displayName"`
 	}
-	if len(c.Body()) == 0 || json.Unmarshal(c.Body(), &body) != nil {
+	if len(raw) == 0 || json.Unmarshal(raw, &body) != nil {
 		return "", "", hub.Errorf(hub.EInvalid, "Token required")
 	}
 	t, ok := body.Token.(string)

@@ -109,7 +109,7 @@ func refOf(r *hub.Reference) *refJSON {
 	if r == nil {
 		return nil
 	}
-	return &refJSON{ID: r.ID, Type: r.Type, Summary: r.Summary, HTMLURL: r.HTMLURL}
+	return &refJSON{ID: r.ID, Type: r.Type, Summary: r.Summary, HTMLURL: hub.SafeURL(r.HTMLURL)}
 }
 
 func refsOf(rs []hub.Reference) []refJSON {
@@ -158,7 +158,7 @@ func incidentToJSON(in *hub.Incident) incidentJSON {
 	if in.EscalationPolicy != nil {
 		put("escalationPolicy", in.EscalationPolicy.Summary)
 	}
-	j.Alert = alertJSON{Title: in.Title, Service: service, Source: in.Provider, SourceURL: in.HTMLURL, Metadata: md}
+	j.Alert = alertJSON{Title: in.Title, Service: service, Source: in.Provider, SourceURL: hub.SafeURL(in.HTMLURL), Metadata: md}
 	return j
 }
 
@@ -188,11 +188,13 @@ func incidentDetailToJSON(d *hub.IncidentDetail) incidentDetailJSON {
 		}
 		j.CustomFields[f.Name] = cf
 	}
-	if d.HTMLURL != "" {
-		j.Links = append(j.Links, linkJSON{Rel: "provider", Href: d.HTMLURL})
+	if href := hub.SafeURL(d.HTMLURL); href != "" {
+		j.Links = append(j.Links, linkJSON{Rel: "provider", Href: href})
 	}
-	if d.Service != nil && d.Service.HTMLURL != "" {
-		j.Links = append(j.Links, linkJSON{Rel: "service", Href: d.Service.HTMLURL})
+	if d.Service != nil {
+		if href := hub.SafeURL(d.Service.HTMLURL); href != "" {
+			j.Links = append(j.Links, linkJSON{Rel: "service", Href: href})
+		}
 	}
 	return j
 }

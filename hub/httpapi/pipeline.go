@@ -24,10 +24,14 @@ func (s *Server) getSettings(c *fiber.Ctx) error {
 
 func (s *Server) putSettings(c *fiber.Ctx) error {
 	o := owner(c)
+	raw, err := readBody(c, maxBodyBytes, identityOnly)
+	if err != nil {
+		return err
+	}
 	var body struct {
 		AutomatedRCA *bool `json:"automatedRca"`
 	}
-	if err := json.Unmarshal(c.Body(), &body); err != nil || body.AutomatedRCA == nil {
+	if err := json.Unmarshal(raw, &body); err != nil || body.AutomatedRCA == nil {
 		return hub.Errorf(hub.EInvalid, "Body must be {\"automatedRca\": true|false}")
 	}
 	st := &store.Settings{OwnerKind: o.Kind(), OwnerID: o.ID(), AutomatedRCA: *body.AutomatedRCA}

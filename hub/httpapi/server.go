@@ -14,6 +14,7 @@ import (
 	"github.com/aurora-hub/aurora-hub/hub"
 	"github.com/aurora-hub/aurora-hub/hub/config"
 	"github.com/aurora-hub/aurora-hub/hub/connections"
+	"github.com/aurora-hub/aurora-hub/hub/health"
 	"github.com/aurora-hub/aurora-hub/hub/jobs"
 	"github.com/aurora-hub/aurora-hub/hub/live"
 	"github.com/aurora-hub/aurora-hub/hub/metrics"
@@ -38,8 +39,11 @@ type Server struct {
 	oauth    *oauth.Service
 	live     *live.Broker
 	jobs     *jobs.Client
-	metrics  *metrics.Metrics
-	queues   *queues.Service
+	// streams caps the event streams per tenant.
+	streams *live.Limiter
+	health  *health.Checker
+	metrics *metrics.Metrics
+	queues  *queues.Service
 }
 
 // Deps are what the API serves from.
@@ -56,6 +60,8 @@ type Deps struct {
 	Live *live.Broker
 	// Jobs enqueues analyses asked for through the API.
 	Jobs *jobs.Client
+	// Health answers /healthz and /readyz.
+	Health *health.Checker
 	// Metrics serves /metrics and counts webhook deliveries (nil: neither).
 	Metrics *metrics.Metrics
 	// Queues serves the operators' pipeline routes (nil: not served).
@@ -67,7 +73,8 @@ const maxBodyBytes = 1 << 20
 
 // New builds the API and its routes.
 func New(d Deps) *Server {
-	s := &Server{cfg: d.Config, log: d.Logger, store: d.Store, plugins: d.Plugins, conns: d.Connections, webhooks: d.Webhooks, oauth: d.OAuth, live: d.Live, jobs: d.Jobs}
+	s := &Server{cfg: d.Config, log: d.Logger, store: d.Store, plugins: d.Plugins, conns: d.Connections, webhooks: d.Webhooks, oauth: d.OAuth, live: d.Live, jobs: d.Jobs, health: d.Health}
+	s.streams = newStreamLimiter(d.Config)
 	s.metrics, s.queues = d.Metrics, d.Queues
 	s.app = fiber.New(fiber.Config{
 		AppName:               "aurora-hub",
@@ -111,6 +118,8 @@ func marshalJSON(v any) ([]byte, error) {
 }
 
 func (s *Server) routes() {
+	s.app.Get("/livez", s.livez)
+	s.app.Get("/readyz", s.readyz)
 	s.operationRoutes()
 	s.app.Get("/healthz", s.healthz)
 	s.app.Get("/incidents", s.managementAuth, s.listIncidents)
@@ -158,6 +167,9 @@ var errorStatus = map[string]int{
 }
 
 func (s *Server) handleError(c *fiber.Ctx, err error) error {
+	// A database that is gone, read-only, full or damaged is 503 with
+	// Retry-After on every route (logged once per change of state).
+	err = s.store.Avail.Observe(err)
 	var he *hub.Error
 	var fe *fiber.Error
 	switch {
@@ -220,42 +232,4 @@ func (s *Server) provider(c *fiber.Ctx) error {
 	}
 	c.Locals(pluginKey{}, p)
 	return c.Next()
-}
-
-type pluginHealth struct {
-	Name            string   `json:"name"`
-	State           string   `json:"state"`
-	Version         string   `json:"version,omitempty"`
-	ProtocolVersion int      `json:"protocolVersion,omitempty"`
-	Capabilities    []string `json:"capabilities,omitempty"`
-	Error           string   `json:"error,omitempty"`
-	Restarts        int      `json:"restarts"`
-	LastError       string   `json:"lastError,omitempty"`
-	Checksum        string   `json:"checksum,omitempty"`
-	SHA256          string   `json:"sha256,omitempty"`
-}
-
-// healthz answers 200 when the database answers and no plugin is failed or
-// disabled (refused binaries are deliberate; a restarting plugin recovers on
-// its own and its routes answer 503 meanwhile).
-func (s *Server) healthz(c *fiber.Ctx) error {
-	ctx, cancel := context.WithTimeout(c.UserContext(), 3*time.Second)
-	defer cancel()
-	status, code := "ok", fiber.StatusOK
-	dbState := "ok"
-	if err := s.store.DB.PingContext(ctx); err != nil {
-		dbState, status, code = "unreachable", "degraded", fiber.StatusServiceUnavailable
-	}
-	plugins := []pluginHealth{}
-	for _, p := range s.plugins.Plugins() {
-		plugins = append(plugins, pluginHealth{
-			Name: p.Name, State: p.State, Version: p.Manifest.Version,
-			ProtocolVersion: p.Manifest.ProtocolVersion, Capabilities: p.Manifest.Capabilities, Error: p.Error,
-			Restarts: p.Restarts, LastError: p.LastError, Checksum: p.Checksum, SHA256: p.SHA256,
-		})
-		if p.State == pluginhost.StateFailed || p.State == pluginhost.StateDisabled {
-			status, code = "degraded", fiber.StatusServiceUnavailable
-		}
-	}
-	return c.Status(code).JSON(fiber.Map{"status": status, "database": dbState, "plugins": plugins})
 }

@@ -16,20 +16,27 @@ const heartbeat = 15 * time.Second
 // events as server-sent events, one JSON object per event.
 func (s *Server) streamIncidents(c *fiber.Ctx) error {
 	o := owner(c)
+	release, err := s.streamSlot(o)
+	if err != nil {
+		return err
+	}
 	sub, err := s.live.Subscribe(o.Kind(), o.ID())
 	if err != nil {
+		release()
 		return fiber.NewError(fiber.StatusServiceUnavailable, "Shutting down")
 	}
 	c.Set(fiber.HeaderContentType, "text/event-stream")
 	c.Set(fiber.HeaderCacheControl, "no-cache")
 	c.Set(fiber.HeaderConnection, "keep-alive")
 	c.Set("X-Accel-Buffering", "no")
+	flush := s.streamFlusher(c)
 	c.Context().SetBodyStreamWriter(fasthttp.StreamWriter(func(w *bufio.Writer) {
+		defer release()
 		defer s.live.Unsubscribe(sub)
 		t := time.NewTicker(heartbeat)
 		defer t.Stop()
 		w.WriteString("retry: 3000\n: connected\n\n")
-		if w.Flush() != nil {
+		if flush(w) != nil {
 			return
 		}
 		for {
@@ -48,8 +55,8 @@ func (s *Server) streamIncidents(c *fiber.Ctx) error {
 			case <-t.C:
 				w.WriteString(": ping\n\n")
 			}
-			if w.Flush() != nil {
-				return // the client went away
+			if flush(w) != nil {
+				return // the client went away or stopped reading
 			}
 		}
 	}))

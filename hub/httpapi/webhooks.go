@@ -21,6 +21,10 @@ func (s *Server) receiveWebhook(c *fiber.Ctx) error {
 	if !p.Manifest.Has(sdk.CapabilityWebhooks) {
 		return hub.Errorf(hub.ENotFound, "Provider %s does not receive webhooks", p.Name)
 	}
+	body, err := readBody(c, webhooks.MaxBodyBytes, gzipOrDeflate)
+	if err != nil {
+		return err
+	}
 	header := make(map[string][]string, 16)
 	c.Request().Header.VisitAll(func(k, v []byte) {
 		// Protobuf strings must be valid UTF-8: one stray byte in a header
@@ -28,7 +32,9 @@ func (s *Server) receiveWebhook(c *fiber.Ctx) error {
 		name := textproto.CanonicalMIMEHeaderKey(strings.ToValidUTF8(string(k), "\uFFFD"))
 		header[name] = append(header[name], strings.ToValidUTF8(string(v), "\uFFFD"))
 	})
-	r, err := s.webhooks.Receive(c.UserContext(), p.Client, p.Name, p.Manifest.DisplayName, c.Params("user_id"), c.Body(), header)
+	// The plugin gets the body decoded: nothing is left for it to decode.
+	delete(header, fiber.HeaderContentEncoding)
+	r, err := s.webhooks.Receive(c.UserContext(), p.Client, p.Name, p.Manifest.DisplayName, c.Params("user_id"), body, header)
 	if err != nil {
 		return err
 	}
@@ -60,10 +66,14 @@ func (s *Server) putWebhookSecret(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	raw, err := readBody(c, maxBodyBytes, identityOnly)
+	if err != nil {
+		return err
+	}
 	var body struct {
 		Secret any `json:"secret"`
 	}
-	if json.Unmarshal(c.Body(), &body) != nil {
+	if json.Unmarshal(raw, &body) != nil {
 		return hub.Errorf(hub.EInvalid, "Secret required")
 	}
 	secret, _ := body.Secret.(string)
@@ -123,8 +133,12 @@ func (s *Server) createWebhookSubscription(c *fiber.Ctx) error {
 			ID   string `json:"id"`
 		} `json:"scope"`
 	}
-	if len(c.Body()) > 0 {
-		if err := json.Unmarshal(c.Body(), &body); err != nil {
+	raw, err := readBody(c, maxBodyBytes, identityOnly)
+	if err != nil {
+		return err
+	}
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &body); err != nil {
 			return hub.Errorf(hub.EInvalid, "Invalid JSON body")
 		}
 	}

@@ -45,6 +45,7 @@ type incidentRow struct {
 	CorrelatedAlertCount int        `bun:"correlated_alert_count"`
 	AffectedServices     string     `bun:"affected_services"`
 	ParentIncidentID     *string    `bun:"parent_incident_id"`
+	MergedIntoIncidentID *string    `bun:"merged_into_incident_id"`
 	CreatedAt            time.Time  `bun:"created_at"`
 	UpdatedAt            time.Time  `bun:"updated_at"`
 }
@@ -135,7 +136,8 @@ func (r *incidentRow) toDomain() hub.Incident {
 		IncidentKey: r.IncidentKey, HTMLURL: r.HTMLURL, ResolveReason: r.ResolveReason,
 		AuroraStatus: r.AuroraStatus, Summary: r.Summary, CorrelatedAlertCount: r.CorrelatedAlertCount,
 		AffectedServices: decodeStrings(r.AffectedServices), ParentIncidentID: r.ParentIncidentID,
-		StartedAt: utc(r.StartedAt), AlertFiredAt: utc(r.AlertFiredAt), AnalyzedAt: utcPtr(r.AnalyzedAt),
+		MergedIntoIncidentID: r.MergedIntoIncidentID,
+		StartedAt:            utc(r.StartedAt), AlertFiredAt: utc(r.AlertFiredAt), AnalyzedAt: utcPtr(r.AnalyzedAt),
 		ResolvedAt: utcPtr(r.ResolvedAt), StateAt: utcPtr(r.StateAt),
 		CreatedAt: utc(r.CreatedAt), UpdatedAt: utc(r.UpdatedAt),
 	}

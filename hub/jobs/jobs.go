@@ -38,6 +38,11 @@ type Options struct {
 	// RescueAfter is how long a job may stay running before it is taken
 	// for crashed and run again (default 5 minutes; JobTimeout is 2).
 	RescueAfter time.Duration
+	// PeriodicJobs are inserted on schedule by River's elected leader
+	// (needs Workers).
+	PeriodicJobs []*river.PeriodicJob
+	// ID names the River client (jobs' attempted_by); default River's own.
+	ID string
 }
 
 func driverFor(st *store.Store) (riverdriver.Driver[*sql.Tx], error) {
@@ -88,6 +93,7 @@ func New(st *store.Store, o Options) (*Client, error) {
 		o.RescueAfter = 5 * time.Minute
 	}
 	cfg := &river.Config{
+		ID: o.ID,
 		// River logs through slog; the adapter hands it to hclog.
 		Logger:               newSlog(o.Logger),
 		FetchPollInterval:    o.PollInterval,
@@ -100,6 +106,7 @@ func New(st *store.Store, o Options) (*Client, error) {
 	}
 	if o.Workers != nil {
 		cfg.Workers = o.Workers
+		cfg.PeriodicJobs = o.PeriodicJobs
 		// Applying webhook events has a queue of its own, so a slow
 		// enrichment or analysis never delays incidents' state.
 		cfg.Queues = map[string]river.QueueConfig{

@@ -196,7 +196,7 @@ func hashState(state string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-func verifierBinding(stateHash string) string { return "oauth_state:" + stateHash + ":verifier" }
+func verifierBinding(stateHash string) string { return secrets.OAuthVerifierBinding(stateHash) }
 
 // Login starts an authorization for owner: it stores a single-use state
 // bound to the owner, valid for Config.OAuthStateTTL, with a sealed PKCE

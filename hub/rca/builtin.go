@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"net/url"
 	"sort"
 	"strings"
 	"time"
@@ -956,10 +955,8 @@ func linkValue(raw []byte) string {
 		}
 	}
 	for _, c := range cands {
-		c = strings.TrimSpace(c)
-		u, err := url.Parse(c)
-		if err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
-			return c
+		if u := hub.SafeURL(c); u != "" {
+			return u
 		}
 	}
 	return ""

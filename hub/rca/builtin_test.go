@@ -307,6 +307,14 @@ func TestBuiltinRunbook(t *testing.T) {
 		{"unsafe scheme ignored", func(in *Input) {
 			in.Incident.CustomFields = []hub.IncidentCustomField{{Name: "runbook_link", ValueJSON: []byte(`"javascript:alert(1)"`)}}
 		}, ""},
+		{"upper-case, whitespace-prefixed and data: schemes ignored", func(in *Input) {
+			in.Incident.CustomFields = []hub.IncidentCustomField{
+				{Name: "runbook_link", ValueJSON: []byte(`["  JAVASCRIPT:alert(1)","data:text/html,<script>alert(1)</script>","/relative/runbook"]`)},
+			}
+		}, ""},
+		{"first safe entry of a list", func(in *Input) {
+			in.Incident.CustomFields = []hub.IncidentCustomField{{Name: "runbook", ValueJSON: []byte(`["javascript:alert(1)"," https://rb.example.com/x"]`)}}
+		}, "https://rb.example.com/x"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net/url"
@@ -29,11 +30,17 @@ var migrationFiles embed.FS
 type Store struct {
 	DB     *bun.DB
 	Driver string
+	// Avail is whether the database takes writes, as requests and probes
+	// see it; every layer reports what it sees there.
+	Avail *Availability
 
 	checkpointDB    *sql.DB
 	stopCheckpoints context.CancelFunc
 	checkpointsDone chan struct{}
 	log             hclog.Logger
+	sqlitePath      string
+	walLimit        int64
+	lockFile        *os.File
 }
 
 // Options say which database to open.
@@ -46,6 +53,13 @@ type Options struct {
 	URL string
 	// Logger receives the store's own warnings (default: none).
 	Logger hclog.Logger
+	// WALLimit bounds the SQLite write-ahead log (default 64 MiB): from half
+	// of it a checkpoint makes the next commit start the log over.
+	WALLimit uint64
+	// Exclusive takes a lock file beside the SQLite database, so a second
+	// hub on the same file is refused: the one running is then the only
+	// possible owner of unfinished jobs.
+	Exclusive bool
 }
 
 // Open connects to the database and checks it answers. It does not migrate.
@@ -60,7 +74,13 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		if err := os.MkdirAll(filepath.Dir(o.SQLitePath), 0o700); err != nil {
 			return nil, fmt.Errorf("creating database directory: %w", err)
 		}
-		sqldb, err = sql.Open("sqlite", sqliteDSN(o.SQLitePath))
+		if err := privateSQLiteFiles(o.SQLitePath); err != nil {
+			return nil, err
+		}
+		if o.WALLimit == 0 {
+			o.WALLimit = 64 << 20
+		}
+		sqldb, err = sql.Open("sqlite", sqliteDSN(o.SQLitePath, o.WALLimit))
 		if err != nil {
 			return nil, fmt.Errorf("opening sqlite: %w", err)
 		}
@@ -85,17 +105,33 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	defer cancel()
 	if err := db.PingContext(pingCtx); err != nil {
 		db.Close()
+		if o.Driver == "sqlite" && Reason(err) == ReasonDamaged {
+			return nil, damaged(o.SQLitePath, err.Error())
+		}
 		return nil, fmt.Errorf("database unreachable: %w", err)
 	}
-	s := &Store{DB: db, Driver: o.Driver, log: o.Logger}
+	s := &Store{DB: db, Driver: o.Driver, log: o.Logger, sqlitePath: o.SQLitePath, walLimit: int64(o.WALLimit)}
 	if s.log == nil {
 		s.log = hclog.NewNullLogger()
 	}
+	s.Avail = NewAvailability(s.log)
 	if o.Driver == "sqlite" {
+		if o.Exclusive {
+			if s.lockFile, err = lockSQLite(o.SQLitePath); err != nil {
+				db.Close()
+				return nil, err
+			}
+		}
+		if err := quickCheck(ctx, db.DB, o.SQLitePath); err != nil {
+			s.closeLock()
+			db.Close()
+			return nil, err
+		}
 		// Checkpoints run on a connection of their own: on the hub's one
 		// connection, a checkpoint's fsync would hold up every commit.
-		s.checkpointDB, err = sql.Open("sqlite", sqliteDSN(o.SQLitePath))
+		s.checkpointDB, err = sql.Open("sqlite", sqliteDSN(o.SQLitePath, o.WALLimit))
 		if err != nil {
+			s.closeLock()
 			db.Close()
 			return nil, fmt.Errorf("opening sqlite for checkpoints: %w", err)
 		}
@@ -108,35 +144,35 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	return s, nil
 }
 
-// checkpointLoop copies the SQLite write-ahead log back into the database
-// file outside of any request's commit. PASSIVE never blocks writers.
-func (s *Store) checkpointLoop(ctx context.Context) {
-	defer close(s.checkpointsDone)
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	var lastWarned time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			_, err := s.checkpointDB.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
-			// A failing checkpoint lets the write-ahead log grow: say so,
-			// but once a minute at most.
-			if err != nil && ctx.Err() == nil && time.Since(lastWarned) > time.Minute {
-				s.log.Warn("SQLite checkpoint failed; the write-ahead log grows until one succeeds", "error", err)
-				lastWarned = time.Now()
-			}
+// privateSQLiteFiles creates the database file 0600 before SQLite would
+// create it 0644 (its default, whatever the umask), and makes an existing
+// one and its -wal and -shm files 0600: they hold incidents, emails and
+// webhook payloads. SQLite gives the -wal and -shm files it creates the
+// database file's mode.
+func privateSQLiteFiles(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("creating database file: %w", err)
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Chmod(p, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("making %s private: %w", p, err)
 		}
 	}
+	return nil
 }
 
-func sqliteDSN(path string) string {
+func sqliteDSN(path string, walLimit uint64) string {
 	q := url.Values{}
 	// wal_autocheckpoint(0): a checkpoint (and its fsync) would otherwise run
 	// inside whichever commit crosses the threshold, stalling every webhook
 	// waiting on that commit; Store checkpoints in the background instead.
-	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "foreign_keys(1)", "wal_autocheckpoint(0)"} {
+	// journal_size_limit: when a commit starts the log over, the file is cut
+	// back to a quarter of the limit (SQLite otherwise keeps its peak size).
+	pragmas := []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "foreign_keys(1)", "wal_autocheckpoint(0)",
+		fmt.Sprintf("journal_size_limit(%d)", walLimit/4)}
+	for _, p := range pragmas {
 		q.Add("_pragma", p)
 	}
 	// BEGIN IMMEDIATE: a write transaction takes the write lock up front
@@ -154,7 +190,9 @@ func (s *Store) Close() error {
 		s.checkpointDB.Exec("PRAGMA wal_checkpoint(TRUNCATE)") //nolint:errcheck // best effort at shutdown
 		s.checkpointDB.Close()
 	}
-	return s.DB.Close()
+	err := s.DB.Close()
+	s.closeLock()
+	return err
 }
 
 // Migrate applies every pending migration. Concurrent hubs on one

@@ -147,13 +147,19 @@ func (i *Inbox) commit(ctx context.Context, batch []*pendingWrite) {
 		if claimed {
 			i.wakeups.Unclaim()
 		}
-		i.log.Error("recording webhook batch failed", "deliveries", len(batch), "error", err)
+		// An unavailable database is logged once per change of state by
+		// Avail; anything else here is a bug worth a line per batch.
+		if store.Unavailable(err) == nil {
+			i.log.Error("recording webhook batch failed", "deliveries", len(batch), "error", err)
+		}
+		err = i.store.Avail.Observe(err)
 		for _, p := range batch {
 			p.done <- writeResult{err: err}
 		}
 		return
 	}
 	i.wakeups.Committed()
+	i.store.Avail.OK()
 	// Credit each new row to the first delivery in the batch that carried it.
 	fresh := make(map[inboxKey]bool, len(inserted))
 	for _, r := range inserted {

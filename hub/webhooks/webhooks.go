@@ -13,6 +13,7 @@ import (
 
 	"github.com/aurora-hub/aurora-hub/hub"
 	"github.com/aurora-hub/aurora-hub/hub/connections"
+	"github.com/aurora-hub/aurora-hub/hub/rekey"
 	"github.com/aurora-hub/aurora-hub/hub/secrets"
 	"github.com/aurora-hub/aurora-hub/hub/store"
 	"github.com/aurora-hub/aurora-hub/sdk"
@@ -113,6 +114,9 @@ func (s *Service) lookup(ctx context.Context, provider, userID string) (cacheEnt
 			if err != nil {
 				return e, fmt.Errorf("opening webhook secret %s: %w", sec.ID, err)
 			}
+			if _, err := rekey.Lazily(ctx, s.store.DB, s.sealer, rekey.WebhookSecrets, sec.Secret, sec.ID, conn.ID); err != nil {
+				s.log.Warn("re-sealing a webhook secret with the current key failed; the next lookup retries", "secret", sec.ID, "error", err)
+			}
 			e.secrets = append(e.secrets, string(pt))
 		}
 	}
@@ -143,7 +147,7 @@ func (s *Service) remember(key string, e cacheEntry, now time.Time) {
 }
 
 func secretBinding(connID, secretID string) string {
-	return "connection:" + connID + ":webhook-secret:" + secretID
+	return secrets.WebhookSecretBinding(connID, secretID)
 }
 
 // Receipt says what happened to a delivery.

@@ -2,6 +2,8 @@ module github.com/aurora-hub/aurora-hub/plugins/alertmanager
 
 go 1.26.8
 
+toolchain go1.26.10
+
 require github.com/aurora-hub/aurora-hub/sdk v0.0.0
 
 require (

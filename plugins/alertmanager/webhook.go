@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -147,7 +148,7 @@ func (m *message) event(i int, raw json.RawMessage) (sdk.Event, error) {
 		Priority:        priority(a.Labels["severity"]),
 		Urgency:         "low",
 		IncidentKey:     string(m.GroupKey),
-		HTMLURL:         firstOf(string(a.GeneratorURL), string(m.ExternalURL)),
+		HTMLURL:         firstLink(string(a.GeneratorURL), string(m.ExternalURL)),
 		CreatedAt:       startsAt,
 		HasCustomFields: true,
 		CustomFields:    append(fields("labels", a.Labels), fields("annotations", a.Annotations)...),
@@ -243,6 +244,19 @@ func firstOf(vals ...string) string {
 	for _, v := range vals {
 		if v = strings.TrimSpace(v); v != "" {
 			return v
+		}
+	}
+	return ""
+}
+
+// firstLink is the first of urls that is an absolute http(s) URL: a
+// generatorURL such as javascript:... gives way to the external URL (the
+// hub shows only http and https links either way).
+func firstLink(urls ...string) string {
+	for _, raw := range urls {
+		u, err := url.Parse(strings.TrimSpace(raw))
+		if err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
+			return u.String()
 		}
 	}
 	return ""

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -287,3 +288,36 @@ func TestWebhookAuthentication(t *testing.T) {
 }
 
 func auth(v string) map[string][]string { return map[string][]string{"Authorization": {v}} }
+
+// TestParseUnsafeLinks: a generatorURL that is not an absolute http(s) URL
+// gives way to the payload's externalURL; neither safe, no link.
+func TestParseUnsafeLinks(t *testing.T) {
+	alert := func(gen string) string {
+		return `[{"status":"firing","fingerprint":"fp","labels":{"alertname":"A"},"generatorURL":` + strconv.Quote(gen) + `}]`
+	}
+	tests := []struct {
+		name, body, want string
+	}{
+		{"safe generatorURL", payload(alert("https://prom.example.com/graph?g0.expr=up")), "https://prom.example.com/graph?g0.expr=up"},
+		{"javascript", payload(alert("javascript:alert(document.cookie)")), "https://am.example.com"},
+		{"upper case", payload(alert("JAVASCRIPT:alert(1)")), "https://am.example.com"},
+		{"whitespace prefixed", payload(alert("  javascript:alert(1)")), "https://am.example.com"},
+		{"data", payload(alert("data:text/html,<script>alert(1)</script>")), "https://am.example.com"},
+		{"relative", payload(alert("/graph?g0.expr=up")), "https://am.example.com"},
+		{"unsafe externalURL too", `{"version":"4","status":"firing","externalURL":"javascript:alert(2)","alerts":` + alert("javascript:alert(1)") + `}`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			evs, err := parse([]byte(tt.body))
+			if err != nil || len(evs) != 1 {
+				t.Fatalf("parse = %v, %v", evs, err)
+			}
+			if got := evs[0].Incident.HTMLURL; got != tt.want {
+				t.Fatalf("HTMLURL = %q, want %q", got, tt.want)
+			}
+			if !strings.Contains(string(evs[0].Data), "generatorURL") {
+				t.Errorf("the alert's data lost its generatorURL: %s", evs[0].Data)
+			}
+		})
+	}
+}

@@ -2,6 +2,8 @@ module github.com/aurora-hub/aurora-hub/plugins/pagerduty
 
 go 1.26.8
 
+toolchain go1.26.10
+
 require (
 	github.com/aurora-hub/aurora-hub/sdk v0.0.0
 	github.com/hashicorp/go-hclog v1.6.3

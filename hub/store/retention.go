@@ -1,0 +1,42 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// PruneAppliedInbox deletes up to limit webhook inbox rows that were
+// received and applied before before, oldest first, in one statement (so
+// on SQLite it holds the one connection for one short batch). Rows not
+// applied, pending or dead letters, are never deleted.
+func (s *Store) PruneAppliedInbox(ctx context.Context, before time.Time, limit int) (int64, error) {
+	before = before.UTC()
+	ids := s.DB.NewSelect().Model((*InboxEvent)(nil)).Column("id").
+		Where("applied_at IS NOT NULL").
+		Where("received_at < ?", before).
+		Where("applied_at < ?", before).
+		Order("received_at").
+		Limit(int64(limit))
+	res, err := s.DB.NewDelete().Model((*InboxEvent)(nil)).Where("id IN (?)", ids).Exec(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("pruning applied webhook events: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}
+
+// PruneExpiredOAuthStates deletes up to limit pending OAuth authorizations
+// that expired before before (used ones are deleted when consumed).
+func (s *Store) PruneExpiredOAuthStates(ctx context.Context, before time.Time, limit int) (int64, error) {
+	hashes := s.DB.NewSelect().Model((*OAuthState)(nil)).Column("state_hash").
+		Where("expires_at < ?", before.UTC()).
+		Order("expires_at").
+		Limit(int64(limit))
+	res, err := s.DB.NewDelete().Model((*OAuthState)(nil)).Where("state_hash IN (?)", hashes).Exec(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("pruning expired oauth states: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}
