@@ -40,7 +40,7 @@ func jobsCmd(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	q := queues.New(st, jc, queues.Options{RescueAfter: cfg.JobRescueAfter})
+	q := queues.New(st, jc, queues.Options{RescueAfter: cfg.JobRescueAfter, ReplicaTimeout: cfg.Ops.ReplicaTimeout})
 	if args[0] == "list" {
 		return listJobs(ctx, q, args[1:], out)
 	}
@@ -91,9 +91,17 @@ func listJobs(ctx context.Context, q *queues.Service, args []string, out io.Writ
 	fmt.Fprintf(out, "\nrunning jobs (%d):\n", len(s.Running))
 	if len(s.Running) > 0 {
 		w = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "ID\tKIND\tQUEUE\tATTEMPT\tRUNNING FOR\tHOLDER\tSTUCK")
+		fmt.Fprintln(w, "ID\tKIND\tQUEUE\tATTEMPT\tRUNNING FOR\tHOLDER\tREPLICA\tSTUCK")
 		for _, r := range s.Running {
-			fmt.Fprintf(w, "%d\t%s\t%s\t%d/%d\t%s\t%s\t%t\n", r.ID, r.Kind, r.Queue, r.Attempt, r.MaxAttempts, secs(r.RunningSeconds), r.Holder, r.Stuck)
+			rep := "-"
+			if p := r.Replica; p != nil {
+				state := "alive"
+				if !p.Alive {
+					state = "silent since " + p.HeartbeatAt.Format(time.RFC3339)
+				}
+				rep = fmt.Sprintf("%s pid %d, %s", p.Hostname, p.PID, state)
+			}
+			fmt.Fprintf(w, "%d\t%s\t%s\t%d/%d\t%s\t%s\t%s\t%t\n", r.ID, r.Kind, r.Queue, r.Attempt, r.MaxAttempts, secs(r.RunningSeconds), r.Holder, rep, r.Stuck)
 		}
 		w.Flush()
 	}

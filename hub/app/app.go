@@ -173,8 +173,8 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 		return a, fmt.Errorf("enqueuing the start-up apply job: %w", err)
 	}
 	a.Queues = queues.New(a.Store, a.Jobs, queues.Options{
-		Metrics: a.Metrics, RescueAfter: cfg.JobRescueAfter,
-		Kinds: []string{pipeline.ApplyEventsArgs{}.Kind(), pipeline.ProcessIncidentArgs{}.Kind(), pipeline.RCAArgs{}.Kind()},
+		Metrics: a.Metrics, RescueAfter: cfg.JobRescueAfter, ReplicaTimeout: cfg.Ops.ReplicaTimeout,
+		Kinds: []string{pipeline.ApplyEventsArgs{}.Kind(), pipeline.ProcessIncidentArgs{}.Kind(), pipeline.RCAArgs{}.Kind(), retention.Args{}.Kind()},
 	})
 	a.Metrics.ObserveQueues(a.Queues.Stats)
 	inbox := webhooks.NewInbox(a.Store, a.Jobs, wakeups, log.Named("inbox"))

@@ -32,8 +32,9 @@ type Service struct {
 	jobs    *jobs.Client
 	metrics *metrics.Metrics
 	// rescueAfter: a job running longer is reported stuck.
-	rescueAfter time.Duration
-	kinds       []string
+	rescueAfter    time.Duration
+	replicaTimeout time.Duration
+	kinds          []string
 }
 
 // Options configure a Service.
@@ -43,6 +44,9 @@ type Options struct {
 	// RescueAfter is HUB_JOB_RESCUE_AFTER: a job running longer is marked
 	// stuck in the status (River rescues it; default 5m).
 	RescueAfter time.Duration
+	// ReplicaTimeout is HUB_REPLICA_TIMEOUT: a holder whose replica has not
+	// heartbeaten for this long is reported dead (default 30s).
+	ReplicaTimeout time.Duration
 	// Kinds are the job kinds the hub runs: Stats reports each of them in
 	// every state, with 0 when it has no job there, so that a series is
 	// never absent only because it is empty.
@@ -54,7 +58,10 @@ func New(st *store.Store, jc *jobs.Client, o Options) *Service {
 	if o.RescueAfter <= 0 {
 		o.RescueAfter = 5 * time.Minute
 	}
-	return &Service{store: st, jobs: jc, metrics: o.Metrics, rescueAfter: o.RescueAfter, kinds: o.Kinds}
+	if o.ReplicaTimeout <= 0 {
+		o.ReplicaTimeout = 30 * time.Second
+	}
+	return &Service{store: st, jobs: jc, metrics: o.Metrics, rescueAfter: o.RescueAfter, replicaTimeout: o.ReplicaTimeout, kinds: o.Kinds}
 }
 
 // jobStates are the states counted: completed and cancelled jobs are done.
@@ -179,10 +186,50 @@ type HeldJob struct {
 	AttemptedAt *time.Time      `json:"attemptedAt"`
 	// AttemptedBy are the River client ids (one per attempt) that worked
 	// the job; the last holds it now.
-	AttemptedBy    []string `json:"attemptedBy"`
-	Holder         string   `json:"holder"`
+	AttemptedBy []string `json:"attemptedBy"`
+	Holder      string   `json:"holder"`
+	// Replica is the holder's heartbeat (PostgreSQL replicas register
+	// one; nil when the holder has none, as on SQLite).
+	Replica        *Replica `json:"replica"`
 	RunningSeconds float64  `json:"runningSeconds"`
-	Stuck          bool     `json:"stuck"`
+	// Stuck: running longer than HUB_JOB_RESCUE_AFTER, or held by a
+	// replica that stopped heartbeating; it will be run again.
+	Stuck bool `json:"stuck"`
+}
+
+// Replica is a hub process as hub_replicas knows it.
+type Replica struct {
+	Hostname    string    `json:"hostname"`
+	PID         int       `json:"pid"`
+	HeartbeatAt time.Time `json:"heartbeatAt"`
+	// Alive: heard of within HUB_REPLICA_TIMEOUT. The jobs of a dead
+	// replica are run again by a live one at its next sweep.
+	Alive bool `json:"alive"`
+}
+
+type replicaRow struct {
+	bun.BaseModel `bun:"table:hub_replicas"`
+
+	ID          string    `bun:"id,pk"`
+	Hostname    string    `bun:"hostname"`
+	PID         int       `bun:"pid"`
+	HeartbeatAt time.Time `bun:"heartbeat_at"`
+}
+
+// replicas returns the heartbeats of the replicas ids.
+func (s *Service) replicas(ctx context.Context, ids []string, now time.Time) (map[string]*Replica, error) {
+	out := map[string]*Replica{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	var rows []replicaRow
+	if err := s.store.DB.NewSelect().Model(&rows).Where("id IN (?)", bun.List(ids)).Scan(ctx); err != nil {
+		return nil, fmt.Errorf("loading replicas: %w", err)
+	}
+	for _, r := range rows {
+		out[r.ID] = &Replica{Hostname: r.Hostname, PID: r.PID, HeartbeatAt: r.HeartbeatAt.UTC(), Alive: now.Sub(r.HeartbeatAt) < s.replicaTimeout}
+	}
+	return out, nil
 }
 
 // maxRunning bounds the running jobs listed.
@@ -221,6 +268,22 @@ func (s *Service) Status(ctx context.Context) (*Status, error) {
 			h.RunningSeconds, h.Stuck = d.Seconds(), d > s.rescueAfter
 		}
 		out.Running = append(out.Running, h)
+	}
+	var holders []string
+	for _, h := range out.Running {
+		if h.Holder != "" && !slices.Contains(holders, h.Holder) {
+			holders = append(holders, h.Holder)
+		}
+	}
+	reps, err := s.replicas(ctx, holders, now)
+	if err != nil {
+		return nil, err
+	}
+	for i := range out.Running {
+		h := &out.Running[i]
+		if h.Replica = reps[h.Holder]; h.Replica != nil && !h.Replica.Alive {
+			h.Stuck = true
+		}
 	}
 	return out, nil
 }

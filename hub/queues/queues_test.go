@@ -320,6 +320,34 @@ func TestStatusListsRunningJobsAndHolder(t *testing.T) {
 			if status.RescueAfterSeconds != 60 {
 				t.Errorf("rescueAfterSeconds = %v", status.RescueAfterSeconds)
 			}
+			if r.Replica != nil {
+				t.Errorf("a holder without a heartbeat row has replica %+v", r.Replica)
+			}
+			// The holder's heartbeat, as a PostgreSQL replica records it:
+			// recent, then an hour old (the replica died).
+			for _, tt := range []struct {
+				age   time.Duration
+				alive bool
+			}{{0, true}, {time.Hour, false}} {
+				beat := time.Now().Add(-tt.age).UTC()
+				if _, err := st.DB.ExecContext(ctx, "DELETE FROM hub_replicas"); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := st.DB.ExecContext(ctx, "INSERT INTO hub_replicas (id, hostname, pid, started_at, heartbeat_at) VALUES (?, 'hub-7', 4242, ?, ?)", c.ID(), beat, beat); err != nil {
+					t.Fatal(err)
+				}
+				status, err := q.Status(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(status.Running) != 1 {
+					t.Fatalf("running = %+v", status.Running)
+				}
+				r := status.Running[0]
+				if rep := r.Replica; rep == nil || rep.Hostname != "hub-7" || rep.PID != 4242 || rep.Alive != tt.alive || r.Stuck == tt.alive {
+					t.Errorf("heartbeat %s old: replica %+v, stuck %v", tt.age, rep, r.Stuck)
+				}
+			}
 		})
 	}
 }
