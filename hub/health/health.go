@@ -164,10 +164,11 @@ func (c *Checker) database(ctx context.Context) Check {
 	ms := float64(time.Since(start).Microseconds()) / 1000
 	ch.LatencyMS = &ms
 	if err != nil {
-		err = st.Avail.Observe(err)
+		st.Avail.Observe(err) // records the outage; the check shows the driver's own words
 		if ctx.Err() != nil {
 			err = fmt.Errorf("no answer within %s: %w", c.o.Timeout, err)
 		}
+		err = fmt.Errorf("writing the health row: %w", err)
 	} else {
 		st.Avail.OK()
 	}
