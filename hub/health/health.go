@@ -80,6 +80,7 @@ type Check struct {
 	Path         string  `json:"path,omitempty"`
 	FreeBytes    *uint64 `json:"freeBytes,omitempty"`
 	MinFreeBytes *uint64 `json:"minFreeBytes,omitempty"`
+	WALBytes     *int64  `json:"walBytes,omitempty"` // SQLite write-ahead log
 
 	// plugins
 	Plugins []Plugin `json:"plugins,omitempty"`
@@ -204,6 +205,10 @@ func (c *Checker) disk() Check {
 	}
 	free := fs.Bavail * uint64(fs.Bsize)
 	ch.FreeBytes = &free
+	if c.o.Store.Driver == "sqlite" {
+		wal := c.o.Store.WALSize()
+		ch.WALBytes = &wal
+	}
 	switch {
 	case fs.Flags&unix.ST_RDONLY != 0:
 		ch.OK, ch.Error = false, "file system is mounted read-only"
