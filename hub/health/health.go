@@ -4,6 +4,7 @@ package health
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"sync"
 	"time"
@@ -85,8 +86,10 @@ type Check struct {
 	// plugins
 	Plugins []Plugin `json:"plugins,omitempty"`
 
-	// queue
+	// queue: how long the oldest webhook event still to be applied, and
+	// the oldest job ready to run (enrichment, analysis), have waited
 	LagSeconds    *float64 `json:"lagSeconds,omitempty"`
+	JobLagSeconds *float64 `json:"jobLagSeconds,omitempty"`
 	MaxLagSeconds *float64 `json:"maxLagSeconds,omitempty"`
 }
 
@@ -236,8 +239,8 @@ func (c *Checker) plugins() Check {
 	return ch
 }
 
-// queue measures how long the oldest webhook event still to be applied
-// has waited.
+// queue measures how long the oldest webhook event still to be applied,
+// and the oldest job ready to run, have waited.
 func (c *Checker) queue(ctx context.Context) Check {
 	ch := Check{OK: true}
 	if c.o.MaxQueueLag > 0 {
@@ -259,8 +262,24 @@ func (c *Checker) queue(ctx context.Context) Check {
 		lag = max(0, time.Since(oldest[0].ReceivedAt).Seconds())
 	}
 	ch.LagSeconds = &lag
-	if c.o.MaxQueueLag > 0 && lag > c.o.MaxQueueLag.Seconds() {
-		ch.OK, ch.Error = false, fmt.Sprintf("the oldest pending webhook event has waited %.0fs, more than HUB_READY_MAX_QUEUE_LAG (%s)", lag, c.o.MaxQueueLag)
+	// River keeps its times as text on SQLite ("2006-01-02 15:04:05.000", UTC).
+	q := "SELECT EXTRACT(EPOCH FROM now() - min(scheduled_at))::float8 FROM river_job WHERE state = 'available'"
+	if c.o.Store.Driver == "sqlite" {
+		q = "SELECT (julianday('now') - julianday(min(scheduled_at))) * 86400.0 FROM river_job WHERE state = 'available'"
+	}
+	var jobLag sql.NullFloat64
+	if err := c.o.Store.DB.QueryRowContext(ctx, q).Scan(&jobLag); err != nil {
+		ch.OK, ch.Error = false, fmt.Sprintf("reading the oldest job ready to run: %v", err)
+		return ch
+	}
+	jl := max(0, jobLag.Float64)
+	ch.JobLagSeconds = &jl
+	if lim := c.o.MaxQueueLag.Seconds(); c.o.MaxQueueLag > 0 && max(lag, jl) > lim {
+		what := "the oldest pending webhook event"
+		if jl > lag {
+			what = "the oldest job ready to run (enrichment, analysis)"
+		}
+		ch.OK, ch.Error = false, fmt.Sprintf("%s has waited %.0fs, more than HUB_READY_MAX_QUEUE_LAG (%s)", what, max(lag, jl), c.o.MaxQueueLag)
 	}
 	return ch
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/aurora-hub/aurora-hub/hub/health"
+	"github.com/aurora-hub/aurora-hub/hub/jobs"
+	"github.com/aurora-hub/aurora-hub/hub/pipeline"
 	"github.com/aurora-hub/aurora-hub/hub/pluginhost"
 	"github.com/aurora-hub/aurora-hub/hub/store"
 	"github.com/aurora-hub/aurora-hub/hub/store/storetest"
@@ -26,6 +28,12 @@ func TestChecks(t *testing.T) {
 		{"queue lagging", func(o *health.Options) { o.MaxQueueLag = time.Minute }, func(t *testing.T, st *store.Store) {
 			pending(t, st, time.Now().Add(-2*time.Minute))
 		}, []string{health.CheckQueue}},
+		{"jobs waiting", func(o *health.Options) { o.MaxQueueLag = time.Minute }, func(t *testing.T, st *store.Store) {
+			waitingJob(t, st, time.Now().Add(-2*time.Minute))
+		}, []string{health.CheckQueue}},
+		{"jobs just queued", func(o *health.Options) { o.MaxQueueLag = time.Minute }, func(t *testing.T, st *store.Store) {
+			waitingJob(t, st, time.Now())
+		}, nil},
 		{"queue lag check off", func(o *health.Options) { o.MaxQueueLag = 0 }, func(t *testing.T, st *store.Store) {
 			pending(t, st, time.Now().Add(-2*time.Hour))
 		}, nil},
@@ -39,7 +47,7 @@ func TestChecks(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st := storetest.Open(t, "sqlite")
+			st := openStore(t)
 			o := health.Options{
 				Store: st, Plugins: pluginhost.New(pluginhost.Options{}), DiskPath: t.TempDir(),
 				MinFreeDisk: 1 << 20, MaxQueueLag: time.Hour, CacheFor: time.Minute,
@@ -58,6 +66,34 @@ func TestChecks(t *testing.T) {
 	}
 }
 
+// waitingJob enqueues a job that has been ready to run since at (no
+// worker runs in this test).
+func waitingJob(t *testing.T, st *store.Store, at time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	jc, err := jobs.New(st, jobs.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := jc.Insert(ctx, pipeline.ApplyEventsArgs{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Backdate it as a job that waited would be.
+	if _, err := st.DB.NewUpdate().Table("river_job").Set("scheduled_at = ?", at.UTC()).Where("TRUE").Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// openStore is a hub database as the hub has it: its tables and River's.
+func openStore(t *testing.T) *store.Store {
+	t.Helper()
+	st := storetest.Open(t, "sqlite")
+	if err := jobs.Migrate(context.Background(), st, nil); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
 func pending(t *testing.T, st *store.Store, at time.Time) {
 	t.Helper()
 	row := &store.InboxEvent{Provider: "pagerduty", ConnectionID: "c", OwnerKind: "user", OwnerID: "u", EventID: "e1",
@@ -70,7 +106,7 @@ func pending(t *testing.T, st *store.Store, at time.Time) {
 // TestCachedChecksWriteOnce: probes within CacheFor share one database
 // write, and a failure seen by requests shows in the next check.
 func TestCachedChecksWriteOnce(t *testing.T) {
-	st := storetest.Open(t, "sqlite")
+	st := openStore(t)
 	ctx := context.Background()
 	c := health.New(health.Options{Store: st, Plugins: pluginhost.New(pluginhost.Options{}), DiskPath: filepath.Dir(t.TempDir()), CacheFor: time.Hour})
 	first := c.Run(ctx)
