@@ -4,6 +4,7 @@ package health
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"sync"
 	"time"
@@ -66,6 +67,8 @@ func New(o Options) *Checker {
 type Check struct {
 	OK    bool   `json:"ok"`
 	Error string `json:"error,omitempty"`
+	// Skipped says why a check does not apply here.
+	Skipped string `json:"skipped,omitempty"`
 
 	// database
 	Driver    string   `json:"driver,omitempty"`
@@ -78,12 +81,15 @@ type Check struct {
 	Path         string  `json:"path,omitempty"`
 	FreeBytes    *uint64 `json:"freeBytes,omitempty"`
 	MinFreeBytes *uint64 `json:"minFreeBytes,omitempty"`
+	WALBytes     *int64  `json:"walBytes,omitempty"` // SQLite write-ahead log
 
 	// plugins
 	Plugins []Plugin `json:"plugins,omitempty"`
 
-	// queue
+	// queue: how long the oldest webhook event still to be applied, and
+	// the oldest job ready to run (enrichment, analysis), have waited
 	LagSeconds    *float64 `json:"lagSeconds,omitempty"`
+	JobLagSeconds *float64 `json:"jobLagSeconds,omitempty"`
 	MaxLagSeconds *float64 `json:"maxLagSeconds,omitempty"`
 }
 
@@ -164,10 +170,11 @@ func (c *Checker) database(ctx context.Context) Check {
 	ms := float64(time.Since(start).Microseconds()) / 1000
 	ch.LatencyMS = &ms
 	if err != nil {
-		err = st.Avail.Observe(err)
+		st.Avail.Observe(err) // records the outage; the check shows the driver's own words
 		if ctx.Err() != nil {
 			err = fmt.Errorf("no answer within %s: %w", c.o.Timeout, err)
 		}
+		err = fmt.Errorf("writing the health row: %w", err)
 	} else {
 		st.Avail.OK()
 	}
@@ -191,7 +198,7 @@ func (c *Checker) database(ctx context.Context) Check {
 // free, or is mounted read-only.
 func (c *Checker) disk() Check {
 	if c.o.DiskPath == "" {
-		return Check{OK: true}
+		return Check{OK: true, Skipped: "no local database file: a full database server disk fails the database check (disk_full)"}
 	}
 	ch := Check{OK: true, Path: c.o.DiskPath, MinFreeBytes: &c.o.MinFreeDisk}
 	var fs unix.Statfs_t
@@ -201,6 +208,10 @@ func (c *Checker) disk() Check {
 	}
 	free := fs.Bavail * uint64(fs.Bsize)
 	ch.FreeBytes = &free
+	if c.o.Store.Driver == "sqlite" {
+		wal := c.o.Store.WALSize()
+		ch.WALBytes = &wal
+	}
 	switch {
 	case fs.Flags&unix.ST_RDONLY != 0:
 		ch.OK, ch.Error = false, "file system is mounted read-only"
@@ -228,8 +239,8 @@ func (c *Checker) plugins() Check {
 	return ch
 }
 
-// queue measures how long the oldest webhook event still to be applied
-// has waited.
+// queue measures how long the oldest webhook event still to be applied,
+// and the oldest job ready to run, have waited.
 func (c *Checker) queue(ctx context.Context) Check {
 	ch := Check{OK: true}
 	if c.o.MaxQueueLag > 0 {
@@ -251,8 +262,24 @@ func (c *Checker) queue(ctx context.Context) Check {
 		lag = max(0, time.Since(oldest[0].ReceivedAt).Seconds())
 	}
 	ch.LagSeconds = &lag
-	if c.o.MaxQueueLag > 0 && lag > c.o.MaxQueueLag.Seconds() {
-		ch.OK, ch.Error = false, fmt.Sprintf("the oldest pending webhook event has waited %.0fs, more than HUB_READY_MAX_QUEUE_LAG (%s)", lag, c.o.MaxQueueLag)
+	// River keeps its times as text on SQLite ("2006-01-02 15:04:05.000", UTC).
+	q := "SELECT EXTRACT(EPOCH FROM now() - min(scheduled_at))::float8 FROM river_job WHERE state = 'available'"
+	if c.o.Store.Driver == "sqlite" {
+		q = "SELECT (julianday('now') - julianday(min(scheduled_at))) * 86400.0 FROM river_job WHERE state = 'available'"
+	}
+	var jobLag sql.NullFloat64
+	if err := c.o.Store.DB.QueryRowContext(ctx, q).Scan(&jobLag); err != nil {
+		ch.OK, ch.Error = false, fmt.Sprintf("reading the oldest job ready to run: %v", err)
+		return ch
+	}
+	jl := max(0, jobLag.Float64)
+	ch.JobLagSeconds = &jl
+	if lim := c.o.MaxQueueLag.Seconds(); c.o.MaxQueueLag > 0 && max(lag, jl) > lim {
+		what := "the oldest pending webhook event"
+		if jl > lag {
+			what = "the oldest job ready to run (enrichment, analysis)"
+		}
+		ch.OK, ch.Error = false, fmt.Sprintf("%s has waited %.0fs, more than HUB_READY_MAX_QUEUE_LAG (%s)", what, max(lag, jl), c.o.MaxQueueLag)
 	}
 	return ch
 }

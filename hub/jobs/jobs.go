@@ -62,7 +62,7 @@ func Migrate(ctx context.Context, st *store.Store, log hclog.Logger) error {
 	if err != nil {
 		return err
 	}
-	m, err := rivermigrate.New(drv, &rivermigrate.Config{Logger: newSlog(log)})
+	m, err := rivermigrate.New(drv, &rivermigrate.Config{Logger: newSlog(log, nil)})
 	if err != nil {
 		return fmt.Errorf("jobs: preparing River migrations: %w", err)
 	}
@@ -95,7 +95,7 @@ func New(st *store.Store, o Options) (*Client, error) {
 	cfg := &river.Config{
 		ID: o.ID,
 		// River logs through slog; the adapter hands it to hclog.
-		Logger:               newSlog(o.Logger),
+		Logger:               newSlog(o.Logger, func() bool { return st.Avail.State().Reason != "" }),
 		FetchPollInterval:    o.PollInterval,
 		FetchCooldown:        o.PollInterval / 4,
 		MaxAttempts:          10,

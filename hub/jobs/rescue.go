@@ -139,7 +139,11 @@ func (r *Replicas) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-beat.C:
-			if _, err := r.st.DB.ExecContext(ctx, `UPDATE hub_replicas SET heartbeat_at = now() WHERE id = ?`, r.id); err != nil && ctx.Err() == nil {
+			_, err := r.st.DB.ExecContext(ctx, `UPDATE hub_replicas SET heartbeat_at = now() WHERE id = ?`, r.id)
+			switch {
+			case err == nil:
+				r.st.Avail.OK()
+			case ctx.Err() == nil:
 				// The database's own state is logged by store.Avail.
 				r.st.Avail.Observe(err)
 			}

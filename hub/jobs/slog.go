@@ -13,14 +13,19 @@ type hclogHandler struct {
 	log    hclog.Logger
 	prefix string      // group prefix for attribute keys
 	min    hclog.Level // River is chatty below warnings
+	// quiet, when it returns true, turns River's warnings and errors into
+	// debug lines: while the database is known to be unavailable (logged
+	// once by store.Availability), River's pollers would log every try.
+	quiet func() bool
 }
 
-// newSlog logs River's warnings and errors through l (nil: nowhere).
-func newSlog(l hclog.Logger) *slog.Logger {
+// newSlog logs River's warnings and errors through l (nil: nowhere); see
+// hclogHandler.quiet for quiet (nil: never).
+func newSlog(l hclog.Logger, quiet func() bool) *slog.Logger {
 	if l == nil {
 		l = hclog.NewNullLogger()
 	}
-	return slog.New(&hclogHandler{log: l, min: hclog.Warn})
+	return slog.New(&hclogHandler{log: l, min: hclog.Warn, quiet: quiet})
 }
 
 func (h *hclogHandler) Enabled(_ context.Context, l slog.Level) bool {
@@ -37,7 +42,11 @@ func (h *hclogHandler) Handle(_ context.Context, r slog.Record) error {
 	if !h.Enabled(context.Background(), r.Level) {
 		return nil
 	}
-	h.log.Log(hclogLevel(r.Level), r.Message, args...)
+	lvl := hclogLevel(r.Level)
+	if h.quiet != nil && h.quiet() {
+		lvl = hclog.Debug
+	}
+	h.log.Log(lvl, r.Message, args...)
 	return nil
 }
 
@@ -46,11 +55,11 @@ func (h *hclogHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 	for _, a := range attrs {
 		args = append(args, h.prefix+a.Key, a.Value.Any())
 	}
-	return &hclogHandler{log: h.log.With(args...), prefix: h.prefix, min: h.min}
+	return &hclogHandler{log: h.log.With(args...), prefix: h.prefix, min: h.min, quiet: h.quiet}
 }
 
 func (h *hclogHandler) WithGroup(name string) slog.Handler {
-	return &hclogHandler{log: h.log, prefix: h.prefix + name + ".", min: h.min}
+	return &hclogHandler{log: h.log, prefix: h.prefix + name + ".", min: h.min, quiet: h.quiet}
 }
 
 func hclogLevel(l slog.Level) hclog.Level {

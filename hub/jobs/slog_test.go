@@ -10,7 +10,8 @@ import (
 
 func TestRiverLogsGoThroughHclog(t *testing.T) {
 	var buf bytes.Buffer
-	log := newSlog(hclog.New(&hclog.LoggerOptions{Name: "jobs", Output: &buf, JSONFormat: true, Level: hclog.Debug}))
+	var dbDown bool
+	log := newSlog(hclog.New(&hclog.LoggerOptions{Name: "jobs", Output: &buf, JSONFormat: true, Level: hclog.Debug}), func() bool { return dbDown })
 	tests := []struct {
 		name  string
 		log   func()
@@ -19,6 +20,11 @@ func TestRiverLogsGoThroughHclog(t *testing.T) {
 		{"info is dropped", func() { log.Info("producer started", "queue", "default") }, ""},
 		{"warning kept with attrs", func() { log.Warn("job failed", "kind", "incident_rca") }, `"kind":"incident_rca"`},
 		{"group prefixes keys", func() { log.WithGroup("job").Error("panic", "id", 7) }, `"job.id":7`},
+		{"errors while the database is down are debug", func() {
+			dbDown = true
+			defer func() { dbDown = false }()
+			log.WithGroup("producer").Error("Error fetching jobs", "error", "read-only")
+		}, `"@level":"debug"`},
 	}
 	for _, tt := range tests {
 		buf.Reset()

@@ -235,3 +235,43 @@ func TestSecondHubOnOneSQLiteFileIsRefused(t *testing.T) {
 func testLogger(w *strings.Builder) hclog.Logger {
 	return hclog.New(&hclog.LoggerOptions{Output: w, Level: hclog.Info})
 }
+
+// TestDamageFoundWhileRunningStays: a damaged page met after start (a real
+// SQLITE_CORRUPT) keeps the database unavailable even when other writes
+// succeed: only a restart, with its quick_check, clears it.
+func TestDamageFoundWhileRunningStays(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "hub.db")
+	raw, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.ExecContext(ctx, "CREATE TABLE filler AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 20000) SELECT i, randomblob(200) AS b FROM n"); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte(strings.Repeat("\xde\xad\xbe\xef", 1024)), 40*4096) // one leaf page
+	f.Close()
+	raw, err = sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	err = raw.QueryRowContext(ctx, "SELECT sum(length(b)) FROM filler").Scan(&n)
+	if store.Reason(err) != store.ReasonDamaged {
+		t.Fatalf("reading a damaged page: %v (reason %q)", err, store.Reason(err))
+	}
+	a := store.NewAvailability(nil)
+	if hub.ErrorCode(a.Observe(err)) != hub.EUnavailable {
+		t.Fatal("damage not classified unavailable")
+	}
+	a.OK() // another write succeeded
+	if s := a.State(); s.Reason != store.ReasonDamaged {
+		t.Fatalf("state after a successful write = %+v, want still damaged", s)
+	}
+}
