@@ -64,6 +64,12 @@ func seed(t *testing.T, st *store.Store, a []byte, n int) {
 		if err := st.AddWebhookSecret(ctx, &store.WebhookSecret{ID: sid, ConnectionID: id, Secret: ws, Source: "manual", CreatedAt: now}, time.Hour); err != nil {
 			t.Fatal(err)
 		}
+		if i == 0 { // one webhook URL key
+			k, _ := sa.Seal([]byte("url-key-"+id), secrets.WebhookKeyBinding(id))
+			if err := st.AddWebhookKey(ctx, &store.WebhookKey{ConnectionID: id, KeyHash: "hash-" + id, KeySealed: k, CreatedAt: now}); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	v, _ := sa.Seal([]byte("verifier"), secrets.OAuthVerifierBinding("h1"))
 	if err := st.CreateOAuthState(ctx, &store.OAuthState{StateHash: "h1", Provider: "pagerduty", UserID: "u", Verifier: v, RedirectURI: "http://x", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
@@ -95,6 +101,15 @@ func openAll(t *testing.T, st *store.Store, s *secrets.Sealer, n int) error {
 		if pt, err := s.Open(secs[0].Secret, secrets.WebhookSecretBinding(id, secs[0].ID)); err != nil || string(pt) != "whsec-"+id {
 			return fmt.Errorf("webhook secret %s: %q, %w", id, pt, err)
 		}
+		if i == 0 {
+			k, err := st.WebhookKeyOf(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pt, err := s.Open(k.KeySealed, secrets.WebhookKeyBinding(id)); err != nil || string(pt) != "url-key-"+id {
+				return fmt.Errorf("webhook URL key %s: %q, %w", id, pt, err)
+			}
+		}
 	}
 	return nil
 }
@@ -117,6 +132,7 @@ func TestRotate(t *testing.T) {
 			want := []rekey.Count{
 				{Table: "connections", Total: n, Stale: n},
 				{Table: "webhook_secrets", Total: n, Stale: n},
+				{Table: "webhook_keys", Total: 1, Stale: 1},
 				{Table: "oauth_states", Total: 1, Stale: 1},
 			}
 			if fmt.Sprint(survey) != fmt.Sprint(want) {
@@ -150,6 +166,7 @@ func TestRotate(t *testing.T) {
 			wantAgain := []rekey.Count{
 				{Table: "connections", Total: n, Current: n},
 				{Table: "webhook_secrets", Total: n, Current: n},
+				{Table: "webhook_keys", Total: 1, Current: 1},
 				{Table: "oauth_states", Total: 1, Current: 1},
 			}
 			if fmt.Sprint(again) != fmt.Sprint(wantAgain) {
