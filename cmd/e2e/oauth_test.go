@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -58,15 +60,59 @@ func startOAuthHub(t *testing.T, sim *simServer, backend string, extra map[strin
 	return h
 }
 
-// oauthLogin is POST /pagerduty/oauth/login; it returns the oauth_url.
+// oauthLogin is POST /pagerduty/oauth/login; it returns the oauth_url: the
+// hub's start URL, which binds the login to the browser that follows it.
 func (h *hubProc) oauthLogin(c caller) string {
 	h.t.Helper()
 	res := h.do(c, "POST", "/pagerduty/oauth/login", nil)
 	u, _ := res.JSON["oauth_url"].(string)
-	if res.Status != 200 || u == "" {
+	if res.Status != 200 || !strings.HasPrefix(u, h.URL+"/pagerduty/oauth/start?state=") {
 		h.t.Fatalf("oauth login = %d %s", res.Status, res.Body)
 	}
 	return u
+}
+
+// browser is a user's browser: it keeps cookies and does not follow redirects.
+type browser struct{ client *http.Client }
+
+func newBrowser(t *testing.T) *browser {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &browser{client: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+func (b *browser) get(t *testing.T, u string) response {
+	t.Helper()
+	res, err := b.client.Get(u)
+	if err != nil {
+		t.Fatalf("GET %s: %v", u, err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return response{Status: res.StatusCode, Header: res.Header, Body: body}
+}
+
+// startAt follows a login's start URL in b and returns where the hub sends
+// it: the provider's authorization URL. The hub sets the binding cookie.
+func startAt(t *testing.T, h *hubProc, b *browser, startURL string) string {
+	t.Helper()
+	res := b.get(t, startURL)
+	loc := res.Header.Get("Location")
+	if res.Status != http.StatusFound || strings.HasPrefix(loc, oauthFrontendPath) {
+		t.Fatalf("start = %d %q %s\n%s", res.Status, loc, res.Body, h.Logs())
+	}
+	ck := res.Header.Get("Set-Cookie")
+	if !strings.HasPrefix(ck, "aurora_oauth_") || !strings.Contains(ck, "HttpOnly") || !strings.Contains(ck, "SameSite=Lax") ||
+		!strings.Contains(ck, "path=/pagerduty/oauth") || !strings.Contains(ck, "max-age=") {
+		t.Fatalf("binding cookie %q", ck)
+	}
+	if res.Header.Get("Referrer-Policy") != "no-referrer" || res.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("start headers %v", res.Header)
+	}
+	return loc
 }
 
 // authorizeAt follows an authorization URL at the simulator, as the user's
@@ -81,17 +127,16 @@ func authorizeAt(t *testing.T, h *hubProc, authURL string) string {
 	return loc
 }
 
-// callback requests the hub's callback URL (without following the final
-// redirect to the frontend) and returns the outcome: "success" or the error code.
-func callback(t *testing.T, callbackURL string) string {
+// frontendOutcome reads a redirect to the frontend's OAuth page: "success"
+// or the error code.
+func frontendOutcome(t *testing.T, what string, res response) string {
 	t.Helper()
-	res := doRequest(t, mustRequest(t, "GET", callbackURL))
 	loc := res.Header.Get("Location")
 	if res.Status != http.StatusFound || !strings.HasPrefix(loc, oauthFrontendPath) {
-		t.Fatalf("callback = %d %q %s", res.Status, loc, res.Body)
+		t.Fatalf("%s = %d %q %s", what, res.Status, loc, res.Body)
 	}
 	if res.Header.Get("Referrer-Policy") != "no-referrer" || res.Header.Get("Cache-Control") != "no-store" {
-		t.Errorf("callback headers %v", res.Header)
+		t.Errorf("%s headers %v", what, res.Header)
 	}
 	q, _ := url.ParseQuery(strings.TrimPrefix(loc, oauthFrontendPath))
 	switch {
@@ -100,18 +145,63 @@ func callback(t *testing.T, callbackURL string) string {
 	case q.Get("oauth") == "failed" && q.Get("error") != "":
 		return q.Get("error")
 	}
-	t.Fatalf("callback redirected to %q", loc)
+	t.Fatalf("%s redirected to %q", what, loc)
 	return ""
 }
 
-// connectOAuth runs the whole flow for c and expects success.
+// callback requests the hub's callback URL in b (without following the
+// final redirect to the frontend) and returns the outcome.
+func callback(t *testing.T, b *browser, callbackURL string) string {
+	t.Helper()
+	return frontendOutcome(t, "callback", b.get(t, callbackURL))
+}
+
+// connectOAuth runs the whole flow for c in one browser and expects success.
 func connectOAuth(t *testing.T, h *hubProc, c caller) (callbackURL string) {
 	t.Helper()
-	callbackURL = authorizeAt(t, h, h.oauthLogin(c))
-	if got := callback(t, callbackURL); got != "success" {
+	b := newBrowser(t)
+	callbackURL = authorizeAt(t, h, startAt(t, h, b, h.oauthLogin(c)))
+	if got := callback(t, b, callbackURL); got != "success" {
 		t.Fatalf("callback outcome = %s\n%s", got, h.Logs())
 	}
 	return callbackURL
+}
+
+// TestOAuthBoundToBrowser: a login completes only in the browser that
+// followed its oauth_url; its callback, completed in another client, is
+// refused without consuming it; the start URL is single use.
+func TestOAuthBoundToBrowser(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, backend string) {
+		sim := startSim(t)
+		h := startOAuthHub(t, sim, backend, nil)
+		mallory := caller{user: "user-mallory"}
+		startURL := h.oauthLogin(mallory)
+		own := newBrowser(t)
+		cbURL := authorizeAt(t, h, startAt(t, h, own, startURL))
+
+		other := newBrowser(t)
+		if got := frontendOutcome(t, "second start", other.get(t, startURL)); got != "invalid" {
+			t.Fatalf("second start = %s", got)
+		}
+		if got := callback(t, other, cbURL); got != "invalid" {
+			t.Fatalf("callback in another browser = %s", got)
+		}
+		if got := callback(t, newBrowser(t), cbURL); got != "invalid" {
+			t.Fatalf("callback in a fresh browser = %s", got)
+		}
+		if n := sim.TokenRequests().AuthorizationCode; n != 0 {
+			t.Fatalf("%d code exchanges for refused callbacks", n)
+		}
+		if res := h.do(mallory, "GET", "/pagerduty", nil); string(res.Body) != `{"connected":false}` {
+			t.Fatalf("a refused callback connected: %s", res.Body)
+		}
+		if got := callback(t, own, cbURL); got != "success" {
+			t.Fatalf("callback in the starting browser = %s\n%s", got, h.Logs())
+		}
+		if res := h.do(mallory, "GET", "/pagerduty", nil); res.JSON["connected"] != true {
+			t.Fatalf("GET = %s", res.Body)
+		}
+	})
 }
 
 func TestOAuthConnect(t *testing.T) {
@@ -121,7 +211,8 @@ func TestOAuthConnect(t *testing.T) {
 		bob := caller{user: "user-bob", org: "org-1"}
 		carol := caller{user: "user-carol", org: "org-1"}
 
-		authURL := h.oauthLogin(bob)
+		b := newBrowser(t)
+		authURL := startAt(t, h, b, h.oauthLogin(bob))
 		u, _ := url.Parse(authURL)
 		q := u.Query()
 		if !strings.HasPrefix(authURL, sim.URL+"/oauth/authorize?") || q.Get("client_id") != oauthClientID ||
@@ -131,7 +222,7 @@ func TestOAuthConnect(t *testing.T) {
 			t.Fatalf("oauth_url = %s", authURL)
 		}
 		cbURL := authorizeAt(t, h, authURL)
-		if got := callback(t, cbURL); got != "success" {
+		if got := callback(t, b, cbURL); got != "success" {
 			t.Fatalf("callback = %s\n%s", got, h.Logs())
 		}
 
@@ -152,7 +243,7 @@ func TestOAuthConnect(t *testing.T) {
 		}
 
 		// A replayed callback is refused before any exchange.
-		if got := callback(t, cbURL); got != "invalid" {
+		if got := callback(t, b, cbURL); got != "invalid" {
 			t.Fatalf("replay = %s", got)
 		}
 		if n := sim.TokenRequests().AuthorizationCode; n != 1 {
@@ -195,22 +286,28 @@ func TestOAuthRefusedCallbacks(t *testing.T) {
 				"state=a&state=b&code=abc",
 				"code=abc&state=" + strings.Repeat("A", 200),
 			} {
-				if got := callback(t, h.URL+"/pagerduty/oauth/callback?"+q); got != "invalid" {
+				if got := callback(t, newBrowser(t), h.URL+"/pagerduty/oauth/callback?"+q); got != "invalid" {
 					t.Errorf("%.50s = %s", q, got)
 				}
 			}
 		})
 		t.Run("expired state", func(t *testing.T) {
-			authURL := h.oauthLogin(alice)
+			b := newBrowser(t)
+			authURL := startAt(t, h, b, h.oauthLogin(alice))
+			late := h.oauthLogin(alice)
 			time.Sleep(1200 * time.Millisecond)
-			if got := callback(t, authorizeAt(t, h, authURL)); got != "invalid" {
+			if got := callback(t, b, authorizeAt(t, h, authURL)); got != "invalid" {
 				t.Fatalf("= %s", got)
+			}
+			if got := frontendOutcome(t, "late start", b.get(t, late)); got != "invalid" {
+				t.Fatalf("start after expiry = %s", got)
 			}
 		})
 		t.Run("denied", func(t *testing.T) {
 			sim.SetOAuthDecision(pdsim.Deny)
 			defer sim.SetOAuthDecision(pdsim.Approve)
-			if got := callback(t, authorizeAt(t, h, h.oauthLogin(alice))); got != "access_denied" {
+			b := newBrowser(t)
+			if got := callback(t, b, authorizeAt(t, h, startAt(t, h, b, h.oauthLogin(alice)))); got != "access_denied" {
 				t.Fatalf("= %s", got)
 			}
 		})
@@ -219,12 +316,13 @@ func TestOAuthRefusedCallbacks(t *testing.T) {
 		}
 		t.Run("verifier does not match the challenge", func(t *testing.T) {
 			// Authorize with A's challenge, come back with B's state (and so B's verifier).
-			a, _ := url.Parse(h.oauthLogin(alice))
-			b, _ := url.Parse(h.oauthLogin(alice))
+			br := newBrowser(t)
+			a, _ := url.Parse(startAt(t, h, br, h.oauthLogin(alice)))
+			b, _ := url.Parse(startAt(t, h, br, h.oauthLogin(alice)))
 			q := a.Query()
 			q.Set("state", b.Query().Get("state"))
 			a.RawQuery = q.Encode()
-			if got := callback(t, authorizeAt(t, h, a.String())); got != "exchange_failed" {
+			if got := callback(t, br, authorizeAt(t, h, a.String())); got != "exchange_failed" {
 				t.Fatalf("= %s", got)
 			}
 			if st := sim.TokenRequests(); st.AuthorizationCode != 1 || st.Errors != 1 {
@@ -326,8 +424,11 @@ func TestOAuthConfiguration(t *testing.T) {
 			if res.Status != 403 || string(res.Body) != `{"error":"PagerDuty OAuth is not enabled"}` {
 				t.Fatalf("login = %d %s", res.Status, res.Body)
 			}
-			if got := callback(t, h.URL+"/pagerduty/oauth/callback?code=abc&state=def"); got != "oauth_not_enabled" {
+			if got := callback(t, newBrowser(t), h.URL+"/pagerduty/oauth/callback?code=abc&state=def"); got != "oauth_not_enabled" {
 				t.Fatalf("callback = %s", got)
+			}
+			if got := frontendOutcome(t, "start", newBrowser(t).get(t, h.URL+"/pagerduty/oauth/start?state=def")); got != "oauth_not_enabled" {
+				t.Fatalf("start = %s", got)
 			}
 		})
 		t.Run("missing credentials", func(t *testing.T) {
@@ -338,7 +439,7 @@ func TestOAuthConfiguration(t *testing.T) {
 			if res.Status != 503 || string(res.Body) != `{"error":"Missing OAuth credentials: PAGERDUTY_CLIENT_ID"}` {
 				t.Fatalf("login = %d %s", res.Status, res.Body)
 			}
-			if got := callback(t, h.URL+"/pagerduty/oauth/callback?code=abc&state=def"); got != "unexpected" {
+			if got := callback(t, newBrowser(t), h.URL+"/pagerduty/oauth/callback?code=abc&state=def"); got != "unexpected" {
 				t.Fatalf("callback = %s", got)
 			}
 			// Everything else is served.

@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"context"
+	"net/http"
+	"time"
 
 	"github.com/aurora-hub/aurora-hub/hub"
 	"github.com/aurora-hub/aurora-hub/hub/oauth"
@@ -43,7 +45,8 @@ func (s *Server) oauthCallback(c *fiber.Ctx) error {
 		return c.Redirect(oauth.FrontendRedirect(s.cfg, name, oauth.CodeNotEnabled), fiber.StatusFound)
 	}
 	ctx := c.UserContext()
-	res := s.oauth.Callback(ctx, name, string(c.Request().URI().QueryString()))
+	res := s.oauth.Callback(ctx, name, string(c.Request().URI().QueryString()), func(n string) string { return c.Cookies(n) })
+	setCookie(c, res.Cookie)
 	if res.Code == "" {
 		s.connected(ctx, res)
 		s.log.Info("OAuth connection completed", "provider", name, "owner_kind", res.Owner.Kind(), "connection", res.Conn.ID)
@@ -55,6 +58,48 @@ func (s *Server) oauthCallback(c *fiber.Ctx) error {
 		level("OAuth callback failed", "provider", name, "outcome", res.Code, "error", res.Err)
 	}
 	return c.Redirect(s.oauth.FrontendRedirect(name, res), fiber.StatusFound)
+}
+
+// oauthStart is GET /:provider/oauth/start, where the login's oauth_url
+// sends the browser: it binds the login to this browser with a cookie and
+// redirects (302) to the provider's authorization page; on failure, to the
+// frontend like the callback. The URL carries the state: it is single use.
+func (s *Server) oauthStart(c *fiber.Ctx) error {
+	name := c.Params("provider")
+	if _, ok := s.plugins.Get(name); !ok {
+		return c.Status(fiber.StatusNotFound).JSON(fiber.Map{"error": "Unknown provider: " + name})
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	c.Set(fiber.HeaderReferrerPolicy, "no-referrer")
+	if s.oauth == nil {
+		return c.Redirect(oauth.FrontendRedirect(s.cfg, name, oauth.CodeNotEnabled), fiber.StatusFound)
+	}
+	res := s.oauth.Start(c.UserContext(), name, string(c.Request().URI().QueryString()))
+	if res.Code != "" {
+		level := s.log.Info
+		if res.Code == oauth.CodeUnexpected {
+			level = s.log.Error
+		}
+		level("OAuth start failed", "provider", name, "outcome", res.Code, "error", res.Err)
+		return c.Redirect(oauth.FrontendRedirect(s.cfg, name, res.Code), fiber.StatusFound)
+	}
+	setCookie(c, res.Cookie)
+	return c.Redirect(res.AuthURL, fiber.StatusFound)
+}
+
+// setCookie sets a net/http cookie on the response (nil: none).
+func setCookie(c *fiber.Ctx, hc *http.Cookie) {
+	if hc == nil {
+		return
+	}
+	ck := &fiber.Cookie{
+		Name: hc.Name, Value: hc.Value, Path: hc.Path, MaxAge: hc.MaxAge,
+		Secure: hc.Secure, HTTPOnly: hc.HttpOnly, SameSite: fiber.CookieSameSiteLaxMode,
+	}
+	if hc.MaxAge < 0 {
+		ck.Expires = time.Unix(1, 0)
+	}
+	c.Cookie(ck)
 }
 
 // connected does what a token connect does after saving the connection.

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
 	"sync"
 	"time"
@@ -235,7 +236,105 @@ func (s *Service) Login(ctx context.Context, provider string, owner hub.Owner) (
 		return "", err
 	}
 	s.o.Logger.Info("OAuth login started", "provider", provider, "owner_kind", owner.Kind())
-	return cfg.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier)), nil
+	return startURL(cfg.RedirectURL, state), nil
+}
+
+// startURL is the hub URL the browser is sent to first: beside the callback
+// (same origin and path, so the binding cookie reaches the callback),
+// <base>/<provider>/oauth/start?state=...
+func startURL(redirectURI, state string) string {
+	return strings.TrimSuffix(redirectURI, "/callback") + "/start?" + url.Values{"state": {state}}.Encode()
+}
+
+// Browser binding: the start URL sets a cookie holding a random secret in
+// the browser that follows it, and stores the secret's hash with the state;
+// the callback completes only in a browser that sends that cookie back.
+const (
+	bindingCookiePrefix = "aurora_oauth_"
+	bindingSecretBytes  = 32
+)
+
+// bindingCookieName is per state (a prefix of its hash), so two logins in
+// one browser do not overwrite each other's binding.
+func bindingCookieName(stateHash string) string { return bindingCookiePrefix + stateHash[:16] }
+
+// bindingCookie is the HttpOnly, SameSite=Lax cookie of a binding, scoped to
+// the callback's directory; maxAge < 0 deletes it.
+func bindingCookie(redirectURI, stateHash, value string, maxAge int) *http.Cookie {
+	c := &http.Cookie{
+		Name: bindingCookieName(stateHash), Value: value, Path: "/", MaxAge: maxAge,
+		HttpOnly: true, SameSite: http.SameSiteLaxMode,
+	}
+	if u, err := url.Parse(redirectURI); err == nil {
+		c.Secure = u.Scheme == "https"
+		if dir := path.Dir(u.Path); dir != "." && dir != "" {
+			c.Path = dir
+		}
+	}
+	return c
+}
+
+// StartResult is the outcome of a browser following the start URL.
+type StartResult struct {
+	// AuthURL is the provider's authorization URL; Cookie binds the flow to
+	// the browser. Both are set on success.
+	AuthURL string
+	Cookie  *http.Cookie
+	// Code is "" on success, else one of the Code* constants.
+	Code string
+	// Err is the cause of a failure, for the log only.
+	Err error
+}
+
+// Start binds the authorization named by the start URL's raw query to the
+// browser that follows it (once: a second visit, from any browser, is
+// refused) and returns the provider's authorization URL with the cookie to
+// set. It never returns an error: every failure is a Code.
+func (s *Service) Start(ctx context.Context, provider, rawQuery string) StartResult {
+	failed := func(code string, err error) StartResult { return StartResult{Code: code, Err: err} }
+	p, oc, err := s.app(provider, true)
+	if err != nil {
+		if code := hub.ErrorCode(err); code == hub.EForbidden || code == hub.ENotFound {
+			return failed(CodeNotEnabled, err)
+		}
+		return failed(CodeUnexpected, err)
+	}
+	q, err := ParseCallback(rawQuery)
+	if err != nil {
+		return failed(CodeInvalid, err)
+	}
+	if q.State == "" {
+		return failed(CodeInvalid, errors.New("no state"))
+	}
+	raw := make([]byte, bindingSecretBytes)
+	if _, err := rand.Read(raw); err != nil {
+		return failed(CodeUnexpected, fmt.Errorf("generating the browser binding: %w", err))
+	}
+	secret := base64.RawURLEncoding.EncodeToString(raw)
+	now := s.now()
+	st, err := s.o.Store.BindOAuthState(ctx, hashState(q.State), hashState(secret), now)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return failed(CodeInvalid, errors.New("unknown, expired or already started state"))
+	case err != nil:
+		return failed(CodeUnexpected, err)
+	case st.Provider != provider:
+		return failed(CodeInvalid, fmt.Errorf("state was issued for provider %s", st.Provider))
+	}
+	verifier, err := s.o.Sealer.Open(st.Verifier, verifierBinding(st.StateHash))
+	if err != nil {
+		return failed(CodeUnexpected, fmt.Errorf("opening PKCE verifier: %w", err))
+	}
+	cfg, _, err := s.oauth2Config(ctx, p, oc)
+	if err != nil {
+		return failed(CodeUnexpected, err)
+	}
+	cfg.RedirectURL = st.RedirectURI
+	maxAge := int(st.ExpiresAt.Sub(now) / time.Second)
+	return StartResult{
+		AuthURL: cfg.AuthCodeURL(q.State, oauth2.S256ChallengeOption(string(verifier))),
+		Cookie:  bindingCookie(st.RedirectURI, st.StateHash, secret, max(maxAge, 1)),
+	}
 }
 
 // Result is the outcome of a callback.
@@ -247,6 +346,8 @@ type Result struct {
 	Conn  *hub.Connection
 	// Err is the cause of a failure, for the log only.
 	Err error
+	// Cookie deletes the browser binding the callback was sent with, if any.
+	Cookie *http.Cookie
 }
 
 func fail(code string, err error) Result { return Result{Code: code, Err: err} }
@@ -254,9 +355,21 @@ func fail(code string, err error) Result { return Result{Code: code, Err: err} }
 // callbackTimeout bounds the exchange and the validation.
 const callbackTimeout = 30 * time.Second
 
-// Callback completes an authorization from the callback's raw query. It
-// never returns an error: every failure is a Result code.
-func (s *Service) Callback(ctx context.Context, provider, rawQuery string) Result {
+// Callback completes an authorization from the callback's raw query in the
+// browser that started it: cookie reads the request's cookies. It never
+// returns an error: every failure is a Result code.
+func (s *Service) Callback(ctx context.Context, provider, rawQuery string, cookie func(name string) string) Result {
+	res := s.callback(ctx, provider, rawQuery, cookie)
+	if q, err := ParseCallback(rawQuery); err == nil && q.State != "" {
+		h := hashState(q.State)
+		if cookie(bindingCookieName(h)) != "" {
+			res.Cookie = bindingCookie(s.o.Config.OAuthRedirectURL(provider), h, "", -1)
+		}
+	}
+	return res
+}
+
+func (s *Service) callback(ctx context.Context, provider, rawQuery string, cookie func(name string) string) Result {
 	p, oc, err := s.app(provider, true)
 	if err != nil {
 		if code := hub.ErrorCode(err); code == hub.EForbidden || code == hub.ENotFound {
@@ -271,10 +384,15 @@ func (s *Service) Callback(ctx context.Context, provider, rawQuery string) Resul
 	if q.State == "" {
 		return fail(CodeInvalid, errors.New("no state"))
 	}
-	st, err := s.o.Store.ConsumeOAuthState(ctx, hashState(q.State))
+	h := hashState(q.State)
+	secret := cookie(bindingCookieName(h))
+	if secret == "" {
+		return fail(CodeInvalid, errors.New("no browser binding: the login was not started in this browser"))
+	}
+	st, err := s.o.Store.ConsumeOAuthState(ctx, h, hashState(secret))
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return fail(CodeInvalid, errors.New("unknown or already used state"))
+		return fail(CodeInvalid, errors.New("unknown or already used state, or one started in another browser"))
 	case err != nil:
 		return fail(CodeUnexpected, err)
 	case st.Provider != provider:

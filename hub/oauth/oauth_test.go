@@ -161,13 +161,45 @@ func (f *flow) login(owner hub.Owner) string {
 	return u
 }
 
+// browser holds the cookies a browser keeps.
+type browser map[string]string
+
+func (b browser) cookie(name string) string { return b[name] }
+
+// start follows a login's start URL in b and returns the authorization URL.
+func (f *flow) start(b browser, startURL string) string {
+	f.t.Helper()
+	u, err := url.Parse(startURL)
+	if err != nil || u.Scheme+"://"+u.Host+u.Path != "http://hub.test/pagerduty/oauth/start" {
+		f.t.Fatalf("start URL %q", startURL)
+	}
+	res := f.svc.Start(context.Background(), "pagerduty", u.RawQuery)
+	c := res.Cookie
+	if res.Code != "" || res.AuthURL == "" || c == nil {
+		f.t.Fatalf("start = %+v", res)
+	}
+	if !strings.HasPrefix(c.Name, "aurora_oauth_") || len(c.Value) < 43 || c.Path != "/pagerduty/oauth" || !c.HttpOnly ||
+		c.SameSite != http.SameSiteLaxMode || c.Secure || c.MaxAge <= 0 || c.MaxAge > int(config.DefaultOAuthStateTTL/time.Second) {
+		f.t.Fatalf("binding cookie %+v", c)
+	}
+	b[c.Name] = c.Value
+	return res.AuthURL
+}
+
+// authorizeIn runs a login up to the callback in b and returns the callback's query.
+func (f *flow) authorizeIn(b browser, owner hub.Owner) string {
+	f.t.Helper()
+	return f.authorize(f.start(b, f.login(owner)))
+}
+
 func TestFlow(t *testing.T) {
 	ctx := context.Background()
 	owner := hub.Owner{UserID: "u1", OrgID: "org-1"}
 
 	t.Run("success and replay", func(t *testing.T) {
 		f := newFlow(t, nil)
-		authURL := f.login(owner)
+		b := browser{}
+		authURL := f.start(b, f.login(owner))
 		u, _ := url.Parse(authURL)
 		q := u.Query()
 		if len(q.Get("state")) < 43 || q.Get("code_challenge_method") != "S256" || q.Get("code_challenge") == "" ||
@@ -175,7 +207,7 @@ func TestFlow(t *testing.T) {
 			t.Fatalf("authorization URL %s", authURL)
 		}
 		cb := f.authorize(authURL)
-		res := f.svc.Callback(ctx, "pagerduty", cb)
+		res := f.svc.Callback(ctx, "pagerduty", cb, b.cookie)
 		if res.Code != "" || res.Conn == nil || res.Owner != owner {
 			t.Fatalf("callback = %+v", res)
 		}
@@ -189,7 +221,10 @@ func TestFlow(t *testing.T) {
 		if err != nil || creds.Token != f.plug.seen[0].Token || creds.Scope != "users.read incidents.read" {
 			t.Fatalf("stored credentials %v %v", creds, err)
 		}
-		if again := f.svc.Callback(ctx, "pagerduty", cb); again.Code != oauth.CodeInvalid {
+		if res.Cookie == nil || res.Cookie.MaxAge >= 0 || b[res.Cookie.Name] == "" {
+			t.Fatalf("the binding cookie is not deleted: %+v", res.Cookie)
+		}
+		if again := f.svc.Callback(ctx, "pagerduty", cb, b.cookie); again.Code != oauth.CodeInvalid {
 			t.Fatalf("replay = %+v", again)
 		}
 		if n := f.sim.TokenRequests().AuthorizationCode; n != 1 {
@@ -200,14 +235,22 @@ func TestFlow(t *testing.T) {
 	t.Run("forged, expired and malformed state", func(t *testing.T) {
 		f := newFlow(t, nil)
 		for _, raw := range []string{"code=x&state=forged0123456789forged0123456789forged01234", "code=x", "code=x&state=a&state=b"} {
-			if res := f.svc.Callback(ctx, "pagerduty", raw); res.Code != oauth.CodeInvalid {
+			if res := f.svc.Callback(ctx, "pagerduty", raw, browser{}.cookie); res.Code != oauth.CodeInvalid {
 				t.Errorf("%q = %+v", raw, res)
 			}
+			if res := f.svc.Start(ctx, "pagerduty", raw); res.Code != oauth.CodeInvalid || res.Cookie != nil {
+				t.Errorf("start %q = %+v", raw, res)
+			}
 		}
-		authURL := f.login(owner)
+		b := browser{}
+		authURL := f.start(b, f.login(owner))
+		late := f.login(owner)
 		f.now = f.now.Add(config.DefaultOAuthStateTTL + time.Second)
-		if res := f.svc.Callback(ctx, "pagerduty", f.authorize(authURL)); res.Code != oauth.CodeInvalid {
+		if res := f.svc.Callback(ctx, "pagerduty", f.authorize(authURL), b.cookie); res.Code != oauth.CodeInvalid {
 			t.Fatalf("expired = %+v", res)
+		}
+		if res := f.svc.Start(ctx, "pagerduty", strings.SplitN(late, "?", 2)[1]); res.Code != oauth.CodeInvalid || res.Cookie != nil {
+			t.Fatalf("expired start = %+v", res)
 		}
 		if n := f.sim.TokenRequests().AuthorizationCode; n != 0 {
 			t.Fatalf("%d code exchanges", n)
@@ -219,20 +262,55 @@ func TestFlow(t *testing.T) {
 
 	t.Run("verifier of another state", func(t *testing.T) {
 		f := newFlow(t, nil)
-		a, _ := url.Parse(f.login(owner))
-		b, _ := url.Parse(f.login(owner))
+		br := browser{}
+		a, _ := url.Parse(f.start(br, f.login(owner)))
+		b, _ := url.Parse(f.start(br, f.login(owner)))
 		q := a.Query()
 		q.Set("state", b.Query().Get("state"))
 		a.RawQuery = q.Encode()
-		if res := f.svc.Callback(ctx, "pagerduty", f.authorize(a.String())); res.Code != oauth.CodeExchangeFailed {
+		if res := f.svc.Callback(ctx, "pagerduty", f.authorize(a.String()), br.cookie); res.Code != oauth.CodeExchangeFailed {
 			t.Fatalf("= %+v", res)
+		}
+	})
+
+	t.Run("bound to the browser that started it", func(t *testing.T) {
+		f := newFlow(t, nil)
+		starter, other := browser{}, browser{}
+		startURL := f.login(owner)
+		cb := f.authorize(f.start(starter, startURL))
+		// The start URL is single use, whichever browser comes second.
+		if res := f.svc.Start(ctx, "pagerduty", strings.SplitN(startURL, "?", 2)[1]); res.Code != oauth.CodeInvalid || res.Cookie != nil {
+			t.Fatalf("second start = %+v", res)
+		}
+		// Without the cookie, with another value under its name, or with the
+		// cookie of another login: refused, and nothing is consumed.
+		forged := browser{}
+		for name := range starter {
+			forged[name] = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+		}
+		f.start(other, f.login(owner))
+		for i, b := range []browser{{}, forged, other} {
+			if res := f.svc.Callback(ctx, "pagerduty", cb, b.cookie); res.Code != oauth.CodeInvalid || res.Conn != nil {
+				t.Fatalf("callback in browser %d = %+v", i, res)
+			}
+		}
+		if n := f.sim.TokenRequests().AuthorizationCode; n != 0 {
+			t.Fatalf("%d code exchanges for refused callbacks", n)
+		}
+		if c, _ := f.conns.Get(ctx, "pagerduty", owner); c != nil {
+			t.Fatal("a connection was stored")
+		}
+		// The browser that started it still completes it.
+		if res := f.svc.Callback(ctx, "pagerduty", cb, starter.cookie); res.Code != "" || res.Conn == nil {
+			t.Fatalf("callback in the starting browser = %+v", res)
 		}
 	})
 
 	t.Run("denied", func(t *testing.T) {
 		f := newFlow(t, nil)
 		f.sim.SetOAuthDecision(pdsim.Deny)
-		if res := f.svc.Callback(ctx, "pagerduty", f.authorize(f.login(owner))); res.Code != oauth.CodeAccessDenied {
+		b := browser{}
+		if res := f.svc.Callback(ctx, "pagerduty", f.authorizeIn(b, owner), b.cookie); res.Code != oauth.CodeAccessDenied {
 			t.Fatalf("= %+v", res)
 		}
 	})
@@ -240,7 +318,8 @@ func TestFlow(t *testing.T) {
 	t.Run("validation failed", func(t *testing.T) {
 		f := newFlow(t, nil)
 		f.plug.fail = true
-		if res := f.svc.Callback(ctx, "pagerduty", f.authorize(f.login(owner))); res.Code != oauth.CodeValidationFailed {
+		b := browser{}
+		if res := f.svc.Callback(ctx, "pagerduty", f.authorizeIn(b, owner), b.cookie); res.Code != oauth.CodeValidationFailed {
 			t.Fatalf("= %+v", res)
 		}
 		if c, _ := f.conns.Get(ctx, "pagerduty", owner); c != nil {
@@ -254,15 +333,18 @@ func TestFlow(t *testing.T) {
 		if he, ok := err.(*hub.Error); !ok || he.Code != hub.EForbidden || he.Message != "PagerDuty OAuth is not enabled" {
 			t.Fatalf("disabled login = %v", err)
 		}
-		if res := f.svc.Callback(ctx, "pagerduty", "code=x&state=y"); res.Code != oauth.CodeNotEnabled {
+		if res := f.svc.Callback(ctx, "pagerduty", "code=x&state=y", browser{}.cookie); res.Code != oauth.CodeNotEnabled {
 			t.Fatalf("disabled callback = %+v", res)
+		}
+		if res := f.svc.Start(ctx, "pagerduty", "state=y"); res.Code != oauth.CodeNotEnabled {
+			t.Fatalf("disabled start = %+v", res)
 		}
 		f = newFlow(t, map[string]string{"PAGERDUTY_CLIENT_ID": "", "PAGERDUTY_CLIENT_SECRET": " "})
 		_, err = f.svc.Login(ctx, "pagerduty", owner)
 		if he, ok := err.(*hub.Error); !ok || he.Code != hub.EUnavailable || he.Message != "Missing OAuth credentials: PAGERDUTY_CLIENT_ID, PAGERDUTY_CLIENT_SECRET" {
 			t.Fatalf("missing credentials login = %v", err)
 		}
-		if res := f.svc.Callback(ctx, "pagerduty", "code=x&state=y"); res.Code != oauth.CodeUnexpected {
+		if res := f.svc.Callback(ctx, "pagerduty", "code=x&state=y", browser{}.cookie); res.Code != oauth.CodeUnexpected {
 			t.Fatalf("missing credentials callback = %+v", res)
 		}
 	})

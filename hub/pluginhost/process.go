@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -56,6 +58,8 @@ type goPluginProcess struct {
 	manifest sdk.Manifest
 	done     chan struct{}
 	killOnce sync.Once
+	// cleanup removes the socket directory (once).
+	cleanup func()
 }
 
 // launchGoPlugin starts the binary over go-plugin (gRPC) and asks it for its
@@ -66,8 +70,18 @@ func launchGoPlugin(ctx context.Context, s launchSpec) (process, error) {
 	if err != nil || len(sum) != sha256.Size {
 		return nil, fmt.Errorf("invalid checksum %q", s.SHA256)
 	}
+	// go-plugin puts the plugin's socket in PLUGIN_UNIX_SOCKET_DIR, else in
+	// the temporary directory with the umask's mode (any local user could
+	// connect under umask 000). Its own private directory is only made for
+	// custom runners, so the hub makes one per process: 0700 whatever the
+	// umask, and removed when the process is gone.
+	sockDir, err := os.MkdirTemp("", "aurora-"+s.Name+"-")
+	if err != nil {
+		return nil, fmt.Errorf("creating the plugin's socket directory: %w", err)
+	}
+	cleanup := sync.OnceFunc(func() { _ = os.RemoveAll(sockDir) })
 	cmd := exec.Command(s.Path)
-	cmd.Env = s.Env
+	cmd.Env = append(slices.Clip(s.Env), plugin.EnvUnixSocketDir+"="+sockDir)
 	// Own process group, and killed by the kernel if the hub dies without
 	// cleaning up (SIGKILL, crash): no orphaned plugins.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -80,12 +94,10 @@ func launchGoPlugin(ctx context.Context, s launchSpec) (process, error) {
 		// The binary that runs is the one inspected (and pinned): go-plugin
 		// hashes it again right before it starts it.
 		SecureConfig: &plugin.SecureConfig{Checksum: sum, Hash: sha256.New()},
-		// The plugin's socket lives in a fresh 0700 directory that go-plugin
-		// creates (UnixSocketConfig), so only the hub's own user can connect
-		// to it. That is the boundary AutoMTLS would protect; TLS on top cost
-		// more than half the webhook throughput in `make bench`.
-		UnixSocketConfig: &plugin.UnixSocketConfig{},
-		GRPCDialOptions:  sdk.HostDialOptions(),
+		// No AutoMTLS: the socket's private directory (above) admits only
+		// the hub's own user, the boundary mTLS would protect; TLS on top
+		// cost more than half the webhook throughput in `make bench`.
+		GRPCDialOptions: sdk.HostDialOptions(),
 		// The plugin's stderr (its log) goes to the hub's log, tagged.
 		Logger:       s.Logger,
 		StartTimeout: s.StartTimeout,
@@ -93,6 +105,7 @@ func launchGoPlugin(ctx context.Context, s launchSpec) (process, error) {
 	fail := func(err error) (process, error) {
 		killGroup(cmd)
 		gp.Kill()
+		cleanup()
 		return nil, err
 	}
 	rpc, err := gp.Client()
@@ -120,7 +133,7 @@ func launchGoPlugin(ctx context.Context, s launchSpec) (process, error) {
 	if live.Name != s.Name {
 		return fail(refuse("plugin answered as %q over gRPC", live.Name))
 	}
-	p := &goPluginProcess{gp: gp, cmd: cmd, client: client, health: grpc_health_v1.NewHealthClient(gc.Conn), manifest: live, done: make(chan struct{})}
+	p := &goPluginProcess{gp: gp, cmd: cmd, client: client, health: grpc_health_v1.NewHealthClient(gc.Conn), manifest: live, done: make(chan struct{}), cleanup: cleanup}
 	go p.watch()
 	return p, nil
 }
@@ -148,13 +161,14 @@ func firstLine(s string) string {
 	return s
 }
 
-// watch closes done when the process has exited. go-plugin only offers
-// Exited(); a poll every 100 ms is a mutex read.
+// watch removes the socket directory and closes done when the process has
+// exited. go-plugin only offers Exited(); a poll every 100 ms is a mutex read.
 func (p *goPluginProcess) watch() {
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
 	for range t.C {
 		if p.gp.Exited() {
+			p.cleanup()
 			close(p.done)
 			return
 		}
@@ -182,6 +196,7 @@ func (p *goPluginProcess) Ping(ctx context.Context) error {
 
 func (p *goPluginProcess) Kill(graceful bool) {
 	p.killOnce.Do(func() {
+		defer p.cleanup()
 		if !graceful {
 			// go-plugin's Kill asks the plugin to shut down first and waits
 			// for its answer without a deadline: a frozen plugin never gives

@@ -25,6 +25,9 @@ type OAuthState struct {
 	RedirectURI string    `bun:"redirect_uri"`
 	CreatedAt   time.Time `bun:"created_at"`
 	ExpiresAt   time.Time `bun:"expires_at"`
+	// BrowserHash is the hash of the secret in the cookie of the browser
+	// that started the authorization; empty until one did.
+	BrowserHash string `bun:"browser_hash,nullzero"`
 }
 
 // CreateOAuthState stores a pending authorization.
@@ -36,24 +39,48 @@ func (s *Store) CreateOAuthState(ctx context.Context, st *OAuthState) error {
 	return nil
 }
 
-// ConsumeOAuthState deletes the pending authorization keyed by stateHash
-// and returns it, in one statement (DELETE ... RETURNING): of concurrent
-// callers at most one gets it. ErrNotFound when there is none. The caller
-// checks ExpiresAt.
-func (s *Store) ConsumeOAuthState(ctx context.Context, stateHash string) (*OAuthState, error) {
+// BindOAuthState binds the pending authorization keyed by stateHash to the
+// browser whose cookie secret hashes to browserHash, and returns it, in one
+// statement (UPDATE ... RETURNING): an authorization is bound once, so of
+// concurrent callers at most one succeeds. ErrNotFound when there is none,
+// it is bound already, or it expired before now.
+func (s *Store) BindOAuthState(ctx context.Context, stateHash, browserHash string, now time.Time) (*OAuthState, error) {
+	if browserHash == "" {
+		return nil, ErrNotFound
+	}
 	var st OAuthState
-	err := s.DB.NewDelete().Model(&st).Where("state_hash = ?", stateHash).Returning("*").Scan(ctx)
+	err := s.DB.NewUpdate().Model(&st).Set("browser_hash = ?", browserHash).
+		Where("state_hash = ? AND browser_hash IS NULL AND expires_at > ?", stateHash, now.UTC()).
+		Returning("*").Scan(ctx)
+	return oauthStateResult(&st, err, "binding oauth state")
+}
+
+// ConsumeOAuthState deletes the pending authorization keyed by stateHash and
+// bound to browserHash, and returns it, in one statement (DELETE ...
+// RETURNING): of concurrent callers at most one gets it, and a caller
+// without the browser's secret gets nothing and consumes nothing.
+// ErrNotFound when there is no such authorization. The caller checks ExpiresAt.
+func (s *Store) ConsumeOAuthState(ctx context.Context, stateHash, browserHash string) (*OAuthState, error) {
+	if browserHash == "" {
+		return nil, ErrNotFound
+	}
+	var st OAuthState
+	err := s.DB.NewDelete().Model(&st).Where("state_hash = ? AND browser_hash = ?", stateHash, browserHash).Returning("*").Scan(ctx)
+	return oauthStateResult(&st, err, "consuming oauth state")
+}
+
+func oauthStateResult(st *OAuthState, err error, doing string) (*OAuthState, error) {
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
 	if err != nil {
-		return nil, fmt.Errorf("consuming oauth state: %w", err)
+		return nil, fmt.Errorf("%s: %w", doing, err)
 	}
 	if st.StateHash == "" {
 		return nil, ErrNotFound
 	}
 	st.CreatedAt, st.ExpiresAt = st.CreatedAt.UTC(), st.ExpiresAt.UTC()
-	return &st, nil
+	return st, nil
 }
 
 // PruneOAuthStates deletes the pending authorizations that expired before now.
