@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"math"
+	"sort"
 	"strings"
 )
 
@@ -40,6 +41,21 @@ func judge(rows []sampleRow, o options) verdict {
 		}
 	}
 	v := verdict{ok: true}
+	if len(load) > 0 {
+		p99s := make([]float64, len(load))
+		for i, r := range load {
+			p99s[i] = r.p99ms
+		}
+		sort.Float64s(p99s)
+		line := fmt.Sprintf("--   under load: %.0f accepted/s on average, p99 of a sample %.1f ms (median) / %.1f ms (worst)",
+			mean(load, func(r sampleRow) float64 { return r.acceptedPerS }), p99s[len(p99s)/2], p99s[len(p99s)-1])
+		for i := range load[0].hubRSS {
+			line += fmt.Sprintf("; hub %d RSS at most %.0f MB + plugins %.0f MB", i,
+				maxOf(load, func(r sampleRow) float64 { return r.hubRSS[i] }), maxOf(load, func(r sampleRow) float64 { return r.pluginRSS[i] }))
+		}
+		line += fmt.Sprintf("; inbox backlog at most %.0f", maxOf(load, func(r sampleRow) float64 { return float64(r.inbox) }))
+		v.lines = append(v.lines, line)
+	}
 	if len(load) < 8 {
 		v.check(false, "only %d samples under load: run longer or sample more often (-interval) to judge", len(load))
 		return v
@@ -84,9 +100,6 @@ func judge(rows []sampleRow, o options) verdict {
 		errN += r.errors
 	}
 	v.check(errN*1000 <= okN+errN, "errors: %d of %d requests (limit 0.1%%)", errN, okN+errN)
-	p99 := maxOf(half, func(r sampleRow) float64 { return r.p99ms })
-	tp := mean(half, func(r sampleRow) float64 { return r.acceptedPerS })
-	v.lines = append(v.lines, fmt.Sprintf("--   second half: %.0f accepted/s on average, worst p99 of a sample %.1f ms", tp, p99))
 	return v
 }
 
