@@ -10,7 +10,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 SIM_LISTEN ?= 127.0.0.1:5090
 TEST_FLAGS ?= -count=1 -timeout 20m
 
-.PHONY: all build sums dev down test test-short bench proto lint vulncheck fmt clean
+.PHONY: all build sums dev down test test-short bench soak proto lint vulncheck fmt clean
 
 all: build
 
@@ -46,6 +46,12 @@ test-short:
 bench: build ## the webhook path's throughput and latency against two baselines, then Go micro-benchmarks
 	$(GO) run ./cmd/hubbench -plugin-dir $(PLUGIN_DIR)
 	@set -e; for m in $(MODULES); do (cd $$m && $(GO) test -run '^$$' -bench . -benchmem ./...); done
+
+SOAK_DURATION ?= 10m
+SOAK_RATE ?= 500
+SOAK_FLAGS ?=
+soak: build ## steady webhook load on a local hub (SQLite, PagerDuty plugin); CSV + PNG of throughput, p99, RSS, WAL, queue depth under out/soak/
+	cd cmd && $(GO) run ./hubsoak -bin ../$(BIN) -out ../out/soak -duration $(SOAK_DURATION) -rate $(SOAK_RATE) $(SOAK_FLAGS)
 
 proto: ## regenerate the plugin protocol's Go code
 	protoc -I sdk/proto --go_out=sdk --go_opt=module=github.com/aurora-hub/aurora-hub/sdk \

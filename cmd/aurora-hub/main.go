@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -222,6 +223,12 @@ func rotateKey(args []string) error {
 	cfg, err := config.Load()
 	if err != nil {
 		return err
+	}
+	if cfg.EncryptionKey == nil {
+		// Do not let the development fallback make up a key to rotate to.
+		if _, err := os.Stat(filepath.Join(cfg.DataDir, "hub.key")); err != nil {
+			return fmt.Errorf("HUB_ENCRYPTION_KEY: not set, and no key file in %s: set the key to rotate to", cfg.DataDir)
+		}
 	}
 	log := newLogger(cfg)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

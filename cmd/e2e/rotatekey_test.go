@@ -131,6 +131,9 @@ func TestEncryptionKeyRotation(t *testing.T) {
 		if ok || !strings.Contains(out, "could not be opened") || !strings.Contains(out, "neither HUB_ENCRYPTION_KEY nor in HUB_ENCRYPTION_PREVIOUS_KEYS") {
 			t.Fatalf("rotate-key with a wrong key:\n%s", out)
 		}
+		if out, ok := rotateKeyCmd(t, h, nil); ok || !strings.Contains(out, "HUB_ENCRYPTION_KEY: not set") {
+			t.Fatalf("rotate-key without a key:\n%s", out)
+		}
 		hc := restart(map[string]string{"HUB_ENCRYPTION_KEY": keyC})
 		if !strings.Contains(hc.Logs(), "cannot be opened: configure that key") {
 			t.Errorf("the hub did not report secrets it cannot open:\n%s", hc.Logs())

@@ -15,12 +15,11 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
-	"sort"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/aurora-hub/aurora-hub/cmd/internal/loadgen"
 	"github.com/aurora-hub/aurora-hub/hub/app"
 	"github.com/aurora-hub/aurora-hub/hub/config"
 	"github.com/aurora-hub/aurora-hub/plugins/pagerduty"
@@ -70,8 +69,8 @@ type result struct {
 	name       string
 	throughput float64
 	errors     int64
-	tp         percentiles // latencies under full load
-	fixed      percentiles // latencies at the fixed rate
+	tp         loadgen.Percentiles // latencies under full load
+	fixed      loadgen.Percentiles // latencies at the fixed rate
 	fixedErrs  int64
 }
 
@@ -79,7 +78,7 @@ func run(duration time.Duration, conns, rate int, pluginDir, only string) error 
 	if _, err := os.Stat(filepath.Join(pluginDir, "aurora-plugin-pagerduty")); err != nil {
 		return fmt.Errorf("plugin binary not found (run make build): %w", err)
 	}
-	bodies := makeBodies(200_000)
+	bodies := loadgen.MakeBodies(200_000, secret, "")
 	variants := []variant{
 		{"bare Fiber handler", startBare},
 		{"hub, provider in-process", func() (string, func(), error) { return startHub(pluginDir, true) }},
@@ -115,7 +114,7 @@ func run(duration time.Duration, conns, rate int, pluginDir, only string) error 
 	fmt.Println("| path | accepted/s | errors | p50 | p99 (full load) | p50 @ rate | p99 @ rate | errors @ rate |")
 	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|")
 	for _, r := range results {
-		fmt.Printf("| %s | %.0f | %d | %s | %s | %s | %s | %d |\n", r.name, r.throughput, r.errors, ms(r.tp.p50), ms(r.tp.p99), ms(r.fixed.p50), ms(r.fixed.p99), r.fixedErrs)
+		fmt.Printf("| %s | %.0f | %d | %s | %s | %s | %s | %d |\n", r.name, r.throughput, r.errors, ms(r.tp.P50), ms(r.tp.P99), ms(r.fixed.P50), ms(r.fixed.P99), r.fixedErrs)
 	}
 	if len(results) == 3 && results[1].throughput > 0 {
 		fmt.Printf("\ngRPC path / in-process: %.0f%%\n", 100*results[2].throughput/results[1].throughput)
@@ -124,34 +123,6 @@ func run(duration time.Duration, conns, rate int, pluginDir, only string) error 
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
-
-type signedBody struct {
-	body []byte
-	sig  string
-}
-
-// makeBodies builds n distinct signed incident events over 1,000 incidents,
-// so every request is a new event that the hub must store.
-func makeBodies(n int) []signedBody {
-	out := make([]signedBody, n)
-	base := time.Now().Add(-time.Hour)
-	types := []string{"incident.triggered", "incident.acknowledged", "incident.resolved"}
-	for i := range out {
-		id := fmt.Sprintf("PBENCH%04d", i%1000)
-		status := map[string]string{"incident.triggered": "triggered", "incident.acknowledged": "acknowledged", "incident.resolved": "resolved"}
-		typ := types[(i/1000)%3]
-		inc := pdsim.WebhookIncident{
-			ID: id, Number: i%1000 + 1, Title: "Bench incident " + id, Status: status[typ], Urgency: "high",
-			Service:  &pdsim.Reference{ID: "PSVC001", Type: "service_reference", Summary: "payments-api"},
-			Priority: &pdsim.Reference{ID: "PPRIO01", Type: "priority_reference", Summary: "P1"},
-		}
-		ev := pdsim.IncidentEvent(typ, inc).At(base.Add(time.Duration(i) * time.Millisecond))
-		ev.ID = fmt.Sprintf("01BENCH%019d", i)
-		b := ev.Body()
-		out[i] = signedBody{body: b, sig: pdsim.Sign(secret, b)}
-	}
-	return out
-}
 
 func freeAddr() (string, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -264,103 +235,32 @@ func waitListening(addr string) error {
 	return fmt.Errorf("nothing listens on %s", addr)
 }
 
-var next atomic.Int64
-
-func send(client *fasthttp.HostClient, url string, bodies []signedBody) bool {
-	b := bodies[int(next.Add(1))%len(bodies)]
-	req := fasthttp.AcquireRequest()
-	res := fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(res)
-	req.SetRequestURI(url + "/pagerduty/webhook/" + userID)
-	req.Header.SetMethod("POST")
-	req.Header.SetContentType("application/json")
-	req.Header.Set("X-PagerDuty-Signature", b.sig)
-	req.Header.Set("User-Agent", pdsim.UserAgentV3)
-	req.SetBodyRaw(b.body)
-	if err := client.DoTimeout(req, res, 10*time.Second); err != nil {
-		return false
-	}
-	return res.StatusCode() == fasthttp.StatusAccepted
-}
-
-func hostClient(url string, conns int) *fasthttp.HostClient {
-	return &fasthttp.HostClient{Addr: strings.TrimPrefix(url, "http://"), MaxConns: conns, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}
-}
-
 // closedLoop keeps conns requests in flight for d.
-func closedLoop(url string, bodies []signedBody, conns int, d time.Duration) (ok, errs int64, p percentiles) {
-	client := hostClient(url, conns)
-	deadline := time.Now().Add(d)
+func closedLoop(url string, bodies []loadgen.Body, conns int, d time.Duration) (ok, errs int64, p loadgen.Percentiles) {
 	lat := make([][]time.Duration, conns)
-	var wg sync.WaitGroup
 	var nOK, nErr atomic.Int64
-	for w := 0; w < conns; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			for time.Now().Before(deadline) {
-				t0 := time.Now()
-				if send(client, url, bodies) {
-					nOK.Add(1)
-				} else {
-					nErr.Add(1)
-				}
-				lat[w] = append(lat[w], time.Since(t0))
-			}
-		}(w)
-	}
-	wg.Wait()
-	return nOK.Load(), nErr.Load(), summarize(lat)
+	loadgen.New([]string{url}, userID, bodies, conns).ClosedLoop(conns, d, func(w int, _ time.Time, l time.Duration, ok bool) {
+		if ok {
+			nOK.Add(1)
+		} else {
+			nErr.Add(1)
+		}
+		lat[w] = append(lat[w], l)
+	})
+	return nOK.Load(), nErr.Load(), loadgen.Summarize(lat...)
 }
 
 // openLoop sends rate requests per second for d on a fixed schedule and
 // measures each from its scheduled time (no coordinated omission).
-func openLoop(url string, bodies []signedBody, rate int, d time.Duration) (percentiles, int64) {
+func openLoop(url string, bodies []loadgen.Body, rate int, d time.Duration) (loadgen.Percentiles, int64) {
 	const workers = 256
-	client := hostClient(url, workers)
-	jobs := make(chan time.Time, rate)
 	lat := make([][]time.Duration, workers)
 	var nErr atomic.Int64
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			for at := range jobs {
-				if !send(client, url, bodies) {
-					nErr.Add(1)
-				}
-				lat[w] = append(lat[w], time.Since(at))
-			}
-		}(w)
-	}
-	interval := time.Second / time.Duration(rate)
-	start := time.Now()
-	for i := 0; ; i++ {
-		at := start.Add(time.Duration(i) * interval)
-		if at.Sub(start) >= d {
-			break
+	loadgen.New([]string{url}, userID, bodies, workers).OpenLoop(rate, workers, d, nil, func(w int, _ time.Time, l time.Duration, ok bool) {
+		if !ok {
+			nErr.Add(1)
 		}
-		time.Sleep(time.Until(at))
-		jobs <- at
-	}
-	close(jobs)
-	wg.Wait()
-	return summarize(lat), nErr.Load()
-}
-
-type percentiles struct{ p50, p99 time.Duration }
-
-func summarize(parts [][]time.Duration) percentiles {
-	var all []time.Duration
-	for _, p := range parts {
-		all = append(all, p...)
-	}
-	if len(all) == 0 {
-		return percentiles{}
-	}
-	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
-	at := func(q float64) time.Duration { return all[min(len(all)-1, int(q*float64(len(all))))] }
-	return percentiles{p50: at(0.50), p99: at(0.99)}
+		lat[w] = append(lat[w], l)
+	})
+	return loadgen.Summarize(lat...), nErr.Load()
 }
