@@ -30,20 +30,55 @@ func (s *Server) oauthLogin(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"oauth_url": u})
 }
 
-// oauthCallback is GET /:provider/oauth/callback, open to the internet. It
-// always answers 302 to the frontend (oauth=success, or oauth=failed with
-// an error code) and never logs the code, the state or a token.
-func (s *Server) oauthCallback(c *fiber.Ctx) error {
-	name := c.Params("provider")
-	if _, ok := s.plugins.Get(name); !ok {
-		return c.Status(fiber.StatusNotFound).JSON(fiber.Map{"error": "Unknown provider: " + name})
+// oauthBrowserRoute wraps the OAuth routes a browser follows (start and
+// callback, open to the internet): an unknown provider is 404; otherwise the
+// answer is a redirect that is never cached and whose URL (it carries the
+// state or the code) stays out of Referer headers; with OAuth not set up,
+// a redirect to the frontend with oauth_not_enabled.
+func (s *Server) oauthBrowserRoute(next func(c *fiber.Ctx, provider string) error) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		name := c.Params("provider")
+		if _, ok := s.plugins.Get(name); !ok {
+			return c.Status(fiber.StatusNotFound).JSON(fiber.Map{"error": "Unknown provider: " + name})
+		}
+		c.Set(fiber.HeaderCacheControl, "no-store")
+		c.Set(fiber.HeaderReferrerPolicy, "no-referrer")
+		if s.oauth == nil {
+			return c.Redirect(oauth.FrontendRedirect(s.cfg, name, oauth.CodeNotEnabled), fiber.StatusFound)
+		}
+		return next(c, name)
 	}
-	c.Set(fiber.HeaderCacheControl, "no-store")
-	// The callback URL carries the code: keep it out of Referer headers.
-	c.Set(fiber.HeaderReferrerPolicy, "no-referrer")
-	if s.oauth == nil {
-		return c.Redirect(oauth.FrontendRedirect(s.cfg, name, oauth.CodeNotEnabled), fiber.StatusFound)
+}
+
+// logOAuthFailure logs a failed start or callback: an unexpected failure
+// as an error, the others (bad or replayed requests) as information.
+func (s *Server) logOAuthFailure(msg, provider, code string, err error) {
+	level := s.log.Info
+	if code == oauth.CodeUnexpected {
+		level = s.log.Error
 	}
+	level(msg, "provider", provider, "outcome", code, "error", err)
+}
+
+// oauthStart is GET /:provider/oauth/start, where the login's oauth_url
+// sends the browser: it binds the login to this browser with a cookie and
+// redirects (302) to the provider's authorization page; on failure, to the
+// frontend like the callback. The URL carries the state: it is single use.
+func (s *Server) oauthStart(c *fiber.Ctx, name string) error {
+	res := s.oauth.Start(c.UserContext(), name, string(c.Request().URI().QueryString()))
+	if res.Code != "" {
+		s.logOAuthFailure("OAuth start failed", name, res.Code, res.Err)
+		return c.Redirect(oauth.FrontendRedirect(s.cfg, name, res.Code), fiber.StatusFound)
+	}
+	setCookie(c, res.Cookie)
+	return c.Redirect(res.AuthURL, fiber.StatusFound)
+}
+
+// oauthCallback is GET /:provider/oauth/callback. It always answers 302 to
+// the frontend (oauth=success, or oauth=failed with an error code), completes
+// only in the browser that followed the start URL, and never logs the code,
+// the state or a token.
+func (s *Server) oauthCallback(c *fiber.Ctx, name string) error {
 	ctx := c.UserContext()
 	res := s.oauth.Callback(ctx, name, string(c.Request().URI().QueryString()), func(n string) string { return c.Cookies(n) })
 	setCookie(c, res.Cookie)
@@ -51,40 +86,9 @@ func (s *Server) oauthCallback(c *fiber.Ctx) error {
 		s.connected(ctx, res)
 		s.log.Info("OAuth connection completed", "provider", name, "owner_kind", res.Owner.Kind(), "connection", res.Conn.ID)
 	} else {
-		level := s.log.Info
-		if res.Code == oauth.CodeUnexpected {
-			level = s.log.Error
-		}
-		level("OAuth callback failed", "provider", name, "outcome", res.Code, "error", res.Err)
+		s.logOAuthFailure("OAuth callback failed", name, res.Code, res.Err)
 	}
 	return c.Redirect(s.oauth.FrontendRedirect(name, res), fiber.StatusFound)
-}
-
-// oauthStart is GET /:provider/oauth/start, where the login's oauth_url
-// sends the browser: it binds the login to this browser with a cookie and
-// redirects (302) to the provider's authorization page; on failure, to the
-// frontend like the callback. The URL carries the state: it is single use.
-func (s *Server) oauthStart(c *fiber.Ctx) error {
-	name := c.Params("provider")
-	if _, ok := s.plugins.Get(name); !ok {
-		return c.Status(fiber.StatusNotFound).JSON(fiber.Map{"error": "Unknown provider: " + name})
-	}
-	c.Set(fiber.HeaderCacheControl, "no-store")
-	c.Set(fiber.HeaderReferrerPolicy, "no-referrer")
-	if s.oauth == nil {
-		return c.Redirect(oauth.FrontendRedirect(s.cfg, name, oauth.CodeNotEnabled), fiber.StatusFound)
-	}
-	res := s.oauth.Start(c.UserContext(), name, string(c.Request().URI().QueryString()))
-	if res.Code != "" {
-		level := s.log.Info
-		if res.Code == oauth.CodeUnexpected {
-			level = s.log.Error
-		}
-		level("OAuth start failed", "provider", name, "outcome", res.Code, "error", res.Err)
-		return c.Redirect(oauth.FrontendRedirect(s.cfg, name, res.Code), fiber.StatusFound)
-	}
-	setCookie(c, res.Cookie)
-	return c.Redirect(res.AuthURL, fiber.StatusFound)
 }
 
 // setCookie sets a net/http cookie on the response (nil: none).

@@ -135,10 +135,10 @@ func (s *Server) routes() {
 
 	// Open to the internet, authenticated by its single-use state; always
 	// a redirect, so it is routed before the provider middleware's JSON errors.
-	s.app.Get("/:provider/oauth/callback", s.oauthCallback)
+	s.app.Get("/:provider/oauth/callback", s.oauthBrowserRoute(s.oauthCallback))
 	// Open to the internet, authenticated by its single-use state: binds the
 	// OAuth login to the browser that follows the login's oauth_url.
-	s.app.Get("/:provider/oauth/start", s.oauthStart)
+	s.app.Get("/:provider/oauth/start", s.oauthBrowserRoute(s.oauthStart))
 
 	p := s.app.Group("/:provider", s.provider)
 	// Open to the internet: authenticated by the delivery's signature.

@@ -292,19 +292,9 @@ type StartResult struct {
 // set. It never returns an error: every failure is a Code.
 func (s *Service) Start(ctx context.Context, provider, rawQuery string) StartResult {
 	failed := func(code string, err error) StartResult { return StartResult{Code: code, Err: err} }
-	p, oc, err := s.app(provider, true)
-	if err != nil {
-		if code := hub.ErrorCode(err); code == hub.EForbidden || code == hub.ENotFound {
-			return failed(CodeNotEnabled, err)
-		}
-		return failed(CodeUnexpected, err)
-	}
-	q, err := ParseCallback(rawQuery)
-	if err != nil {
-		return failed(CodeInvalid, err)
-	}
-	if q.State == "" {
-		return failed(CodeInvalid, errors.New("no state"))
+	p, oc, q, code, err := s.request(provider, rawQuery)
+	if code != "" {
+		return failed(code, err)
 	}
 	raw := make([]byte, bindingSecretBytes)
 	if _, err := rand.Read(raw); err != nil {
@@ -355,41 +345,48 @@ func fail(code string, err error) Result { return Result{Code: code, Err: err} }
 // callbackTimeout bounds the exchange and the validation.
 const callbackTimeout = 30 * time.Second
 
+// request checks what the start and the callback both need: OAuth enabled
+// for the provider and a well-formed query with a state. code is "" when
+// the request may go on.
+func (s *Service) request(provider, rawQuery string) (p Provider, oc config.OAuthClient, q CallbackParams, code string, err error) {
+	p, oc, err = s.app(provider, true)
+	if err != nil {
+		if c := hub.ErrorCode(err); c == hub.EForbidden || c == hub.ENotFound {
+			return p, oc, q, CodeNotEnabled, err
+		}
+		return p, oc, q, CodeUnexpected, err
+	}
+	if q, err = ParseCallback(rawQuery); err != nil {
+		return p, oc, q, CodeInvalid, err
+	}
+	if q.State == "" {
+		return p, oc, q, CodeInvalid, errors.New("no state")
+	}
+	return p, oc, q, "", nil
+}
+
 // Callback completes an authorization from the callback's raw query in the
 // browser that started it: cookie reads the request's cookies. It never
 // returns an error: every failure is a Result code.
 func (s *Service) Callback(ctx context.Context, provider, rawQuery string, cookie func(name string) string) Result {
-	res := s.callback(ctx, provider, rawQuery, cookie)
-	if q, err := ParseCallback(rawQuery); err == nil && q.State != "" {
-		h := hashState(q.State)
-		if cookie(bindingCookieName(h)) != "" {
-			res.Cookie = bindingCookie(s.o.Config.OAuthRedirectURL(provider), h, "", -1)
-		}
-	}
-	return res
-}
-
-func (s *Service) callback(ctx context.Context, provider, rawQuery string, cookie func(name string) string) Result {
-	p, oc, err := s.app(provider, true)
-	if err != nil {
-		if code := hub.ErrorCode(err); code == hub.EForbidden || code == hub.ENotFound {
-			return fail(CodeNotEnabled, err)
-		}
-		return fail(CodeUnexpected, err)
-	}
-	q, err := ParseCallback(rawQuery)
-	if err != nil {
-		return fail(CodeInvalid, err)
-	}
-	if q.State == "" {
-		return fail(CodeInvalid, errors.New("no state"))
+	p, oc, q, code, err := s.request(provider, rawQuery)
+	if code != "" {
+		return fail(code, err)
 	}
 	h := hashState(q.State)
 	secret := cookie(bindingCookieName(h))
 	if secret == "" {
 		return fail(CodeInvalid, errors.New("no browser binding: the login was not started in this browser"))
 	}
-	st, err := s.o.Store.ConsumeOAuthState(ctx, h, hashState(secret))
+	res := s.complete(ctx, provider, p, oc, q, h, secret)
+	res.Cookie = bindingCookie(s.o.Config.OAuthRedirectURL(provider), h, "", -1)
+	return res
+}
+
+// complete consumes the state bound to the browser's secret, exchanges the
+// code and stores the connection.
+func (s *Service) complete(ctx context.Context, provider string, p Provider, oc config.OAuthClient, q CallbackParams, stateHash, secret string) Result {
+	st, err := s.o.Store.ConsumeOAuthState(ctx, stateHash, hashState(secret))
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return fail(CodeInvalid, errors.New("unknown or already used state, or one started in another browser"))
