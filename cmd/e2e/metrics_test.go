@@ -120,7 +120,9 @@ func TestMetricsDuringARealRun(t *testing.T) {
 		if res := h.webhook(alice.user, resolve, whSecret); res.Status != 202 {
 			t.Fatalf("resolve = %d %s", res.Status, res.Body)
 		}
-		h.incidentBySource(alice, inc.ID, func(m map[string]any) bool { return m["status"] == "resolved" })
+		// The provider resolved it; the group it heads reads open while the
+		// correlated incident still fires.
+		h.incidentBySource(alice, inc.ID, func(m map[string]any) bool { return m["providerStatus"] == "resolved" })
 
 		// Management authentication on HUB_LISTEN; none on HUB_METRICS_LISTEN.
 		if code, _ := h.scrape(t, h.URL+"/metrics", ""); code != http.StatusForbidden {

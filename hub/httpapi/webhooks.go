@@ -24,6 +24,7 @@ func (s *Server) receiveWebhook(c *fiber.Ctx) error {
 	}
 	body, err := readBody(c, webhooks.MaxBodyBytes, gzipOrDeflate)
 	if err != nil {
+		s.webhooks.RejectUnread(p.Name, c.Params("user_id"), err)
 		return err
 	}
 	header := make(map[string][]string, 16)

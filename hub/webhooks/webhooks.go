@@ -276,6 +276,21 @@ func (s *Service) Receive(ctx context.Context, h Handler, provider, displayName,
 	return s.receive(ctx, h, provider, displayName, userID, "", body, header)
 }
 
+// RejectUnread counts and logs, like every other rejection, a delivery
+// refused before its body could be read (too large once decoded, or in a
+// content coding the route does not take).
+func (s *Service) RejectUnread(provider, userID string, err error) {
+	var he *hub.Error
+	if !errors.As(err, &he) {
+		return
+	}
+	reason := "unreadable_body"
+	if he.Code == hub.ETooLarge {
+		reason = "too_large"
+	}
+	s.rejects.add(rejection{provider: provider, reason: reason, userID: userID, err: he})
+}
+
 func (s *Service) receive(ctx context.Context, h Handler, provider, displayName, userID, keyHash string, body []byte, header map[string][]string) (*Receipt, error) {
 	if len(body) > MaxBodyBytes {
 		err := hub.Errorf(hub.ETooLarge, "Webhook body exceeds %d KB", MaxBodyBytes>>10)
