@@ -17,15 +17,6 @@ import (
 // speaks (the go-plugin protocol version negotiated at handshake).
 const ProtocolVersion = 1
 
-// Capability names, as listed in Manifest.Capabilities.
-const (
-	CapabilityAuth         = "auth"
-	CapabilityWebhooks     = "webhooks"
-	CapabilityOAuth        = "oauth"
-	CapabilityProvisioning = "provisioning"
-	CapabilityEnrichment   = "enrichment"
-)
-
 // Auth kinds.
 const (
 	AuthAPIToken = "api_token"
@@ -132,7 +123,10 @@ type Identity struct {
 
 // Validation is the outcome of a successful credential check.
 type Validation struct {
-	Identity     Identity
+	Identity Identity
+	// Capabilities are what the credentials may do in the provider, by the
+	// provider's own names (e.g. "can_read_incidents"). The hub stores and
+	// shows them; it does not act on them.
 	Capabilities map[string]bool
 }
 
@@ -157,20 +151,36 @@ func (r *WebhookRequest) HeaderValue(name string) string {
 
 // WebhookResult is a verified, parsed delivery.
 type WebhookResult struct {
-	Verified       bool
-	DeliveryID     string
+	// Verified: a stored secret authenticated the delivery. False only when
+	// the request allowed unsigned deliveries and none was configured.
+	Verified bool
+	// DeliveryID is the provider's ID of this delivery, when it sends one;
+	// the hub drops a delivery whose ID it has already seen for the
+	// connection (redelivery). Leave it empty when the provider sends none.
+	DeliveryID string
+	// SubscriptionID is the provider's webhook subscription, when known.
 	SubscriptionID string
-	Events         []Event
+	// Events in the order they happened; each is applied to its incident.
+	Events []Event
 }
 
 // Event is one provider-neutral event parsed from a webhook.
 type Event struct {
-	ID           string
-	Type         string
+	// ID is stable for the same event across redeliveries (the hub
+	// deduplicates on it): never random, never the time of receipt.
+	ID string
+	// Type is the event kind: one of the Event* constants, or the
+	// provider's own kind (kept on the timeline as sent).
+	Type string
+	// ResourceType is ResourceIncident for events about an incident.
 	ResourceType string
-	OccurredAt   time.Time
-	Agent        *Reference
-	Incident     *Incident
+	// OccurredAt is when it happened in the provider (zero: unknown).
+	OccurredAt time.Time
+	// Agent is who or what caused the event, when known.
+	Agent *Reference
+	// Incident is the incident the event concerns; nil for events about
+	// nothing the hub tracks (pings, service changes).
+	Incident *Incident
 	// Data is the event's raw data object (JSON).
 	Data json.RawMessage
 }
@@ -185,12 +195,21 @@ type Reference struct {
 
 // Incident is a provider incident as an event describes it.
 type Incident struct {
-	ExternalID       string
-	Number           int64
-	Title            string
-	Status           string
-	Urgency          string
-	Priority         string
+	// ExternalID is the provider's ID of the incident (or alert); events
+	// with the same ExternalID update the same hub incident.
+	ExternalID string
+	Number     int64
+	Title      string
+	// Status is one of StatusTriggered, StatusAcknowledged, StatusResolved;
+	// empty means "take it from Event.Type".
+	Status string
+	// Urgency is UrgencyHigh or UrgencyLow (or empty).
+	Urgency string
+	// Priority is the provider's priority name; the hub reads a severity
+	// from it (see the Severity* constants), else from Urgency.
+	Priority string
+	// Service is what the incident affects; correlation across providers
+	// matches incidents on the service's ID or name.
 	Service          *Reference
 	EscalationPolicy *Reference
 	Assignees        []Reference
@@ -199,11 +218,16 @@ type Incident struct {
 	HTMLURL          string
 	CreatedAt        time.Time
 	ResolveReason    string
-	// HasCustomFields tells an empty CustomFields from an absent one.
+	// HasCustomFields tells an empty CustomFields from an absent one: set
+	// it when CustomFields is the complete set (the hub replaces the stored
+	// fields with it, clearing the others); leave it false when the event
+	// says nothing about custom fields.
 	HasCustomFields     bool
 	CustomFields        []CustomField
 	ChangedCustomFields []CustomField
-	// Partial: only ExternalID (and what else is set) is meaningful.
+	// Partial: the event carries only some fields (ExternalID and what
+	// else is set); the hub updates those and keeps the rest as stored.
+	// Without it, empty fields overwrite stored ones.
 	Partial bool
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"time"
 
 	pb "github.com/aurora-hub/aurora-hub/sdk/proto/providerv1"
@@ -57,6 +58,14 @@ func Serve(p Provider, opts ...ServeOpt) {
 	for _, o := range opts {
 		o(&cfg)
 	}
+	if err := Check(p); err != nil {
+		// A provider that would silently lack a capability must not start.
+		if cfg.test != nil {
+			panic(err)
+		}
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	if cfg.test == nil && len(os.Args) > 1 && os.Args[1] == "describe" {
 		enc := json.NewEncoder(cfg.stdout)
 		enc.SetIndent("", "  ")
@@ -77,10 +86,11 @@ func Serve(p Provider, opts ...ServeOpt) {
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: Handshake,
 		VersionedPlugins: map[int]plugin.PluginSet{
-			ProtocolVersion: {PluginName: &grpcPlugin{provider: p}},
+			ProtocolVersion: {PluginName: &grpcPlugin{provider: p, log: cfg.logger}},
 		},
 		GRPCServer: func(o []grpc.ServerOption) *grpc.Server {
-			return grpc.NewServer(append(o, grpc.MaxRecvMsgSize(MaxMessageSize), grpc.MaxSendMsgSize(MaxMessageSize))...)
+			return grpc.NewServer(append(o, grpc.MaxRecvMsgSize(MaxMessageSize), grpc.MaxSendMsgSize(MaxMessageSize),
+				grpc.ChainUnaryInterceptor(recoverUnary(cfg.logger)), grpc.ChainStreamInterceptor(recoverStream(cfg.logger)))...)
 		},
 		Logger: cfg.logger,
 		Test:   cfg.test,
@@ -92,22 +102,7 @@ func Serve(p Provider, opts ...ServeOpt) {
 func ManifestOf(p Provider) Manifest {
 	m := p.Manifest()
 	m.ProtocolVersion = ProtocolVersion
-	m.Capabilities = nil
-	if _, ok := p.(CredentialValidator); ok {
-		m.Capabilities = append(m.Capabilities, CapabilityAuth)
-	}
-	if _, ok := p.(WebhookHandler); ok {
-		m.Capabilities = append(m.Capabilities, CapabilityWebhooks)
-	}
-	if _, ok := p.(OAuthProvider); ok {
-		m.Capabilities = append(m.Capabilities, CapabilityOAuth)
-	}
-	if _, ok := p.(Provisioner); ok {
-		m.Capabilities = append(m.Capabilities, CapabilityProvisioning)
-	}
-	if _, ok := p.(Enricher); ok {
-		m.Capabilities = append(m.Capabilities, CapabilityEnrichment)
-	}
+	m.Capabilities = Implemented(p)
 	return m
 }
 
@@ -116,25 +111,17 @@ func ManifestOf(p Provider) Manifest {
 type grpcPlugin struct {
 	plugin.NetRPCUnsupportedPlugin
 	provider Provider
+	log      hclog.Logger
 }
 
 func (g *grpcPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
 	p := g.provider
 	pb.RegisterProviderServer(s, &providerServer{p: p})
-	if v, ok := p.(CredentialValidator); ok {
-		pb.RegisterAuthServer(s, &authServer{v: v})
-	}
-	if w, ok := p.(WebhookHandler); ok {
-		pb.RegisterWebhooksServer(s, &webhooksServer{w: w})
-	}
-	if o, ok := p.(OAuthProvider); ok {
-		pb.RegisterOAuthServer(s, &oauthServer{o: o})
-	}
-	if pr, ok := p.(Provisioner); ok {
-		pb.RegisterProvisioningServer(s, &provisioningServer{p: pr})
-	}
-	if e, ok := p.(Enricher); ok {
-		pb.RegisterEnrichmentServer(s, &enrichmentServer{e: e})
+	impl := Implemented(p)
+	for _, c := range capabilityTable {
+		if slices.Contains(impl, c.name) {
+			c.register(s, p, g.log)
+		}
 	}
 	return nil
 }
@@ -167,7 +154,8 @@ func (s *authServer) ValidateCredentials(ctx context.Context, req *pb.ValidateCr
 
 type webhooksServer struct {
 	pb.UnimplementedWebhooksServer
-	w WebhookHandler
+	w   WebhookHandler
+	log hclog.Logger
 }
 
 func (s *webhooksServer) HandleWebhook(ctx context.Context, req *pb.HandleWebhookRequest) (*pb.HandleWebhookResponse, error) {
@@ -184,7 +172,7 @@ func (s *webhooksServer) HandleWebhooks(ctx context.Context, req *pb.HandleWebho
 		if err := ctx.Err(); err != nil {
 			return nil, toStatus(err)
 		}
-		res, err := s.w.HandleWebhook(ctx, webhookRequestFromProto(r))
+		res, err := s.handleRecovered(ctx, r)
 		if err != nil {
 			out.Results[i] = &pb.HandleWebhookResult{Error: pluginErrorToProto(err)}
 			continue
@@ -192,6 +180,17 @@ func (s *webhooksServer) HandleWebhooks(ctx context.Context, req *pb.HandleWebho
 		out.Results[i] = &pb.HandleWebhookResult{Response: webhookResultToProto(res)}
 	}
 	return out, nil
+}
+
+// handleRecovered is one delivery of a batch: a panic fails that delivery
+// alone (CodeInternal), not the whole batch.
+func (s *webhooksServer) handleRecovered(ctx context.Context, r *pb.HandleWebhookRequest) (res *WebhookResult, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = panicError(s.log, "/aurora.provider.v1.Webhooks/HandleWebhooks", v)
+		}
+	}()
+	return s.w.HandleWebhook(ctx, webhookRequestFromProto(r))
 }
 
 type oauthServer struct {

@@ -109,25 +109,7 @@ func (s *suite) checkManifest(r reporter) {
 }
 
 // implemented lists the capabilities p implements, in manifest order.
-func implemented(p sdk.Provider) []string {
-	var caps []string
-	add := func(ok bool, c string) {
-		if ok {
-			caps = append(caps, c)
-		}
-	}
-	_, auth := p.(sdk.CredentialValidator)
-	_, hooks := p.(sdk.WebhookHandler)
-	_, oauth := p.(sdk.OAuthProvider)
-	_, prov := p.(sdk.Provisioner)
-	_, enr := p.(sdk.Enricher)
-	add(auth, sdk.CapabilityAuth)
-	add(hooks, sdk.CapabilityWebhooks)
-	add(oauth, sdk.CapabilityOAuth)
-	add(prov, sdk.CapabilityProvisioning)
-	add(enr, sdk.CapabilityEnrichment)
-	return caps
-}
+func implemented(p sdk.Provider) []string { return sdk.Implemented(p) }
 
 // manifestProblems says what is wrong with p's manifest, one sentence each.
 func manifestProblems(p sdk.Provider) []string {
@@ -135,6 +117,9 @@ func manifestProblems(p sdk.Provider) []string {
 	add := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
 	raw := p.Manifest()
 	m := sdk.ManifestOf(p)
+	if err := sdk.Check(p); err != nil {
+		add("%v", err)
+	}
 	switch {
 	case !nameRE.MatchString(m.Name):
 		add("name %q must match %s: it is the URL segment /<name> and the binary aurora-plugin-<name>", m.Name, nameRE)
@@ -272,9 +257,7 @@ var probes = map[string]func(context.Context, *sdk.Client) []error{
 	},
 }
 
-var allCapabilities = []string{
-	sdk.CapabilityAuth, sdk.CapabilityWebhooks, sdk.CapabilityOAuth, sdk.CapabilityProvisioning, sdk.CapabilityEnrichment,
-}
+var allCapabilities = sdk.AllCapabilities()
 
 func (s *suite) checkUnimplemented(r reporter) {
 	impl := implemented(s.p)
@@ -286,8 +269,13 @@ func (s *suite) checkUnimplemented(r reporter) {
 		if slices.Contains(impl, c) {
 			continue
 		}
+		probe, ok := probes[c]
+		if !ok {
+			r.Errorf("sdktest has no probe for capability %q: update sdktest with the SDK", c)
+			continue
+		}
 		ctx, cancel := callCtx()
-		for i, err := range probes[c](ctx, s.c) {
+		for i, err := range probe(ctx, s.c) {
 			if !sdk.IsUnimplemented(err) {
 				r.Errorf("%s (call %d) is not implemented, but over gRPC it answered %v, want code %s", c, i+1, err, sdk.CodeUnimplemented)
 			}

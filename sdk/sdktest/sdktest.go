@@ -16,18 +16,23 @@ const startTimeout = 10 * time.Second
 
 // Start serves p in-process through go-plugin's test mode (no subprocess,
 // but the real gRPC server, client and error encoding the hub uses) and
-// returns the hub-side client. The server stops when the test ends.
-func Start(t testing.TB, p sdk.Provider) *sdk.Client {
+// returns the hub-side client. The server stops when the test ends. opts
+// are passed to sdk.Serve (the default logger discards everything).
+func Start(t testing.TB, p sdk.Provider, opts ...sdk.ServeOpt) *sdk.Client {
 	t.Helper()
 	if p == nil {
 		t.Fatal("sdktest.Start: nil provider")
 	}
+	if err := sdk.Check(p); err != nil {
+		t.Fatalf("sdktest.Start: %v", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	reattach := make(chan *plugin.ReattachConfig, 1)
 	closed := make(chan struct{})
-	go sdk.Serve(p, sdk.WithLogger(hclog.NewNullLogger()), sdk.WithTestConfig(&plugin.ServeTestConfig{
+	serveOpts := append([]sdk.ServeOpt{sdk.WithLogger(hclog.NewNullLogger())}, opts...)
+	go sdk.Serve(p, append(serveOpts, sdk.WithTestConfig(&plugin.ServeTestConfig{
 		Context: ctx, ReattachConfigCh: reattach, CloseCh: closed,
-	}))
+	}))...)
 	var rc *plugin.ReattachConfig
 	select {
 	case rc = <-reattach:
