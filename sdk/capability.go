@@ -6,8 +6,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/hashicorp/go-hclog"
 	pb "github.com/aurora-hub/aurora-hub/sdk/proto/providerv1"
+	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc"
 )
 
