@@ -18,6 +18,9 @@ const (
 	CapabilityOAuth        = "oauth"
 	CapabilityProvisioning = "provisioning"
 	CapabilityEnrichment   = "enrichment"
+	// CapabilityWebhookSecrets: the plugin checks webhook secrets when they
+	// are stored (protocol 1.2).
+	CapabilityWebhookSecrets = "webhook_secrets"
 )
 
 // capability is one row of the capability table: its manifest name, the
@@ -36,6 +39,9 @@ var capabilityTable = []capability{
 	}},
 	{CapabilityWebhooks, typeOf[WebhookHandler](), func(s *grpc.Server, p Provider, log hclog.Logger) {
 		pb.RegisterWebhooksServer(s, &webhooksServer{w: p.(WebhookHandler), log: log})
+	}},
+	{CapabilityWebhookSecrets, typeOf[WebhookSecretValidator](), func(s *grpc.Server, p Provider, _ hclog.Logger) {
+		pb.RegisterWebhookSecretsServer(s, &webhookSecretsServer{v: p.(WebhookSecretValidator)})
 	}},
 	{CapabilityOAuth, typeOf[OAuthProvider](), func(s *grpc.Server, p Provider, log hclog.Logger) {
 		pb.RegisterOAuthServer(s, &oauthServer{o: p.(OAuthProvider)})

@@ -87,7 +87,7 @@ func TestCheck(t *testing.T) {
 
 func TestCapabilityTableIsComplete(t *testing.T) {
 	caps := sdk.AllCapabilities()
-	want := []string{sdk.CapabilityAuth, sdk.CapabilityWebhooks, sdk.CapabilityOAuth, sdk.CapabilityProvisioning, sdk.CapabilityEnrichment}
+	want := []string{sdk.CapabilityAuth, sdk.CapabilityWebhooks, sdk.CapabilityWebhookSecrets, sdk.CapabilityOAuth, sdk.CapabilityProvisioning, sdk.CapabilityEnrichment}
 	if !slices.Equal(caps, want) {
 		t.Fatalf("AllCapabilities = %v, want %v", caps, want)
 	}

@@ -28,6 +28,7 @@ type Client struct {
 	provider     pb.ProviderClient
 	auth         pb.AuthClient
 	webhooks     pb.WebhooksClient
+	secrets      pb.WebhookSecretsClient
 	oauth        pb.OAuthClient
 	provisioning pb.ProvisioningClient
 	enrichment   pb.EnrichmentClient
@@ -39,6 +40,7 @@ func newClient(cc *grpc.ClientConn) *Client {
 		provider:     pb.NewProviderClient(cc),
 		auth:         pb.NewAuthClient(cc),
 		webhooks:     pb.NewWebhooksClient(cc),
+		secrets:      pb.NewWebhookSecretsClient(cc),
 		oauth:        pb.NewOAuthClient(cc),
 		provisioning: pb.NewProvisioningClient(cc),
 		enrichment:   pb.NewEnrichmentClient(cc),
@@ -77,6 +79,13 @@ func (c *Client) handleOne(ctx context.Context, req *pb.HandleWebhookRequest) (*
 		return nil, fromStatus(err)
 	}
 	return webhookResultFromProto(res), nil
+}
+
+// ValidateWebhookSecret implements WebhookSecretValidator over gRPC. A
+// plugin built before protocol 1.2 answers CodeUnimplemented.
+func (c *Client) ValidateWebhookSecret(ctx context.Context, secret string) error {
+	_, err := c.secrets.ValidateWebhookSecret(ctx, &pb.ValidateWebhookSecretRequest{Secret: secret})
+	return fromStatus(err)
 }
 
 // OAuthConfig implements OAuthProvider over gRPC.

@@ -47,6 +47,15 @@ func (l *Local) HandleWebhook(ctx context.Context, req *WebhookRequest) (*Webhoo
 	return res, localErr(err)
 }
 
+// ValidateWebhookSecret implements WebhookSecretValidator.
+func (l *Local) ValidateWebhookSecret(ctx context.Context, secret string) error {
+	v, ok := l.p.(WebhookSecretValidator)
+	if !ok {
+		return unimplemented(CapabilityWebhookSecrets)
+	}
+	return localErr(v.ValidateWebhookSecret(ctx, secret))
+}
+
 // OAuthConfig implements OAuthProvider.
 func (l *Local) OAuthConfig(ctx context.Context) (*OAuthConfig, error) {
 	o, ok := l.p.(OAuthProvider)

@@ -10,6 +10,7 @@ package sdk
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"time"
 )
 
@@ -38,6 +39,18 @@ type Manifest struct {
 	// ConfigKeys are the environment variables the hub passes to the plugin
 	// process; nothing else of the hub's environment reaches it.
 	ConfigKeys []string `json:"config_keys,omitempty"`
+	// SetupInstructions are the steps a person follows in the provider to
+	// send webhooks to the hub, one sentence each; the hub shows them with
+	// "{webhook_url}" replaced by the connection's webhook URL.
+	SetupInstructions []string `json:"setup_instructions,omitempty"`
+	// WebhookSecretFormat says what the secret stored with PUT
+	// /<name>/webhook-secret looks like, e.g. "hmac:<secret> or
+	// bearer:<token>". Implement WebhookSecretValidator to check it.
+	WebhookSecretFormat string `json:"webhook_secret_format,omitempty"`
+	// ConnectWithoutCredentials: the provider only receives webhooks, so
+	// the hub connects it without API credentials (no CredentialValidator
+	// needed, and none to invent).
+	ConnectWithoutCredentials bool `json:"connect_without_credentials,omitempty"`
 }
 
 // Has reports whether the manifest lists capability c.
@@ -65,6 +78,14 @@ type WebhookHandler interface {
 	HandleWebhook(ctx context.Context, req *WebhookRequest) (*WebhookResult, error)
 }
 
+// WebhookSecretValidator checks a webhook secret's format when it is stored
+// (PUT /<name>/webhook-secret), so a typo is refused at once rather than
+// showing up later as rejected deliveries. Return a CodeInvalid *Error
+// whose message says what Manifest.WebhookSecretFormat expects.
+type WebhookSecretValidator interface {
+	ValidateWebhookSecret(ctx context.Context, secret string) error
+}
+
 // OAuthProvider describes the provider's OAuth 2.0 endpoints; the hub runs the flow.
 type OAuthProvider interface {
 	OAuthConfig(ctx context.Context) (*OAuthConfig, error)
@@ -88,6 +109,7 @@ type Capabilities interface {
 	Describe(ctx context.Context) (Manifest, error)
 	CredentialValidator
 	WebhookHandler
+	WebhookSecretValidator
 	OAuthProvider
 	Provisioner
 	Enricher
@@ -133,8 +155,9 @@ type Validation struct {
 // WebhookRequest is one inbound delivery, exactly as received.
 type WebhookRequest struct {
 	Body []byte
-	// Header holds the request headers with canonical names.
-	Header map[string][]string
+	// Header holds the request headers with canonical names; read them
+	// with Header.Get or sdk/webhook.Header.
+	Header http.Header
 	// Secrets are the connection's active signing secrets; any may match.
 	Secrets []string
 	// AllowUnsigned lets an unverifiable delivery through, marked unverified.

@@ -193,6 +193,18 @@ func (s *webhooksServer) handleRecovered(ctx context.Context, r *pb.HandleWebhoo
 	return s.w.HandleWebhook(ctx, webhookRequestFromProto(r))
 }
 
+type webhookSecretsServer struct {
+	pb.UnimplementedWebhookSecretsServer
+	v WebhookSecretValidator
+}
+
+func (s *webhookSecretsServer) ValidateWebhookSecret(ctx context.Context, req *pb.ValidateWebhookSecretRequest) (*pb.ValidateWebhookSecretResponse, error) {
+	if err := s.v.ValidateWebhookSecret(ctx, req.GetSecret()); err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.ValidateWebhookSecretResponse{}, nil
+}
+
 type oauthServer struct {
 	pb.UnimplementedOAuthServer
 	o OAuthProvider

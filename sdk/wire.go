@@ -103,6 +103,8 @@ func manifestToProto(m Manifest) *pb.Manifest {
 		ProtocolVersion: int32(m.ProtocolVersion), Capabilities: m.Capabilities,
 		AuthKinds: m.AuthKinds, WebhookEventTypes: m.WebhookEventTypes,
 		OauthScopes: m.OAuthScopes, ConfigKeys: m.ConfigKeys,
+		SetupInstructions: m.SetupInstructions, WebhookSecretFormat: m.WebhookSecretFormat,
+		ConnectWithoutCredentials: m.ConnectWithoutCredentials,
 	}
 }
 
@@ -112,6 +114,8 @@ func manifestFromProto(m *pb.Manifest) Manifest {
 		ProtocolVersion: int(m.GetProtocolVersion()), Capabilities: m.GetCapabilities(),
 		AuthKinds: m.GetAuthKinds(), WebhookEventTypes: m.GetWebhookEventTypes(),
 		OAuthScopes: m.GetOauthScopes(), ConfigKeys: m.GetConfigKeys(),
+		SetupInstructions: m.GetSetupInstructions(), WebhookSecretFormat: m.GetWebhookSecretFormat(),
+		ConnectWithoutCredentials: m.GetConnectWithoutCredentials(),
 	}
 }
 

@@ -184,6 +184,13 @@ func (g *guard) HandleWebhook(ctx context.Context, req *sdk.WebhookRequest) (r *
 	return r, err
 }
 
+// ValidateWebhookSecret implements sdk.WebhookSecretValidator.
+func (g *guard) ValidateWebhookSecret(ctx context.Context, secret string) error {
+	return g.call(ctx, g.h.opts.CallTimeout, sdk.CapabilityWebhookSecrets, func(ctx context.Context, c sdk.Capabilities) error {
+		return c.ValidateWebhookSecret(ctx, secret)
+	})
+}
+
 // OAuthConfig implements sdk.OAuthProvider.
 func (g *guard) OAuthConfig(ctx context.Context) (o *sdk.OAuthConfig, err error) {
 	err = g.call(ctx, g.h.opts.CallTimeout, sdk.CapabilityOAuth, func(ctx context.Context, c sdk.Capabilities) error {

@@ -157,6 +157,23 @@ func manifestProblems(p sdk.Provider) []string {
 	if !has(sdk.CapabilityWebhooks) && len(m.WebhookEventTypes) > 0 {
 		add("lists webhook event types but does not implement WebhookHandler")
 	}
+	if !has(sdk.CapabilityWebhooks) && (has(sdk.CapabilityWebhookSecrets) || m.WebhookSecretFormat != "" || len(m.SetupInstructions) > 0 || m.ConnectWithoutCredentials) {
+		add("describes webhook secrets, setup or a webhook-only connection but does not implement WebhookHandler")
+	}
+	if has(sdk.CapabilityWebhookSecrets) && strings.TrimSpace(m.WebhookSecretFormat) == "" {
+		add("implements WebhookSecretValidator but WebhookSecretFormat is empty: say what a secret looks like")
+	}
+	if m.ConnectWithoutCredentials && has(sdk.CapabilityAuth) {
+		add("ConnectWithoutCredentials is set but the provider implements CredentialValidator: the hub would never call it")
+	}
+	if !m.ConnectWithoutCredentials && !has(sdk.CapabilityAuth) && !has(sdk.CapabilityOAuth) && has(sdk.CapabilityWebhooks) {
+		add("receives webhooks but has no way to connect: implement CredentialValidator or set ConnectWithoutCredentials")
+	}
+	for i, step := range m.SetupInstructions {
+		if strings.TrimSpace(step) == "" {
+			add("setup instruction %d is empty", i)
+		}
+	}
 	if !has(sdk.CapabilityOAuth) && len(m.OAuthScopes) > 0 {
 		add("lists OAuth scopes but does not implement OAuthProvider")
 	}
@@ -228,7 +245,9 @@ func equalManifests(a, b sdk.Manifest) bool {
 	return a.Name == b.Name && a.DisplayName == b.DisplayName && a.Version == b.Version &&
 		a.ProtocolVersion == b.ProtocolVersion && slices.Equal(a.Capabilities, b.Capabilities) &&
 		slices.Equal(a.AuthKinds, b.AuthKinds) && slices.Equal(a.WebhookEventTypes, b.WebhookEventTypes) &&
-		slices.Equal(a.OAuthScopes, b.OAuthScopes) && slices.Equal(a.ConfigKeys, b.ConfigKeys)
+		slices.Equal(a.OAuthScopes, b.OAuthScopes) && slices.Equal(a.ConfigKeys, b.ConfigKeys) &&
+		slices.Equal(a.SetupInstructions, b.SetupInstructions) && a.WebhookSecretFormat == b.WebhookSecretFormat &&
+		a.ConnectWithoutCredentials == b.ConnectWithoutCredentials
 }
 
 // --- capabilities -----------------------------------------------------------
@@ -242,6 +261,9 @@ var probes = map[string]func(context.Context, *sdk.Client) []error{
 	sdk.CapabilityWebhooks: func(ctx context.Context, c *sdk.Client) []error {
 		_, err := c.HandleWebhook(ctx, &sdk.WebhookRequest{})
 		return []error{err}
+	},
+	sdk.CapabilityWebhookSecrets: func(ctx context.Context, c *sdk.Client) []error {
+		return []error{c.ValidateWebhookSecret(ctx, "")}
 	},
 	sdk.CapabilityOAuth: func(ctx context.Context, c *sdk.Client) []error {
 		_, err := c.OAuthConfig(ctx)

@@ -267,7 +267,7 @@ func TestConformanceCatches(t *testing.T) {
 type webhookOnly struct{}
 
 func (webhookOnly) Manifest() sdk.Manifest {
-	return sdk.Manifest{Name: "hooks", DisplayName: "Hooks", Version: "0.0.1"}
+	return sdk.Manifest{Name: "hooks", DisplayName: "Hooks", Version: "0.0.1", ConnectWithoutCredentials: true}
 }
 
 func (webhookOnly) HandleWebhook(context.Context, *sdk.WebhookRequest) (*sdk.WebhookResult, error) {
@@ -307,6 +307,9 @@ func TestManifestProblems(t *testing.T) {
 		{"duplicates", func(m *sdk.Manifest) { m.ConfigKeys = []string{"A_B", "A_B"} }, []string{`config keys repeat [A_B]`}},
 		{"auth kind", func(m *sdk.Manifest) { m.AuthKinds = []string{"API Token"} }, []string{`auth kind "API Token" must match ^[a-z][a-z0-9_]*$`}},
 		{"event type", func(m *sdk.Manifest) { m.WebhookEventTypes = []string{"a b"} }, []string{`webhook event type "a b" is empty or contains spaces`}},
+		{"webhook-only with auth", func(m *sdk.Manifest) { m.ConnectWithoutCredentials = true }, []string{
+			`ConnectWithoutCredentials is set but the provider implements CredentialValidator: the hub would never call it`}},
+		{"empty setup step", func(m *sdk.Manifest) { m.SetupInstructions = []string{"Open settings.", " "} }, []string{`setup instruction 1 is empty`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
