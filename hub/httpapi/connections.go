@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/aurora-hub/aurora-hub/hub"
@@ -88,6 +89,9 @@ func (s *Server) validator(c *fiber.Ctx) (connections.Validator, error) {
 }
 
 func (s *Server) connect(c *fiber.Ctx) error {
+	if p := plugin(c); p.Manifest.ConnectWithoutCredentials && !p.Manifest.Has(sdk.CapabilityAuth) {
+		return s.connectWithoutCredentials(c)
+	}
 	token, displayName, err := tokenBody(c)
 	if err != nil {
 		return err
@@ -149,10 +153,52 @@ func (s *Server) webhookURL(c *fiber.Ctx) error {
 		}
 	}
 	url := s.cfg.WebhookBaseURL() + "/" + p.Name + "/webhook/" + o.UserID
-	return c.JSON(fiber.Map{"webhookUrl": url, "instructions": webhookInstructions(p.Name, url)})
+	return c.JSON(fiber.Map{"webhookUrl": url, "instructions": webhookInstructions(p.Manifest, url)})
 }
 
-func webhookInstructions(provider, url string) []string {
+// connectWithoutCredentials connects a webhook-only provider: the body, if
+// any, may name the connection ({"displayName": "..."}); no token is asked.
+func (s *Server) connectWithoutCredentials(c *fiber.Ctx) error {
+	raw, err := readBody(c, maxBodyBytes, identityOnly)
+	if err != nil {
+		return err
+	}
+	var body struct {
+		DisplayName any `json:"displayName"`
+	}
+	_ = json.Unmarshal(raw, &body) // an empty or odd body names nothing
+	p, o := plugin(c), owner(c)
+	displayName, _ := body.DisplayName.(string)
+	if displayName == "" {
+		displayName = p.Manifest.DisplayName
+	}
+	conn, err := s.conns.ConnectWithoutCredentials(c.UserContext(), p.Name, o, displayName)
+	if err != nil {
+		return err
+	}
+	s.webhooks.Invalidate()
+	if o.OrgID != "" {
+		if err := s.store.RememberUserOrg(c.UserContext(), o.UserID, o.OrgID); err != nil {
+			return err
+		}
+	}
+	out := toJSON(conn)
+	out.Success = true
+	return c.JSON(out)
+}
+
+// webhookInstructions are the plugin's own setup steps (its manifest's
+// SetupInstructions, "{webhook_url}" filled in), or a generic line for a
+// plugin that has none.
+func webhookInstructions(m sdk.Manifest, url string) []string {
+	if len(m.SetupInstructions) > 0 {
+		out := make([]string, len(m.SetupInstructions))
+		for i, step := range m.SetupInstructions {
+			out[i] = strings.ReplaceAll(step, "{webhook_url}", url)
+		}
+		return out
+	}
+	provider := m.Name
 	if provider != "pagerduty" {
 		return []string{"Configure " + provider + " to send webhooks to " + url}
 	}
