@@ -104,12 +104,14 @@ func (g AlertGroup) event(a *Alert) (sdk.Event, error) {
 	return ev, nil
 }
 
-// timeAndKey reads a timestamp; the key is its UTC RFC 3339 form, or the
-// text as sent when it does not parse, so event IDs stay stable either way.
+// timeAndKey reads an RFC 3339 timestamp (what Prometheus-style alerts
+// carry); the key is its UTC form, or the text as sent when it does not
+// parse, so event IDs stay stable either way. Go's zero time, which
+// Alertmanager and Grafana send for "unset", is the zero time.
 func timeAndKey(s String) (time.Time, string) {
-	t := ParseTime(string(s))
-	if t.IsZero() {
+	t, err := time.Parse(time.RFC3339Nano, s.Trimmed())
+	if err != nil || t.IsZero() {
 		return time.Time{}, Text(s.Trimmed(), 64)
 	}
-	return t, t.Format(time.RFC3339Nano)
+	return t.UTC(), t.UTC().Format(time.RFC3339Nano)
 }
