@@ -198,14 +198,5 @@ func webhookInstructions(m sdk.Manifest, url string) []string {
 		}
 		return out
 	}
-	provider := m.Name
-	if provider != "pagerduty" {
-		return []string{"Configure " + provider + " to send webhooks to " + url}
-	}
-	return []string{
-		"In PagerDuty, go to Integrations > Generic Webhooks (v3) > New Webhook.",
-		"Set the Webhook URL to " + url,
-		"Choose the scope (account or a service) and subscribe to the events incident.triggered, incident.acknowledged, incident.resolved and incident.custom_field_values.updated.",
-		"Save, copy the signing secret PagerDuty shows once, and store it with PUT /pagerduty/webhook-secret.",
-	}
+	return []string{"Configure " + m.DisplayName + " to send webhooks to " + url}
 }
