@@ -1,5 +1,7 @@
 // Package sdk is what a provider plugin for Aurora Hub is written with: the
-// provider interfaces, Serve, and the host-side client the hub uses.
+// provider interfaces, the types they exchange with the hub, and Serve.
+// The hub's side of the protocol is sdk/host; helpers for webhook
+// providers are in sdk/webhook, and the test kit in sdk/sdktest.
 //
 // A provider implements Provider and any of the small capability interfaces
 // (CredentialValidator, WebhookHandler, OAuthProvider, Provisioner, Enricher).
@@ -12,11 +14,13 @@ import (
 	"encoding/json"
 	"net/http"
 	"time"
+
+	"github.com/aurora-hub/aurora-hub/sdk/internal/protocol"
 )
 
 // ProtocolVersion is the major version of the provider protocol this SDK
 // speaks (the go-plugin protocol version negotiated at handshake).
-const ProtocolVersion = 1
+const ProtocolVersion = protocol.Version
 
 // Auth kinds.
 const (
@@ -102,23 +106,6 @@ type Provisioner interface {
 type Enricher interface {
 	Enrich(ctx context.Context, req *EnrichRequest) (*Enrichment, error)
 }
-
-// Capabilities is every capability as the hub calls it: implemented by
-// Client (a plugin process over gRPC) and Local (in-process).
-type Capabilities interface {
-	Describe(ctx context.Context) (Manifest, error)
-	CredentialValidator
-	WebhookHandler
-	WebhookSecretValidator
-	OAuthProvider
-	Provisioner
-	Enricher
-}
-
-var (
-	_ Capabilities = (*Client)(nil)
-	_ Capabilities = (*Local)(nil)
-)
 
 // Credentials are handed to the plugin on every call that needs them.
 type Credentials struct {

@@ -57,7 +57,7 @@ func (b *syncBuffer) String() string {
 // and the same plugin answers the next calls.
 func TestPanicAnswersInternalAndKeepsServing(t *testing.T) {
 	var logs syncBuffer
-	c := sdktest.Start(t, panicky{}, sdk.WithLogger(hclog.New(&hclog.LoggerOptions{Output: &logs, JSONFormat: true})))
+	c := sdktest.Start(t, panicky{}, hclog.New(&hclog.LoggerOptions{Output: &logs, JSONFormat: true}))
 	ctx := context.Background()
 	for round := range 2 {
 		_, err := c.ValidateCredentials(ctx, sdk.Credentials{Token: "panic"})

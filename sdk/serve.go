@@ -3,35 +3,19 @@ package sdk
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"slices"
 	"time"
 
+	"github.com/aurora-hub/aurora-hub/sdk/internal/protocol"
 	pb "github.com/aurora-hub/aurora-hub/sdk/proto/providerv1"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 )
-
-// Handshake is shared by the hub and every plugin. go-plugin refuses to start
-// a binary that does not carry the cookie (it is not a security measure, it
-// stops someone running the plugin by hand) and negotiates the protocol
-// version from VersionedPlugins.
-var Handshake = plugin.HandshakeConfig{
-	MagicCookieKey:   "AURORA_HUB_PLUGIN",
-	MagicCookieValue: "a1f0c3d2-provider",
-}
-
-// PluginName is the key of the provider in go-plugin's plugin set.
-const PluginName = "provider"
-
-// MaxMessageSize bounds every gRPC message between hub and plugin. gRPC's
-// 4 MiB default is too small for enrichment answers with many alert bodies;
-// 64 MiB leaves room while a clear "message too large" error still beats an
-// out-of-memory kill of either process.
-const MaxMessageSize = 64 << 20
 
 // ServeOpt configures Serve.
 type ServeOpt func(*serveConfig)
@@ -46,9 +30,13 @@ type serveConfig struct {
 // which the hub collects and tags with the plugin's name).
 func WithLogger(l hclog.Logger) ServeOpt { return func(c *serveConfig) { c.logger = l } }
 
-// WithTestConfig serves in go-plugin's test mode (in-process, reattach);
-// used by sdk/sdktest.
-func WithTestConfig(t *plugin.ServeTestConfig) ServeOpt { return func(c *serveConfig) { c.test = t } }
+func init() {
+	// sdk/sdktest serves providers in go-plugin's test mode through this
+	// hook, so the option is no part of the author's API.
+	protocol.ServeTest = func(p any, logger hclog.Logger, cfg *plugin.ServeTestConfig) {
+		Serve(p.(Provider), WithLogger(logger), func(c *serveConfig) { c.test = cfg })
+	}
+}
 
 // Serve is the whole main of a plugin: it serves p to the hub over gRPC and
 // returns when the hub is done with it. Run as `<binary> describe`, it prints
@@ -84,12 +72,12 @@ func Serve(p Provider, opts ...ServeOpt) {
 		go exitWithParent(cfg.logger)
 	}
 	plugin.Serve(&plugin.ServeConfig{
-		HandshakeConfig: Handshake,
+		HandshakeConfig: protocol.Handshake(),
 		VersionedPlugins: map[int]plugin.PluginSet{
-			ProtocolVersion: {PluginName: &grpcPlugin{provider: p, log: cfg.logger}},
+			ProtocolVersion: {protocol.PluginName: &grpcPlugin{provider: p, log: cfg.logger}},
 		},
 		GRPCServer: func(o []grpc.ServerOption) *grpc.Server {
-			return grpc.NewServer(append(o, grpc.MaxRecvMsgSize(MaxMessageSize), grpc.MaxSendMsgSize(MaxMessageSize),
+			return grpc.NewServer(append(o, grpc.MaxRecvMsgSize(protocol.MaxMessageSize), grpc.MaxSendMsgSize(protocol.MaxMessageSize),
 				grpc.ChainUnaryInterceptor(recoverUnary(cfg.logger)), grpc.ChainStreamInterceptor(recoverStream(cfg.logger)))...)
 		},
 		Logger: cfg.logger,
@@ -106,8 +94,8 @@ func ManifestOf(p Provider) Manifest {
 	return m
 }
 
-// grpcPlugin is the go-plugin glue on both sides: GRPCServer registers the
-// provider's services in the plugin, GRPCClient builds the hub's Client.
+// grpcPlugin is the go-plugin glue of the plugin side: GRPCServer registers
+// the provider's services (the hub's side is sdk/host).
 type grpcPlugin struct {
 	plugin.NetRPCUnsupportedPlugin
 	provider Provider
@@ -126,8 +114,8 @@ func (g *grpcPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
 	return nil
 }
 
-func (g *grpcPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, cc *grpc.ClientConn) (any, error) {
-	return newClient(cc), nil
+func (g *grpcPlugin) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.ClientConn) (any, error) {
+	return nil, errors.New("sdk: the plugin side has no client; the hub's is sdk/host")
 }
 
 type providerServer struct {

@@ -47,7 +47,7 @@ func TestConformance(t *testing.T) {
 	errorCases := []sdktest.ErrorCase{
 		{
 			Name: "unsupported version",
-			Call: func(ctx context.Context, c *sdk.Client) error {
+			Call: func(ctx context.Context, c *sdktest.Client) error {
 				_, err := c.HandleWebhook(ctx, &sdk.WebhookRequest{Body: []byte(`{"version":"0","alerts":[{}]}`), AllowUnsigned: true})
 				return err
 			},
@@ -55,7 +55,7 @@ func TestConformance(t *testing.T) {
 		},
 		{
 			Name:     "short secret refused when stored",
-			Call:     func(ctx context.Context, c *sdk.Client) error { return c.ValidateWebhookSecret(ctx, "hmac:short") },
+			Call:     func(ctx context.Context, c *sdktest.Client) error { return c.ValidateWebhookSecret(ctx, "hmac:short") },
 			WantCode: sdk.CodeInvalid, WantMessage: "The hmac secret must be at least 16 characters",
 		},
 	}

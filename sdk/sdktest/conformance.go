@@ -34,7 +34,7 @@ type ConformanceOptions struct {
 // ErrorCase is one call expected to fail over gRPC.
 type ErrorCase struct {
 	Name     string
-	Call     func(ctx context.Context, c *sdk.Client) error
+	Call     func(ctx context.Context, c *Client) error
 	WantCode sdk.Code
 	// WantMessage, when set, is the exact user-facing message.
 	WantMessage string
@@ -74,7 +74,7 @@ const callTimeout = 10 * time.Second
 
 type suite struct {
 	p    sdk.Provider
-	c    *sdk.Client
+	c    *Client
 	opts ConformanceOptions
 }
 
@@ -253,27 +253,27 @@ func equalManifests(a, b sdk.Manifest) bool {
 // --- capabilities -----------------------------------------------------------
 
 // probes call each capability over gRPC with empty arguments.
-var probes = map[string]func(context.Context, *sdk.Client) []error{
-	sdk.CapabilityAuth: func(ctx context.Context, c *sdk.Client) []error {
+var probes = map[string]func(context.Context, *Client) []error{
+	sdk.CapabilityAuth: func(ctx context.Context, c *Client) []error {
 		_, err := c.ValidateCredentials(ctx, sdk.Credentials{})
 		return []error{err}
 	},
-	sdk.CapabilityWebhooks: func(ctx context.Context, c *sdk.Client) []error {
+	sdk.CapabilityWebhooks: func(ctx context.Context, c *Client) []error {
 		_, err := c.HandleWebhook(ctx, &sdk.WebhookRequest{})
 		return []error{err}
 	},
-	sdk.CapabilityWebhookSecrets: func(ctx context.Context, c *sdk.Client) []error {
+	sdk.CapabilityWebhookSecrets: func(ctx context.Context, c *Client) []error {
 		return []error{c.ValidateWebhookSecret(ctx, "")}
 	},
-	sdk.CapabilityOAuth: func(ctx context.Context, c *sdk.Client) []error {
+	sdk.CapabilityOAuth: func(ctx context.Context, c *Client) []error {
 		_, err := c.OAuthConfig(ctx)
 		return []error{err}
 	},
-	sdk.CapabilityProvisioning: func(ctx context.Context, c *sdk.Client) []error {
+	sdk.CapabilityProvisioning: func(ctx context.Context, c *Client) []error {
 		_, err := c.CreateWebhookSubscription(ctx, &sdk.SubscriptionRequest{})
 		return []error{err, c.DeleteWebhookSubscription(ctx, sdk.Credentials{}, ""), c.PingWebhookSubscription(ctx, sdk.Credentials{}, "")}
 	},
-	sdk.CapabilityEnrichment: func(ctx context.Context, c *sdk.Client) []error {
+	sdk.CapabilityEnrichment: func(ctx context.Context, c *Client) []error {
 		_, err := c.Enrich(ctx, &sdk.EnrichRequest{})
 		return []error{err}
 	},

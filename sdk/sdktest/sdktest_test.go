@@ -121,7 +121,7 @@ func fakeOptions() ConformanceOptions {
 		ErrorCases: []ErrorCase{
 			{
 				Name: "rate limited",
-				Call: func(ctx context.Context, c *sdk.Client) error {
+				Call: func(ctx context.Context, c *Client) error {
 					_, err := c.ValidateCredentials(ctx, sdk.Credentials{Token: "slow-down"})
 					return err
 				},
