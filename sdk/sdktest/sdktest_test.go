@@ -337,7 +337,7 @@ func TestGarbage(t *testing.T) {
 		}
 		names[in.name] = true
 	}
-	for _, want := range []string{"empty body", "deep arrays", "huge string", "invalid UTF-8", ".id replaced by a number", ".type removed"} {
+	for _, want := range []string{"empty body", "deep arrays", "huge string", "invalid UTF-8", ".id replaced by a number", ".type removed", "every member of another type", "array elements of every type"} {
 		if !names[want] {
 			t.Errorf("no input %q", want)
 		}
