@@ -65,6 +65,17 @@ func AllCapabilities() []string {
 	return out
 }
 
+// CapabilityType is the interface a provider implements to offer
+// capability name, or nil for an unknown name.
+func CapabilityType(name string) reflect.Type {
+	for _, c := range capabilityTable {
+		if c.name == name {
+			return c.iface
+		}
+	}
+	return nil
+}
+
 // CapabilityInterface names the interface a provider implements to offer
 // capability name (e.g. "sdk.WebhookHandler"), or "" for an unknown name.
 func CapabilityInterface(name string) string {
