@@ -1,6 +1,7 @@
 package host_test
 
 import (
+	"context"
 	"reflect"
 	"testing"
 
@@ -19,5 +20,29 @@ func TestClientCoversEveryCapability(t *testing.T) {
 				t.Errorf("%s does not implement %s (capability %q)", typ, iface, c)
 			}
 		}
+	}
+}
+
+type panicky struct{}
+
+func (panicky) Manifest() sdk.Manifest {
+	return sdk.Manifest{Name: "p", DisplayName: "P", Version: "1"}
+}
+
+func (panicky) HandleWebhook(context.Context, *sdk.WebhookRequest) (*sdk.WebhookResult, error) {
+	panic("boom")
+}
+
+func (panicky) ValidateWebhookSecret(context.Context, string) error { panic("boom") }
+
+// TestLocalRecoversPanics: an in-process provider's panic answers
+// CodeInternal, as over gRPC, instead of taking the hub down.
+func TestLocalRecoversPanics(t *testing.T) {
+	l := host.NewLocal(panicky{})
+	if _, err := l.HandleWebhook(context.Background(), &sdk.WebhookRequest{}); sdk.ErrorCode(err) != sdk.CodeInternal {
+		t.Errorf("HandleWebhook = %v, want %s", err, sdk.CodeInternal)
+	}
+	if err := l.ValidateWebhookSecret(context.Background(), "x"); sdk.ErrorCode(err) != sdk.CodeInternal {
+		t.Errorf("ValidateWebhookSecret = %v, want %s", err, sdk.CodeInternal)
 	}
 }

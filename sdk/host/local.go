@@ -3,6 +3,7 @@ package host
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/aurora-hub/aurora-hub/sdk"
 )
@@ -20,6 +21,14 @@ func NewLocal(p sdk.Provider) *Local { return &Local{p: p} }
 
 // Describe returns the provider's manifest.
 func (l *Local) Describe(context.Context) (sdk.Manifest, error) { return sdk.ManifestOf(l.p), nil }
+
+// recovered turns a panic in the provider into CodeInternal, as the SDK's
+// gRPC server does, so an in-process provider cannot take the hub down.
+func recovered(err *error) {
+	if v := recover(); v != nil {
+		*err = &sdk.Error{Code: sdk.CodeInternal, Message: "internal plugin error (the plugin panicked)", Err: fmt.Errorf("panic: %v", v)}
+	}
+}
 
 // localErr is what err would be after crossing gRPC: an *sdk.Error with
 // its code, message and retry delay (anything else is internal), or the
@@ -44,7 +53,8 @@ func unimplemented(capability string) error {
 }
 
 // ValidateCredentials implements CredentialValidator.
-func (l *Local) ValidateCredentials(ctx context.Context, creds sdk.Credentials) (*sdk.Validation, error) {
+func (l *Local) ValidateCredentials(ctx context.Context, creds sdk.Credentials) (_ *sdk.Validation, err error) {
+	defer recovered(&err)
 	v, ok := l.p.(sdk.CredentialValidator)
 	if !ok {
 		return nil, unimplemented(sdk.CapabilityAuth)
@@ -54,7 +64,8 @@ func (l *Local) ValidateCredentials(ctx context.Context, creds sdk.Credentials) 
 }
 
 // HandleWebhook implements WebhookHandler.
-func (l *Local) HandleWebhook(ctx context.Context, req *sdk.WebhookRequest) (*sdk.WebhookResult, error) {
+func (l *Local) HandleWebhook(ctx context.Context, req *sdk.WebhookRequest) (_ *sdk.WebhookResult, err error) {
+	defer recovered(&err)
 	w, ok := l.p.(sdk.WebhookHandler)
 	if !ok {
 		return nil, unimplemented(sdk.CapabilityWebhooks)
@@ -64,7 +75,8 @@ func (l *Local) HandleWebhook(ctx context.Context, req *sdk.WebhookRequest) (*sd
 }
 
 // ValidateWebhookSecret implements WebhookSecretValidator.
-func (l *Local) ValidateWebhookSecret(ctx context.Context, secret string) error {
+func (l *Local) ValidateWebhookSecret(ctx context.Context, secret string) (err error) {
+	defer recovered(&err)
 	v, ok := l.p.(sdk.WebhookSecretValidator)
 	if !ok {
 		return unimplemented(sdk.CapabilityWebhookSecrets)
@@ -73,7 +85,8 @@ func (l *Local) ValidateWebhookSecret(ctx context.Context, secret string) error 
 }
 
 // OAuthConfig implements OAuthProvider.
-func (l *Local) OAuthConfig(ctx context.Context) (*sdk.OAuthConfig, error) {
+func (l *Local) OAuthConfig(ctx context.Context) (_ *sdk.OAuthConfig, err error) {
+	defer recovered(&err)
 	o, ok := l.p.(sdk.OAuthProvider)
 	if !ok {
 		return nil, unimplemented(sdk.CapabilityOAuth)
@@ -83,7 +96,8 @@ func (l *Local) OAuthConfig(ctx context.Context) (*sdk.OAuthConfig, error) {
 }
 
 // CreateWebhookSubscription implements Provisioner.
-func (l *Local) CreateWebhookSubscription(ctx context.Context, req *sdk.SubscriptionRequest) (*sdk.Subscription, error) {
+func (l *Local) CreateWebhookSubscription(ctx context.Context, req *sdk.SubscriptionRequest) (_ *sdk.Subscription, err error) {
+	defer recovered(&err)
 	p, ok := l.p.(sdk.Provisioner)
 	if !ok {
 		return nil, unimplemented(sdk.CapabilityProvisioning)
@@ -93,7 +107,8 @@ func (l *Local) CreateWebhookSubscription(ctx context.Context, req *sdk.Subscrip
 }
 
 // DeleteWebhookSubscription implements Provisioner.
-func (l *Local) DeleteWebhookSubscription(ctx context.Context, creds sdk.Credentials, id string) error {
+func (l *Local) DeleteWebhookSubscription(ctx context.Context, creds sdk.Credentials, id string) (err error) {
+	defer recovered(&err)
 	p, ok := l.p.(sdk.Provisioner)
 	if !ok {
 		return unimplemented(sdk.CapabilityProvisioning)
@@ -102,7 +117,8 @@ func (l *Local) DeleteWebhookSubscription(ctx context.Context, creds sdk.Credent
 }
 
 // PingWebhookSubscription implements Provisioner.
-func (l *Local) PingWebhookSubscription(ctx context.Context, creds sdk.Credentials, id string) error {
+func (l *Local) PingWebhookSubscription(ctx context.Context, creds sdk.Credentials, id string) (err error) {
+	defer recovered(&err)
 	p, ok := l.p.(sdk.Provisioner)
 	if !ok {
 		return unimplemented(sdk.CapabilityProvisioning)
@@ -111,7 +127,8 @@ func (l *Local) PingWebhookSubscription(ctx context.Context, creds sdk.Credentia
 }
 
 // Enrich implements Enricher.
-func (l *Local) Enrich(ctx context.Context, req *sdk.EnrichRequest) (*sdk.Enrichment, error) {
+func (l *Local) Enrich(ctx context.Context, req *sdk.EnrichRequest) (_ *sdk.Enrichment, err error) {
+	defer recovered(&err)
 	e, ok := l.p.(sdk.Enricher)
 	if !ok {
 		return nil, unimplemented(sdk.CapabilityEnrichment)
