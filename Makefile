@@ -2,7 +2,10 @@
 # against a local PagerDuty simulator; `make test` runs every module's tests.
 SHELL := /bin/bash
 GO ?= go
-MODULES := sdk hub plugins/pagerduty plugins/alertmanager cmd
+# Every module listed in go.work, and every plugin binary under
+# plugins/*/cmd/aurora-plugin-*: a new plugin needs no edit here.
+MODULES := $(shell $(GO) work edit -json | sed -n 's/.*"DiskPath": "\.\/\(.*\)".*/\1/p')
+PLUGINS := $(notdir $(wildcard plugins/*/cmd/aurora-plugin-*))
 BIN := bin
 PLUGIN_DIR := $(BIN)/plugins
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -10,15 +13,16 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 SIM_LISTEN ?= 127.0.0.1:5090
 TEST_FLAGS ?= -count=1 -timeout 20m
 
-.PHONY: all build sums dev down test test-short bench soak proto lint vulncheck fmt clean
+.PHONY: all build sums dev down test test-short bench soak proto lint vulncheck fmt clean list
 
 all: build
 
 build: ## build the hub, the plugins and the PagerDuty simulator into bin/
 	@rm -f $(PLUGIN_DIR)/SHA256SUMS # new binaries: `make sums` pins them again
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/aurora-hub ./cmd/aurora-hub
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(PLUGIN_DIR)/aurora-plugin-pagerduty ./plugins/pagerduty/cmd/aurora-plugin-pagerduty
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(PLUGIN_DIR)/aurora-plugin-alertmanager ./plugins/alertmanager/cmd/aurora-plugin-alertmanager
+	@set -e; for p in $(wildcard plugins/*/cmd/aurora-plugin-*); do \
+	  echo "$(GO) build -o $(PLUGIN_DIR)/$$(basename $$p) ./$$p"; \
+	  $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(PLUGIN_DIR)/$$(basename $$p) ./$$p; done
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/pagerduty-sim ./plugins/pagerduty/cmd/pagerduty-sim
 
 sums: build ## pin the built plugins: bin/plugins/SHA256SUMS (HUB_PLUGIN_REQUIRE_CHECKSUM=true refuses anything else)
@@ -67,6 +71,9 @@ vulncheck: ## govulncheck on every module (skips with a note when its database i
 
 fmt:
 	gofmt -w $(MODULES)
+
+list: ## the modules and plugins the other targets cover
+	@echo "modules: $(MODULES)"; echo "plugins: $(PLUGINS)"
 
 clean:
 	rm -rf $(BIN)

@@ -1,5 +1,7 @@
 // Package sdk is what a provider plugin for Aurora Hub is written with: the
-// provider interfaces, Serve, and the host-side client the hub uses.
+// provider interfaces, the types they exchange with the hub, and Serve.
+// The hub's side of the protocol is sdk/host; helpers for webhook
+// providers are in sdk/webhook, and the test kit in sdk/sdktest.
 //
 // A provider implements Provider and any of the small capability interfaces
 // (CredentialValidator, WebhookHandler, OAuthProvider, Provisioner, Enricher).
@@ -10,21 +12,15 @@ package sdk
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"time"
+
+	"github.com/aurora-hub/aurora-hub/sdk/internal/protocol"
 )
 
 // ProtocolVersion is the major version of the provider protocol this SDK
 // speaks (the go-plugin protocol version negotiated at handshake).
-const ProtocolVersion = 1
-
-// Capability names, as listed in Manifest.Capabilities.
-const (
-	CapabilityAuth         = "auth"
-	CapabilityWebhooks     = "webhooks"
-	CapabilityOAuth        = "oauth"
-	CapabilityProvisioning = "provisioning"
-	CapabilityEnrichment   = "enrichment"
-)
+const ProtocolVersion = protocol.Version
 
 // Auth kinds.
 const (
@@ -47,6 +43,18 @@ type Manifest struct {
 	// ConfigKeys are the environment variables the hub passes to the plugin
 	// process; nothing else of the hub's environment reaches it.
 	ConfigKeys []string `json:"config_keys,omitempty"`
+	// SetupInstructions are the steps a person follows in the provider to
+	// send webhooks to the hub, one sentence each; the hub shows them with
+	// "{webhook_url}" replaced by the connection's webhook URL.
+	SetupInstructions []string `json:"setup_instructions,omitempty"`
+	// WebhookSecretFormat says what the secret stored with PUT
+	// /<name>/webhook-secret looks like, e.g. "hmac:<secret> or
+	// bearer:<token>". Implement WebhookSecretValidator to check it.
+	WebhookSecretFormat string `json:"webhook_secret_format,omitempty"`
+	// ConnectWithoutCredentials: the provider only receives webhooks, so
+	// the hub connects it without API credentials (no CredentialValidator
+	// needed, and none to invent).
+	ConnectWithoutCredentials bool `json:"connect_without_credentials,omitempty"`
 }
 
 // Has reports whether the manifest lists capability c.
@@ -74,6 +82,14 @@ type WebhookHandler interface {
 	HandleWebhook(ctx context.Context, req *WebhookRequest) (*WebhookResult, error)
 }
 
+// WebhookSecretValidator checks a webhook secret's format when it is stored
+// (PUT /<name>/webhook-secret), so a typo is refused at once rather than
+// showing up later as rejected deliveries. Return a CodeInvalid *Error
+// whose message says what Manifest.WebhookSecretFormat expects.
+type WebhookSecretValidator interface {
+	ValidateWebhookSecret(ctx context.Context, secret string) error
+}
+
 // OAuthProvider describes the provider's OAuth 2.0 endpoints; the hub runs the flow.
 type OAuthProvider interface {
 	OAuthConfig(ctx context.Context) (*OAuthConfig, error)
@@ -90,22 +106,6 @@ type Provisioner interface {
 type Enricher interface {
 	Enrich(ctx context.Context, req *EnrichRequest) (*Enrichment, error)
 }
-
-// Capabilities is every capability as the hub calls it: implemented by
-// Client (a plugin process over gRPC) and Local (in-process).
-type Capabilities interface {
-	Describe(ctx context.Context) (Manifest, error)
-	CredentialValidator
-	WebhookHandler
-	OAuthProvider
-	Provisioner
-	Enricher
-}
-
-var (
-	_ Capabilities = (*Client)(nil)
-	_ Capabilities = (*Local)(nil)
-)
 
 // Credentials are handed to the plugin on every call that needs them.
 type Credentials struct {
@@ -132,15 +132,19 @@ type Identity struct {
 
 // Validation is the outcome of a successful credential check.
 type Validation struct {
-	Identity     Identity
+	Identity Identity
+	// Capabilities are what the credentials may do in the provider, by the
+	// provider's own names (e.g. "can_read_incidents"). The hub stores and
+	// shows them; it does not act on them.
 	Capabilities map[string]bool
 }
 
 // WebhookRequest is one inbound delivery, exactly as received.
 type WebhookRequest struct {
 	Body []byte
-	// Header holds the request headers with canonical names.
-	Header map[string][]string
+	// Header holds the request headers with canonical names; read them
+	// with Header.Get or sdk/webhook.Header.
+	Header http.Header
 	// Secrets are the connection's active signing secrets; any may match.
 	Secrets []string
 	// AllowUnsigned lets an unverifiable delivery through, marked unverified.
@@ -157,20 +161,36 @@ func (r *WebhookRequest) HeaderValue(name string) string {
 
 // WebhookResult is a verified, parsed delivery.
 type WebhookResult struct {
-	Verified       bool
-	DeliveryID     string
+	// Verified: a stored secret authenticated the delivery. False only when
+	// the request allowed unsigned deliveries and none was configured.
+	Verified bool
+	// DeliveryID is the provider's ID of this delivery, when it sends one;
+	// the hub drops a delivery whose ID it has already seen for the
+	// connection (redelivery). Leave it empty when the provider sends none.
+	DeliveryID string
+	// SubscriptionID is the provider's webhook subscription, when known.
 	SubscriptionID string
-	Events         []Event
+	// Events in the order they happened; each is applied to its incident.
+	Events []Event
 }
 
 // Event is one provider-neutral event parsed from a webhook.
 type Event struct {
-	ID           string
-	Type         string
+	// ID is stable for the same event across redeliveries (the hub
+	// deduplicates on it): never random, never the time of receipt.
+	ID string
+	// Type is the event kind: one of the Event* constants, or the
+	// provider's own kind (kept on the timeline as sent).
+	Type string
+	// ResourceType is ResourceIncident for events about an incident.
 	ResourceType string
-	OccurredAt   time.Time
-	Agent        *Reference
-	Incident     *Incident
+	// OccurredAt is when it happened in the provider (zero: unknown).
+	OccurredAt time.Time
+	// Agent is who or what caused the event, when known.
+	Agent *Reference
+	// Incident is the incident the event concerns; nil for events about
+	// nothing the hub tracks (pings, service changes).
+	Incident *Incident
 	// Data is the event's raw data object (JSON).
 	Data json.RawMessage
 }
@@ -185,12 +205,21 @@ type Reference struct {
 
 // Incident is a provider incident as an event describes it.
 type Incident struct {
-	ExternalID       string
-	Number           int64
-	Title            string
-	Status           string
-	Urgency          string
-	Priority         string
+	// ExternalID is the provider's ID of the incident (or alert); events
+	// with the same ExternalID update the same hub incident.
+	ExternalID string
+	Number     int64
+	Title      string
+	// Status is one of StatusTriggered, StatusAcknowledged, StatusResolved;
+	// empty means "take it from Event.Type".
+	Status string
+	// Urgency is UrgencyHigh or UrgencyLow (or empty).
+	Urgency string
+	// Priority is the provider's priority name; the hub reads a severity
+	// from it (see the Severity* constants), else from Urgency.
+	Priority string
+	// Service is what the incident affects; correlation across providers
+	// matches incidents on the service's ID or name.
 	Service          *Reference
 	EscalationPolicy *Reference
 	Assignees        []Reference
@@ -199,11 +228,16 @@ type Incident struct {
 	HTMLURL          string
 	CreatedAt        time.Time
 	ResolveReason    string
-	// HasCustomFields tells an empty CustomFields from an absent one.
+	// HasCustomFields tells an empty CustomFields from an absent one: set
+	// it when CustomFields is the complete set (the hub replaces the stored
+	// fields with it, clearing the others); leave it false when the event
+	// says nothing about custom fields.
 	HasCustomFields     bool
 	CustomFields        []CustomField
 	ChangedCustomFields []CustomField
-	// Partial: only ExternalID (and what else is set) is meaningful.
+	// Partial: the event carries only some fields (ExternalID and what
+	// else is set); the hub updates those and keeps the rest as stored.
+	// Without it, empty fields overwrite stored ones.
 	Partial bool
 }
 

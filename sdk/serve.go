@@ -3,34 +3,19 @@ package sdk
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"time"
 
+	"github.com/aurora-hub/aurora-hub/sdk/internal/protocol"
 	pb "github.com/aurora-hub/aurora-hub/sdk/proto/providerv1"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 )
-
-// Handshake is shared by the hub and every plugin. go-plugin refuses to start
-// a binary that does not carry the cookie (it is not a security measure, it
-// stops someone running the plugin by hand) and negotiates the protocol
-// version from VersionedPlugins.
-var Handshake = plugin.HandshakeConfig{
-	MagicCookieKey:   "AURORA_HUB_PLUGIN",
-	MagicCookieValue: "a1f0c3d2-provider",
-}
-
-// PluginName is the key of the provider in go-plugin's plugin set.
-const PluginName = "provider"
-
-// MaxMessageSize bounds every gRPC message between hub and plugin. gRPC's
-// 4 MiB default is too small for enrichment answers with many alert bodies;
-// 64 MiB leaves room while a clear "message too large" error still beats an
-// out-of-memory kill of either process.
-const MaxMessageSize = 64 << 20
 
 // ServeOpt configures Serve.
 type ServeOpt func(*serveConfig)
@@ -45,9 +30,13 @@ type serveConfig struct {
 // which the hub collects and tags with the plugin's name).
 func WithLogger(l hclog.Logger) ServeOpt { return func(c *serveConfig) { c.logger = l } }
 
-// WithTestConfig serves in go-plugin's test mode (in-process, reattach);
-// used by sdk/sdktest.
-func WithTestConfig(t *plugin.ServeTestConfig) ServeOpt { return func(c *serveConfig) { c.test = t } }
+func init() {
+	// sdk/sdktest serves providers in go-plugin's test mode through this
+	// hook, so the option is no part of the author's API.
+	protocol.ServeTest = func(p any, logger hclog.Logger, cfg *plugin.ServeTestConfig) {
+		Serve(p.(Provider), WithLogger(logger), func(c *serveConfig) { c.test = cfg })
+	}
+}
 
 // Serve is the whole main of a plugin: it serves p to the hub over gRPC and
 // returns when the hub is done with it. Run as `<binary> describe`, it prints
@@ -56,6 +45,14 @@ func Serve(p Provider, opts ...ServeOpt) {
 	cfg := serveConfig{stdout: os.Stdout}
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if err := Check(p); err != nil {
+		// A provider that would silently lack a capability must not start.
+		if cfg.test != nil {
+			panic(err)
+		}
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
 	if cfg.test == nil && len(os.Args) > 1 && os.Args[1] == "describe" {
 		enc := json.NewEncoder(cfg.stdout)
@@ -75,12 +72,13 @@ func Serve(p Provider, opts ...ServeOpt) {
 		go exitWithParent(cfg.logger)
 	}
 	plugin.Serve(&plugin.ServeConfig{
-		HandshakeConfig: Handshake,
+		HandshakeConfig: protocol.Handshake(),
 		VersionedPlugins: map[int]plugin.PluginSet{
-			ProtocolVersion: {PluginName: &grpcPlugin{provider: p}},
+			ProtocolVersion: {protocol.PluginName: &grpcPlugin{provider: p, log: cfg.logger}},
 		},
 		GRPCServer: func(o []grpc.ServerOption) *grpc.Server {
-			return grpc.NewServer(append(o, grpc.MaxRecvMsgSize(MaxMessageSize), grpc.MaxSendMsgSize(MaxMessageSize))...)
+			return grpc.NewServer(append(o, grpc.MaxRecvMsgSize(protocol.MaxMessageSize), grpc.MaxSendMsgSize(protocol.MaxMessageSize),
+				grpc.ChainUnaryInterceptor(recoverUnary(cfg.logger)), grpc.ChainStreamInterceptor(recoverStream(cfg.logger)))...)
 		},
 		Logger: cfg.logger,
 		Test:   cfg.test,
@@ -92,55 +90,32 @@ func Serve(p Provider, opts ...ServeOpt) {
 func ManifestOf(p Provider) Manifest {
 	m := p.Manifest()
 	m.ProtocolVersion = ProtocolVersion
-	m.Capabilities = nil
-	if _, ok := p.(CredentialValidator); ok {
-		m.Capabilities = append(m.Capabilities, CapabilityAuth)
-	}
-	if _, ok := p.(WebhookHandler); ok {
-		m.Capabilities = append(m.Capabilities, CapabilityWebhooks)
-	}
-	if _, ok := p.(OAuthProvider); ok {
-		m.Capabilities = append(m.Capabilities, CapabilityOAuth)
-	}
-	if _, ok := p.(Provisioner); ok {
-		m.Capabilities = append(m.Capabilities, CapabilityProvisioning)
-	}
-	if _, ok := p.(Enricher); ok {
-		m.Capabilities = append(m.Capabilities, CapabilityEnrichment)
-	}
+	m.Capabilities = Implemented(p)
 	return m
 }
 
-// grpcPlugin is the go-plugin glue on both sides: GRPCServer registers the
-// provider's services in the plugin, GRPCClient builds the hub's Client.
+// grpcPlugin is the go-plugin glue of the plugin side: GRPCServer registers
+// the provider's services (the hub's side is sdk/host).
 type grpcPlugin struct {
 	plugin.NetRPCUnsupportedPlugin
 	provider Provider
+	log      hclog.Logger
 }
 
 func (g *grpcPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
 	p := g.provider
 	pb.RegisterProviderServer(s, &providerServer{p: p})
-	if v, ok := p.(CredentialValidator); ok {
-		pb.RegisterAuthServer(s, &authServer{v: v})
-	}
-	if w, ok := p.(WebhookHandler); ok {
-		pb.RegisterWebhooksServer(s, &webhooksServer{w: w})
-	}
-	if o, ok := p.(OAuthProvider); ok {
-		pb.RegisterOAuthServer(s, &oauthServer{o: o})
-	}
-	if pr, ok := p.(Provisioner); ok {
-		pb.RegisterProvisioningServer(s, &provisioningServer{p: pr})
-	}
-	if e, ok := p.(Enricher); ok {
-		pb.RegisterEnrichmentServer(s, &enrichmentServer{e: e})
+	impl := Implemented(p)
+	for _, c := range capabilityTable {
+		if slices.Contains(impl, c.name) {
+			c.register(s, p, g.log)
+		}
 	}
 	return nil
 }
 
-func (g *grpcPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, cc *grpc.ClientConn) (any, error) {
-	return newClient(cc), nil
+func (g *grpcPlugin) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.ClientConn) (any, error) {
+	return nil, errors.New("sdk: the plugin side has no client; the hub's is sdk/host")
 }
 
 type providerServer struct {
@@ -167,7 +142,8 @@ func (s *authServer) ValidateCredentials(ctx context.Context, req *pb.ValidateCr
 
 type webhooksServer struct {
 	pb.UnimplementedWebhooksServer
-	w WebhookHandler
+	w   WebhookHandler
+	log hclog.Logger
 }
 
 func (s *webhooksServer) HandleWebhook(ctx context.Context, req *pb.HandleWebhookRequest) (*pb.HandleWebhookResponse, error) {
@@ -184,7 +160,7 @@ func (s *webhooksServer) HandleWebhooks(ctx context.Context, req *pb.HandleWebho
 		if err := ctx.Err(); err != nil {
 			return nil, toStatus(err)
 		}
-		res, err := s.w.HandleWebhook(ctx, webhookRequestFromProto(r))
+		res, err := s.handleRecovered(ctx, r)
 		if err != nil {
 			out.Results[i] = &pb.HandleWebhookResult{Error: pluginErrorToProto(err)}
 			continue
@@ -192,6 +168,29 @@ func (s *webhooksServer) HandleWebhooks(ctx context.Context, req *pb.HandleWebho
 		out.Results[i] = &pb.HandleWebhookResult{Response: webhookResultToProto(res)}
 	}
 	return out, nil
+}
+
+// handleRecovered is one delivery of a batch: a panic fails that delivery
+// alone (CodeInternal), not the whole batch.
+func (s *webhooksServer) handleRecovered(ctx context.Context, r *pb.HandleWebhookRequest) (res *WebhookResult, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = panicError(s.log, "/aurora.provider.v1.Webhooks/HandleWebhooks", v)
+		}
+	}()
+	return s.w.HandleWebhook(ctx, webhookRequestFromProto(r))
+}
+
+type webhookSecretsServer struct {
+	pb.UnimplementedWebhookSecretsServer
+	v WebhookSecretValidator
+}
+
+func (s *webhookSecretsServer) ValidateWebhookSecret(ctx context.Context, req *pb.ValidateWebhookSecretRequest) (*pb.ValidateWebhookSecretResponse, error) {
+	if err := s.v.ValidateWebhookSecret(ctx, req.GetSecret()); err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.ValidateWebhookSecretResponse{}, nil
 }
 
 type oauthServer struct {

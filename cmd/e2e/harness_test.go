@@ -47,6 +47,7 @@ func TestMain(m *testing.M) {
 			"github.com/aurora-hub/aurora-hub/cmd/e2e/testplugins/flaky":                           "testplugins/flaky",
 			"github.com/aurora-hub/aurora-hub/plugins/alertmanager/cmd/aurora-plugin-alertmanager": "extra/aurora-plugin-alertmanager",
 			"github.com/aurora-hub/aurora-hub/cmd/e2e/testplugins/raw":                             "testplugins/raw",
+			"github.com/aurora-hub/aurora-hub/plugins/grafana/cmd/aurora-plugin-grafana":           "extra/aurora-plugin-grafana",
 		} {
 			cmd := exec.Command("go", "build", "-o", filepath.Join(dir, out), pkg)
 			cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr

@@ -477,3 +477,35 @@ func FromPluginError(err error) *hub.Error {
 	}
 	return &hub.Error{Code: hub.EInternal, Message: "Internal server error", Err: err}
 }
+
+// AuthNone is the AuthType of a connection made without credentials, for a
+// provider that only receives webhooks (sdk.Manifest.ConnectWithoutCredentials):
+// there is nothing to validate, refresh or revoke.
+const AuthNone = "none"
+
+// ConnectWithoutCredentials stores (or replaces) the owner's connection to
+// a webhook-only provider. Its deliveries are authenticated by the webhook
+// secrets stored for it, not by credentials.
+func (s *Service) ConnectWithoutCredentials(ctx context.Context, provider string, owner hub.Owner, displayName string) (*hub.Connection, error) {
+	existing, err := s.load(ctx, provider, owner)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	c := &hub.Connection{ID: uuid.NewString(), CreatedAt: now}
+	if existing != nil {
+		c.ID, c.CreatedAt = existing.ID, existing.CreatedAt
+	}
+	c.Provider, c.OwnerKind, c.OwnerID, c.CreatedBy = provider, owner.Kind(), owner.ID(), owner.UserID
+	c.DisplayName, c.AuthType = displayName, AuthNone
+	applyValidation(c, &sdk.Validation{Identity: sdk.Identity{AccountSubdomain: provider, AccountLevel: true}}, now)
+	if err := s.seal(c, credential{}); err != nil {
+		return nil, err
+	}
+	if err := s.Store.SaveConnection(ctx, c); err != nil {
+		return nil, err
+	}
+	s.Logger.Info("connection saved", "provider", provider, "connection", c.ID, "owner_kind", c.OwnerKind, "auth", AuthNone)
+	s.revokeReplaced(existing, "")
+	return c, nil
+}

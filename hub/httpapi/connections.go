@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/aurora-hub/aurora-hub/hub"
@@ -90,6 +91,9 @@ func (s *Server) validator(c *fiber.Ctx) (connections.Validator, error) {
 }
 
 func (s *Server) connect(c *fiber.Ctx) error {
+	if p := plugin(c); p.Manifest.ConnectWithoutCredentials && !p.Manifest.Has(sdk.CapabilityAuth) {
+		return s.connectWithoutCredentials(c)
+	}
 	token, displayName, err := tokenBody(c)
 	if err != nil {
 		return err
@@ -147,7 +151,7 @@ func (s *Server) webhookURL(c *fiber.Ctx) error {
 		return err
 	}
 	url := s.cfg.WebhookBaseURL() + "/" + p.Name + "/webhook/" + o.UserID
-	out := fiber.Map{"webhookUrl": url, "instructions": webhookInstructions(p.Name, url)}
+	out := fiber.Map{"webhookUrl": url, "instructions": webhookInstructions(p.Manifest, url)}
 	// The alternative for an unguessable URL that reaches the caller's
 	// connection alone (once there is one).
 	conn, err := s.store.Connection(c.UserContext(), p.Name, o.Kind(), o.ID())
@@ -165,14 +169,45 @@ func (s *Server) webhookURL(c *fiber.Ctx) error {
 	return c.JSON(out)
 }
 
-func webhookInstructions(provider, url string) []string {
-	if provider != "pagerduty" {
-		return []string{"Configure " + provider + " to send webhooks to " + url}
+// connectWithoutCredentials connects a webhook-only provider: the body, if
+// any, may name the connection ({"displayName": "..."}); no token is asked.
+func (s *Server) connectWithoutCredentials(c *fiber.Ctx) error {
+	raw, err := readBody(c, maxBodyBytes, identityOnly)
+	if err != nil {
+		return err
 	}
-	return []string{
-		"In PagerDuty, go to Integrations > Generic Webhooks (v3) > New Webhook.",
-		"Set the Webhook URL to " + url,
-		"Choose the scope (account or a service) and subscribe to the events incident.triggered, incident.acknowledged, incident.resolved and incident.custom_field_values.updated.",
-		"Save, copy the signing secret PagerDuty shows once, and store it with PUT /pagerduty/webhook-secret.",
+	var body struct {
+		DisplayName any `json:"displayName"`
 	}
+	_ = json.Unmarshal(raw, &body) // an empty or odd body names nothing
+	p, o := plugin(c), owner(c)
+	displayName, _ := body.DisplayName.(string)
+	if displayName == "" {
+		displayName = p.Manifest.DisplayName
+	}
+	conn, err := s.conns.ConnectWithoutCredentials(c.UserContext(), p.Name, o, displayName)
+	if err != nil {
+		return err
+	}
+	s.webhooks.Invalidate()
+	if err := s.webhooks.RememberMembership(c.UserContext(), o.UserID, o.OrgID); err != nil {
+		return err
+	}
+	out := toJSON(conn)
+	out.Success = true
+	return c.JSON(out)
+}
+
+// webhookInstructions are the plugin's own setup steps (its manifest's
+// SetupInstructions, "{webhook_url}" filled in), or a generic line for a
+// plugin that has none.
+func webhookInstructions(m sdk.Manifest, url string) []string {
+	if len(m.SetupInstructions) > 0 {
+		out := make([]string, len(m.SetupInstructions))
+		for i, step := range m.SetupInstructions {
+			out[i] = strings.ReplaceAll(step, "{webhook_url}", url)
+		}
+		return out
+	}
+	return []string{"Configure " + m.DisplayName + " to send webhooks to " + url}
 }

@@ -84,6 +84,13 @@ func (s *Server) putWebhookSecret(c *fiber.Ctx) error {
 		return hub.Errorf(hub.EInvalid, "Secret required")
 	}
 	secret, _ := body.Secret.(string)
+	if p := plugin(c); strings.TrimSpace(secret) != "" && p.Manifest.Has(sdk.CapabilityWebhookSecrets) {
+		// The plugin knows its secrets' format: refuse a typo now rather
+		// than reject every delivery later.
+		if err := p.Client.ValidateWebhookSecret(c.UserContext(), secret); err != nil {
+			return connections.FromPluginError(err)
+		}
+	}
 	if err := s.webhooks.PutSecret(c.UserContext(), conn, secret, webhooks.SourceManual); err != nil {
 		return err
 	}

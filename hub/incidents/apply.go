@@ -26,11 +26,11 @@ type Source struct {
 	ConnectionID string
 }
 
-// Provider statuses the hub understands (PagerDuty's vocabulary).
+// Provider statuses the hub understands: the SDK's exported vocabulary.
 const (
-	providerTriggered    = "triggered"
-	providerAcknowledged = "acknowledged"
-	providerResolved     = "resolved"
+	providerTriggered    = sdk.StatusTriggered
+	providerAcknowledged = sdk.StatusAcknowledged
+	providerResolved     = sdk.StatusResolved
 )
 
 // Apply applies one event to the owner's incident, creating it when needed:

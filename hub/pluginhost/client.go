@@ -10,6 +10,7 @@ import (
 
 	"github.com/aurora-hub/aurora-hub/hub/metrics"
 	"github.com/aurora-hub/aurora-hub/sdk"
+	"github.com/aurora-hub/aurora-hub/sdk/host"
 )
 
 // instance is one started plugin process with the count of calls in flight,
@@ -90,7 +91,7 @@ type guard struct {
 	inst *instance
 }
 
-var _ sdk.Capabilities = (*guard)(nil)
+var _ host.Capabilities = (*guard)(nil)
 
 // enter picks the instance a call runs on and counts the call in.
 func (g *guard) enter() (*instance, error) {
@@ -103,7 +104,7 @@ func (g *guard) enter() (*instance, error) {
 	return nil, &sdk.Error{Code: sdk.CodeUnavailable, Message: "Provider plugin " + g.name + " is restarting, retry later", RetryAfter: g.h.retryAfter(g.name)}
 }
 
-func (g *guard) call(ctx context.Context, timeout time.Duration, capability string, fn func(context.Context, sdk.Capabilities) error) error {
+func (g *guard) call(ctx context.Context, timeout time.Duration, capability string, fn func(context.Context, host.Capabilities) error) error {
 	inst, err := g.enter()
 	if err != nil {
 		return err
@@ -159,7 +160,7 @@ func callResult(ctx, cctx context.Context, err error) string {
 
 // Describe asks the plugin for its manifest.
 func (g *guard) Describe(ctx context.Context) (m sdk.Manifest, err error) {
-	err = g.call(ctx, g.h.opts.CallTimeout, "describe", func(ctx context.Context, c sdk.Capabilities) error {
+	err = g.call(ctx, g.h.opts.CallTimeout, "describe", func(ctx context.Context, c host.Capabilities) error {
 		m, err = c.Describe(ctx)
 		return err
 	})
@@ -168,7 +169,7 @@ func (g *guard) Describe(ctx context.Context) (m sdk.Manifest, err error) {
 
 // ValidateCredentials implements sdk.CredentialValidator.
 func (g *guard) ValidateCredentials(ctx context.Context, creds sdk.Credentials) (v *sdk.Validation, err error) {
-	err = g.call(ctx, g.h.opts.CallTimeout, sdk.CapabilityAuth, func(ctx context.Context, c sdk.Capabilities) error {
+	err = g.call(ctx, g.h.opts.CallTimeout, sdk.CapabilityAuth, func(ctx context.Context, c host.Capabilities) error {
 		v, err = c.ValidateCredentials(ctx, creds)
 		return err
 	})
@@ -177,16 +178,23 @@ func (g *guard) ValidateCredentials(ctx context.Context, creds sdk.Credentials) 
 
 // HandleWebhook implements sdk.WebhookHandler, with the shorter webhook deadline.
 func (g *guard) HandleWebhook(ctx context.Context, req *sdk.WebhookRequest) (r *sdk.WebhookResult, err error) {
-	err = g.call(ctx, g.h.opts.WebhookTimeout, sdk.CapabilityWebhooks, func(ctx context.Context, c sdk.Capabilities) error {
+	err = g.call(ctx, g.h.opts.WebhookTimeout, sdk.CapabilityWebhooks, func(ctx context.Context, c host.Capabilities) error {
 		r, err = c.HandleWebhook(ctx, req)
 		return err
 	})
 	return r, err
 }
 
+// ValidateWebhookSecret implements sdk.WebhookSecretValidator.
+func (g *guard) ValidateWebhookSecret(ctx context.Context, secret string) error {
+	return g.call(ctx, g.h.opts.CallTimeout, sdk.CapabilityWebhookSecrets, func(ctx context.Context, c host.Capabilities) error {
+		return c.ValidateWebhookSecret(ctx, secret)
+	})
+}
+
 // OAuthConfig implements sdk.OAuthProvider.
 func (g *guard) OAuthConfig(ctx context.Context) (o *sdk.OAuthConfig, err error) {
-	err = g.call(ctx, g.h.opts.CallTimeout, sdk.CapabilityOAuth, func(ctx context.Context, c sdk.Capabilities) error {
+	err = g.call(ctx, g.h.opts.CallTimeout, sdk.CapabilityOAuth, func(ctx context.Context, c host.Capabilities) error {
 		o, err = c.OAuthConfig(ctx)
 		return err
 	})
@@ -195,7 +203,7 @@ func (g *guard) OAuthConfig(ctx context.Context) (o *sdk.OAuthConfig, err error)
 
 // CreateWebhookSubscription implements sdk.Provisioner.
 func (g *guard) CreateWebhookSubscription(ctx context.Context, req *sdk.SubscriptionRequest) (s *sdk.Subscription, err error) {
-	err = g.call(ctx, g.h.opts.CallTimeout, sdk.CapabilityProvisioning, func(ctx context.Context, c sdk.Capabilities) error {
+	err = g.call(ctx, g.h.opts.CallTimeout, sdk.CapabilityProvisioning, func(ctx context.Context, c host.Capabilities) error {
 		s, err = c.CreateWebhookSubscription(ctx, req)
 		return err
 	})
@@ -204,21 +212,21 @@ func (g *guard) CreateWebhookSubscription(ctx context.Context, req *sdk.Subscrip
 
 // DeleteWebhookSubscription implements sdk.Provisioner.
 func (g *guard) DeleteWebhookSubscription(ctx context.Context, creds sdk.Credentials, id string) error {
-	return g.call(ctx, g.h.opts.CallTimeout, sdk.CapabilityProvisioning, func(ctx context.Context, c sdk.Capabilities) error {
+	return g.call(ctx, g.h.opts.CallTimeout, sdk.CapabilityProvisioning, func(ctx context.Context, c host.Capabilities) error {
 		return c.DeleteWebhookSubscription(ctx, creds, id)
 	})
 }
 
 // PingWebhookSubscription implements sdk.Provisioner.
 func (g *guard) PingWebhookSubscription(ctx context.Context, creds sdk.Credentials, id string) error {
-	return g.call(ctx, g.h.opts.CallTimeout, sdk.CapabilityProvisioning, func(ctx context.Context, c sdk.Capabilities) error {
+	return g.call(ctx, g.h.opts.CallTimeout, sdk.CapabilityProvisioning, func(ctx context.Context, c host.Capabilities) error {
 		return c.PingWebhookSubscription(ctx, creds, id)
 	})
 }
 
 // Enrich implements sdk.Enricher.
 func (g *guard) Enrich(ctx context.Context, req *sdk.EnrichRequest) (e *sdk.Enrichment, err error) {
-	err = g.call(ctx, g.h.opts.CallTimeout, sdk.CapabilityEnrichment, func(ctx context.Context, c sdk.Capabilities) error {
+	err = g.call(ctx, g.h.opts.CallTimeout, sdk.CapabilityEnrichment, func(ctx context.Context, c host.Capabilities) error {
 		e, err = c.Enrich(ctx, req)
 		return err
 	})

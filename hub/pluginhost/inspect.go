@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/aurora-hub/aurora-hub/sdk"
+	"github.com/aurora-hub/aurora-hub/sdk/host"
 )
 
 // SumsFile pins plugin binaries: lines of `<sha256 hex>  <file name>`, as
@@ -149,7 +150,7 @@ func Describe(ctx context.Context, path string) (sdk.Manifest, error) {
 // SupportedProtocols are the protocol versions this hub speaks, ascending.
 func SupportedProtocols() []int {
 	var out []int
-	for v := range sdk.HostPlugins() {
+	for v := range host.Plugins() {
 		out = append(out, v)
 	}
 	sort.Ints(out)
@@ -157,7 +158,7 @@ func SupportedProtocols() []int {
 }
 
 func supportsProtocol(v int) bool {
-	_, ok := sdk.HostPlugins()[v]
+	_, ok := host.Plugins()[v]
 	return ok
 }
 

@@ -23,6 +23,7 @@ import (
 
 	"github.com/aurora-hub/aurora-hub/hub/metrics"
 	"github.com/aurora-hub/aurora-hub/sdk"
+	"github.com/aurora-hub/aurora-hub/sdk/host"
 	"github.com/hashicorp/go-hclog"
 )
 
@@ -65,7 +66,7 @@ type Plugin struct {
 	ProtocolVersion int
 	// Client is nil unless State is StateRunning: the plugin process's gRPC
 	// client behind deadlines, or an in-process provider (AddLocal).
-	Client sdk.Capabilities
+	Client host.Capabilities
 	// SHA256 of the binary, and its status against SHA256SUMS.
 	SHA256   string
 	Checksum string
@@ -440,7 +441,7 @@ func (h *Host) AddLocal(p sdk.Provider) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.plugins[m.Name] = &Plugin{Name: m.Name, Path: "(in-process)", State: StateRunning, Manifest: m,
-		ProtocolVersion: m.ProtocolVersion, Client: sdk.NewLocal(p), Local: true}
+		ProtocolVersion: m.ProtocolVersion, Client: host.NewLocal(p), Local: true}
 }
 
 // Get returns the plugin named name as it is now.

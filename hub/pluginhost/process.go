@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/aurora-hub/aurora-hub/sdk"
+	"github.com/aurora-hub/aurora-hub/sdk/host"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc/health/grpc_health_v1"
@@ -24,7 +25,7 @@ import (
 // go-plugin implementation is goPluginProcess; tests use fakes.
 type process interface {
 	// Client calls the plugin (no deadlines of its own).
-	Client() sdk.Capabilities
+	Client() host.Capabilities
 	// Manifest is what the plugin answered over RPC at start.
 	Manifest() sdk.Manifest
 	// Protocol is the negotiated protocol version.
@@ -53,7 +54,7 @@ type launchSpec struct {
 type goPluginProcess struct {
 	gp       *plugin.Client
 	cmd      *exec.Cmd
-	client   *sdk.Client
+	client   *host.Client
 	health   grpc_health_v1.HealthClient
 	manifest sdk.Manifest
 	done     chan struct{}
@@ -86,8 +87,8 @@ func launchGoPlugin(ctx context.Context, s launchSpec) (process, error) {
 	// cleaning up (SIGKILL, crash): no orphaned plugins.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	gp := plugin.NewClient(&plugin.ClientConfig{
-		HandshakeConfig:  sdk.Handshake,
-		VersionedPlugins: sdk.HostPlugins(),
+		HandshakeConfig:  host.Handshake(),
+		VersionedPlugins: host.Plugins(),
 		Cmd:              cmd,
 		SkipHostEnv:      true,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
@@ -97,7 +98,7 @@ func launchGoPlugin(ctx context.Context, s launchSpec) (process, error) {
 		// No AutoMTLS: the socket's private directory (above) admits only
 		// the hub's own user, the boundary mTLS would protect; TLS on top
 		// cost more than half the webhook throughput in `make bench`.
-		GRPCDialOptions: sdk.HostDialOptions(),
+		GRPCDialOptions: host.DialOptions(),
 		// The plugin's stderr (its log) goes to the hub's log, tagged.
 		Logger:       s.Logger,
 		StartTimeout: s.StartTimeout,
@@ -112,11 +113,11 @@ func launchGoPlugin(ctx context.Context, s launchSpec) (process, error) {
 	if err != nil {
 		return fail(classifyStartError(err))
 	}
-	raw, err := rpc.Dispense(sdk.PluginName)
+	raw, err := rpc.Dispense(host.PluginName)
 	if err != nil {
 		return fail(fmt.Errorf("dispensing provider: %w", err))
 	}
-	client, ok := raw.(*sdk.Client)
+	client, ok := raw.(*host.Client)
 	gc, ok2 := rpc.(*plugin.GRPCClient)
 	if !ok || !ok2 {
 		return fail(fmt.Errorf("plugin is not a gRPC provider"))
@@ -175,10 +176,10 @@ func (p *goPluginProcess) watch() {
 	}
 }
 
-func (p *goPluginProcess) Client() sdk.Capabilities { return p.client }
-func (p *goPluginProcess) Manifest() sdk.Manifest   { return p.manifest }
-func (p *goPluginProcess) Protocol() int            { return p.gp.NegotiatedVersion() }
-func (p *goPluginProcess) Done() <-chan struct{}    { return p.done }
+func (p *goPluginProcess) Client() host.Capabilities { return p.client }
+func (p *goPluginProcess) Manifest() sdk.Manifest    { return p.manifest }
+func (p *goPluginProcess) Protocol() int             { return p.gp.NegotiatedVersion() }
+func (p *goPluginProcess) Done() <-chan struct{}     { return p.done }
 
 func (p *goPluginProcess) Pid() int {
 	if p.cmd.Process == nil {

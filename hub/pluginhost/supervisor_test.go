@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aurora-hub/aurora-hub/sdk"
+	"github.com/aurora-hub/aurora-hub/sdk/host"
 )
 
 // fakeClock moves only when the test says so.
@@ -95,12 +96,12 @@ type fakeProc struct {
 	graceful bool
 }
 
-func (p *fakeProc) Client() sdk.Capabilities { return sdk.NewLocal(p.provider) }
-func (p *fakeProc) Manifest() sdk.Manifest   { return sdk.ManifestOf(p.provider) }
-func (p *fakeProc) Protocol() int            { return sdk.ProtocolVersion }
-func (p *fakeProc) Done() <-chan struct{}    { return p.done }
-func (p *fakeProc) Pid() int                 { return p.id }
-func (p *fakeProc) exit()                    { p.exitOnce.Do(func() { close(p.done) }) }
+func (p *fakeProc) Client() host.Capabilities { return host.NewLocal(p.provider) }
+func (p *fakeProc) Manifest() sdk.Manifest    { return sdk.ManifestOf(p.provider) }
+func (p *fakeProc) Protocol() int             { return sdk.ProtocolVersion }
+func (p *fakeProc) Done() <-chan struct{}     { return p.done }
+func (p *fakeProc) Pid() int                  { return p.id }
+func (p *fakeProc) exit()                     { p.exitOnce.Do(func() { close(p.done) }) }
 
 func (p *fakeProc) Ping(ctx context.Context) error {
 	p.mu.Lock()

@@ -57,26 +57,3 @@ func TestValidateCredentials(t *testing.T) {
 		})
 	}
 }
-
-func TestParseCredential(t *testing.T) {
-	tests := []struct {
-		in   string
-		want credential
-		ok   bool
-	}{
-		{"bearer:tok", credential{kind: AuthBearer, secret: "tok"}, true},
-		{"BEARER: tok ", credential{kind: AuthBearer, secret: "tok"}, true},
-		{"basic:am:p:w", credential{kind: AuthBasic, user: "am", secret: "p:w"}, true},
-		{"basic:am:", credential{kind: AuthBasic, user: "am"}, true},
-		{"basic::pw", credential{kind: AuthBasic, secret: "pw"}, false},
-		{"basic:am", credential{kind: AuthBasic, user: "am"}, false},
-		{"tok:with:colons", credential{kind: AuthBearer, secret: "tok:with:colons"}, true},
-		{"bearer:", credential{kind: AuthBearer}, false},
-		{"", credential{kind: AuthBearer}, false},
-	}
-	for _, tt := range tests {
-		if got, ok := parseCredential(tt.in); got != tt.want || ok != tt.ok {
-			t.Errorf("parseCredential(%q) = %+v, %v; want %+v, %v", tt.in, got, ok, tt.want, tt.ok)
-		}
-	}
-}

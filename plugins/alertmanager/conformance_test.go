@@ -13,7 +13,7 @@ func TestConformance(t *testing.T) {
 	errorCases := []sdktest.ErrorCase{
 		{
 			Name: "unsupported version",
-			Call: func(ctx context.Context, c *sdk.Client) error {
+			Call: func(ctx context.Context, c *sdktest.Client) error {
 				_, err := c.HandleWebhook(ctx, &sdk.WebhookRequest{Body: []byte(`{"version":"3","alerts":[]}`), AllowUnsigned: true})
 				return err
 			},
@@ -21,7 +21,7 @@ func TestConformance(t *testing.T) {
 		},
 		{
 			Name: "no credentials configured",
-			Call: func(ctx context.Context, c *sdk.Client) error {
+			Call: func(ctx context.Context, c *sdktest.Client) error {
 				_, err := c.HandleWebhook(ctx, &sdk.WebhookRequest{Body: body, Header: auth("Bearer " + testToken)})
 				return err
 			},
@@ -29,7 +29,7 @@ func TestConformance(t *testing.T) {
 		},
 		{
 			Name: "short bearer token",
-			Call: func(ctx context.Context, c *sdk.Client) error {
+			Call: func(ctx context.Context, c *sdktest.Client) error {
 				_, err := c.ValidateCredentials(ctx, sdk.Credentials{Kind: AuthBearer, Token: "short"})
 				return err
 			},

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/aurora-hub/aurora-hub/sdk"
+	"github.com/aurora-hub/aurora-hub/sdk/webhook"
 )
 
 // FuzzHandleWebhook feeds arbitrary bodies and Authorization headers through
@@ -135,7 +136,7 @@ func checkEvent(t *testing.T, ev sdk.Event) {
 			t.Fatalf("invalid UTF-8 %q would not cross gRPC", s)
 		}
 	}
-	if len(in.Title) > maxTitle || in.Title == "" {
+	if len(in.Title) > webhook.MaxTitle || in.Title == "" {
 		t.Fatalf("title of %d bytes", len(in.Title))
 	}
 	if !json.Valid(ev.Data) {

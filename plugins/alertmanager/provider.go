@@ -24,8 +24,9 @@ const (
 type Provider struct{}
 
 var (
-	_ sdk.WebhookHandler      = (*Provider)(nil)
-	_ sdk.CredentialValidator = (*Provider)(nil)
+	_ sdk.WebhookHandler         = (*Provider)(nil)
+	_ sdk.CredentialValidator    = (*Provider)(nil)
+	_ sdk.WebhookSecretValidator = (*Provider)(nil)
 )
 
 // New returns the provider.
@@ -39,5 +40,12 @@ func (*Provider) Manifest() sdk.Manifest {
 		Version:           Version,
 		AuthKinds:         []string{AuthBearer, AuthBasic},
 		WebhookEventTypes: []string{EventFiring, EventResolved},
+		WebhookSecretFormat: `"bearer:<token>" or "basic:<user>:<password>": the credentials Alertmanager's ` +
+			`webhook_configs http_config sends (a bare secret is a bearer token)`,
+		SetupInstructions: []string{
+			"In alertmanager.yml, add a receiver with a webhook_configs entry whose url is {webhook_url}.",
+			"Give it http_config.authorization (type Bearer, credentials <token>) or http_config.basic_auth (username, password).",
+			`Store the same credentials with PUT /alertmanager/webhook-secret as "bearer:<token>" or "basic:<user>:<password>", then route alerts to the receiver.`,
+		},
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aurora-hub/aurora-hub/sdk"
+	"github.com/aurora-hub/aurora-hub/sdk/webhook"
 )
 
 const testToken = "0123456789abcdef-token"
@@ -210,7 +211,7 @@ func TestParseLenient(t *testing.T) {
 			}
 		}},
 		{"huge summary", payload(`[{"fingerprint":"f","annotations":{"summary":"` + strings.Repeat("é", 5000) + `"}}]`), func(t *testing.T, evs []sdk.Event) {
-			if title := evs[0].Incident.Title; len(title) != maxTitle || !strings.HasPrefix(title, "éé") {
+			if title := evs[0].Incident.Title; len(title) != webhook.MaxTitle || !strings.HasPrefix(title, "éé") {
 				t.Errorf("title is %d bytes", len(title))
 			}
 		}},
@@ -236,7 +237,7 @@ func TestPriority(t *testing.T) {
 		"critical": "critical", " Page ": "critical", "P1": "critical", "error": "high", "high": "high",
 		"warning": "medium", "warn": "medium", "info": "low", "low": "low", "none": "", "": "", "bogus": "",
 	} {
-		if got := priority(sev); got != want {
+		if got := webhook.DefaultSeverities.Severity(sev); got != want {
 			t.Errorf("priority(%q) = %q, want %q", sev, got, want)
 		}
 	}

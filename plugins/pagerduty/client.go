@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/aurora-hub/aurora-hub/sdk"
+	"github.com/aurora-hub/aurora-hub/sdk/webhook"
 	"github.com/hashicorp/go-hclog"
 )
 
@@ -417,7 +418,7 @@ func (c *client) list(ctx context.Context, path string, query url.Values, key st
 		var arr []json.RawMessage
 		_ = json.Unmarshal(page[key], &arr) // not an array: no items
 		items = append(items, arr...)
-		var more flexBool
+		var more webhook.Bool
 		_ = json.Unmarshal(page["more"], &more) // absent or odd: no more pages
 		if len(items) >= max {
 			return items[:max], bool(more) || len(items) > max, nil

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aurora-hub/aurora-hub/sdk"
+	"github.com/aurora-hub/aurora-hub/sdk/webhook"
 )
 
 // Caps on what one enrichment gathers, per list.
@@ -55,7 +56,7 @@ func (p *Provider) Enrich(ctx context.Context, req *sdk.EnrichRequest) (*sdk.Enr
 		var inc struct {
 			Incident struct {
 				Service   json.RawMessage `json:"service"`
-				CreatedAt flexTime        `json:"created_at"`
+				CreatedAt webhook.Time    `json:"created_at"`
 			} `json:"incident"`
 		}
 		if err := e.section("incident", c.get(ctx, incPath, nil, &inc)); err != nil {
@@ -67,7 +68,7 @@ func (p *Provider) Enrich(ctx context.Context, req *sdk.EnrichRequest) (*sdk.Enr
 			}
 		}
 		if triggeredAt.IsZero() {
-			triggeredAt = timeOf(inc.Incident.CreatedAt)
+			triggeredAt = inc.Incident.CreatedAt.T()
 		}
 	}
 
@@ -146,14 +147,14 @@ func (e *enrichment) truncated(what string, n int) {
 
 // item is the common shape of the objects evidence is made of.
 type item struct {
-	ID        flexString      `json:"id"`
-	Summary   flexString      `json:"summary"`
-	Title     flexString      `json:"title"`
-	CreatedAt flexTime        `json:"created_at"`
-	Timestamp flexTime        `json:"timestamp"`
-	AlertKey  flexString      `json:"alert_key"`
+	ID        webhook.String  `json:"id"`
+	Summary   webhook.String  `json:"summary"`
+	Title     webhook.String  `json:"title"`
+	CreatedAt webhook.Time    `json:"created_at"`
+	Timestamp webhook.Time    `json:"timestamp"`
+	AlertKey  webhook.String  `json:"alert_key"`
 	Service   json.RawMessage `json:"service"`
-	Services  rawArray        `json:"services"`
+	Services  webhook.Array   `json:"services"`
 }
 
 func decodeItem(raw []byte) item {
@@ -169,7 +170,7 @@ func (e *enrichment) alerts(c *client, incPath string) error {
 	for _, raw := range items {
 		it := decodeItem(raw)
 		e.add(sdk.Evidence{
-			Kind: sdk.EvidenceAlert, ID: string(it.ID), Summary: string(it.Summary), At: timeOf(it.CreatedAt),
+			Kind: sdk.EvidenceAlert, ID: string(it.ID), Summary: string(it.Summary), At: it.CreatedAt.T(),
 			Data: raw, DedupKey: string(it.AlertKey), Service: parseRef(it.Service),
 		})
 	}
@@ -184,7 +185,7 @@ func (e *enrichment) logEntries(c *client, incPath string) error {
 	for _, raw := range items {
 		it := decodeItem(raw)
 		e.add(sdk.Evidence{
-			Kind: sdk.EvidenceLogEntry, ID: string(it.ID), Summary: string(it.Summary), At: timeOf(it.CreatedAt),
+			Kind: sdk.EvidenceLogEntry, ID: string(it.ID), Summary: string(it.Summary), At: it.CreatedAt.T(),
 			Data: raw, Service: parseRef(it.Service),
 		})
 	}
@@ -196,14 +197,14 @@ func (e *enrichment) logEntries(c *client, incPath string) error {
 
 func (e *enrichment) customFields(c *client, incPath string) error {
 	var out struct {
-		CustomFields rawArray `json:"custom_fields"`
+		CustomFields webhook.Array `json:"custom_fields"`
 	}
 	err := c.get(e.ctx, incPath+"/custom_fields/values", nil, &out)
 	for _, raw := range out.CustomFields {
 		var f struct {
-			ID          flexString      `json:"id"`
-			Name        flexString      `json:"name"`
-			DisplayName flexString      `json:"display_name"`
+			ID          webhook.String  `json:"id"`
+			Name        webhook.String  `json:"name"`
+			DisplayName webhook.String  `json:"display_name"`
 			Value       json.RawMessage `json:"value"`
 		}
 		if b := bytes.TrimSpace(raw); len(b) == 0 || b[0] != '{' || json.Unmarshal(b, &f) != nil {
@@ -245,9 +246,9 @@ func (e *enrichment) changeEvents(c *client, serviceID string, triggeredAt time.
 		if svc == nil {
 			svc = &sdk.Reference{ID: serviceID, Type: "service_reference"}
 		}
-		at := timeOf(it.Timestamp)
+		at := it.Timestamp.T()
 		if at.IsZero() {
-			at = timeOf(it.CreatedAt)
+			at = it.CreatedAt.T()
 		}
 		e.add(sdk.Evidence{Kind: sdk.EvidenceChangeEvent, ID: string(it.ID), Summary: string(it.Summary), At: at, Data: raw, Service: svc})
 	}
@@ -263,12 +264,12 @@ func (e *enrichment) dependencies(c *client, serviceID string) error {
 		return nil
 	}
 	var out struct {
-		Relationships rawArray `json:"relationships"`
+		Relationships webhook.Array `json:"relationships"`
 	}
 	err := c.get(e.ctx, "/service_dependencies/technical_services/"+url.PathEscape(serviceID), nil, &out)
 	for _, raw := range out.Relationships {
 		var rel struct {
-			ID         flexString      `json:"id"`
+			ID         webhook.String  `json:"id"`
 			Supporting json.RawMessage `json:"supporting_service"`
 			Dependent  json.RawMessage `json:"dependent_service"`
 		}
@@ -301,7 +302,7 @@ func refName(r *sdk.Reference) string {
 
 func (e *enrichment) relatedIncidents(c *client, incPath string) error {
 	var out struct {
-		Related rawArray `json:"related_incidents"`
+		Related webhook.Array `json:"related_incidents"`
 	}
 	err := c.get(e.ctx, incPath+"/related_incidents", nil, &out)
 	for _, raw := range out.Related {
@@ -312,7 +313,7 @@ func (e *enrichment) relatedIncidents(c *client, incPath string) error {
 
 func (e *enrichment) pastIncidents(c *client, incPath string) error {
 	var out struct {
-		Past rawArray `json:"past_incidents"`
+		Past webhook.Array `json:"past_incidents"`
 	}
 	err := c.get(e.ctx, incPath+"/past_incidents", url.Values{"limit": {fmt.Sprint(pastIncidentsMax)}}, &out)
 	for _, raw := range out.Past {
@@ -337,5 +338,5 @@ func (e *enrichment) incidentEvidence(kind string, raw []byte) {
 	if summary == "" {
 		summary = string(it.Summary)
 	}
-	e.add(sdk.Evidence{Kind: kind, ID: string(it.ID), Summary: summary, At: timeOf(it.CreatedAt), Data: raw, Service: parseRef(it.Service)})
+	e.add(sdk.Evidence{Kind: kind, ID: string(it.ID), Summary: summary, At: it.CreatedAt.T(), Data: raw, Service: parseRef(it.Service)})
 }

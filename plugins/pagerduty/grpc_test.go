@@ -8,48 +8,12 @@ import (
 
 	"github.com/aurora-hub/aurora-hub/plugins/pagerduty/pdsim"
 	"github.com/aurora-hub/aurora-hub/sdk"
-	"github.com/hashicorp/go-hclog"
-	"github.com/hashicorp/go-plugin"
+	"github.com/aurora-hub/aurora-hub/sdk/sdktest"
 )
 
 // servePlugin serves p in-process through go-plugin's test mode and returns
 // the hub-side client, so tests cross the real gRPC boundary.
-func servePlugin(t *testing.T, p *Provider) *sdk.Client {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	reattach := make(chan *plugin.ReattachConfig, 1)
-	closed := make(chan struct{})
-	go sdk.Serve(p, sdk.WithLogger(hclog.NewNullLogger()), sdk.WithTestConfig(&plugin.ServeTestConfig{
-		Context: ctx, ReattachConfigCh: reattach, CloseCh: closed,
-	}))
-	var rc *plugin.ReattachConfig
-	select {
-	case rc = <-reattach:
-	case <-time.After(10 * time.Second):
-		cancel()
-		t.Fatal("plugin did not start")
-	}
-	client := plugin.NewClient(&plugin.ClientConfig{
-		// go-plugin takes Plugins, not VersionedPlugins, when reattaching.
-		HandshakeConfig: sdk.Handshake, Plugins: sdk.HostPlugins()[sdk.ProtocolVersion], Reattach: rc,
-		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC}, GRPCDialOptions: sdk.HostDialOptions(),
-		Logger: hclog.NewNullLogger(),
-	})
-	t.Cleanup(func() {
-		client.Kill()
-		cancel()
-		<-closed
-	})
-	rpc, err := client.Client()
-	if err != nil {
-		t.Fatalf("client: %v", err)
-	}
-	raw, err := rpc.Dispense(sdk.PluginName)
-	if err != nil {
-		t.Fatalf("dispense: %v", err)
-	}
-	return raw.(*sdk.Client)
-}
+func servePlugin(t *testing.T, p *Provider) *sdktest.Client { return sdktest.Start(t, p) }
 
 func TestOverGRPC(t *testing.T) {
 	e := newSimEnv(t)

@@ -2,6 +2,7 @@
 package pagerduty
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/aurora-hub/aurora-hub/sdk"
 	"github.com/hashicorp/go-hclog"
@@ -186,7 +188,28 @@ func (p *Provider) Manifest() sdk.Manifest {
 		WebhookEventTypes: append([]string(nil), WebhookEventTypes...),
 		OAuthScopes:       append([]string(nil), p.cfg.OAuthScopes...),
 		ConfigKeys:        []string{EnvAPIURL, EnvOAuthURL, EnvOAuthScopes},
+		SetupInstructions: []string{
+			"In PagerDuty, go to Integrations > Generic Webhooks (v3) > New Webhook.",
+			"Set the Webhook URL to {webhook_url}",
+			"Choose the scope (account or a service) and subscribe to the events incident.triggered, incident.acknowledged, incident.resolved and incident.custom_field_values.updated.",
+			"Save, copy the signing secret PagerDuty shows once, and store it with PUT /pagerduty/webhook-secret.",
+		},
+		WebhookSecretFormat: "the signing secret PagerDuty shows once when the webhook subscription is created, as shown (no spaces)",
 	}
+}
+
+// ValidateWebhookSecret implements sdk.WebhookSecretValidator: a signing
+// secret is one word of printable characters, so a paste that caught a
+// space, a line break or the "Signing secret:" label is refused when stored.
+func (*Provider) ValidateWebhookSecret(_ context.Context, secret string) error {
+	s := strings.TrimSpace(secret)
+	switch {
+	case s == "":
+		return sdk.Errorf(sdk.CodeInvalid, "Secret required")
+	case strings.IndexFunc(s, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }) >= 0:
+		return sdk.Errorf(sdk.CodeInvalid, "A PagerDuty signing secret has no spaces or control characters: paste it exactly as PagerDuty shows it")
+	}
+	return nil
 }
 
 // newHTTPClient is the shared REST client: bounded timeouts and pooled

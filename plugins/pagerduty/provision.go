@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/aurora-hub/aurora-hub/sdk"
+	"github.com/aurora-hub/aurora-hub/sdk/webhook"
 )
 
 // Subscription scope types (sdk.SubscriptionRequest.ScopeType).
@@ -60,11 +61,11 @@ func (p *Provider) CreateWebhookSubscription(ctx context.Context, req *sdk.Subsc
 	}}
 	var out struct {
 		Sub struct {
-			ID             flexString `json:"id"`
-			Events         rawArray   `json:"events"`
+			ID             webhook.String `json:"id"`
+			Events         webhook.Array  `json:"events"`
 			DeliveryMethod struct {
-				URL    flexString `json:"url"`
-				Secret flexString `json:"secret"`
+				URL    webhook.String `json:"url"`
+				Secret webhook.String `json:"secret"`
 			} `json:"delivery_method"`
 		} `json:"webhook_subscription"`
 	}
@@ -157,10 +158,10 @@ func cleanEvents(in []string) []string {
 	return out
 }
 
-func stringsOf(items rawArray) []string {
+func stringsOf(items webhook.Array) []string {
 	var out []string
 	for _, it := range items {
-		var s flexString
+		var s webhook.String
 		_ = json.Unmarshal(it, &s)
 		if s != "" {
 			out = append(out, string(s))

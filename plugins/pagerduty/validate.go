@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/aurora-hub/aurora-hub/sdk"
+	"github.com/aurora-hub/aurora-hub/sdk/webhook"
 )
 
 // Capability keys of sdk.Validation.Capabilities.
@@ -22,11 +23,11 @@ var readOnlyRoles = map[string]bool{
 }
 
 type pdUser struct {
-	ID      flexString `json:"id"`
-	Name    flexString `json:"name"`
-	Email   flexString `json:"email"`
-	Role    flexString `json:"role"`
-	HTMLURL flexString `json:"html_url"`
+	ID      webhook.String `json:"id"`
+	Name    webhook.String `json:"name"`
+	Email   webhook.String `json:"email"`
+	Role    webhook.String `json:"role"`
+	HTMLURL webhook.String `json:"html_url"`
 }
 
 // ValidateCredentials implements sdk.CredentialValidator: it finds who the
@@ -64,7 +65,7 @@ func (p *Provider) ValidateCredentials(ctx context.Context, creds sdk.Credential
 // identified by its account's subdomain instead.
 func (c *client) identity(ctx context.Context) (sdk.Identity, error) {
 	var me struct {
-		User rawObject `json:"user"`
+		User webhook.Object `json:"user"`
 	}
 	err := c.get(ctx, "/users/me", nil, &me)
 	if err != nil {
@@ -133,11 +134,11 @@ func (c *client) accountSubdomain(ctx context.Context) (string, error) {
 			}
 			continue
 		}
-		var items rawArray
+		var items webhook.Array
 		_ = items.UnmarshalJSON(page[src.key])
 		for _, it := range items {
 			var obj struct {
-				HTMLURL flexString `json:"html_url"`
+				HTMLURL webhook.String `json:"html_url"`
 			}
 			_ = json.Unmarshal(it, &obj)
 			if sub := subdomainOf(string(obj.HTMLURL)); sub != "" {

@@ -366,3 +366,15 @@ func TestValidateOAuth(t *testing.T) {
 		}
 	})
 }
+
+func TestValidateWebhookSecret(t *testing.T) {
+	for secret, ok := range map[string]bool{
+		"whsec-e2e-first-0001": true, " abc+/=DEF123 ": true,
+		"": false, "  ": false, "Signing secret: abc": false, "abc\ndef": false, "abc\x00": false,
+	} {
+		err := (&Provider{}).ValidateWebhookSecret(context.Background(), secret)
+		if (err == nil) != ok || (err != nil && sdk.ErrorCode(err) != sdk.CodeInvalid) {
+			t.Errorf("ValidateWebhookSecret(%q) = %v, want ok=%v", secret, err, ok)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/aurora-hub/aurora-hub/sdk"
+	"github.com/aurora-hub/aurora-hub/sdk/webhook"
 )
 
 // Webhook headers PagerDuty sends (matched case-insensitively: the hub may
@@ -157,10 +158,10 @@ func isLegacyBody(body []byte) bool {
 
 // v3Event is the envelope of a V3 event; every field is lenient.
 type v3Event struct {
-	ID           flexString      `json:"id"`
-	EventType    flexString      `json:"event_type"`
-	ResourceType flexString      `json:"resource_type"`
-	OccurredAt   flexTime        `json:"occurred_at"`
+	ID           webhook.String  `json:"id"`
+	EventType    webhook.String  `json:"event_type"`
+	ResourceType webhook.String  `json:"resource_type"`
+	OccurredAt   webhook.Time    `json:"occurred_at"`
 	Agent        json.RawMessage `json:"agent"`
 	Data         json.RawMessage `json:"data"`
 }
@@ -211,7 +212,7 @@ func parseEvent(body []byte) (*sdk.Event, error) {
 		ID:           strings.TrimSpace(string(e.ID)),
 		Type:         evType,
 		ResourceType: resType,
-		OccurredAt:   timeOf(e.OccurredAt),
+		OccurredAt:   e.OccurredAt.T(),
 		Agent:        parseRef(e.Agent),
 	}
 	data := bytes.TrimSpace(e.Data)
@@ -227,22 +228,22 @@ func parseEvent(body []byte) (*sdk.Event, error) {
 // incidentData is the data object of an incident event. Only the fields
 // the hub uses are read; all are lenient.
 type incidentData struct {
-	ID                  flexString      `json:"id"`
-	Type                flexString      `json:"type"`
-	HTMLURL             flexString      `json:"html_url"`
-	Number              flexInt         `json:"number"`
-	IncidentNumber      flexInt         `json:"incident_number"`
-	Status              flexString      `json:"status"`
-	IncidentKey         flexString      `json:"incident_key"`
-	CreatedAt           flexTime        `json:"created_at"`
-	Title               flexString      `json:"title"`
-	Summary             flexString      `json:"summary"`
-	Urgency             flexString      `json:"urgency"`
+	ID                  webhook.String  `json:"id"`
+	Type                webhook.String  `json:"type"`
+	HTMLURL             webhook.String  `json:"html_url"`
+	Number              webhook.Int     `json:"number"`
+	IncidentNumber      webhook.Int     `json:"incident_number"`
+	Status              webhook.String  `json:"status"`
+	IncidentKey         webhook.String  `json:"incident_key"`
+	CreatedAt           webhook.Time    `json:"created_at"`
+	Title               webhook.String  `json:"title"`
+	Summary             webhook.String  `json:"summary"`
+	Urgency             webhook.String  `json:"urgency"`
 	Priority            json.RawMessage `json:"priority"`
 	Service             json.RawMessage `json:"service"`
 	EscalationPolicy    json.RawMessage `json:"escalation_policy"`
 	Assignees           json.RawMessage `json:"assignees"`
-	Assignments         rawArray        `json:"assignments"`
+	Assignments         webhook.Array   `json:"assignments"`
 	Teams               json.RawMessage `json:"teams"`
 	ResolveReason       json.RawMessage `json:"resolve_reason"`
 	Incident            json.RawMessage `json:"incident"`
@@ -297,7 +298,7 @@ func fullIncident(d *incidentData) *sdk.Incident {
 		Teams:            parseRefs(d.Teams),
 		IncidentKey:      string(d.IncidentKey),
 		HTMLURL:          string(d.HTMLURL),
-		CreatedAt:        timeOf(d.CreatedAt),
+		CreatedAt:        d.CreatedAt.T(),
 		ResolveReason:    resolveReason(d.ResolveReason),
 	}
 	if in.Number == 0 {
@@ -344,7 +345,7 @@ func priorityName(b []byte) string {
 		}
 		return ""
 	}
-	var s flexString
+	var s webhook.String
 	_ = s.UnmarshalJSON(b)
 	return string(s)
 }
@@ -358,7 +359,7 @@ func resolveReason(b []byte) string {
 	}
 	if b[0] == '{' {
 		var o struct {
-			Type flexString `json:"type"`
+			Type webhook.String `json:"type"`
 		}
 		_ = json.Unmarshal(b, &o)
 		t := string(o.Type)
@@ -367,17 +368,17 @@ func resolveReason(b []byte) string {
 		}
 		return strings.TrimSuffix(t, "_resolve_reason")
 	}
-	var s flexString
+	var s webhook.String
 	_ = s.UnmarshalJSON(b)
 	return string(s)
 }
 
 type customFieldItem struct {
-	ID        flexString      `json:"id"`
-	Name      flexString      `json:"name"`
-	Namespace flexString      `json:"namespace"`
-	DataType  flexString      `json:"data_type"`
-	FieldType flexString      `json:"field_type"`
+	ID        webhook.String  `json:"id"`
+	Name      webhook.String  `json:"name"`
+	Namespace webhook.String  `json:"namespace"`
+	DataType  webhook.String  `json:"data_type"`
+	FieldType webhook.String  `json:"field_type"`
 	Value     json.RawMessage `json:"value"`
 }
 
@@ -389,7 +390,7 @@ func parseCustomFields(b []byte) (fields []sdk.CustomField, present bool) {
 	if len(b) == 0 || b[0] != '[' {
 		return nil, false
 	}
-	var items rawArray
+	var items webhook.Array
 	_ = items.UnmarshalJSON(b)
 	fields = []sdk.CustomField{}
 	for _, it := range items {

@@ -34,7 +34,7 @@ type ConformanceOptions struct {
 // ErrorCase is one call expected to fail over gRPC.
 type ErrorCase struct {
 	Name     string
-	Call     func(ctx context.Context, c *sdk.Client) error
+	Call     func(ctx context.Context, c *Client) error
 	WantCode sdk.Code
 	// WantMessage, when set, is the exact user-facing message.
 	WantMessage string
@@ -74,7 +74,7 @@ const callTimeout = 10 * time.Second
 
 type suite struct {
 	p    sdk.Provider
-	c    *sdk.Client
+	c    *Client
 	opts ConformanceOptions
 }
 
@@ -109,25 +109,7 @@ func (s *suite) checkManifest(r reporter) {
 }
 
 // implemented lists the capabilities p implements, in manifest order.
-func implemented(p sdk.Provider) []string {
-	var caps []string
-	add := func(ok bool, c string) {
-		if ok {
-			caps = append(caps, c)
-		}
-	}
-	_, auth := p.(sdk.CredentialValidator)
-	_, hooks := p.(sdk.WebhookHandler)
-	_, oauth := p.(sdk.OAuthProvider)
-	_, prov := p.(sdk.Provisioner)
-	_, enr := p.(sdk.Enricher)
-	add(auth, sdk.CapabilityAuth)
-	add(hooks, sdk.CapabilityWebhooks)
-	add(oauth, sdk.CapabilityOAuth)
-	add(prov, sdk.CapabilityProvisioning)
-	add(enr, sdk.CapabilityEnrichment)
-	return caps
-}
+func implemented(p sdk.Provider) []string { return sdk.Implemented(p) }
 
 // manifestProblems says what is wrong with p's manifest, one sentence each.
 func manifestProblems(p sdk.Provider) []string {
@@ -135,6 +117,9 @@ func manifestProblems(p sdk.Provider) []string {
 	add := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
 	raw := p.Manifest()
 	m := sdk.ManifestOf(p)
+	if err := sdk.Check(p); err != nil {
+		add("%v", err)
+	}
 	switch {
 	case !nameRE.MatchString(m.Name):
 		add("name %q must match %s: it is the URL segment /<name> and the binary aurora-plugin-<name>", m.Name, nameRE)
@@ -171,6 +156,23 @@ func manifestProblems(p sdk.Provider) []string {
 	}
 	if !has(sdk.CapabilityWebhooks) && len(m.WebhookEventTypes) > 0 {
 		add("lists webhook event types but does not implement WebhookHandler")
+	}
+	if !has(sdk.CapabilityWebhooks) && (has(sdk.CapabilityWebhookSecrets) || m.WebhookSecretFormat != "" || len(m.SetupInstructions) > 0 || m.ConnectWithoutCredentials) {
+		add("describes webhook secrets, setup or a webhook-only connection but does not implement WebhookHandler")
+	}
+	if has(sdk.CapabilityWebhookSecrets) && strings.TrimSpace(m.WebhookSecretFormat) == "" {
+		add("implements WebhookSecretValidator but WebhookSecretFormat is empty: say what a secret looks like")
+	}
+	if m.ConnectWithoutCredentials && has(sdk.CapabilityAuth) {
+		add("ConnectWithoutCredentials is set but the provider implements CredentialValidator: the hub would never call it")
+	}
+	if !m.ConnectWithoutCredentials && !has(sdk.CapabilityAuth) && !has(sdk.CapabilityOAuth) && has(sdk.CapabilityWebhooks) {
+		add("receives webhooks but has no way to connect: implement CredentialValidator or set ConnectWithoutCredentials")
+	}
+	for i, step := range m.SetupInstructions {
+		if strings.TrimSpace(step) == "" {
+			add("setup instruction %d is empty", i)
+		}
 	}
 	if !has(sdk.CapabilityOAuth) && len(m.OAuthScopes) > 0 {
 		add("lists OAuth scopes but does not implement OAuthProvider")
@@ -243,38 +245,41 @@ func equalManifests(a, b sdk.Manifest) bool {
 	return a.Name == b.Name && a.DisplayName == b.DisplayName && a.Version == b.Version &&
 		a.ProtocolVersion == b.ProtocolVersion && slices.Equal(a.Capabilities, b.Capabilities) &&
 		slices.Equal(a.AuthKinds, b.AuthKinds) && slices.Equal(a.WebhookEventTypes, b.WebhookEventTypes) &&
-		slices.Equal(a.OAuthScopes, b.OAuthScopes) && slices.Equal(a.ConfigKeys, b.ConfigKeys)
+		slices.Equal(a.OAuthScopes, b.OAuthScopes) && slices.Equal(a.ConfigKeys, b.ConfigKeys) &&
+		slices.Equal(a.SetupInstructions, b.SetupInstructions) && a.WebhookSecretFormat == b.WebhookSecretFormat &&
+		a.ConnectWithoutCredentials == b.ConnectWithoutCredentials
 }
 
 // --- capabilities -----------------------------------------------------------
 
 // probes call each capability over gRPC with empty arguments.
-var probes = map[string]func(context.Context, *sdk.Client) []error{
-	sdk.CapabilityAuth: func(ctx context.Context, c *sdk.Client) []error {
+var probes = map[string]func(context.Context, *Client) []error{
+	sdk.CapabilityAuth: func(ctx context.Context, c *Client) []error {
 		_, err := c.ValidateCredentials(ctx, sdk.Credentials{})
 		return []error{err}
 	},
-	sdk.CapabilityWebhooks: func(ctx context.Context, c *sdk.Client) []error {
+	sdk.CapabilityWebhooks: func(ctx context.Context, c *Client) []error {
 		_, err := c.HandleWebhook(ctx, &sdk.WebhookRequest{})
 		return []error{err}
 	},
-	sdk.CapabilityOAuth: func(ctx context.Context, c *sdk.Client) []error {
+	sdk.CapabilityWebhookSecrets: func(ctx context.Context, c *Client) []error {
+		return []error{c.ValidateWebhookSecret(ctx, "")}
+	},
+	sdk.CapabilityOAuth: func(ctx context.Context, c *Client) []error {
 		_, err := c.OAuthConfig(ctx)
 		return []error{err}
 	},
-	sdk.CapabilityProvisioning: func(ctx context.Context, c *sdk.Client) []error {
+	sdk.CapabilityProvisioning: func(ctx context.Context, c *Client) []error {
 		_, err := c.CreateWebhookSubscription(ctx, &sdk.SubscriptionRequest{})
 		return []error{err, c.DeleteWebhookSubscription(ctx, sdk.Credentials{}, ""), c.PingWebhookSubscription(ctx, sdk.Credentials{}, "")}
 	},
-	sdk.CapabilityEnrichment: func(ctx context.Context, c *sdk.Client) []error {
+	sdk.CapabilityEnrichment: func(ctx context.Context, c *Client) []error {
 		_, err := c.Enrich(ctx, &sdk.EnrichRequest{})
 		return []error{err}
 	},
 }
 
-var allCapabilities = []string{
-	sdk.CapabilityAuth, sdk.CapabilityWebhooks, sdk.CapabilityOAuth, sdk.CapabilityProvisioning, sdk.CapabilityEnrichment,
-}
+var allCapabilities = sdk.AllCapabilities()
 
 func (s *suite) checkUnimplemented(r reporter) {
 	impl := implemented(s.p)
@@ -286,8 +291,13 @@ func (s *suite) checkUnimplemented(r reporter) {
 		if slices.Contains(impl, c) {
 			continue
 		}
+		probe, ok := probes[c]
+		if !ok {
+			r.Errorf("sdktest has no probe for capability %q: update sdktest with the SDK", c)
+			continue
+		}
 		ctx, cancel := callCtx()
-		for i, err := range probes[c](ctx, s.c) {
+		for i, err := range probe(ctx, s.c) {
 			if !sdk.IsUnimplemented(err) {
 				r.Errorf("%s (call %d) is not implemented, but over gRPC it answered %v, want code %s", c, i+1, err, sdk.CodeUnimplemented)
 			}

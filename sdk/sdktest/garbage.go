@@ -47,8 +47,10 @@ func garbage(valid []byte) []input {
 		{"huge string", []byte(`{"a":"` + strings.Repeat("x", big) + `"}`)},
 		{"huge key", []byte(`{"` + strings.Repeat("k", big) + `":1}`)},
 		{"many keys", manyKeys(10000)},
-		{"wrong types", []byte(`{"version":[4],"status":{},"alerts":"x","event":7,"messages":true,"data":[],"id":{},"type":null}`)},
-		{"wrong element types", []byte(`{"alerts":[null,1,"x",[],{"labels":[],"annotations":"a","startsAt":5,"status":{}}],"event":{"data":[1,2]}}`)},
+		// Provider-neutral shapes; shapeShifts derives the same from the
+		// provider's own valid sample, with its own field names.
+		{"wrong types", []byte(`{"a":[4],"b":{},"c":"x","d":7,"e":true,"f":[],"g":{},"h":null}`)},
+		{"wrong element types", []byte(`{"a":[null,1,"x",[],{"b":[],"c":"a","d":5,"e":{}}],"f":{"g":[1,2]}}`)},
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, n := range []int{1, 7, 64, 4 << 10, big} {
@@ -64,9 +66,74 @@ func garbage(valid []byte) []input {
 			input{"valid body in an array", append(append([]byte("["), valid...), ']')},
 			input{"valid body twice", append(bytes.Clone(valid), valid...)},
 		)
+		in = append(in, shapeShifts(valid)...)
 		in = append(in, mutations(valid)...)
 	}
 	return in
+}
+
+// shapeShifts returns the valid sample with every member of every object
+// given another JSON type at once, and with every array's elements
+// replaced by one of each type: the shapes a provider's payload takes when
+// its sender changes, in the provider's own field names.
+func shapeShifts(valid []byte) []input {
+	var types, elems any
+	if json.Unmarshal(valid, &types) != nil || json.Unmarshal(valid, &elems) != nil {
+		return nil
+	}
+	var shift func(v any, depth int) any
+	shift = func(v any, depth int) any {
+		if depth > maxDepth {
+			return v
+		}
+		switch x := v.(type) {
+		case map[string]any:
+			for k, c := range x {
+				switch c.(type) {
+				case map[string]any:
+					x[k] = []any{shift(c, depth+1)}
+				case []any:
+					x[k] = "x"
+				case string:
+					x[k] = map[string]any{}
+				default:
+					x[k] = []any{c}
+				}
+			}
+		case []any:
+			for i := range x {
+				x[i] = shift(x[i], depth+1)
+			}
+		}
+		return v
+	}
+	var each func(v any, depth int) any
+	each = func(v any, depth int) any {
+		if depth > maxDepth {
+			return v
+		}
+		switch x := v.(type) {
+		case map[string]any:
+			for k, c := range x {
+				x[k] = each(c, depth+1)
+			}
+		case []any:
+			first := any(map[string]any{})
+			if len(x) > 0 {
+				first = shift(x[0], depth+1)
+			}
+			return []any{nil, 1, "x", []any{}, first}
+		}
+		return v
+	}
+	var out []input
+	if b, err := json.Marshal(shift(types, 0)); err == nil {
+		out = append(out, input{"every member of another type", b})
+	}
+	if b, err := json.Marshal(each(elems, 0)); err == nil {
+		out = append(out, input{"array elements of every type", b})
+	}
+	return out
 }
 
 func nest(open, close, middle string, depth int) []byte {

@@ -121,7 +121,7 @@ func fakeOptions() ConformanceOptions {
 		ErrorCases: []ErrorCase{
 			{
 				Name: "rate limited",
-				Call: func(ctx context.Context, c *sdk.Client) error {
+				Call: func(ctx context.Context, c *Client) error {
 					_, err := c.ValidateCredentials(ctx, sdk.Credentials{Token: "slow-down"})
 					return err
 				},
@@ -218,10 +218,8 @@ func TestConformanceCatches(t *testing.T) {
 			check: "Manifest", want: `config key "fakeUrl" must be UPPER_SNAKE_CASE`,
 			edit: func(f *fake) { f.manifest.ConfigKeys = []string{"fakeUrl"} },
 		},
-		{
-			check: "Manifest", want: "declares capabilities [auth webhooks oauth]",
-			edit: func(f *fake) { f.manifest.Capabilities = []string{"auth", "webhooks", "oauth"} },
-		},
+		// A manifest declaring a capability the provider lacks never gets
+		// this far: sdk.Check fails Start (and Serve), see sdk's TestCheck.
 		{
 			check: "Manifest", want: "lists OAuth scopes but does not implement OAuthProvider",
 			edit: func(f *fake) { f.manifest.OAuthScopes = []string{"read"} },
@@ -269,7 +267,7 @@ func TestConformanceCatches(t *testing.T) {
 type webhookOnly struct{}
 
 func (webhookOnly) Manifest() sdk.Manifest {
-	return sdk.Manifest{Name: "hooks", DisplayName: "Hooks", Version: "0.0.1"}
+	return sdk.Manifest{Name: "hooks", DisplayName: "Hooks", Version: "0.0.1", ConnectWithoutCredentials: true}
 }
 
 func (webhookOnly) HandleWebhook(context.Context, *sdk.WebhookRequest) (*sdk.WebhookResult, error) {
@@ -309,6 +307,9 @@ func TestManifestProblems(t *testing.T) {
 		{"duplicates", func(m *sdk.Manifest) { m.ConfigKeys = []string{"A_B", "A_B"} }, []string{`config keys repeat [A_B]`}},
 		{"auth kind", func(m *sdk.Manifest) { m.AuthKinds = []string{"API Token"} }, []string{`auth kind "API Token" must match ^[a-z][a-z0-9_]*$`}},
 		{"event type", func(m *sdk.Manifest) { m.WebhookEventTypes = []string{"a b"} }, []string{`webhook event type "a b" is empty or contains spaces`}},
+		{"webhook-only with auth", func(m *sdk.Manifest) { m.ConnectWithoutCredentials = true }, []string{
+			`ConnectWithoutCredentials is set but the provider implements CredentialValidator: the hub would never call it`}},
+		{"empty setup step", func(m *sdk.Manifest) { m.SetupInstructions = []string{"Open settings.", " "} }, []string{`setup instruction 1 is empty`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -336,7 +337,7 @@ func TestGarbage(t *testing.T) {
 		}
 		names[in.name] = true
 	}
-	for _, want := range []string{"empty body", "deep arrays", "huge string", "invalid UTF-8", ".id replaced by a number", ".type removed"} {
+	for _, want := range []string{"empty body", "deep arrays", "huge string", "invalid UTF-8", ".id replaced by a number", ".type removed", "every member of another type", "array elements of every type"} {
 		if !names[want] {
 			t.Errorf("no input %q", want)
 		}

@@ -11,6 +11,9 @@
 // fields, messages, RPCs or services; they never change or remove one.
 //   1.0  Provider, Auth, Webhooks, OAuth, Provisioning, Enrichment.
 //   1.1  Webhooks.HandleWebhooks: several deliveries in one call.
+//   1.2  (SDK 2) Manifest.setup_instructions, webhook_secret_format,
+//        connect_without_credentials; service WebhookSecrets. A plugin built
+//        on SDK 1 leaves the fields empty and answers Unimplemented.
 //
 // Errors: an RPC fails with a gRPC status whose details carry a
 // google.rpc.ErrorInfo (domain "aurora.provider.v1", reason = one of the SDK's
@@ -42,6 +45,86 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type ValidateWebhookSecretRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Secret        string                 `protobuf:"bytes,1,opt,name=secret,proto3" json:"secret,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ValidateWebhookSecretRequest) Reset() {
+	*x = ValidateWebhookSecretRequest{}
+	mi := &file_provider_v1_provider_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ValidateWebhookSecretRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ValidateWebhookSecretRequest) ProtoMessage() {}
+
+func (x *ValidateWebhookSecretRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_provider_v1_provider_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ValidateWebhookSecretRequest.ProtoReflect.Descriptor instead.
+func (*ValidateWebhookSecretRequest) Descriptor() ([]byte, []int) {
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ValidateWebhookSecretRequest) GetSecret() string {
+	if x != nil {
+		return x.Secret
+	}
+	return ""
+}
+
+type ValidateWebhookSecretResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ValidateWebhookSecretResponse) Reset() {
+	*x = ValidateWebhookSecretResponse{}
+	mi := &file_provider_v1_provider_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ValidateWebhookSecretResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ValidateWebhookSecretResponse) ProtoMessage() {}
+
+func (x *ValidateWebhookSecretResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_provider_v1_provider_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ValidateWebhookSecretResponse.ProtoReflect.Descriptor instead.
+func (*ValidateWebhookSecretResponse) Descriptor() ([]byte, []int) {
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{1}
+}
+
 type DescribeRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -50,7 +133,7 @@ type DescribeRequest struct {
 
 func (x *DescribeRequest) Reset() {
 	*x = DescribeRequest{}
-	mi := &file_provider_v1_provider_proto_msgTypes[0]
+	mi := &file_provider_v1_provider_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -62,7 +145,7 @@ func (x *DescribeRequest) String() string {
 func (*DescribeRequest) ProtoMessage() {}
 
 func (x *DescribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[0]
+	mi := &file_provider_v1_provider_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -75,7 +158,7 @@ func (x *DescribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeRequest.ProtoReflect.Descriptor instead.
 func (*DescribeRequest) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{0}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{2}
 }
 
 type DescribeResponse struct {
@@ -87,7 +170,7 @@ type DescribeResponse struct {
 
 func (x *DescribeResponse) Reset() {
 	*x = DescribeResponse{}
-	mi := &file_provider_v1_provider_proto_msgTypes[1]
+	mi := &file_provider_v1_provider_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -99,7 +182,7 @@ func (x *DescribeResponse) String() string {
 func (*DescribeResponse) ProtoMessage() {}
 
 func (x *DescribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[1]
+	mi := &file_provider_v1_provider_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -112,7 +195,7 @@ func (x *DescribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeResponse.ProtoReflect.Descriptor instead.
 func (*DescribeResponse) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{1}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *DescribeResponse) GetManifest() *Manifest {
@@ -140,14 +223,23 @@ type Manifest struct {
 	OauthScopes       []string `protobuf:"bytes,8,rep,name=oauth_scopes,json=oauthScopes,proto3" json:"oauth_scopes,omitempty"`
 	// config_keys are the environment variables the hub passes to the plugin
 	// process. Nothing else of the hub's environment reaches it.
-	ConfigKeys    []string `protobuf:"bytes,9,rep,name=config_keys,json=configKeys,proto3" json:"config_keys,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ConfigKeys []string `protobuf:"bytes,9,rep,name=config_keys,json=configKeys,proto3" json:"config_keys,omitempty"`
+	// setup_instructions are the steps a person follows in the provider to
+	// send webhooks to the hub (1.2); "{webhook_url}" stands for the URL.
+	SetupInstructions []string `protobuf:"bytes,10,rep,name=setup_instructions,json=setupInstructions,proto3" json:"setup_instructions,omitempty"`
+	// webhook_secret_format says what a stored webhook secret looks like,
+	// e.g. "hmac:<secret> or bearer:<token>" (1.2).
+	WebhookSecretFormat string `protobuf:"bytes,11,opt,name=webhook_secret_format,json=webhookSecretFormat,proto3" json:"webhook_secret_format,omitempty"`
+	// connect_without_credentials: the provider only receives webhooks, so a
+	// connection needs no API credentials (1.2).
+	ConnectWithoutCredentials bool `protobuf:"varint,12,opt,name=connect_without_credentials,json=connectWithoutCredentials,proto3" json:"connect_without_credentials,omitempty"`
+	unknownFields             protoimpl.UnknownFields
+	sizeCache                 protoimpl.SizeCache
 }
 
 func (x *Manifest) Reset() {
 	*x = Manifest{}
-	mi := &file_provider_v1_provider_proto_msgTypes[2]
+	mi := &file_provider_v1_provider_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -159,7 +251,7 @@ func (x *Manifest) String() string {
 func (*Manifest) ProtoMessage() {}
 
 func (x *Manifest) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[2]
+	mi := &file_provider_v1_provider_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -172,7 +264,7 @@ func (x *Manifest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Manifest.ProtoReflect.Descriptor instead.
 func (*Manifest) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{2}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Manifest) GetName() string {
@@ -238,6 +330,27 @@ func (x *Manifest) GetConfigKeys() []string {
 	return nil
 }
 
+func (x *Manifest) GetSetupInstructions() []string {
+	if x != nil {
+		return x.SetupInstructions
+	}
+	return nil
+}
+
+func (x *Manifest) GetWebhookSecretFormat() string {
+	if x != nil {
+		return x.WebhookSecretFormat
+	}
+	return ""
+}
+
+func (x *Manifest) GetConnectWithoutCredentials() bool {
+	if x != nil {
+		return x.ConnectWithoutCredentials
+	}
+	return false
+}
+
 // Credentials are handed to the plugin on every call that needs them; the
 // plugin keeps no state between calls.
 type Credentials struct {
@@ -256,7 +369,7 @@ type Credentials struct {
 
 func (x *Credentials) Reset() {
 	*x = Credentials{}
-	mi := &file_provider_v1_provider_proto_msgTypes[3]
+	mi := &file_provider_v1_provider_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -268,7 +381,7 @@ func (x *Credentials) String() string {
 func (*Credentials) ProtoMessage() {}
 
 func (x *Credentials) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[3]
+	mi := &file_provider_v1_provider_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -281,7 +394,7 @@ func (x *Credentials) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Credentials.ProtoReflect.Descriptor instead.
 func (*Credentials) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{3}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Credentials) GetKind() string {
@@ -321,7 +434,7 @@ type ValidateCredentialsRequest struct {
 
 func (x *ValidateCredentialsRequest) Reset() {
 	*x = ValidateCredentialsRequest{}
-	mi := &file_provider_v1_provider_proto_msgTypes[4]
+	mi := &file_provider_v1_provider_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -333,7 +446,7 @@ func (x *ValidateCredentialsRequest) String() string {
 func (*ValidateCredentialsRequest) ProtoMessage() {}
 
 func (x *ValidateCredentialsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[4]
+	mi := &file_provider_v1_provider_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -346,7 +459,7 @@ func (x *ValidateCredentialsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateCredentialsRequest.ProtoReflect.Descriptor instead.
 func (*ValidateCredentialsRequest) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{4}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ValidateCredentialsRequest) GetCredentials() *Credentials {
@@ -368,7 +481,7 @@ type ValidateCredentialsResponse struct {
 
 func (x *ValidateCredentialsResponse) Reset() {
 	*x = ValidateCredentialsResponse{}
-	mi := &file_provider_v1_provider_proto_msgTypes[5]
+	mi := &file_provider_v1_provider_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -380,7 +493,7 @@ func (x *ValidateCredentialsResponse) String() string {
 func (*ValidateCredentialsResponse) ProtoMessage() {}
 
 func (x *ValidateCredentialsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[5]
+	mi := &file_provider_v1_provider_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -393,7 +506,7 @@ func (x *ValidateCredentialsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateCredentialsResponse.ProtoReflect.Descriptor instead.
 func (*ValidateCredentialsResponse) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{5}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ValidateCredentialsResponse) GetIdentity() *Identity {
@@ -427,7 +540,7 @@ type Identity struct {
 
 func (x *Identity) Reset() {
 	*x = Identity{}
-	mi := &file_provider_v1_provider_proto_msgTypes[6]
+	mi := &file_provider_v1_provider_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -439,7 +552,7 @@ func (x *Identity) String() string {
 func (*Identity) ProtoMessage() {}
 
 func (x *Identity) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[6]
+	mi := &file_provider_v1_provider_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -452,7 +565,7 @@ func (x *Identity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Identity.ProtoReflect.Descriptor instead.
 func (*Identity) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{6}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Identity) GetUserId() string {
@@ -514,7 +627,7 @@ type Header struct {
 
 func (x *Header) Reset() {
 	*x = Header{}
-	mi := &file_provider_v1_provider_proto_msgTypes[7]
+	mi := &file_provider_v1_provider_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -526,7 +639,7 @@ func (x *Header) String() string {
 func (*Header) ProtoMessage() {}
 
 func (x *Header) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[7]
+	mi := &file_provider_v1_provider_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -539,7 +652,7 @@ func (x *Header) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Header.ProtoReflect.Descriptor instead.
 func (*Header) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{7}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Header) GetName() string {
@@ -571,7 +684,7 @@ type HandleWebhookRequest struct {
 
 func (x *HandleWebhookRequest) Reset() {
 	*x = HandleWebhookRequest{}
-	mi := &file_provider_v1_provider_proto_msgTypes[8]
+	mi := &file_provider_v1_provider_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -583,7 +696,7 @@ func (x *HandleWebhookRequest) String() string {
 func (*HandleWebhookRequest) ProtoMessage() {}
 
 func (x *HandleWebhookRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[8]
+	mi := &file_provider_v1_provider_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -596,7 +709,7 @@ func (x *HandleWebhookRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandleWebhookRequest.ProtoReflect.Descriptor instead.
 func (*HandleWebhookRequest) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{8}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *HandleWebhookRequest) GetBody() []byte {
@@ -641,7 +754,7 @@ type HandleWebhookResponse struct {
 
 func (x *HandleWebhookResponse) Reset() {
 	*x = HandleWebhookResponse{}
-	mi := &file_provider_v1_provider_proto_msgTypes[9]
+	mi := &file_provider_v1_provider_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -653,7 +766,7 @@ func (x *HandleWebhookResponse) String() string {
 func (*HandleWebhookResponse) ProtoMessage() {}
 
 func (x *HandleWebhookResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[9]
+	mi := &file_provider_v1_provider_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -666,7 +779,7 @@ func (x *HandleWebhookResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandleWebhookResponse.ProtoReflect.Descriptor instead.
 func (*HandleWebhookResponse) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{9}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *HandleWebhookResponse) GetVerified() bool {
@@ -706,7 +819,7 @@ type HandleWebhooksRequest struct {
 
 func (x *HandleWebhooksRequest) Reset() {
 	*x = HandleWebhooksRequest{}
-	mi := &file_provider_v1_provider_proto_msgTypes[10]
+	mi := &file_provider_v1_provider_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -718,7 +831,7 @@ func (x *HandleWebhooksRequest) String() string {
 func (*HandleWebhooksRequest) ProtoMessage() {}
 
 func (x *HandleWebhooksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[10]
+	mi := &file_provider_v1_provider_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -731,7 +844,7 @@ func (x *HandleWebhooksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandleWebhooksRequest.ProtoReflect.Descriptor instead.
 func (*HandleWebhooksRequest) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{10}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *HandleWebhooksRequest) GetRequests() []*HandleWebhookRequest {
@@ -751,7 +864,7 @@ type HandleWebhooksResponse struct {
 
 func (x *HandleWebhooksResponse) Reset() {
 	*x = HandleWebhooksResponse{}
-	mi := &file_provider_v1_provider_proto_msgTypes[11]
+	mi := &file_provider_v1_provider_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -763,7 +876,7 @@ func (x *HandleWebhooksResponse) String() string {
 func (*HandleWebhooksResponse) ProtoMessage() {}
 
 func (x *HandleWebhooksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[11]
+	mi := &file_provider_v1_provider_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -776,7 +889,7 @@ func (x *HandleWebhooksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandleWebhooksResponse.ProtoReflect.Descriptor instead.
 func (*HandleWebhooksResponse) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{11}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *HandleWebhooksResponse) GetResults() []*HandleWebhookResult {
@@ -797,7 +910,7 @@ type HandleWebhookResult struct {
 
 func (x *HandleWebhookResult) Reset() {
 	*x = HandleWebhookResult{}
-	mi := &file_provider_v1_provider_proto_msgTypes[12]
+	mi := &file_provider_v1_provider_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -809,7 +922,7 @@ func (x *HandleWebhookResult) String() string {
 func (*HandleWebhookResult) ProtoMessage() {}
 
 func (x *HandleWebhookResult) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[12]
+	mi := &file_provider_v1_provider_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -822,7 +935,7 @@ func (x *HandleWebhookResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandleWebhookResult.ProtoReflect.Descriptor instead.
 func (*HandleWebhookResult) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{12}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *HandleWebhookResult) GetResponse() *HandleWebhookResponse {
@@ -853,7 +966,7 @@ type PluginError struct {
 
 func (x *PluginError) Reset() {
 	*x = PluginError{}
-	mi := &file_provider_v1_provider_proto_msgTypes[13]
+	mi := &file_provider_v1_provider_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -865,7 +978,7 @@ func (x *PluginError) String() string {
 func (*PluginError) ProtoMessage() {}
 
 func (x *PluginError) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[13]
+	mi := &file_provider_v1_provider_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -878,7 +991,7 @@ func (x *PluginError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PluginError.ProtoReflect.Descriptor instead.
 func (*PluginError) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{13}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *PluginError) GetCode() string {
@@ -924,7 +1037,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_provider_v1_provider_proto_msgTypes[14]
+	mi := &file_provider_v1_provider_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -936,7 +1049,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[14]
+	mi := &file_provider_v1_provider_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -949,7 +1062,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{14}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Event) GetId() string {
@@ -1013,7 +1126,7 @@ type Reference struct {
 
 func (x *Reference) Reset() {
 	*x = Reference{}
-	mi := &file_provider_v1_provider_proto_msgTypes[15]
+	mi := &file_provider_v1_provider_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1025,7 +1138,7 @@ func (x *Reference) String() string {
 func (*Reference) ProtoMessage() {}
 
 func (x *Reference) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[15]
+	mi := &file_provider_v1_provider_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1038,7 +1151,7 @@ func (x *Reference) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reference.ProtoReflect.Descriptor instead.
 func (*Reference) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{15}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Reference) GetId() string {
@@ -1100,7 +1213,7 @@ type Incident struct {
 
 func (x *Incident) Reset() {
 	*x = Incident{}
-	mi := &file_provider_v1_provider_proto_msgTypes[16]
+	mi := &file_provider_v1_provider_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1112,7 +1225,7 @@ func (x *Incident) String() string {
 func (*Incident) ProtoMessage() {}
 
 func (x *Incident) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[16]
+	mi := &file_provider_v1_provider_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1125,7 +1238,7 @@ func (x *Incident) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Incident.ProtoReflect.Descriptor instead.
 func (*Incident) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{16}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Incident) GetExternalId() string {
@@ -1269,7 +1382,7 @@ type CustomField struct {
 
 func (x *CustomField) Reset() {
 	*x = CustomField{}
-	mi := &file_provider_v1_provider_proto_msgTypes[17]
+	mi := &file_provider_v1_provider_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1281,7 +1394,7 @@ func (x *CustomField) String() string {
 func (*CustomField) ProtoMessage() {}
 
 func (x *CustomField) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[17]
+	mi := &file_provider_v1_provider_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1294,7 +1407,7 @@ func (x *CustomField) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CustomField.ProtoReflect.Descriptor instead.
 func (*CustomField) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{17}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CustomField) GetId() string {
@@ -1347,7 +1460,7 @@ type OAuthConfigRequest struct {
 
 func (x *OAuthConfigRequest) Reset() {
 	*x = OAuthConfigRequest{}
-	mi := &file_provider_v1_provider_proto_msgTypes[18]
+	mi := &file_provider_v1_provider_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1359,7 +1472,7 @@ func (x *OAuthConfigRequest) String() string {
 func (*OAuthConfigRequest) ProtoMessage() {}
 
 func (x *OAuthConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[18]
+	mi := &file_provider_v1_provider_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1372,7 +1485,7 @@ func (x *OAuthConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OAuthConfigRequest.ProtoReflect.Descriptor instead.
 func (*OAuthConfigRequest) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{18}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{20}
 }
 
 type OAuthConfigResponse struct {
@@ -1389,7 +1502,7 @@ type OAuthConfigResponse struct {
 
 func (x *OAuthConfigResponse) Reset() {
 	*x = OAuthConfigResponse{}
-	mi := &file_provider_v1_provider_proto_msgTypes[19]
+	mi := &file_provider_v1_provider_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1401,7 +1514,7 @@ func (x *OAuthConfigResponse) String() string {
 func (*OAuthConfigResponse) ProtoMessage() {}
 
 func (x *OAuthConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[19]
+	mi := &file_provider_v1_provider_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1414,7 +1527,7 @@ func (x *OAuthConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OAuthConfigResponse.ProtoReflect.Descriptor instead.
 func (*OAuthConfigResponse) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{19}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *OAuthConfigResponse) GetAuthUrl() string {
@@ -1467,7 +1580,7 @@ type CreateWebhookSubscriptionRequest struct {
 
 func (x *CreateWebhookSubscriptionRequest) Reset() {
 	*x = CreateWebhookSubscriptionRequest{}
-	mi := &file_provider_v1_provider_proto_msgTypes[20]
+	mi := &file_provider_v1_provider_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1479,7 +1592,7 @@ func (x *CreateWebhookSubscriptionRequest) String() string {
 func (*CreateWebhookSubscriptionRequest) ProtoMessage() {}
 
 func (x *CreateWebhookSubscriptionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[20]
+	mi := &file_provider_v1_provider_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1492,7 +1605,7 @@ func (x *CreateWebhookSubscriptionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateWebhookSubscriptionRequest.ProtoReflect.Descriptor instead.
 func (*CreateWebhookSubscriptionRequest) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{20}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CreateWebhookSubscriptionRequest) GetCredentials() *Credentials {
@@ -1550,7 +1663,7 @@ type CreateWebhookSubscriptionResponse struct {
 
 func (x *CreateWebhookSubscriptionResponse) Reset() {
 	*x = CreateWebhookSubscriptionResponse{}
-	mi := &file_provider_v1_provider_proto_msgTypes[21]
+	mi := &file_provider_v1_provider_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1562,7 +1675,7 @@ func (x *CreateWebhookSubscriptionResponse) String() string {
 func (*CreateWebhookSubscriptionResponse) ProtoMessage() {}
 
 func (x *CreateWebhookSubscriptionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[21]
+	mi := &file_provider_v1_provider_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1575,7 +1688,7 @@ func (x *CreateWebhookSubscriptionResponse) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use CreateWebhookSubscriptionResponse.ProtoReflect.Descriptor instead.
 func (*CreateWebhookSubscriptionResponse) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{21}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CreateWebhookSubscriptionResponse) GetId() string {
@@ -1616,7 +1729,7 @@ type DeleteWebhookSubscriptionRequest struct {
 
 func (x *DeleteWebhookSubscriptionRequest) Reset() {
 	*x = DeleteWebhookSubscriptionRequest{}
-	mi := &file_provider_v1_provider_proto_msgTypes[22]
+	mi := &file_provider_v1_provider_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1628,7 +1741,7 @@ func (x *DeleteWebhookSubscriptionRequest) String() string {
 func (*DeleteWebhookSubscriptionRequest) ProtoMessage() {}
 
 func (x *DeleteWebhookSubscriptionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[22]
+	mi := &file_provider_v1_provider_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1641,7 +1754,7 @@ func (x *DeleteWebhookSubscriptionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteWebhookSubscriptionRequest.ProtoReflect.Descriptor instead.
 func (*DeleteWebhookSubscriptionRequest) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{22}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *DeleteWebhookSubscriptionRequest) GetCredentials() *Credentials {
@@ -1666,7 +1779,7 @@ type DeleteWebhookSubscriptionResponse struct {
 
 func (x *DeleteWebhookSubscriptionResponse) Reset() {
 	*x = DeleteWebhookSubscriptionResponse{}
-	mi := &file_provider_v1_provider_proto_msgTypes[23]
+	mi := &file_provider_v1_provider_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1678,7 +1791,7 @@ func (x *DeleteWebhookSubscriptionResponse) String() string {
 func (*DeleteWebhookSubscriptionResponse) ProtoMessage() {}
 
 func (x *DeleteWebhookSubscriptionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[23]
+	mi := &file_provider_v1_provider_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1691,7 +1804,7 @@ func (x *DeleteWebhookSubscriptionResponse) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use DeleteWebhookSubscriptionResponse.ProtoReflect.Descriptor instead.
 func (*DeleteWebhookSubscriptionResponse) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{23}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{25}
 }
 
 type PingWebhookSubscriptionRequest struct {
@@ -1704,7 +1817,7 @@ type PingWebhookSubscriptionRequest struct {
 
 func (x *PingWebhookSubscriptionRequest) Reset() {
 	*x = PingWebhookSubscriptionRequest{}
-	mi := &file_provider_v1_provider_proto_msgTypes[24]
+	mi := &file_provider_v1_provider_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1716,7 +1829,7 @@ func (x *PingWebhookSubscriptionRequest) String() string {
 func (*PingWebhookSubscriptionRequest) ProtoMessage() {}
 
 func (x *PingWebhookSubscriptionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[24]
+	mi := &file_provider_v1_provider_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1729,7 +1842,7 @@ func (x *PingWebhookSubscriptionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingWebhookSubscriptionRequest.ProtoReflect.Descriptor instead.
 func (*PingWebhookSubscriptionRequest) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{24}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *PingWebhookSubscriptionRequest) GetCredentials() *Credentials {
@@ -1754,7 +1867,7 @@ type PingWebhookSubscriptionResponse struct {
 
 func (x *PingWebhookSubscriptionResponse) Reset() {
 	*x = PingWebhookSubscriptionResponse{}
-	mi := &file_provider_v1_provider_proto_msgTypes[25]
+	mi := &file_provider_v1_provider_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1766,7 +1879,7 @@ func (x *PingWebhookSubscriptionResponse) String() string {
 func (*PingWebhookSubscriptionResponse) ProtoMessage() {}
 
 func (x *PingWebhookSubscriptionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[25]
+	mi := &file_provider_v1_provider_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1779,7 +1892,7 @@ func (x *PingWebhookSubscriptionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingWebhookSubscriptionResponse.ProtoReflect.Descriptor instead.
 func (*PingWebhookSubscriptionResponse) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{25}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{27}
 }
 
 type EnrichRequest struct {
@@ -1794,7 +1907,7 @@ type EnrichRequest struct {
 
 func (x *EnrichRequest) Reset() {
 	*x = EnrichRequest{}
-	mi := &file_provider_v1_provider_proto_msgTypes[26]
+	mi := &file_provider_v1_provider_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1806,7 +1919,7 @@ func (x *EnrichRequest) String() string {
 func (*EnrichRequest) ProtoMessage() {}
 
 func (x *EnrichRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[26]
+	mi := &file_provider_v1_provider_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1819,7 +1932,7 @@ func (x *EnrichRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnrichRequest.ProtoReflect.Descriptor instead.
 func (*EnrichRequest) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{26}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *EnrichRequest) GetCredentials() *Credentials {
@@ -1862,7 +1975,7 @@ type EnrichResponse struct {
 
 func (x *EnrichResponse) Reset() {
 	*x = EnrichResponse{}
-	mi := &file_provider_v1_provider_proto_msgTypes[27]
+	mi := &file_provider_v1_provider_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1874,7 +1987,7 @@ func (x *EnrichResponse) String() string {
 func (*EnrichResponse) ProtoMessage() {}
 
 func (x *EnrichResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[27]
+	mi := &file_provider_v1_provider_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1887,7 +2000,7 @@ func (x *EnrichResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnrichResponse.ProtoReflect.Descriptor instead.
 func (*EnrichResponse) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{27}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *EnrichResponse) GetEvidence() []*Evidence {
@@ -1931,7 +2044,7 @@ type Evidence struct {
 
 func (x *Evidence) Reset() {
 	*x = Evidence{}
-	mi := &file_provider_v1_provider_proto_msgTypes[28]
+	mi := &file_provider_v1_provider_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1943,7 +2056,7 @@ func (x *Evidence) String() string {
 func (*Evidence) ProtoMessage() {}
 
 func (x *Evidence) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[28]
+	mi := &file_provider_v1_provider_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1956,7 +2069,7 @@ func (x *Evidence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Evidence.ProtoReflect.Descriptor instead.
 func (*Evidence) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{28}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Evidence) GetKind() string {
@@ -2012,10 +2125,13 @@ var File_provider_v1_provider_proto protoreflect.FileDescriptor
 
 const file_provider_v1_provider_proto_rawDesc = "" +
 	"\n" +
-	"\x1aprovider/v1/provider.proto\x12\x12aurora.provider.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x11\n" +
+	"\x1aprovider/v1/provider.proto\x12\x12aurora.provider.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"6\n" +
+	"\x1cValidateWebhookSecretRequest\x12\x16\n" +
+	"\x06secret\x18\x01 \x01(\tR\x06secret\"\x1f\n" +
+	"\x1dValidateWebhookSecretResponse\"\x11\n" +
 	"\x0fDescribeRequest\"L\n" +
 	"\x10DescribeResponse\x128\n" +
-	"\bmanifest\x18\x01 \x01(\v2\x1c.aurora.provider.v1.ManifestR\bmanifest\"\xbd\x02\n" +
+	"\bmanifest\x18\x01 \x01(\v2\x1c.aurora.provider.v1.ManifestR\bmanifest\"\xe0\x03\n" +
 	"\bManifest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x18\n" +
@@ -2027,7 +2143,11 @@ const file_provider_v1_provider_proto_rawDesc = "" +
 	"\x13webhook_event_types\x18\a \x03(\tR\x11webhookEventTypes\x12!\n" +
 	"\foauth_scopes\x18\b \x03(\tR\voauthScopes\x12\x1f\n" +
 	"\vconfig_keys\x18\t \x03(\tR\n" +
-	"configKeys\"\xcd\x01\n" +
+	"configKeys\x12-\n" +
+	"\x12setup_instructions\x18\n" +
+	" \x03(\tR\x11setupInstructions\x122\n" +
+	"\x15webhook_secret_format\x18\v \x01(\tR\x13webhookSecretFormat\x12>\n" +
+	"\x1bconnect_without_credentials\x18\f \x01(\bR\x19connectWithoutCredentials\"\xcd\x01\n" +
 	"\vCredentials\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x14\n" +
 	"\x05token\x18\x02 \x01(\tR\x05token\x12\x14\n" +
@@ -2195,7 +2315,9 @@ const file_provider_v1_provider_proto_rawDesc = "" +
 	"\x17PingWebhookSubscription\x122.aurora.provider.v1.PingWebhookSubscriptionRequest\x1a3.aurora.provider.v1.PingWebhookSubscriptionResponse2]\n" +
 	"\n" +
 	"Enrichment\x12O\n" +
-	"\x06Enrich\x12!.aurora.provider.v1.EnrichRequest\x1a\".aurora.provider.v1.EnrichResponseBBZ@github.com/aurora-hub/aurora-hub/sdk/proto/providerv1;providerv1b\x06proto3"
+	"\x06Enrich\x12!.aurora.provider.v1.EnrichRequest\x1a\".aurora.provider.v1.EnrichResponse2\x8e\x01\n" +
+	"\x0eWebhookSecrets\x12|\n" +
+	"\x15ValidateWebhookSecret\x120.aurora.provider.v1.ValidateWebhookSecretRequest\x1a1.aurora.provider.v1.ValidateWebhookSecretResponseBBZ@github.com/aurora-hub/aurora-hub/sdk/proto/providerv1;providerv1b\x06proto3"
 
 var (
 	file_provider_v1_provider_proto_rawDescOnce sync.Once
@@ -2209,94 +2331,98 @@ func file_provider_v1_provider_proto_rawDescGZIP() []byte {
 	return file_provider_v1_provider_proto_rawDescData
 }
 
-var file_provider_v1_provider_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_provider_v1_provider_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_provider_v1_provider_proto_goTypes = []any{
-	(*DescribeRequest)(nil),                   // 0: aurora.provider.v1.DescribeRequest
-	(*DescribeResponse)(nil),                  // 1: aurora.provider.v1.DescribeResponse
-	(*Manifest)(nil),                          // 2: aurora.provider.v1.Manifest
-	(*Credentials)(nil),                       // 3: aurora.provider.v1.Credentials
-	(*ValidateCredentialsRequest)(nil),        // 4: aurora.provider.v1.ValidateCredentialsRequest
-	(*ValidateCredentialsResponse)(nil),       // 5: aurora.provider.v1.ValidateCredentialsResponse
-	(*Identity)(nil),                          // 6: aurora.provider.v1.Identity
-	(*Header)(nil),                            // 7: aurora.provider.v1.Header
-	(*HandleWebhookRequest)(nil),              // 8: aurora.provider.v1.HandleWebhookRequest
-	(*HandleWebhookResponse)(nil),             // 9: aurora.provider.v1.HandleWebhookResponse
-	(*HandleWebhooksRequest)(nil),             // 10: aurora.provider.v1.HandleWebhooksRequest
-	(*HandleWebhooksResponse)(nil),            // 11: aurora.provider.v1.HandleWebhooksResponse
-	(*HandleWebhookResult)(nil),               // 12: aurora.provider.v1.HandleWebhookResult
-	(*PluginError)(nil),                       // 13: aurora.provider.v1.PluginError
-	(*Event)(nil),                             // 14: aurora.provider.v1.Event
-	(*Reference)(nil),                         // 15: aurora.provider.v1.Reference
-	(*Incident)(nil),                          // 16: aurora.provider.v1.Incident
-	(*CustomField)(nil),                       // 17: aurora.provider.v1.CustomField
-	(*OAuthConfigRequest)(nil),                // 18: aurora.provider.v1.OAuthConfigRequest
-	(*OAuthConfigResponse)(nil),               // 19: aurora.provider.v1.OAuthConfigResponse
-	(*CreateWebhookSubscriptionRequest)(nil),  // 20: aurora.provider.v1.CreateWebhookSubscriptionRequest
-	(*CreateWebhookSubscriptionResponse)(nil), // 21: aurora.provider.v1.CreateWebhookSubscriptionResponse
-	(*DeleteWebhookSubscriptionRequest)(nil),  // 22: aurora.provider.v1.DeleteWebhookSubscriptionRequest
-	(*DeleteWebhookSubscriptionResponse)(nil), // 23: aurora.provider.v1.DeleteWebhookSubscriptionResponse
-	(*PingWebhookSubscriptionRequest)(nil),    // 24: aurora.provider.v1.PingWebhookSubscriptionRequest
-	(*PingWebhookSubscriptionResponse)(nil),   // 25: aurora.provider.v1.PingWebhookSubscriptionResponse
-	(*EnrichRequest)(nil),                     // 26: aurora.provider.v1.EnrichRequest
-	(*EnrichResponse)(nil),                    // 27: aurora.provider.v1.EnrichResponse
-	(*Evidence)(nil),                          // 28: aurora.provider.v1.Evidence
-	nil,                                       // 29: aurora.provider.v1.Credentials.FieldsEntry
-	nil,                                       // 30: aurora.provider.v1.ValidateCredentialsResponse.CapabilitiesEntry
-	(*durationpb.Duration)(nil),               // 31: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),             // 32: google.protobuf.Timestamp
+	(*ValidateWebhookSecretRequest)(nil),      // 0: aurora.provider.v1.ValidateWebhookSecretRequest
+	(*ValidateWebhookSecretResponse)(nil),     // 1: aurora.provider.v1.ValidateWebhookSecretResponse
+	(*DescribeRequest)(nil),                   // 2: aurora.provider.v1.DescribeRequest
+	(*DescribeResponse)(nil),                  // 3: aurora.provider.v1.DescribeResponse
+	(*Manifest)(nil),                          // 4: aurora.provider.v1.Manifest
+	(*Credentials)(nil),                       // 5: aurora.provider.v1.Credentials
+	(*ValidateCredentialsRequest)(nil),        // 6: aurora.provider.v1.ValidateCredentialsRequest
+	(*ValidateCredentialsResponse)(nil),       // 7: aurora.provider.v1.ValidateCredentialsResponse
+	(*Identity)(nil),                          // 8: aurora.provider.v1.Identity
+	(*Header)(nil),                            // 9: aurora.provider.v1.Header
+	(*HandleWebhookRequest)(nil),              // 10: aurora.provider.v1.HandleWebhookRequest
+	(*HandleWebhookResponse)(nil),             // 11: aurora.provider.v1.HandleWebhookResponse
+	(*HandleWebhooksRequest)(nil),             // 12: aurora.provider.v1.HandleWebhooksRequest
+	(*HandleWebhooksResponse)(nil),            // 13: aurora.provider.v1.HandleWebhooksResponse
+	(*HandleWebhookResult)(nil),               // 14: aurora.provider.v1.HandleWebhookResult
+	(*PluginError)(nil),                       // 15: aurora.provider.v1.PluginError
+	(*Event)(nil),                             // 16: aurora.provider.v1.Event
+	(*Reference)(nil),                         // 17: aurora.provider.v1.Reference
+	(*Incident)(nil),                          // 18: aurora.provider.v1.Incident
+	(*CustomField)(nil),                       // 19: aurora.provider.v1.CustomField
+	(*OAuthConfigRequest)(nil),                // 20: aurora.provider.v1.OAuthConfigRequest
+	(*OAuthConfigResponse)(nil),               // 21: aurora.provider.v1.OAuthConfigResponse
+	(*CreateWebhookSubscriptionRequest)(nil),  // 22: aurora.provider.v1.CreateWebhookSubscriptionRequest
+	(*CreateWebhookSubscriptionResponse)(nil), // 23: aurora.provider.v1.CreateWebhookSubscriptionResponse
+	(*DeleteWebhookSubscriptionRequest)(nil),  // 24: aurora.provider.v1.DeleteWebhookSubscriptionRequest
+	(*DeleteWebhookSubscriptionResponse)(nil), // 25: aurora.provider.v1.DeleteWebhookSubscriptionResponse
+	(*PingWebhookSubscriptionRequest)(nil),    // 26: aurora.provider.v1.PingWebhookSubscriptionRequest
+	(*PingWebhookSubscriptionResponse)(nil),   // 27: aurora.provider.v1.PingWebhookSubscriptionResponse
+	(*EnrichRequest)(nil),                     // 28: aurora.provider.v1.EnrichRequest
+	(*EnrichResponse)(nil),                    // 29: aurora.provider.v1.EnrichResponse
+	(*Evidence)(nil),                          // 30: aurora.provider.v1.Evidence
+	nil,                                       // 31: aurora.provider.v1.Credentials.FieldsEntry
+	nil,                                       // 32: aurora.provider.v1.ValidateCredentialsResponse.CapabilitiesEntry
+	(*durationpb.Duration)(nil),               // 33: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),             // 34: google.protobuf.Timestamp
 }
 var file_provider_v1_provider_proto_depIdxs = []int32{
-	2,  // 0: aurora.provider.v1.DescribeResponse.manifest:type_name -> aurora.provider.v1.Manifest
-	29, // 1: aurora.provider.v1.Credentials.fields:type_name -> aurora.provider.v1.Credentials.FieldsEntry
-	3,  // 2: aurora.provider.v1.ValidateCredentialsRequest.credentials:type_name -> aurora.provider.v1.Credentials
-	6,  // 3: aurora.provider.v1.ValidateCredentialsResponse.identity:type_name -> aurora.provider.v1.Identity
-	30, // 4: aurora.provider.v1.ValidateCredentialsResponse.capabilities:type_name -> aurora.provider.v1.ValidateCredentialsResponse.CapabilitiesEntry
-	7,  // 5: aurora.provider.v1.HandleWebhookRequest.headers:type_name -> aurora.provider.v1.Header
-	14, // 6: aurora.provider.v1.HandleWebhookResponse.events:type_name -> aurora.provider.v1.Event
-	8,  // 7: aurora.provider.v1.HandleWebhooksRequest.requests:type_name -> aurora.provider.v1.HandleWebhookRequest
-	12, // 8: aurora.provider.v1.HandleWebhooksResponse.results:type_name -> aurora.provider.v1.HandleWebhookResult
-	9,  // 9: aurora.provider.v1.HandleWebhookResult.response:type_name -> aurora.provider.v1.HandleWebhookResponse
-	13, // 10: aurora.provider.v1.HandleWebhookResult.error:type_name -> aurora.provider.v1.PluginError
-	31, // 11: aurora.provider.v1.PluginError.retry_after:type_name -> google.protobuf.Duration
-	32, // 12: aurora.provider.v1.Event.occurred_at:type_name -> google.protobuf.Timestamp
-	15, // 13: aurora.provider.v1.Event.agent:type_name -> aurora.provider.v1.Reference
-	16, // 14: aurora.provider.v1.Event.incident:type_name -> aurora.provider.v1.Incident
-	15, // 15: aurora.provider.v1.Incident.service:type_name -> aurora.provider.v1.Reference
-	15, // 16: aurora.provider.v1.Incident.escalation_policy:type_name -> aurora.provider.v1.Reference
-	15, // 17: aurora.provider.v1.Incident.assignees:type_name -> aurora.provider.v1.Reference
-	15, // 18: aurora.provider.v1.Incident.teams:type_name -> aurora.provider.v1.Reference
-	32, // 19: aurora.provider.v1.Incident.created_at:type_name -> google.protobuf.Timestamp
-	17, // 20: aurora.provider.v1.Incident.custom_fields:type_name -> aurora.provider.v1.CustomField
-	17, // 21: aurora.provider.v1.Incident.changed_custom_fields:type_name -> aurora.provider.v1.CustomField
-	3,  // 22: aurora.provider.v1.CreateWebhookSubscriptionRequest.credentials:type_name -> aurora.provider.v1.Credentials
-	3,  // 23: aurora.provider.v1.DeleteWebhookSubscriptionRequest.credentials:type_name -> aurora.provider.v1.Credentials
-	3,  // 24: aurora.provider.v1.PingWebhookSubscriptionRequest.credentials:type_name -> aurora.provider.v1.Credentials
-	3,  // 25: aurora.provider.v1.EnrichRequest.credentials:type_name -> aurora.provider.v1.Credentials
-	32, // 26: aurora.provider.v1.EnrichRequest.triggered_at:type_name -> google.protobuf.Timestamp
-	28, // 27: aurora.provider.v1.EnrichResponse.evidence:type_name -> aurora.provider.v1.Evidence
-	15, // 28: aurora.provider.v1.EnrichResponse.related_services:type_name -> aurora.provider.v1.Reference
-	32, // 29: aurora.provider.v1.Evidence.at:type_name -> google.protobuf.Timestamp
-	15, // 30: aurora.provider.v1.Evidence.service:type_name -> aurora.provider.v1.Reference
-	0,  // 31: aurora.provider.v1.Provider.Describe:input_type -> aurora.provider.v1.DescribeRequest
-	4,  // 32: aurora.provider.v1.Auth.ValidateCredentials:input_type -> aurora.provider.v1.ValidateCredentialsRequest
-	8,  // 33: aurora.provider.v1.Webhooks.HandleWebhook:input_type -> aurora.provider.v1.HandleWebhookRequest
-	10, // 34: aurora.provider.v1.Webhooks.HandleWebhooks:input_type -> aurora.provider.v1.HandleWebhooksRequest
-	18, // 35: aurora.provider.v1.OAuth.OAuthConfig:input_type -> aurora.provider.v1.OAuthConfigRequest
-	20, // 36: aurora.provider.v1.Provisioning.CreateWebhookSubscription:input_type -> aurora.provider.v1.CreateWebhookSubscriptionRequest
-	22, // 37: aurora.provider.v1.Provisioning.DeleteWebhookSubscription:input_type -> aurora.provider.v1.DeleteWebhookSubscriptionRequest
-	24, // 38: aurora.provider.v1.Provisioning.PingWebhookSubscription:input_type -> aurora.provider.v1.PingWebhookSubscriptionRequest
-	26, // 39: aurora.provider.v1.Enrichment.Enrich:input_type -> aurora.provider.v1.EnrichRequest
-	1,  // 40: aurora.provider.v1.Provider.Describe:output_type -> aurora.provider.v1.DescribeResponse
-	5,  // 41: aurora.provider.v1.Auth.ValidateCredentials:output_type -> aurora.provider.v1.ValidateCredentialsResponse
-	9,  // 42: aurora.provider.v1.Webhooks.HandleWebhook:output_type -> aurora.provider.v1.HandleWebhookResponse
-	11, // 43: aurora.provider.v1.Webhooks.HandleWebhooks:output_type -> aurora.provider.v1.HandleWebhooksResponse
-	19, // 44: aurora.provider.v1.OAuth.OAuthConfig:output_type -> aurora.provider.v1.OAuthConfigResponse
-	21, // 45: aurora.provider.v1.Provisioning.CreateWebhookSubscription:output_type -> aurora.provider.v1.CreateWebhookSubscriptionResponse
-	23, // 46: aurora.provider.v1.Provisioning.DeleteWebhookSubscription:output_type -> aurora.provider.v1.DeleteWebhookSubscriptionResponse
-	25, // 47: aurora.provider.v1.Provisioning.PingWebhookSubscription:output_type -> aurora.provider.v1.PingWebhookSubscriptionResponse
-	27, // 48: aurora.provider.v1.Enrichment.Enrich:output_type -> aurora.provider.v1.EnrichResponse
-	40, // [40:49] is the sub-list for method output_type
-	31, // [31:40] is the sub-list for method input_type
+	4,  // 0: aurora.provider.v1.DescribeResponse.manifest:type_name -> aurora.provider.v1.Manifest
+	31, // 1: aurora.provider.v1.Credentials.fields:type_name -> aurora.provider.v1.Credentials.FieldsEntry
+	5,  // 2: aurora.provider.v1.ValidateCredentialsRequest.credentials:type_name -> aurora.provider.v1.Credentials
+	8,  // 3: aurora.provider.v1.ValidateCredentialsResponse.identity:type_name -> aurora.provider.v1.Identity
+	32, // 4: aurora.provider.v1.ValidateCredentialsResponse.capabilities:type_name -> aurora.provider.v1.ValidateCredentialsResponse.CapabilitiesEntry
+	9,  // 5: aurora.provider.v1.HandleWebhookRequest.headers:type_name -> aurora.provider.v1.Header
+	16, // 6: aurora.provider.v1.HandleWebhookResponse.events:type_name -> aurora.provider.v1.Event
+	10, // 7: aurora.provider.v1.HandleWebhooksRequest.requests:type_name -> aurora.provider.v1.HandleWebhookRequest
+	14, // 8: aurora.provider.v1.HandleWebhooksResponse.results:type_name -> aurora.provider.v1.HandleWebhookResult
+	11, // 9: aurora.provider.v1.HandleWebhookResult.response:type_name -> aurora.provider.v1.HandleWebhookResponse
+	15, // 10: aurora.provider.v1.HandleWebhookResult.error:type_name -> aurora.provider.v1.PluginError
+	33, // 11: aurora.provider.v1.PluginError.retry_after:type_name -> google.protobuf.Duration
+	34, // 12: aurora.provider.v1.Event.occurred_at:type_name -> google.protobuf.Timestamp
+	17, // 13: aurora.provider.v1.Event.agent:type_name -> aurora.provider.v1.Reference
+	18, // 14: aurora.provider.v1.Event.incident:type_name -> aurora.provider.v1.Incident
+	17, // 15: aurora.provider.v1.Incident.service:type_name -> aurora.provider.v1.Reference
+	17, // 16: aurora.provider.v1.Incident.escalation_policy:type_name -> aurora.provider.v1.Reference
+	17, // 17: aurora.provider.v1.Incident.assignees:type_name -> aurora.provider.v1.Reference
+	17, // 18: aurora.provider.v1.Incident.teams:type_name -> aurora.provider.v1.Reference
+	34, // 19: aurora.provider.v1.Incident.created_at:type_name -> google.protobuf.Timestamp
+	19, // 20: aurora.provider.v1.Incident.custom_fields:type_name -> aurora.provider.v1.CustomField
+	19, // 21: aurora.provider.v1.Incident.changed_custom_fields:type_name -> aurora.provider.v1.CustomField
+	5,  // 22: aurora.provider.v1.CreateWebhookSubscriptionRequest.credentials:type_name -> aurora.provider.v1.Credentials
+	5,  // 23: aurora.provider.v1.DeleteWebhookSubscriptionRequest.credentials:type_name -> aurora.provider.v1.Credentials
+	5,  // 24: aurora.provider.v1.PingWebhookSubscriptionRequest.credentials:type_name -> aurora.provider.v1.Credentials
+	5,  // 25: aurora.provider.v1.EnrichRequest.credentials:type_name -> aurora.provider.v1.Credentials
+	34, // 26: aurora.provider.v1.EnrichRequest.triggered_at:type_name -> google.protobuf.Timestamp
+	30, // 27: aurora.provider.v1.EnrichResponse.evidence:type_name -> aurora.provider.v1.Evidence
+	17, // 28: aurora.provider.v1.EnrichResponse.related_services:type_name -> aurora.provider.v1.Reference
+	34, // 29: aurora.provider.v1.Evidence.at:type_name -> google.protobuf.Timestamp
+	17, // 30: aurora.provider.v1.Evidence.service:type_name -> aurora.provider.v1.Reference
+	2,  // 31: aurora.provider.v1.Provider.Describe:input_type -> aurora.provider.v1.DescribeRequest
+	6,  // 32: aurora.provider.v1.Auth.ValidateCredentials:input_type -> aurora.provider.v1.ValidateCredentialsRequest
+	10, // 33: aurora.provider.v1.Webhooks.HandleWebhook:input_type -> aurora.provider.v1.HandleWebhookRequest
+	12, // 34: aurora.provider.v1.Webhooks.HandleWebhooks:input_type -> aurora.provider.v1.HandleWebhooksRequest
+	20, // 35: aurora.provider.v1.OAuth.OAuthConfig:input_type -> aurora.provider.v1.OAuthConfigRequest
+	22, // 36: aurora.provider.v1.Provisioning.CreateWebhookSubscription:input_type -> aurora.provider.v1.CreateWebhookSubscriptionRequest
+	24, // 37: aurora.provider.v1.Provisioning.DeleteWebhookSubscription:input_type -> aurora.provider.v1.DeleteWebhookSubscriptionRequest
+	26, // 38: aurora.provider.v1.Provisioning.PingWebhookSubscription:input_type -> aurora.provider.v1.PingWebhookSubscriptionRequest
+	28, // 39: aurora.provider.v1.Enrichment.Enrich:input_type -> aurora.provider.v1.EnrichRequest
+	0,  // 40: aurora.provider.v1.WebhookSecrets.ValidateWebhookSecret:input_type -> aurora.provider.v1.ValidateWebhookSecretRequest
+	3,  // 41: aurora.provider.v1.Provider.Describe:output_type -> aurora.provider.v1.DescribeResponse
+	7,  // 42: aurora.provider.v1.Auth.ValidateCredentials:output_type -> aurora.provider.v1.ValidateCredentialsResponse
+	11, // 43: aurora.provider.v1.Webhooks.HandleWebhook:output_type -> aurora.provider.v1.HandleWebhookResponse
+	13, // 44: aurora.provider.v1.Webhooks.HandleWebhooks:output_type -> aurora.provider.v1.HandleWebhooksResponse
+	21, // 45: aurora.provider.v1.OAuth.OAuthConfig:output_type -> aurora.provider.v1.OAuthConfigResponse
+	23, // 46: aurora.provider.v1.Provisioning.CreateWebhookSubscription:output_type -> aurora.provider.v1.CreateWebhookSubscriptionResponse
+	25, // 47: aurora.provider.v1.Provisioning.DeleteWebhookSubscription:output_type -> aurora.provider.v1.DeleteWebhookSubscriptionResponse
+	27, // 48: aurora.provider.v1.Provisioning.PingWebhookSubscription:output_type -> aurora.provider.v1.PingWebhookSubscriptionResponse
+	29, // 49: aurora.provider.v1.Enrichment.Enrich:output_type -> aurora.provider.v1.EnrichResponse
+	1,  // 50: aurora.provider.v1.WebhookSecrets.ValidateWebhookSecret:output_type -> aurora.provider.v1.ValidateWebhookSecretResponse
+	41, // [41:51] is the sub-list for method output_type
+	31, // [31:41] is the sub-list for method input_type
 	31, // [31:31] is the sub-list for extension type_name
 	31, // [31:31] is the sub-list for extension extendee
 	0,  // [0:31] is the sub-list for field type_name
@@ -2307,16 +2433,16 @@ func file_provider_v1_provider_proto_init() {
 	if File_provider_v1_provider_proto != nil {
 		return
 	}
-	file_provider_v1_provider_proto_msgTypes[6].OneofWrappers = []any{}
+	file_provider_v1_provider_proto_msgTypes[8].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_provider_v1_provider_proto_rawDesc), len(file_provider_v1_provider_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   31,
+			NumMessages:   33,
 			NumExtensions: 0,
-			NumServices:   6,
+			NumServices:   7,
 		},
 		GoTypes:           file_provider_v1_provider_proto_goTypes,
 		DependencyIndexes: file_provider_v1_provider_proto_depIdxs,

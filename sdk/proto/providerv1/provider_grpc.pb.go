@@ -11,6 +11,9 @@
 // fields, messages, RPCs or services; they never change or remove one.
 //   1.0  Provider, Auth, Webhooks, OAuth, Provisioning, Enrichment.
 //   1.1  Webhooks.HandleWebhooks: several deliveries in one call.
+//   1.2  (SDK 2) Manifest.setup_instructions, webhook_secret_format,
+//        connect_without_credentials; service WebhookSecrets. A plugin built
+//        on SDK 1 leaves the fields empty and answers Unimplemented.
 //
 // Errors: an RPC fails with a gRPC status whose details carry a
 // google.rpc.ErrorInfo (domain "aurora.provider.v1", reason = one of the SDK's
@@ -791,6 +794,114 @@ var Enrichment_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Enrich",
 			Handler:    _Enrichment_Enrich_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "provider/v1/provider.proto",
+}
+
+const (
+	WebhookSecrets_ValidateWebhookSecret_FullMethodName = "/aurora.provider.v1.WebhookSecrets/ValidateWebhookSecret"
+)
+
+// WebhookSecretsClient is the client API for WebhookSecrets service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// WebhookSecrets checks a webhook secret's format when it is stored (1.2),
+// so a typo is refused then instead of showing up later as 401s.
+type WebhookSecretsClient interface {
+	ValidateWebhookSecret(ctx context.Context, in *ValidateWebhookSecretRequest, opts ...grpc.CallOption) (*ValidateWebhookSecretResponse, error)
+}
+
+type webhookSecretsClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewWebhookSecretsClient(cc grpc.ClientConnInterface) WebhookSecretsClient {
+	return &webhookSecretsClient{cc}
+}
+
+func (c *webhookSecretsClient) ValidateWebhookSecret(ctx context.Context, in *ValidateWebhookSecretRequest, opts ...grpc.CallOption) (*ValidateWebhookSecretResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ValidateWebhookSecretResponse)
+	err := c.cc.Invoke(ctx, WebhookSecrets_ValidateWebhookSecret_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// WebhookSecretsServer is the server API for WebhookSecrets service.
+// All implementations must embed UnimplementedWebhookSecretsServer
+// for forward compatibility.
+//
+// WebhookSecrets checks a webhook secret's format when it is stored (1.2),
+// so a typo is refused then instead of showing up later as 401s.
+type WebhookSecretsServer interface {
+	ValidateWebhookSecret(context.Context, *ValidateWebhookSecretRequest) (*ValidateWebhookSecretResponse, error)
+	mustEmbedUnimplementedWebhookSecretsServer()
+}
+
+// UnimplementedWebhookSecretsServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedWebhookSecretsServer struct{}
+
+func (UnimplementedWebhookSecretsServer) ValidateWebhookSecret(context.Context, *ValidateWebhookSecretRequest) (*ValidateWebhookSecretResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ValidateWebhookSecret not implemented")
+}
+func (UnimplementedWebhookSecretsServer) mustEmbedUnimplementedWebhookSecretsServer() {}
+func (UnimplementedWebhookSecretsServer) testEmbeddedByValue()                        {}
+
+// UnsafeWebhookSecretsServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to WebhookSecretsServer will
+// result in compilation errors.
+type UnsafeWebhookSecretsServer interface {
+	mustEmbedUnimplementedWebhookSecretsServer()
+}
+
+func RegisterWebhookSecretsServer(s grpc.ServiceRegistrar, srv WebhookSecretsServer) {
+	// If the following call pancis, it indicates UnimplementedWebhookSecretsServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&WebhookSecrets_ServiceDesc, srv)
+}
+
+func _WebhookSecrets_ValidateWebhookSecret_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ValidateWebhookSecretRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WebhookSecretsServer).ValidateWebhookSecret(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: WebhookSecrets_ValidateWebhookSecret_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WebhookSecretsServer).ValidateWebhookSecret(ctx, req.(*ValidateWebhookSecretRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// WebhookSecrets_ServiceDesc is the grpc.ServiceDesc for WebhookSecrets service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var WebhookSecrets_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "aurora.provider.v1.WebhookSecrets",
+	HandlerType: (*WebhookSecretsServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "ValidateWebhookSecret",
+			Handler:    _WebhookSecrets_ValidateWebhookSecret_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/aurora-hub/aurora-hub/sdk"
+	"github.com/aurora-hub/aurora-hub/sdk/host"
 	pb "github.com/aurora-hub/aurora-hub/sdk/proto/providerv1"
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
@@ -71,9 +72,9 @@ func main() {
 		return
 	}
 	m := &pb.Manifest{Name: name, Version: "0.9.0", ProtocolVersion: int32(described), Capabilities: caps, AuthKinds: []string{sdk.AuthAPIToken}}
-	set := plugin.PluginSet{sdk.PluginName: &rawPlugin{m: m}}
+	set := plugin.PluginSet{host.PluginName: &rawPlugin{m: m}}
 	cfg := &plugin.ServeConfig{
-		HandshakeConfig: sdk.Handshake,
+		HandshakeConfig: host.Handshake(),
 		GRPCServer:      plugin.DefaultGRPCServer,
 	}
 	if spoken == 0 {

@@ -1,4 +1,4 @@
-package sdk
+package host
 
 import (
 	"context"
@@ -11,9 +11,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aurora-hub/aurora-hub/sdk"
+	"github.com/aurora-hub/aurora-hub/sdk/internal/protocol"
 	pb "github.com/aurora-hub/aurora-hub/sdk/proto/providerv1"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 // echoHandler answers each delivery with an event whose id is the body,
@@ -23,39 +28,65 @@ type echoHandler struct {
 	first   sync.Once
 }
 
-func (h *echoHandler) HandleWebhook(ctx context.Context, req *WebhookRequest) (*WebhookResult, error) {
+func (h *echoHandler) HandleWebhook(ctx context.Context, req *sdk.WebhookRequest) (*sdk.WebhookResult, error) {
 	h.first.Do(func() { <-h.release })
 	if strings.HasPrefix(string(req.Body), "bad") {
-		return nil, &Error{Code: CodeUnauthenticated, Message: "Invalid webhook signature " + string(req.Body), RetryAfter: time.Second}
+		return nil, &sdk.Error{Code: sdk.CodeUnauthenticated, Message: "Invalid webhook signature " + string(req.Body), RetryAfter: time.Second}
 	}
-	return &WebhookResult{Verified: true, Events: []Event{{ID: string(req.Body), Type: "t"}}}, nil
+	return &sdk.WebhookResult{Verified: true, Events: []sdk.Event{{ID: string(req.Body), Type: "t"}}}, nil
 }
 
-// countingServer serves h, counting calls; legacy answers HandleWebhooks
-// with Unimplemented, as a plugin built with SDK 1.0 would.
+// countingServer serves h as a plugin built on the SDK would (errors as
+// the SDK encodes them), counting calls; legacy answers HandleWebhooks with
+// Unimplemented, as a plugin built with SDK 1.0 would.
 type countingServer struct {
-	webhooksServer
+	pb.UnimplementedWebhooksServer
+	h             *echoHandler
 	single, batch atomic.Int32
 	legacy        bool
 }
 
+func (s *countingServer) handle(ctx context.Context, r *pb.HandleWebhookRequest) (*pb.HandleWebhookResponse, *sdk.Error) {
+	res, err := s.h.HandleWebhook(ctx, &sdk.WebhookRequest{Body: r.GetBody()})
+	if err != nil {
+		return nil, err.(*sdk.Error)
+	}
+	return &pb.HandleWebhookResponse{Verified: res.Verified, Events: []*pb.Event{{Id: res.Events[0].ID, Type: res.Events[0].Type}}}, nil
+}
+
 func (s *countingServer) HandleWebhook(ctx context.Context, r *pb.HandleWebhookRequest) (*pb.HandleWebhookResponse, error) {
 	s.single.Add(1)
-	return s.webhooksServer.HandleWebhook(ctx, r)
+	res, e := s.handle(ctx, r)
+	if e != nil {
+		st, _ := status.New(protocol.Codes[string(e.Code)], e.Message).WithDetails(
+			&errdetails.ErrorInfo{Domain: protocol.ErrorDomain, Reason: string(e.Code)},
+			&errdetails.RetryInfo{RetryDelay: durationpb.New(e.RetryAfter)})
+		return nil, st.Err()
+	}
+	return res, nil
 }
 
 func (s *countingServer) HandleWebhooks(ctx context.Context, r *pb.HandleWebhooksRequest) (*pb.HandleWebhooksResponse, error) {
 	if s.legacy {
-		return s.webhooksServer.UnimplementedWebhooksServer.HandleWebhooks(ctx, r)
+		return s.UnimplementedWebhooksServer.HandleWebhooks(ctx, r)
 	}
 	s.batch.Add(1)
-	return s.webhooksServer.HandleWebhooks(ctx, r)
+	out := &pb.HandleWebhooksResponse{}
+	for _, req := range r.GetRequests() {
+		res, e := s.handle(ctx, req)
+		if e != nil {
+			out.Results = append(out.Results, &pb.HandleWebhookResult{Error: &pb.PluginError{Code: string(e.Code), Message: e.Message, RetryAfter: durationpb.New(e.RetryAfter)}})
+			continue
+		}
+		out.Results = append(out.Results, &pb.HandleWebhookResult{Response: res})
+	}
+	return out, nil
 }
 
 func startWebhooks(t *testing.T, legacy bool) (*Client, *countingServer, *echoHandler) {
 	t.Helper()
 	h := &echoHandler{release: make(chan struct{})}
-	srv := &countingServer{webhooksServer: webhooksServer{w: h}, legacy: legacy}
+	srv := &countingServer{h: h, legacy: legacy}
 	gs := grpc.NewServer()
 	pb.RegisterWebhooksServer(gs, srv)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -91,7 +122,7 @@ func TestWebhookBatching(t *testing.T) {
 					if i%5 == 4 {
 						body = fmt.Sprintf("bad-%d", i)
 					}
-					res, err := c.HandleWebhook(context.Background(), &WebhookRequest{Body: []byte(body)})
+					res, err := c.HandleWebhook(context.Background(), &sdk.WebhookRequest{Body: []byte(body)})
 					if err == nil {
 						answers[i].id = res.Events[0].ID
 					}
@@ -106,8 +137,8 @@ func TestWebhookBatching(t *testing.T) {
 			wg.Wait()
 			for i, a := range answers {
 				if i%5 == 4 {
-					var e *Error
-					if a.err == nil || !errors.As(a.err, &e) || e.Code != CodeUnauthenticated || e.Message != fmt.Sprintf("Invalid webhook signature bad-%d", i) || e.RetryAfter != time.Second {
+					var e *sdk.Error
+					if a.err == nil || !errors.As(a.err, &e) || e.Code != sdk.CodeUnauthenticated || e.Message != fmt.Sprintf("Invalid webhook signature bad-%d", i) || e.RetryAfter != time.Second {
 						t.Errorf("call %d: err = %v, want its own unauthenticated error", i, a.err)
 					}
 					continue

@@ -1,9 +1,11 @@
-package sdk
+package host
 
 import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/aurora-hub/aurora-hub/sdk"
 
 	pb "github.com/aurora-hub/aurora-hub/sdk/proto/providerv1"
 )
@@ -33,11 +35,11 @@ type pendingWebhook struct {
 }
 
 type webhookOutcome struct {
-	res *WebhookResult
+	res *sdk.WebhookResult
 	err error
 }
 
-func (b *webhookBatcher) handle(ctx context.Context, req *WebhookRequest) (*WebhookResult, error) {
+func (b *webhookBatcher) handle(ctx context.Context, req *sdk.WebhookRequest) (*sdk.WebhookResult, error) {
 	p := &pendingWebhook{ctx: ctx, req: webhookRequestToProto(req), done: make(chan webhookOutcome, 1)}
 	b.mu.Lock()
 	if b.unsupported {
@@ -93,11 +95,11 @@ func (b *webhookBatcher) send(batch []*pendingWebhook) {
 	}
 	res, err := b.c.webhooks.HandleWebhooks(ctx, req)
 	if err == nil && len(res.GetResults()) != len(batch) {
-		err = &Error{Code: CodeInternal, Message: "plugin answered a batch with the wrong number of results"}
+		err = &sdk.Error{Code: sdk.CodeInternal, Message: "plugin answered a batch with the wrong number of results"}
 	}
 	if err != nil {
 		ferr := fromStatus(err)
-		if IsUnimplemented(ferr) {
+		if sdk.IsUnimplemented(ferr) {
 			b.mu.Lock()
 			b.unsupported = true
 			b.mu.Unlock()

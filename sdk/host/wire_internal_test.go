@@ -1,9 +1,12 @@
-package sdk
+package host
 
 import (
 	"context"
 	"errors"
 	"testing"
+
+	"github.com/aurora-hub/aurora-hub/sdk"
+	"github.com/aurora-hub/aurora-hub/sdk/internal/protocol"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -18,19 +21,19 @@ func TestFromStatusWithoutDetails(t *testing.T) {
 	tests := []struct {
 		name     string
 		err      error
-		wantCode Code
+		wantCode sdk.Code
 		wantMsg  string
 	}{
-		{"missing service", status.Error(codes.Unimplemented, "unknown service aurora.provider.v1.OAuth"), CodeUnimplemented, "unknown service aurora.provider.v1.OAuth"},
-		{"plugin gone", status.Error(codes.Unavailable, "connection refused"), CodeUnavailable, "connection refused"},
-		{"transport internal", status.Error(codes.Internal, "grpc: error while marshaling"), CodeUnavailable, "grpc: error while marshaling"},
-		{"foreign domain ignored", foreign.Err(), CodeUnavailable, "nope"},
-		{"not a status", errors.New("broken pipe"), CodeUnavailable, "plugin call failed"},
+		{"missing service", status.Error(codes.Unimplemented, "unknown service aurora.provider.v1.OAuth"), sdk.CodeUnimplemented, "unknown service aurora.provider.v1.OAuth"},
+		{"plugin gone", status.Error(codes.Unavailable, "connection refused"), sdk.CodeUnavailable, "connection refused"},
+		{"transport internal", status.Error(codes.Internal, "grpc: error while marshaling"), sdk.CodeUnavailable, "grpc: error while marshaling"},
+		{"foreign domain ignored", foreign.Err(), sdk.CodeUnavailable, "nope"},
+		{"not a status", errors.New("broken pipe"), sdk.CodeUnavailable, "plugin call failed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := fromStatus(tt.err)
-			var e *Error
+			var e *sdk.Error
 			if !errors.As(err, &e) || e.Code != tt.wantCode || e.Message != tt.wantMsg {
 				t.Fatalf("fromStatus = %#v, want %s %q", err, tt.wantCode, tt.wantMsg)
 			}
@@ -52,13 +55,14 @@ func TestFromStatusWithoutDetails(t *testing.T) {
 	}
 }
 
-// TestEveryCodeHasAGRPCCode keeps codeToGRPC in step with the code list.
+// TestEveryCodeHasAGRPCCode keeps protocol.Codes in step with the code list.
 func TestEveryCodeHasAGRPCCode(t *testing.T) {
-	for _, c := range []Code{CodeInvalid, CodeUnauthenticated, CodePermissionDenied, CodeNotFound, CodeRateLimited, CodeUpstream, CodeUnimplemented, CodeUnavailable, CodeInternal} {
-		if _, ok := codeToGRPC[c]; !ok {
+	for _, c := range []sdk.Code{sdk.CodeInvalid, sdk.CodeUnauthenticated, sdk.CodePermissionDenied, sdk.CodeNotFound, sdk.CodeRateLimited, sdk.CodeUpstream, sdk.CodeUnimplemented, sdk.CodeUnavailable, sdk.CodeInternal} {
+		if _, ok := protocol.Codes[string(c)]; !ok {
 			t.Errorf("code %s has no gRPC code", c)
 		}
-		if got := ErrorCode(fromStatus(toStatus(&Error{Code: c, Message: "m"}))); got != c {
+		st, _ := status.New(protocol.Codes[string(c)], "m").WithDetails(&errdetails.ErrorInfo{Domain: protocol.ErrorDomain, Reason: string(c)})
+		if got := sdk.ErrorCode(fromStatus(st.Err())); got != c {
 			t.Errorf("round trip of %s = %s", c, got)
 		}
 	}
