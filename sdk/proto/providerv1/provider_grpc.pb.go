@@ -11,6 +11,10 @@
 // fields, messages, RPCs or services; they never change or remove one.
 //   1.0  Provider, Auth, Webhooks, OAuth, Provisioning, Enrichment.
 //   1.1  Webhooks.HandleWebhooks: several deliveries in one call.
+//   1.2  EnrichRequest.sections, EnrichResponse.sections and api_calls: the
+//        hub asks for part of an enrichment (it shares service-level
+//        evidence across incidents and gives correlated ones a light one)
+//        and paces the provider's API by the calls each enrichment made.
 //
 // Errors: an RPC fails with a gRPC status whose details carry a
 // google.rpc.ErrorInfo (domain "aurora.provider.v1", reason = one of the SDK's
