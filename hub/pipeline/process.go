@@ -291,6 +291,14 @@ func (w *ProcessIncidentWorker) correlate(ctx context.Context, tx bun.Tx, inc *i
 	var open []incidentFacts
 	q := tx.NewSelect().Model(&open)
 	if narrow {
+		// Incidents of the service that already joined a parent count too
+		// (inc then joins that parent), so a storm's later incidents find
+		// it however its first ones were attached; the most recent first.
+		q = q.Order("started_at DESC", "id DESC").Limit(50)
+	} else {
+		q = q.Where("parent_incident_id IS NULL").Order("started_at", "id").Limit(500)
+	}
+	if narrow {
 		q = q.WhereGroup(" AND ", func(q *bun.SelectQuery) *bun.SelectQuery {
 			if inc.ServiceID != "" {
 				q = q.WhereOr("service_id = ?", inc.ServiceID)
@@ -304,14 +312,11 @@ func (w *ProcessIncidentWorker) correlate(ctx context.Context, tx bun.Tx, inc *i
 	err := q.
 		Where("owner_kind = ? AND owner_id = ?", inc.OwnerKind, inc.OwnerID).
 		Where("id <> ?", inc.ID).
-		Where("parent_incident_id IS NULL").
 		Where("status IN (?)", bun.List([]string{hub.IncidentInvestigating, hub.IncidentAnalyzed})). // open, analysed or not
 		Where("started_at >= ?", inc.StartedAt.Add(-w.Config.CorrelationWindow).UTC()).
 		// Only incidents that started earlier (ties broken by id) can be
 		// parents, so two incidents never choose each other.
 		Where("(started_at < ? OR (started_at = ? AND id < ?))", inc.StartedAt.UTC(), inc.StartedAt.UTC(), inc.ID).
-		Order("started_at", "id").
-		Limit(500).
 		Scan(ctx)
 	if err != nil {
 		return false, nil, fmt.Errorf("loading open incidents: %w", err)
@@ -364,6 +369,18 @@ func (w *ProcessIncidentWorker) correlate(ctx context.Context, tx bun.Tx, inc *i
 	for i := range open {
 		if open[i].ID == best.CandidateID {
 			parent = &open[i]
+		}
+	}
+	if parent.ParentIncidentID != nil {
+		// inc matches an incident that joined another: it joins that one.
+		if *parent.ParentIncidentID == inc.ID {
+			return false, nil, nil
+		}
+		if parent, err = loadFacts(ctx, tx, *parent.ParentIncidentID); err != nil {
+			return false, nil, err
+		}
+		if parent.Status != hub.IncidentInvestigating && parent.Status != hub.IncidentAnalyzed {
+			return false, nil, nil // that storm is over
 		}
 	}
 	if err := attach(ctx, tx, inc, parent, best); err != nil {

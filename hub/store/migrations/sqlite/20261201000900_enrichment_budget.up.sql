@@ -21,8 +21,8 @@ CREATE TABLE api_rate_buckets (
     updated_at TIMESTAMP NOT NULL
 );
 --bun:split
--- Correlation looks first at open top-level incidents of the same service
+-- Correlation looks first at open incidents of the same service
 -- or with the same incident key.
-CREATE INDEX incidents_open_service ON incidents (owner_kind, owner_id, service_id, started_at) WHERE parent_incident_id IS NULL;
+CREATE INDEX incidents_open_service ON incidents (owner_kind, owner_id, service_id, started_at);
 --bun:split
-CREATE INDEX incidents_open_key ON incidents (owner_kind, owner_id, incident_key, started_at) WHERE parent_incident_id IS NULL AND incident_key <> '';
+CREATE INDEX incidents_open_key ON incidents (owner_kind, owner_id, incident_key, started_at) WHERE incident_key <> '';
