@@ -224,3 +224,67 @@ func (h *hubProc) topLevel(t *testing.T) []map[string]any {
 	}
 	return out
 }
+
+// TestServiceEvidenceShared: two incidents of one service that do not
+// correlate (threshold 1) read the service's change events and dependencies
+// once; each keeps only the change events from before it triggered.
+func TestServiceEvidenceShared(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, backend string) {
+		sim := startSim(t)
+		seedAccount(sim)
+		sim.AddService(pdsim.Service{ID: "PSVCDB1", Name: "postgres-primary"})
+		sim.AddServiceDependency(pdsim.ServiceDependency{SupportingServiceID: "PSVCDB1", DependentServiceID: "PSVC001"})
+		now := time.Now().UTC().Truncate(time.Second)
+		tA, tB := now.Add(-2*time.Minute), now.Add(-time.Minute)
+		sim.AddChangeEvent(pdsim.ChangeEvent{Summary: "Deploy payments-api v1", Timestamp: tA.Add(-5 * time.Minute), ServiceIDs: []string{"PSVC001"}})
+		sim.AddChangeEvent(pdsim.ChangeEvent{Summary: "Deploy payments-api v2", Timestamp: tB.Add(-10 * time.Second), ServiceIDs: []string{"PSVC001"}})
+		a := sim.AddIncident(pdsim.Incident{Title: "Payments API down", ServiceID: "PSVC001", Urgency: "high", CreatedAt: tA})
+		b := sim.AddIncident(pdsim.Incident{Title: "Card tokenisation slow", ServiceID: "PSVC001", Urgency: "high", CreatedAt: tB})
+
+		h := startHub(t, sim, hubOpts{backend: backend, env: map[string]string{"HUB_RCA_DELAY": "0s", "HUB_CORRELATION_THRESHOLD": "1"}})
+		connectWithSecret(t, h, whSecret)
+		sim.ResetRequests()
+		changes := func(inc map[string]any) []string {
+			var out []string
+			for _, e := range inc["evidence"].([]any) {
+				if m := e.(map[string]any); m["kind"] == "change_event" {
+					out = append(out, fmt.Sprint(m["summary"]))
+				}
+			}
+			return out
+		}
+		enriched := func(m map[string]any) bool { return m["enrichment"] != nil }
+		if res := h.webhook(alice.user, triggerBody(a, "PSVC001", "payments-api", tA), whSecret); res.Status != 202 {
+			t.Fatalf("trigger A = %d %s", res.Status, res.Body)
+		}
+		gotA := h.incidentBySource(alice, a.ID, enriched)
+		if res := h.webhook(alice.user, triggerBody(b, "PSVC001", "payments-api", tB), whSecret); res.Status != 202 {
+			t.Fatalf("trigger B = %d %s", res.Status, res.Body)
+		}
+		gotB := h.incidentBySource(alice, b.ID, enriched)
+
+		if got := fmt.Sprint(changes(gotA)); got != "[Deploy payments-api v1]" {
+			t.Errorf("A's change events = %s", got)
+		}
+		if got := fmt.Sprint(changes(gotB)); got != "[Deploy payments-api v1 Deploy payments-api v2]" {
+			t.Errorf("B's change events = %s", got)
+		}
+		if gotB["correlation"] != nil {
+			t.Fatalf("B correlated with threshold 1: %v", gotB["correlation"])
+		}
+		reads := map[string]int{}
+		for _, r := range sim.Requests() {
+			reads[r.Path]++
+		}
+		for _, p := range []string{"/services/PSVC001/change_events", "/service_dependencies/technical_services/PSVC001"} {
+			if reads[p] != 1 {
+				t.Errorf("%s read %d times, want once for both incidents (all reads: %v)", p, reads[p], reads)
+			}
+		}
+		for _, p := range []string{"/incidents/" + a.ID + "/log_entries", "/incidents/" + b.ID + "/log_entries"} {
+			if reads[p] != 1 {
+				t.Errorf("%s read %d times, want 1", p, reads[p])
+			}
+		}
+	})
+}
