@@ -288,3 +288,68 @@ func TestServiceEvidenceShared(t *testing.T) {
 		}
 	})
 }
+
+// TestRateLimitPausesConnection: a 429 pauses every enrichment call on the
+// connection for as long as PagerDuty asks (ratelimit-reset), not just the
+// job that got it; that job is snoozed and finishes after.
+func TestRateLimitPausesConnection(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, backend string) {
+		sim := startSim(t)
+		seedAccount(sim)
+		now := time.Now().UTC().Truncate(time.Second)
+		const n = 6
+		var incs []pdsim.Incident
+		for i := 0; i < n; i++ {
+			svc := fmt.Sprintf("PSVCR%02d", i)
+			sim.AddService(pdsim.Service{ID: svc, Name: fmt.Sprintf("rl-svc-%02d", i)})
+			inc := sim.AddIncident(pdsim.Incident{Title: fmt.Sprintf("Outage %d", i), ServiceID: svc, Urgency: "high", CreatedAt: now})
+			sim.AddAlert(pdsim.Alert{IncidentID: inc.ID, AlertKey: fmt.Sprintf("k%d", i), Summary: "down", ServiceID: svc, CreatedAt: now})
+			incs = append(incs, inc)
+		}
+		h := startHub(t, sim, hubOpts{backend: backend, env: map[string]string{"HUB_RCA_DELAY": "0s"}})
+		connectWithSecret(t, h, whSecret)
+		sim.ResetRequests()
+		sim.InjectFault(pdsim.Fault{Method: "GET", Path: "/incidents/" + incs[0].ID + "/alerts", Status: 429, Times: 1,
+			Header: http.Header{"Ratelimit-Limit": {"960"}, "Ratelimit-Remaining": {"0"}, "Ratelimit-Reset": {"3"}},
+			Body:   `{"error":{"message":"Rate Limit Exceeded","code":2020}}`})
+		for i, inc := range incs {
+			body := triggerBody(inc, inc.ServiceID, fmt.Sprintf("rl-svc-%02d", i), now)
+			if res := h.webhook(alice.user, body, whSecret); res.Status != 202 {
+				t.Fatalf("trigger %d = %d %s", i, res.Status, res.Body)
+			}
+		}
+		for _, inc := range incs {
+			got := h.incidentBySourceWithin(alice, inc.ID, time.Minute, func(m map[string]any) bool { return m["enrichment"] != nil })
+			if st := got["enrichment"].(map[string]any)["status"]; st != "complete" && st != "partial" {
+				t.Errorf("incident %s enrichment %v", inc.ID, st)
+			}
+		}
+		reqs := sim.Requests()
+		var limitedAt time.Time
+		limited := 0
+		for _, r := range reqs {
+			if r.Status == 429 {
+				limited++
+				limitedAt = r.At
+			}
+		}
+		if limited != 1 {
+			t.Fatalf("%d answers 429, want the 1 injected", limited)
+		}
+		// Calls already inside another worker's enrichment may finish (a
+		// full one is 7 calls; SQLite runs one analysis job at a time).
+		allowance := 0
+		if backend == "postgres" {
+			allowance = 3 * 7
+		}
+		during := 0
+		for _, r := range reqs {
+			if r.At.After(limitedAt) && r.At.Before(limitedAt.Add(2500*time.Millisecond)) {
+				during++
+			}
+		}
+		if during > allowance {
+			t.Errorf("%d calls in the 3 s PagerDuty asked to wait (allowed %d in flight)", during, allowance)
+		}
+	})
+}
