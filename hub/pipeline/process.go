@@ -184,7 +184,7 @@ func (w *ProcessIncidentWorker) enrich(ctx context.Context, inc *incidentFacts, 
 		}
 		w.Metrics.Enriched(inc.Provider, metrics.EnrichRateLimited, took, wait)
 		// No call on this connection until then, from any job or replica.
-		if err := w.Limiter.Pause(ctx, "enrich:"+inc.Provider+":"+inc.ConnectionID, wait); err != nil {
+		if err := w.Limiter.Pause(ctx, budgetKey(inc.Provider, inc.ConnectionID), wait); err != nil {
 			w.Logger.Warn("pausing the API call budget", "error", err)
 		}
 		w.Logger.Info("enrichment rate limited, snoozing", "incident", inc.ID, "retry_after", wait)
