@@ -53,7 +53,9 @@ type enricher struct {
 func (e *enricher) budgetKey() string { return budgetKey(e.inc.Provider, e.conn.ID) }
 
 // budgetKey names a connection's API call budget.
-func budgetKey(provider, connectionID string) string { return "enrich:" + provider + ":" + connectionID }
+func budgetKey(provider, connectionID string) string {
+	return "enrich:" + provider + ":" + connectionID
+}
 
 // call asks the plugin for sections (nil: all), as of until, after waiting
 // for the budget; calls beyond the estimate are charged after.
