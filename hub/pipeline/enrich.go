@@ -64,7 +64,7 @@ func (e *enricher) call(ctx context.Context, sections []string, until time.Time)
 	if estimate == 0 {
 		estimate = fullEnrichCalls
 	}
-	if e.inc.ServiceID == "" && len(sections) != len(lightSections) {
+	if e.inc.ServiceID == "" && (len(sections) == 0 || contains(sections, sdk.SectionChangeEvents) || contains(sections, sdk.SectionDependencies)) {
 		estimate++ // the plugin reads the incident to learn its service
 	}
 	later, err := e.w.Limiter.Wait(ctx, e.budgetKey(), estimate, maxPacingWait)
