@@ -75,11 +75,11 @@ func TestStormEnrichmentBudget(t *testing.T) {
 
 		began := time.Now()
 		// PagerDuty delivers in order per subscription; 8 senders do not,
-		// so each service's first incident goes first (a later one that
-		// arrived before it could not join it).
-		sendWebhooks(t, h, bodies[:services])
+		// so each service's first incident goes first, in order (a later
+		// one that arrived before it could not join it).
+		sendWebhooks(t, h, bodies[:services], 1)
 		waitFor(t, "the first incidents", time.Minute, func() bool { return h.countIncidents(t) >= services })
-		sendWebhooks(t, h, bodies[services:])
+		sendWebhooks(t, h, bodies[services:], 8)
 		t.Logf("%d webhooks accepted in %s", n, time.Since(began).Round(time.Millisecond))
 		h.waitDrained(t, n, 15*time.Minute)
 		drained := time.Since(began)
@@ -134,14 +134,14 @@ func TestStormEnrichmentBudget(t *testing.T) {
 	})
 }
 
-// sendWebhooks posts the signed deliveries from 8 goroutines.
-func sendWebhooks(t *testing.T, h *hubProc, bodies [][]byte) {
+// sendWebhooks posts the signed deliveries from senders goroutines.
+func sendWebhooks(t *testing.T, h *hubProc, bodies [][]byte, senders int) {
 	t.Helper()
 	var wg sync.WaitGroup
 	errs := make(chan error, len(bodies))
 	next := make(chan int)
 	client := &http.Client{Timeout: 30 * time.Second}
-	for w := 0; w < 8; w++ {
+	for w := 0; w < senders; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
