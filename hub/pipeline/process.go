@@ -294,12 +294,7 @@ func (w *ProcessIncidentWorker) correlate(ctx context.Context, tx bun.Tx, inc *i
 		// Incidents of the service that already joined a parent count too
 		// (inc then joins that parent), so a storm's later incidents find
 		// it however its first ones were attached; the most recent first.
-		q = q.Order("started_at DESC", "id DESC").Limit(50)
-	} else {
-		q = q.Where("parent_incident_id IS NULL").Order("started_at", "id").Limit(500)
-	}
-	if narrow {
-		q = q.WhereGroup(" AND ", func(q *bun.SelectQuery) *bun.SelectQuery {
+		q = q.Order("started_at DESC", "id DESC").Limit(50).WhereGroup(" AND ", func(q *bun.SelectQuery) *bun.SelectQuery {
 			if inc.ServiceID != "" {
 				q = q.WhereOr("service_id = ?", inc.ServiceID)
 			}
@@ -308,6 +303,8 @@ func (w *ProcessIncidentWorker) correlate(ctx context.Context, tx bun.Tx, inc *i
 			}
 			return q
 		})
+	} else {
+		q = q.Where("parent_incident_id IS NULL").Order("started_at", "id").Limit(500)
 	}
 	err := q.
 		Where("owner_kind = ? AND owner_id = ?", inc.OwnerKind, inc.OwnerID).
