@@ -1,6 +1,6 @@
-DROP INDEX IF EXISTS incidents_open_key;
+DROP INDEX IF EXISTS incidents_key_started;
 --bun:split
-DROP INDEX IF EXISTS incidents_open_service;
+DROP INDEX IF EXISTS incidents_service_started;
 --bun:split
 DROP TABLE IF EXISTS api_rate_buckets;
 --bun:split

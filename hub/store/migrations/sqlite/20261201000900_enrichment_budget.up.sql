@@ -23,6 +23,6 @@ CREATE TABLE api_rate_buckets (
 --bun:split
 -- Correlation looks first at open incidents of the same service
 -- or with the same incident key.
-CREATE INDEX incidents_open_service ON incidents (owner_kind, owner_id, service_id, started_at);
+CREATE INDEX incidents_service_started ON incidents (owner_kind, owner_id, service_id, started_at);
 --bun:split
-CREATE INDEX incidents_open_key ON incidents (owner_kind, owner_id, incident_key, started_at) WHERE incident_key <> '';
+CREATE INDEX incidents_key_started ON incidents (owner_kind, owner_id, incident_key, started_at) WHERE incident_key <> '';
