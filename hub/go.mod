@@ -20,7 +20,10 @@ require (
 
 require github.com/jackc/pgxlisten v0.0.0-20250802141604-12b92425684c
 
-require github.com/kylelemons/godebug v1.1.0 // indirect
+require (
+	github.com/kylelemons/godebug v1.1.0 // indirect
+	golang.org/x/time v0.16.0 // indirect
+)
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect

@@ -284,13 +284,48 @@ type EnrichRequest struct {
 	IncidentID  string
 	ServiceID   string
 	TriggeredAt time.Time
+	// Sections (protocol 1.2) names the parts to gather (Section*); empty
+	// means all. A provider ignores names it does not know.
+	Sections []string
 }
+
+// Wants reports whether the request asks for section s.
+func (r *EnrichRequest) Wants(s string) bool {
+	if len(r.Sections) == 0 {
+		return true
+	}
+	for _, x := range r.Sections {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Enrichment sections (EnrichRequest.Sections, Enrichment.Sections).
+// Service-level sections are the same for every incident of a service at
+// one time, so the hub gathers them once per service and window.
+const (
+	SectionAlerts           = "alerts"
+	SectionLogEntries       = "log_entries"
+	SectionCustomFields     = "custom_fields"
+	SectionRelatedIncidents = "related_incidents"
+	SectionPastIncidents    = "past_incidents"
+	SectionChangeEvents     = "change_events" // service-level
+	SectionDependencies     = "dependencies"  // service-level
+)
 
 // Enrichment is the evidence gathered for an incident.
 type Enrichment struct {
 	Evidence        []Evidence
 	Notes           []string
 	RelatedServices []Reference
+	// Sections (protocol 1.2) are the parts this answer covers; empty from
+	// a provider before 1.2, which gathers everything.
+	Sections []string
+	// APICalls (protocol 1.2) is how many requests were made to the
+	// provider's API; 0 when unknown.
+	APICalls int
 }
 
 // Evidence kinds (Evidence.Kind). A provider may use others; the hub's

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"slices"
 	"time"
@@ -247,12 +248,15 @@ type enrichmentServer struct {
 func (s *enrichmentServer) Enrich(ctx context.Context, req *pb.EnrichRequest) (*pb.EnrichResponse, error) {
 	res, err := s.e.Enrich(ctx, &EnrichRequest{
 		Credentials: credsFromProto(req.GetCredentials()), IncidentID: req.GetIncidentId(),
-		ServiceID: req.GetServiceId(), TriggeredAt: timeFromProto(req.GetTriggeredAt()),
+		ServiceID: req.GetServiceId(), TriggeredAt: timeFromProto(req.GetTriggeredAt()), Sections: req.GetSections(),
 	})
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &pb.EnrichResponse{Evidence: evidenceToProto(res.Evidence), Notes: res.Notes, RelatedServices: refsToProto(res.RelatedServices)}, nil
+	return &pb.EnrichResponse{
+		Evidence: evidenceToProto(res.Evidence), Notes: res.Notes, RelatedServices: refsToProto(res.RelatedServices),
+		Sections: res.Sections, ApiCalls: int32(min(res.APICalls, math.MaxInt32)),
+	}, nil
 }
 
 // exitWithParent ends the plugin when the hub that started it is gone (the

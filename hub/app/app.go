@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/aurora-hub/aurora-hub/hub/apilimit"
 	"github.com/aurora-hub/aurora-hub/hub/config"
 	"github.com/aurora-hub/aurora-hub/hub/connections"
 	"github.com/aurora-hub/aurora-hub/hub/httpapi"
@@ -142,6 +143,13 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 	deps := pipeline.Deps{
 		Store: a.Store, Plugins: a.Plugins, Connections: a.Connections, Live: a.Live,
 		Config: cfg.Pipeline, Logger: log.Named("pipeline"), Metrics: a.Metrics,
+	}
+	// Enrichment's API calls are paced per connection: in memory on SQLite
+	// (one hub), in a table every replica shares on PostgreSQL.
+	if a.Store.Driver == "postgres" {
+		deps.Limiter = apilimit.NewShared(a.Store.DB, cfg.Pipeline.EnrichRateLimit, cfg.Pipeline.EnrichRateBurst)
+	} else {
+		deps.Limiter = apilimit.NewMemory(cfg.Pipeline.EnrichRateLimit, cfg.Pipeline.EnrichRateBurst)
 	}
 	wakeups := pipeline.NewWakeups(a.Store.Driver)
 	workers := river.NewWorkers()

@@ -106,6 +106,21 @@ type Pipeline struct {
 	// summarizing), so a page polling the incident watches the reasoning
 	// unfold (HUB_RCA_STEP_DELAY, default 0, at most 10s).
 	RCAStepDelay time.Duration
+
+	// EnrichRateLimit is how many provider API calls enrichment makes per
+	// minute per connection, across replicas (HUB_ENRICH_RATE_LIMIT,
+	// default 900: PagerDuty allows 960 per token, the rest is left for
+	// connecting and provisioning; 0 switches pacing off).
+	EnrichRateLimit int
+	// EnrichRateBurst is how many calls may go at once after a quiet spell
+	// (HUB_ENRICH_RATE_BURST, default 30; the limit plus the burst must
+	// stay under the provider's per-minute limit).
+	EnrichRateBurst int
+	// EnrichServiceWindow: service-level evidence (change events,
+	// dependencies) gathered for one incident is reused for the service's
+	// incidents that trigger up to this long before it was gathered
+	// (HUB_ENRICH_SERVICE_WINDOW, default 5m; 0 gathers it every time).
+	EnrichServiceWindow time.Duration
 }
 
 // Defaults.
@@ -231,6 +246,32 @@ func FromEnv(env map[string]string) (*Config, error) {
 	return c, nil
 }
 
+// parseEnrich reads the enrichment budget: pacing per connection and the
+// reuse of service-level evidence.
+func (p *Pipeline) parseEnrich(env map[string]string) error {
+	var err error
+	if p.EnrichRateLimit, err = enrichInt(env, "HUB_ENRICH_RATE_LIMIT", 900, 0, 1_000_000); err != nil {
+		return err
+	}
+	if p.EnrichRateBurst, err = enrichInt(env, "HUB_ENRICH_RATE_BURST", 30, 1, 100_000); err != nil {
+		return err
+	}
+	p.EnrichServiceWindow, err = duration(env, "HUB_ENRICH_SERVICE_WINDOW", 5*time.Minute, 0, time.Hour)
+	return err
+}
+
+func enrichInt(env map[string]string, key string, def, lo, hi int) (int, error) {
+	v := strings.TrimSpace(env[key])
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return 0, fmt.Errorf("%s: %q is not a whole number in [%d, %d]", key, v, lo, hi)
+	}
+	return n, nil
+}
+
 func (c *Config) parsePipeline(env map[string]string) error {
 	p := &c.Pipeline
 	var err error
@@ -244,6 +285,9 @@ func (c *Config) parsePipeline(env map[string]string) error {
 		return err
 	}
 	if p.RCAStepDelay, err = duration(env, "HUB_RCA_STEP_DELAY", 0, 0, 10*time.Second); err != nil {
+		return err
+	}
+	if err := p.parseEnrich(env); err != nil {
 		return err
 	}
 	p.CorrelationThreshold = 0.6

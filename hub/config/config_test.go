@@ -92,6 +92,19 @@ func TestFromEnv(t *testing.T) {
 			}
 		}},
 		{"webhook reject log interval too short", map[string]string{"HUB_WEBHOOK_REJECT_LOG_INTERVAL": "1ms"}, "HUB_WEBHOOK_REJECT_LOG_INTERVAL", nil},
+		{"enrichment budget defaults", nil, "", func(t *testing.T, c *Config) {
+			if p := c.Pipeline; p.EnrichRateLimit != 900 || p.EnrichRateBurst != 30 || p.EnrichServiceWindow != 5*time.Minute {
+				t.Errorf("enrichment budget = %d/min burst %d window %s", p.EnrichRateLimit, p.EnrichRateBurst, p.EnrichServiceWindow)
+			}
+		}},
+		{"enrichment budget set", map[string]string{"HUB_ENRICH_RATE_LIMIT": "0", "HUB_ENRICH_RATE_BURST": "5", "HUB_ENRICH_SERVICE_WINDOW": "0s"}, "", func(t *testing.T, c *Config) {
+			if p := c.Pipeline; p.EnrichRateLimit != 0 || p.EnrichRateBurst != 5 || p.EnrichServiceWindow != 0 {
+				t.Errorf("enrichment budget = %d/min burst %d window %s", p.EnrichRateLimit, p.EnrichRateBurst, p.EnrichServiceWindow)
+			}
+		}},
+		{"rate limit not a number", map[string]string{"HUB_ENRICH_RATE_LIMIT": "960/min"}, "HUB_ENRICH_RATE_LIMIT", nil},
+		{"no burst", map[string]string{"HUB_ENRICH_RATE_BURST": "0"}, "HUB_ENRICH_RATE_BURST", nil},
+		{"service window too long", map[string]string{"HUB_ENRICH_SERVICE_WINDOW": "2h"}, "HUB_ENRICH_SERVICE_WINDOW", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

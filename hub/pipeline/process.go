@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aurora-hub/aurora-hub/hub"
+	"github.com/aurora-hub/aurora-hub/hub/apilimit"
 	"github.com/aurora-hub/aurora-hub/hub/config"
 	"github.com/aurora-hub/aurora-hub/hub/connections"
 	"github.com/aurora-hub/aurora-hub/hub/correlation"
@@ -44,6 +45,9 @@ type Deps struct {
 	Logger      hclog.Logger
 	// Metrics counts what the jobs do (nil: not counted).
 	Metrics *metrics.Metrics
+	// Limiter paces enrichment's calls to providers' APIs per connection
+	// (nil: not paced).
+	Limiter *apilimit.Limiter
 }
 
 // ProcessIncidentWorker enriches a new incident through its provider's
@@ -82,20 +86,37 @@ func loadFacts(ctx context.Context, db bun.IDB, id string) (*incidentFacts, erro
 	return f, nil
 }
 
-// Work implements river.Worker.
+// Work implements river.Worker. An incident that joins an open one on what
+// the hub already knows (same service or key, before any API call) gets a
+// light enrichment, its own alerts; any other is enriched in full (the
+// service-level part shared with the service's other incidents), then
+// correlated with everything known and, unless it joins one, analysed.
+// So a storm costs one full enrichment per parent and one call per child.
 func (w *ProcessIncidentWorker) Work(ctx context.Context, job *river.Job[ProcessIncidentArgs]) error {
 	inc, err := loadFacts(ctx, w.Store.DB, job.Args.IncidentID)
 	if err != nil {
 		return err
 	}
-	if err := w.enrich(ctx, inc); err != nil {
+	joined, err := w.correlateEarly(ctx, inc)
+	if err != nil {
+		return err
+	}
+	if joined {
+		if err := w.enrich(ctx, inc, true); err != nil {
+			return err
+		}
+		return w.Store.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+			return jobs.CompleteTx(ctx, w.Store, tx.Tx, job)
+		})
+	}
+	if err := w.enrich(ctx, inc, false); err != nil {
 		return err
 	}
 	var correlated *live.Event
 	err = w.Store.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var joined bool
 		var err error
-		joined, correlated, err = w.correlate(ctx, tx, inc)
+		joined, correlated, err = w.correlate(ctx, tx, inc, false)
 		if err != nil {
 			return err
 		}
@@ -113,16 +134,40 @@ func (w *ProcessIncidentWorker) Work(ctx context.Context, job *river.Job[Process
 	return err
 }
 
-// enrich gathers the incident's evidence. What cannot be gathered is
-// recorded, not fatal; a rate limit postpones the job as the provider asks.
-func (w *ProcessIncidentWorker) enrich(ctx context.Context, inc *incidentFacts) error {
+// correlateEarly attaches inc, before its enrichment, to an open incident
+// of the same service or key that it matches on what the hub knows.
+func (w *ProcessIncidentWorker) correlateEarly(ctx context.Context, inc *incidentFacts) (bool, error) {
+	if inc.ServiceID == "" && inc.IncidentKey == "" {
+		return false, nil
+	}
+	var joined bool
+	var correlated *live.Event
+	err := w.Store.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		joined, correlated, err = w.correlate(ctx, tx, inc, true)
+		return err
+	})
+	if err == nil && correlated != nil {
+		w.Live.Publish(ctx, inc.OwnerKind, inc.OwnerID, *correlated)
+	}
+	return joined, err
+}
+
+// enrich gathers the incident's evidence (light: its alerts only). What
+// cannot be gathered is recorded, not fatal; a rate limit postpones the job
+// as the provider asks, and so does a spent API call budget.
+func (w *ProcessIncidentWorker) enrich(ctx context.Context, inc *incidentFacts, light bool) error {
 	rec := &store.Enrichment{IncidentID: inc.ID, Status: "complete", Notes: "[]", RelatedServices: "[]", GatheredAt: time.Now().UTC()}
 	var evidence []store.Evidence
 	began := time.Now()
-	res, err := w.gather(ctx, inc)
+	res, err := w.gather(ctx, inc, light)
 	took := time.Since(began)
 	var se *sdk.Error
+	var spent *snoozeError
 	switch {
+	case errors.As(err, &spent):
+		w.Logger.Debug("enrichment paced, snoozing", "incident", inc.ID, "after", spent.after)
+		return river.JobSnooze(spent.after)
 	case err == nil:
 		evidence = evidenceRows(inc.ID, res.Evidence)
 		rec.Notes = mustJSON(nonNil(res.Notes))
@@ -138,6 +183,10 @@ func (w *ProcessIncidentWorker) enrich(ctx context.Context, inc *incidentFacts) 
 			wait = time.Minute
 		}
 		w.Metrics.Enriched(inc.Provider, metrics.EnrichRateLimited, took, wait)
+		// No call on this connection until then, from any job or replica.
+		if err := w.Limiter.Pause(ctx, budgetKey(inc.Provider, inc.ConnectionID), wait); err != nil {
+			w.Logger.Warn("pausing the API call budget", "error", err)
+		}
 		w.Logger.Info("enrichment rate limited, snoozing", "incident", inc.ID, "retry_after", wait)
 		return river.JobSnooze(wait)
 	case errors.As(err, &se) && se.Code == sdk.CodeUnavailable:
@@ -154,7 +203,7 @@ func (w *ProcessIncidentWorker) enrich(ctx context.Context, inc *incidentFacts) 
 	})
 }
 
-func (w *ProcessIncidentWorker) gather(ctx context.Context, inc *incidentFacts) (*sdk.Enrichment, error) {
+func (w *ProcessIncidentWorker) gather(ctx context.Context, inc *incidentFacts, light bool) (*sdk.Enrichment, error) {
 	p, ok := w.Plugins.Get(inc.Provider)
 	if !ok {
 		return nil, &sdk.Error{Code: sdk.CodeUnimplemented, Message: "provider " + inc.Provider + " is not installed"}
@@ -173,11 +222,11 @@ func (w *ProcessIncidentWorker) gather(ctx context.Context, inc *incidentFacts) 
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	return p.Client.Enrich(ctx, &sdk.EnrichRequest{
-		Credentials: creds, IncidentID: inc.ExternalID, ServiceID: inc.ServiceID, TriggeredAt: inc.StartedAt,
-	})
+	e := &enricher{w: w, p: p, inc: inc, conn: conn, creds: creds}
+	if light {
+		return e.light(ctx)
+	}
+	return e.full(ctx)
 }
 
 func errorMessage(err error) string {
@@ -217,8 +266,10 @@ func evidenceRows(incidentID string, es []sdk.Evidence) []store.Evidence {
 
 // correlate attaches inc to the best-matching open incident of its tenant,
 // if any scores at or above the threshold, and returns the live event to
-// publish once tx commits.
-func (w *ProcessIncidentWorker) correlate(ctx context.Context, tx bun.Tx, inc *incidentFacts) (bool, *live.Event, error) {
+// publish once tx commits. narrow considers only open incidents of the same
+// service or incident key (an index lookup, a handful of rows in a storm)
+// instead of up to 500.
+func (w *ProcessIncidentWorker) correlate(ctx context.Context, tx bun.Tx, inc *incidentFacts, narrow bool) (bool, *live.Event, error) {
 	if w.Store.Driver == "postgres" {
 		// One tenant's correlation decisions are made one at a time (across
 		// replicas too), so two new incidents cannot each pick the other,
@@ -238,17 +289,31 @@ func (w *ProcessIncidentWorker) correlate(ctx context.Context, tx bun.Tx, inc *i
 		return true, nil, nil // already attached by an earlier attempt
 	}
 	var open []incidentFacts
-	err := tx.NewSelect().Model(&open).
+	q := tx.NewSelect().Model(&open)
+	if narrow {
+		// Incidents of the service that already joined a parent count too
+		// (inc then joins that parent), so a storm's later incidents find
+		// it however its first ones were attached; the most recent first.
+		q = q.Order("started_at DESC", "id DESC").Limit(50).WhereGroup(" AND ", func(q *bun.SelectQuery) *bun.SelectQuery {
+			if inc.ServiceID != "" {
+				q = q.WhereOr("service_id = ?", inc.ServiceID)
+			}
+			if inc.IncidentKey != "" {
+				q = q.WhereOr("incident_key = ?", inc.IncidentKey)
+			}
+			return q
+		})
+	} else {
+		q = q.Where("parent_incident_id IS NULL").Order("started_at", "id").Limit(500)
+	}
+	err := q.
 		Where("owner_kind = ? AND owner_id = ?", inc.OwnerKind, inc.OwnerID).
 		Where("id <> ?", inc.ID).
-		Where("parent_incident_id IS NULL").
 		Where("status IN (?)", bun.List([]string{hub.IncidentInvestigating, hub.IncidentAnalyzed})). // open, analysed or not
 		Where("started_at >= ?", inc.StartedAt.Add(-w.Config.CorrelationWindow).UTC()).
 		// Only incidents that started earlier (ties broken by id) can be
 		// parents, so two incidents never choose each other.
 		Where("(started_at < ? OR (started_at = ? AND id < ?))", inc.StartedAt.UTC(), inc.StartedAt.UTC(), inc.ID).
-		Order("started_at", "id").
-		Limit(500).
 		Scan(ctx)
 	if err != nil {
 		return false, nil, fmt.Errorf("loading open incidents: %w", err)
@@ -260,7 +325,7 @@ func (w *ProcessIncidentWorker) correlate(ctx context.Context, tx bun.Tx, inc *i
 	for _, o := range open {
 		ids = append(ids, o.ID)
 	}
-	_, evidence, err := store.IncidentEvidence(ctx, tx, ids...)
+	evidence, err := store.CorrelationSignals(ctx, tx, ids...)
 	if err != nil {
 		return false, nil, err
 	}
@@ -301,6 +366,18 @@ func (w *ProcessIncidentWorker) correlate(ctx context.Context, tx bun.Tx, inc *i
 	for i := range open {
 		if open[i].ID == best.CandidateID {
 			parent = &open[i]
+		}
+	}
+	if parent.ParentIncidentID != nil {
+		// inc matches an incident that joined another: it joins that one.
+		if *parent.ParentIncidentID == inc.ID {
+			return false, nil, nil
+		}
+		if parent, err = loadFacts(ctx, tx, *parent.ParentIncidentID); err != nil {
+			return false, nil, err
+		}
+		if parent.Status != hub.IncidentInvestigating && parent.Status != hub.IncidentAnalyzed {
+			return false, nil, nil // that storm is over
 		}
 	}
 	if err := attach(ctx, tx, inc, parent, best); err != nil {
@@ -420,7 +497,9 @@ func contains(list []string, s string) bool {
 }
 
 // InsertOpts makes the job unique per incident (an incident is processed
-// once, however many workers see it open) and runs it on the analysis queue.
+// once, however many workers see it open) and runs it on the analysis queue
+// behind analyses (priority 2 to their 1), so a storm's parent is analysed
+// as soon as it is due, not after its thousands of children are processed.
 func (ProcessIncidentArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: jobs.QueueAnalysis, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+	return river.InsertOpts{Queue: jobs.QueueAnalysis, Priority: 2, UniqueOpts: river.UniqueOpts{ByArgs: true}}
 }

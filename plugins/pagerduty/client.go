@@ -52,6 +52,9 @@ type client struct {
 	base  string
 	creds sdk.Credentials
 	log   hclog.Logger
+	// calls counts the requests sent (not safe for concurrent use; each
+	// caller makes its own client).
+	calls int
 }
 
 func (p *Provider) client(creds sdk.Credentials) *client {
@@ -153,6 +156,7 @@ func (c *client) do(ctx context.Context, method, path string, query url.Values, 
 	if from := c.creds.Fields["from"]; from != "" && method != http.MethodGet {
 		req.Header.Set("From", from)
 	}
+	c.calls++
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return &transportError{Method: method, Path: path, Err: c.redactErr(err)}

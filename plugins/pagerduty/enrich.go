@@ -37,7 +37,9 @@ type enrichment struct {
 
 // Enrich implements sdk.Enricher: alerts, log entries, custom field values,
 // the service's change events in the hour before the incident triggered, its
-// dependencies, and related and past incidents.
+// dependencies, and related and past incidents; only the sections the
+// request names, when it names any. The answer says which sections it
+// covers and how many REST calls it made.
 func (p *Provider) Enrich(ctx context.Context, req *sdk.EnrichRequest) (*sdk.Enrichment, error) {
 	if req == nil || strings.TrimSpace(req.IncidentID) == "" {
 		return nil, sdk.Errorf(sdk.CodeInvalid, "Incident id required")
@@ -52,7 +54,8 @@ func (p *Provider) Enrich(ctx context.Context, req *sdk.EnrichRequest) (*sdk.Enr
 	serviceID := strings.TrimSpace(req.ServiceID)
 	triggeredAt := req.TriggeredAt
 
-	if serviceID == "" || triggeredAt.IsZero() {
+	needsService := req.Wants(sdk.SectionChangeEvents) || req.Wants(sdk.SectionDependencies)
+	if needsService && (serviceID == "" || triggeredAt.IsZero()) {
 		var inc struct {
 			Incident struct {
 				Service   json.RawMessage `json:"service"`
@@ -72,20 +75,29 @@ func (p *Provider) Enrich(ctx context.Context, req *sdk.EnrichRequest) (*sdk.Enr
 		}
 	}
 
-	steps := []func() error{
-		func() error { return e.alerts(c, incPath) },
-		func() error { return e.logEntries(c, incPath) },
-		func() error { return e.customFields(c, incPath) },
-		func() error { return e.changeEvents(c, serviceID, triggeredAt) },
-		func() error { return e.dependencies(c, serviceID) },
-		func() error { return e.relatedIncidents(c, incPath) },
-		func() error { return e.pastIncidents(c, incPath) },
+	steps := []struct {
+		section string
+		run     func() error
+	}{
+		{sdk.SectionAlerts, func() error { return e.alerts(c, incPath) }},
+		{sdk.SectionLogEntries, func() error { return e.logEntries(c, incPath) }},
+		{sdk.SectionCustomFields, func() error { return e.customFields(c, incPath) }},
+		{sdk.SectionChangeEvents, func() error { return e.changeEvents(c, serviceID, triggeredAt) }},
+		{sdk.SectionDependencies, func() error { return e.dependencies(c, serviceID) }},
+		{sdk.SectionRelatedIncidents, func() error { return e.relatedIncidents(c, incPath) }},
+		{sdk.SectionPastIncidents, func() error { return e.pastIncidents(c, incPath) }},
 	}
+	e.out.Sections = []string{}
 	for _, step := range steps {
-		if err := step(); err != nil {
+		if !req.Wants(step.section) {
+			continue
+		}
+		if err := step.run(); err != nil {
 			return nil, err
 		}
+		e.out.Sections = append(e.out.Sections, step.section)
 	}
+	e.out.APICalls = c.calls
 	if e.succeeded == 0 && e.failed > 0 {
 		// Nothing could be read and PagerDuty was failing: let the job retry.
 		return nil, toSDKError(ctx, e.lastErr, mapping{})

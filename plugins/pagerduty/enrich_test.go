@@ -278,3 +278,57 @@ func TestEnrichPaginationCap(t *testing.T) {
 		t.Errorf("alert pages = %v", offsets)
 	}
 }
+
+// TestEnrichSections: a request naming sections reads only those, and the
+// answer says which sections it covers and how many REST calls it made.
+func TestEnrichSections(t *testing.T) {
+	all := []string{sdk.SectionAlerts, sdk.SectionLogEntries, sdk.SectionCustomFields, sdk.SectionChangeEvents,
+		sdk.SectionDependencies, sdk.SectionRelatedIncidents, sdk.SectionPastIncidents}
+	cases := []struct {
+		name      string
+		sections  []string
+		noService bool
+		covered   []string
+		kinds     []string
+		calls     int
+	}{
+		{"all", nil, false, all, []string{sdk.EvidenceAlert, sdk.EvidenceChangeEvent, sdk.EvidenceDependency, sdk.EvidencePastIncident}, 7},
+		{"light", []string{sdk.SectionAlerts}, false, []string{sdk.SectionAlerts}, []string{sdk.EvidenceAlert}, 1},
+		{"light without service reads no incident", []string{sdk.SectionAlerts}, true, []string{sdk.SectionAlerts}, []string{sdk.EvidenceAlert}, 1},
+		{"service level", []string{sdk.SectionChangeEvents, sdk.SectionDependencies}, false,
+			[]string{sdk.SectionChangeEvents, sdk.SectionDependencies}, []string{sdk.EvidenceChangeEvent, sdk.EvidenceDependency}, 2},
+		{"service level, service unknown", []string{sdk.SectionChangeEvents, sdk.SectionDependencies}, true,
+			[]string{sdk.SectionChangeEvents, sdk.SectionDependencies}, []string{sdk.EvidenceChangeEvent, sdk.EvidenceDependency}, 3},
+		{"unknown names ignored", []string{"telepathy", sdk.SectionLogEntries}, false, []string{sdk.SectionLogEntries}, []string{sdk.EvidenceLogEntry}, 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newSimEnv(t)
+			req := demoEnrichRequest(t, e, apiToken(pdsim.DemoUserToken))
+			req.Sections = tc.sections
+			if tc.noService {
+				req.ServiceID, req.TriggeredAt = "", time.Time{}
+			}
+			e.sim.ResetRequests()
+			en, err := e.p.Enrich(context.Background(), req)
+			if err != nil {
+				t.Fatalf("Enrich: %v", err)
+			}
+			if fmt.Sprint(en.Sections) != fmt.Sprint(tc.covered) {
+				t.Errorf("sections = %v, want %v", en.Sections, tc.covered)
+			}
+			if got := len(e.sim.Requests()); en.APICalls != tc.calls || got != tc.calls {
+				t.Errorf("APICalls = %d, simulator saw %d, want %d", en.APICalls, got, tc.calls)
+			}
+			kinds := kindsOf(en)
+			for _, k := range tc.kinds {
+				if kinds[k] == 0 {
+					t.Errorf("no %s evidence (kinds %v)", k, kinds)
+				}
+			}
+			if len(kinds) > len(tc.kinds) && tc.sections != nil {
+				t.Errorf("evidence beyond the sections asked for: %v", kinds)
+			}
+		})
+	}
+}

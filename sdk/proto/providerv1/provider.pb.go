@@ -14,6 +14,10 @@
 //   1.2  (SDK 2) Manifest.setup_instructions, webhook_secret_format,
 //        connect_without_credentials; service WebhookSecrets. A plugin built
 //        on SDK 1 leaves the fields empty and answers Unimplemented.
+//        EnrichRequest.sections, EnrichResponse.sections and api_calls: the
+//        hub asks for part of an enrichment (it shares service-level
+//        evidence across incidents and gives correlated ones a light one)
+//        and paces the provider's API by the calls each enrichment made.
 //
 // Errors: an RPC fails with a gRPC status whose details carry a
 // google.rpc.ErrorInfo (domain "aurora.provider.v1", reason = one of the SDK's
@@ -1896,11 +1900,17 @@ func (*PingWebhookSubscriptionResponse) Descriptor() ([]byte, []int) {
 }
 
 type EnrichRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Credentials   *Credentials           `protobuf:"bytes,1,opt,name=credentials,proto3" json:"credentials,omitempty"`
-	IncidentId    string                 `protobuf:"bytes,2,opt,name=incident_id,json=incidentId,proto3" json:"incident_id,omitempty"`
-	ServiceId     string                 `protobuf:"bytes,3,opt,name=service_id,json=serviceId,proto3" json:"service_id,omitempty"`
-	TriggeredAt   *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=triggered_at,json=triggeredAt,proto3" json:"triggered_at,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Credentials *Credentials           `protobuf:"bytes,1,opt,name=credentials,proto3" json:"credentials,omitempty"`
+	IncidentId  string                 `protobuf:"bytes,2,opt,name=incident_id,json=incidentId,proto3" json:"incident_id,omitempty"`
+	ServiceId   string                 `protobuf:"bytes,3,opt,name=service_id,json=serviceId,proto3" json:"service_id,omitempty"`
+	TriggeredAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=triggered_at,json=triggeredAt,proto3" json:"triggered_at,omitempty"`
+	// sections (1.2) names the parts to gather; empty means all of them.
+	// Incident-level: "alerts", "log_entries", "custom_fields",
+	// "related_incidents", "past_incidents"; service-level (the same for every
+	// incident of the service at that time): "change_events", "dependencies".
+	// A plugin ignores names it does not know.
+	Sections      []string `protobuf:"bytes,5,rep,name=sections,proto3" json:"sections,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1963,14 +1973,28 @@ func (x *EnrichRequest) GetTriggeredAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *EnrichRequest) GetSections() []string {
+	if x != nil {
+		return x.Sections
+	}
+	return nil
+}
+
 type EnrichResponse struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Evidence []*Evidence            `protobuf:"bytes,1,rep,name=evidence,proto3" json:"evidence,omitempty"`
 	// notes say what could not be gathered and why (missing ability, 403, 404...).
 	Notes           []string     `protobuf:"bytes,2,rep,name=notes,proto3" json:"notes,omitempty"`
 	RelatedServices []*Reference `protobuf:"bytes,3,rep,name=related_services,json=relatedServices,proto3" json:"related_services,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// sections (1.2) are the parts this answer covers (gathered, or noted as
+	// unavailable). Empty from a plugin before 1.2, which gathers everything.
+	Sections []string `protobuf:"bytes,4,rep,name=sections,proto3" json:"sections,omitempty"`
+	// api_calls (1.2) is how many requests the plugin made to the provider's
+	// API for this answer, so the hub can pace calls under the provider's
+	// rate limit. 0 from a plugin before 1.2.
+	ApiCalls      int32 `protobuf:"varint,5,opt,name=api_calls,json=apiCalls,proto3" json:"api_calls,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *EnrichResponse) Reset() {
@@ -2022,6 +2046,20 @@ func (x *EnrichResponse) GetRelatedServices() []*Reference {
 		return x.RelatedServices
 	}
 	return nil
+}
+
+func (x *EnrichResponse) GetSections() []string {
+	if x != nil {
+		return x.Sections
+	}
+	return nil
+}
+
+func (x *EnrichResponse) GetApiCalls() int32 {
+	if x != nil {
+		return x.ApiCalls
+	}
+	return 0
 }
 
 // Evidence is one piece of what the provider knows about an incident.
@@ -2280,18 +2318,21 @@ const file_provider_v1_provider_proto_rawDesc = "" +
 	"\x1ePingWebhookSubscriptionRequest\x12A\n" +
 	"\vcredentials\x18\x01 \x01(\v2\x1f.aurora.provider.v1.CredentialsR\vcredentials\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\"!\n" +
-	"\x1fPingWebhookSubscriptionResponse\"\xd1\x01\n" +
+	"\x1fPingWebhookSubscriptionResponse\"\xed\x01\n" +
 	"\rEnrichRequest\x12A\n" +
 	"\vcredentials\x18\x01 \x01(\v2\x1f.aurora.provider.v1.CredentialsR\vcredentials\x12\x1f\n" +
 	"\vincident_id\x18\x02 \x01(\tR\n" +
 	"incidentId\x12\x1d\n" +
 	"\n" +
 	"service_id\x18\x03 \x01(\tR\tserviceId\x12=\n" +
-	"\ftriggered_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\vtriggeredAt\"\xaa\x01\n" +
+	"\ftriggered_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\vtriggeredAt\x12\x1a\n" +
+	"\bsections\x18\x05 \x03(\tR\bsections\"\xe3\x01\n" +
 	"\x0eEnrichResponse\x128\n" +
 	"\bevidence\x18\x01 \x03(\v2\x1c.aurora.provider.v1.EvidenceR\bevidence\x12\x14\n" +
 	"\x05notes\x18\x02 \x03(\tR\x05notes\x12H\n" +
-	"\x10related_services\x18\x03 \x03(\v2\x1d.aurora.provider.v1.ReferenceR\x0frelatedServices\"\xde\x01\n" +
+	"\x10related_services\x18\x03 \x03(\v2\x1d.aurora.provider.v1.ReferenceR\x0frelatedServices\x12\x1a\n" +
+	"\bsections\x18\x04 \x03(\tR\bsections\x12\x1b\n" +
+	"\tapi_calls\x18\x05 \x01(\x05R\bapiCalls\"\xde\x01\n" +
 	"\bEvidence\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x18\n" +

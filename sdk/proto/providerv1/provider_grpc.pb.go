@@ -14,6 +14,10 @@
 //   1.2  (SDK 2) Manifest.setup_instructions, webhook_secret_format,
 //        connect_without_credentials; service WebhookSecrets. A plugin built
 //        on SDK 1 leaves the fields empty and answers Unimplemented.
+//        EnrichRequest.sections, EnrichResponse.sections and api_calls: the
+//        hub asks for part of an enrichment (it shares service-level
+//        evidence across incidents and gives correlated ones a light one)
+//        and paces the provider's API by the calls each enrichment made.
 //
 // Errors: an RPC fails with a gRPC status whose details carry a
 // google.rpc.ErrorInfo (domain "aurora.provider.v1", reason = one of the SDK's

@@ -1,0 +1,83 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/uptrace/bun"
+)
+
+// ServiceEvidence is service-level evidence (change events, dependencies)
+// gathered for one incident of a connection's service, reused for the
+// service's other incidents so a storm reads it once. Evidence, Notes and
+// RelatedServices are JSON chosen by the pipeline.
+type ServiceEvidence struct {
+	bun.BaseModel `bun:"table:service_evidence"`
+
+	ConnectionID string `bun:"connection_id,pk"`
+	ServiceID    string `bun:"service_id,pk"`
+	// GatheredUntil is the time the change events were read up to.
+	GatheredUntil   time.Time `bun:"gathered_until"`
+	GatheredAt      time.Time `bun:"gathered_at"`
+	Evidence        string    `bun:"evidence"`
+	Notes           string    `bun:"notes"`
+	RelatedServices string    `bun:"related_services"`
+}
+
+// FreshServiceEvidence returns the service's evidence if it was read up to
+// a time at or after triggered and no more than window after it (the
+// incident's hour before triggering is then covered but for that much),
+// or nil.
+func FreshServiceEvidence(ctx context.Context, db bun.IDB, connectionID, serviceID string, triggered time.Time, window time.Duration) (*ServiceEvidence, error) {
+	se := &ServiceEvidence{}
+	err := db.NewSelect().Model(se).
+		Where("connection_id = ? AND service_id = ?", connectionID, serviceID).
+		Where("gathered_until >= ? AND gathered_until <= ?", triggered.UTC(), triggered.Add(window).UTC()).
+		Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading service evidence: %w", err)
+	}
+	return se, nil
+}
+
+// SaveServiceEvidence stores se unless the service's stored evidence was
+// read up to a later time.
+func SaveServiceEvidence(ctx context.Context, db bun.IDB, se *ServiceEvidence) error {
+	se.GatheredUntil, se.GatheredAt = se.GatheredUntil.UTC(), se.GatheredAt.UTC()
+	_, err := db.NewInsert().Model(se).
+		On("CONFLICT (connection_id, service_id) DO UPDATE").
+		Set("gathered_until = EXCLUDED.gathered_until").
+		Set("gathered_at = EXCLUDED.gathered_at").
+		Set("evidence = EXCLUDED.evidence").
+		Set("notes = EXCLUDED.notes").
+		Set("related_services = EXCLUDED.related_services").
+		Where("service_evidence.gathered_until < EXCLUDED.gathered_until").
+		Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("storing service evidence: %w", err)
+	}
+	return nil
+}
+
+// CorrelationSignals returns, of the incidents' evidence, only what
+// correlation scores with: alerts with a dedup key and dependencies.
+func CorrelationSignals(ctx context.Context, db bun.IDB, incidentIDs ...string) ([]Evidence, error) {
+	if len(incidentIDs) == 0 {
+		return nil, nil
+	}
+	var ev []Evidence
+	err := db.NewSelect().Model(&ev).Column("incident_id", "kind", "external_id", "dedup_key", "service_id").
+		Where("incident_id IN (?)", bun.List(incidentIDs)).
+		Where("(kind = 'alert' AND dedup_key <> '') OR (kind = 'dependency' AND service_id <> '')").
+		Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("loading correlation evidence: %w", err)
+	}
+	return ev, nil
+}
