@@ -159,7 +159,10 @@ func TestMetricsDuringARealRun(t *testing.T) {
 			{"aurora_enrichment_duration_seconds_count", pd, 3, 3},
 			{"aurora_rca_duration_seconds_count", []string{"analyzer", "builtin", "outcome", "complete"}, 1, 1},
 			{"aurora_plugin_call_duration_seconds_count", []string{"plugin", "pagerduty", "call", "webhooks", "result", "ok"}, 4, 5},
-			{"aurora_plugin_call_duration_seconds_count", []string{"plugin", "pagerduty", "call", "enrichment", "result", "ok"}, 2, 2},
+			// The parent's full enrichment reads service-level and
+			// incident-level sections in separate calls; the correlated
+			// child gets one light call.
+			{"aurora_plugin_call_duration_seconds_count", []string{"plugin", "pagerduty", "call", "enrichment", "result", "ok"}, 2, 3},
 			{"aurora_plugin_state", []string{"plugin", "pagerduty", "state", "running"}, 1, 1},
 			{"aurora_plugin_state", []string{"plugin", "pagerduty", "state", "disabled"}, 0, 0},
 			{"aurora_plugin_restarts_total", []string{"plugin", "pagerduty"}, 0, 0},
