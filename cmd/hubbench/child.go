@@ -1,0 +1,180 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// child is a server running in a process of its own.
+type child struct {
+	cmd *exec.Cmd
+	url string
+	dir string
+
+	mu      sync.Mutex
+	peakRSS int64 // bytes: the largest sum of the child's and its children's RSS sampled
+	stopRSS chan struct{}
+	rssDone chan struct{}
+}
+
+// startChild starts this binary as a server of cc.Kind and waits until it
+// takes requests. The child dies with the parent (Pdeathsig).
+func startChild(cc childConfig) (*child, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	if cc.Dir == "" {
+		if cc.Dir, err = os.MkdirTemp("", "hubbench-"); err != nil {
+			return nil, err
+		}
+	}
+	if cc.PluginDir, err = filepath.Abs(cc.PluginDir); err != nil {
+		return nil, err
+	}
+	arg, _ := json.Marshal(cc)
+	cmd := exec.Command(self, "-child", string(arg))
+	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	c := &child{cmd: cmd, dir: cc.Dir, stopRSS: make(chan struct{}), rssDone: make(chan struct{})}
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if u, ok := strings.CutPrefix(sc.Text(), "READY "); ok {
+				ready <- u
+			}
+		}
+	}()
+	select {
+	case c.url = <-ready:
+	case <-time.After(90 * time.Second):
+		c.stop()
+		return nil, fmt.Errorf("%s server did not start within 90 s", cc.Kind)
+	}
+	go c.sampleRSS()
+	return c, nil
+}
+
+// sampleRSS records the peak of the child's and its children's (the
+// plugin's) resident memory, every 100 ms.
+func (c *child) sampleRSS() {
+	defer close(c.rssDone)
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if n := treeRSS(c.cmd.Process.Pid); n > 0 {
+			c.mu.Lock()
+			c.peakRSS = max(c.peakRSS, n)
+			c.mu.Unlock()
+		}
+		select {
+		case <-c.stopRSS:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// resetPeak starts the peak RSS over (at the start of a measurement).
+func (c *child) resetPeak() {
+	c.mu.Lock()
+	c.peakRSS = 0
+	c.mu.Unlock()
+}
+
+func (c *child) peak() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.peakRSS
+}
+
+// stop asks the child to shut down (SIGTERM: it writes its CPU profile)
+// and waits for it, killing it after 60 s.
+func (c *child) stop() {
+	select {
+	case <-c.stopRSS:
+	default:
+		close(c.stopRSS)
+	}
+	c.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { c.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		c.cmd.Process.Kill()
+		<-done
+	}
+	if c.dir != "" {
+		os.RemoveAll(c.dir)
+	}
+}
+
+// treeRSS is the resident memory of pid and its direct children, in bytes.
+func treeRSS(pid int) int64 {
+	total := rss(pid)
+	if total == 0 {
+		return 0
+	}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if ppid(p) == pid {
+			total += rss(p)
+		}
+	}
+	return total
+}
+
+func rss(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+func ppid(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// pid (comm) state ppid ...: comm may hold spaces, so read after ')'.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 2 {
+		return 0
+	}
+	n, _ := strconv.Atoi(f[1])
+	return n
+}
