@@ -54,7 +54,9 @@ func startChild(cc childConfig) (*child, error) {
 	}
 	c := &child{cmd: cmd, dir: cc.Dir, stopRSS: make(chan struct{}), rssDone: make(chan struct{})}
 	ready := make(chan string, 1)
+	exited := make(chan struct{})
 	go func() {
+		defer close(exited)
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
 			if u, ok := strings.CutPrefix(sc.Text(), "READY "); ok {
@@ -64,6 +66,9 @@ func startChild(cc childConfig) (*child, error) {
 	}()
 	select {
 	case c.url = <-ready:
+	case <-exited:
+		c.stop()
+		return nil, fmt.Errorf("%s server exited before it took requests", cc.Kind)
 	case <-time.After(90 * time.Second):
 		c.stop()
 		return nil, fmt.Errorf("%s server did not start within 90 s", cc.Kind)

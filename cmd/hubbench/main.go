@@ -114,13 +114,15 @@ func run(ctx context.Context, o options) error {
 			}
 		}
 	}
+	simURL, stopSim := startSim()
+	defer stopSim()
 	fmt.Printf("hubbench: closed loop %d connections for %s; open loop %d req/s for %s; storm drain at %d req/s for %s; servers in child processes, sharing the machine with the load generator\n\n",
 		o.conns, o.duration, o.rate, o.duration, o.stormRate, o.duration)
 	for _, r := range rows {
 		if !strings.Contains(r.name, o.only) {
 			continue
 		}
-		if err := measure(ctx, o, r, mixes[r.mix]); err != nil {
+		if err := measure(ctx, o, r, simURL, mixes[r.mix]); err != nil {
 			return fmt.Errorf("%s: %w", r.name, err)
 		}
 		r.ran = true
@@ -132,10 +134,10 @@ func run(ctx context.Context, o options) error {
 
 // measure runs a row's phases, each against a fresh server and database,
 // so a phase never inherits another's backlog.
-func measure(ctx context.Context, o options, r *row, bodies []signedBody) error {
+func measure(ctx context.Context, o options, r *row, simURL string, bodies []signedBody) error {
 	slug := strings.NewReplacer(" ", "-", ",", "", ":", "", "+", "", "(", "", ")", "").Replace(r.kind + "-" + r.mix + "-" + r.db)
 	phase := func(name string, fn func(c *child, l *load, dbURL string) error) error {
-		cc := childConfig{Kind: r.kind, PluginDir: o.pluginDir}
+		cc := childConfig{Kind: r.kind, PluginDir: o.pluginDir, PagerDutyURL: simURL}
 		if o.cpuProfile != "" {
 			cc.CPUProfile = fmt.Sprintf("%s-%s-%s.pprof", o.cpuProfile, strings.TrimSuffix(slug, "-"), name)
 			if !filepath.IsAbs(cc.CPUProfile) {

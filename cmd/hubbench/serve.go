@@ -42,6 +42,9 @@ type childConfig struct {
 	Dir        string // for SQLite files
 	DBURL      string // postgres:// for the hub on PostgreSQL, else SQLite in Dir
 	CPUProfile string
+	// PagerDutyURL is the simulator (run by the parent, so its memory is
+	// not counted as the hub's).
+	PagerDutyURL string
 }
 
 // serveChild runs one server until SIGTERM, printing "READY <url>" once it
@@ -208,16 +211,20 @@ func startNaive(ctx context.Context, cc childConfig, withPlugin bool) (string, f
 	return url, stop, nil
 }
 
-// startHub runs a whole hub (PagerDuty plugin over gRPC, pipeline running)
-// on a fresh database, with a simulated PagerDuty account connected and a
-// signing secret set.
-func startHub(ctx context.Context, cc childConfig) (string, func(), error) {
+// startSim runs the PagerDuty simulator the hubs connect to.
+func startSim() (url string, stop func()) {
 	sim := pdsim.New(pdsim.Options{})
 	ts := httptest.NewServer(sim)
 	sim.SetBaseURL(ts.URL)
 	sim.AddUser(pdsim.User{ID: "PBENCH1", Name: "Bench", Email: "bench@example.com", Role: "admin"})
 	sim.AddAPIKey(pdsim.APIKey{Token: token, UserID: "PBENCH1"})
+	return ts.URL, func() { ts.Close(); sim.Close() }
+}
 
+// startHub runs a whole hub (PagerDuty plugin over gRPC, pipeline running)
+// on a fresh database, with a simulated PagerDuty account connected and a
+// signing secret set.
+func startHub(ctx context.Context, cc childConfig) (string, func(), error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return "", nil, err
@@ -231,7 +238,7 @@ func startHub(ctx context.Context, cc childConfig) (string, func(), error) {
 	env := map[string]string{
 		"HUB_LISTEN": addr, "HUB_DATABASE_URL": dbURL,
 		"HUB_PLUGIN_DIR": cc.PluginDir, "HUB_ENCRYPTION_KEY": base64.StdEncoding.EncodeToString(key),
-		"PAGERDUTY_API_URL": ts.URL,
+		"PAGERDUTY_API_URL": cc.PagerDutyURL,
 	}
 	cfg, err := config.FromEnv(env)
 	if err != nil {
@@ -247,8 +254,6 @@ func startHub(ctx context.Context, cc childConfig) (string, func(), error) {
 		cctx, cancel := context.WithTimeout(sctx, 30*time.Second)
 		defer cancel()
 		a.Close(cctx)
-		ts.Close()
-		sim.Close()
 	}
 	if err := waitListening(addr); err != nil {
 		stop()

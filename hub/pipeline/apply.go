@@ -191,10 +191,16 @@ func (w *ApplyEventsWorker) apply(ctx context.Context, tx bun.Tx, only []int64, 
 		return ids, fmt.Errorf("events %d to %d: applying: %w", rows[0].ID, rows[len(rows)-1].ID, err)
 	}
 	// An incident that has its first full state now is new to the pipeline.
-	client := river.ClientFromContext[*sql.Tx](ctx)
-	for _, id := range lc.Opened {
-		if _, err := client.InsertTx(ctx, tx.Tx, ProcessIncidentArgs{IncidentID: id}, nil); err != nil {
-			return ids, fmt.Errorf("enqueuing processing of incident %s: %w", id, err)
+	// One insert for the chunk's jobs: River's SQLite insert is a large
+	// statement that SQLite parses on every call, and in a storm every event
+	// opens an incident (one call per job was half of the hub's CPU there).
+	if len(lc.Opened) > 0 {
+		params := make([]river.InsertManyParams, len(lc.Opened))
+		for i, id := range lc.Opened {
+			params[i] = river.InsertManyParams{Args: ProcessIncidentArgs{IncidentID: id}}
+		}
+		if _, err := river.ClientFromContext[*sql.Tx](ctx).InsertManyFastTx(ctx, tx.Tx, params); err != nil {
+			return ids, fmt.Errorf("enqueuing processing of %d incidents: %w", len(params), err)
 		}
 	}
 	out.updates = append(out.updates, incidentUpdates(items, results)...)
