@@ -47,7 +47,7 @@ func main() {
 	flag.IntVar(&o.conns, "conns", 64, "concurrent connections for the throughput runs")
 	flag.IntVar(&o.rate, "rate", 1000, "requests per second for the latency runs")
 	flag.IntVar(&o.stormRate, "storm-rate", 5000, "requests per second of the storm the pipeline must drain")
-	flag.DurationVar(&o.drainWait, "drain-wait", 60*time.Second, "how long after a storm's last delivery to wait for the pipeline")
+	flag.DurationVar(&o.drainWait, "drain-wait", 30*time.Second, "how long after a storm's last delivery to wait for the pipeline")
 	flag.StringVar(&o.pluginDir, "plugin-dir", "bin/plugins", "directory with aurora-plugin-pagerduty")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of each server to <this>-<row>-<phase>.pprof")
 	flag.StringVar(&o.only, "only", "", "run only the rows whose name contains this")
