@@ -356,6 +356,9 @@ func (b *batch) write(ctx context.Context, db bun.IDB) error {
 			rows = append(rows, inc.row)
 		}
 	}
+	if ex := sqliteExecer(db); ex != nil {
+		return b.writeSQLite(ctx, db, ex, rows)
+	}
 	if len(rows) > 0 {
 		// New incidents are inserted whole; known ones get the columns
 		// Apply owns (analysis and correlation columns are left alone).
@@ -393,6 +396,43 @@ func (b *batch) write(ctx context.Context, db bun.IDB) error {
 		if err != nil {
 			return fmt.Errorf("setting %d custom fields: %w", len(b.fields), err)
 		}
+	}
+	return nil
+}
+
+// The statements of write, on SQLite (see sqliteInsert).
+var (
+	sqliteIncidentUpsert = func() string {
+		set := make([]string, len(updateColumns))
+		for i, c := range updateColumns {
+			set[i] = c + " = EXCLUDED." + c
+		}
+		return "ON CONFLICT (id) DO UPDATE SET " + strings.Join(set, ", ")
+	}()
+	sqliteTimelineInsert = "ON CONFLICT (incident_id, event_id) DO NOTHING"
+	sqliteFieldUpsert    = "ON CONFLICT (incident_id, name) DO UPDATE SET field_id = EXCLUDED.field_id, namespace = EXCLUDED.namespace," +
+		" data_type = EXCLUDED.data_type, field_type = EXCLUDED.field_type, value_json = EXCLUDED.value_json, set_at = EXCLUDED.set_at" +
+		" WHERE f.set_at <= EXCLUDED.set_at"
+)
+
+// writeSQLite is write on SQLite: the same rows, a prepared statement per row.
+func (b *batch) writeSQLite(ctx context.Context, db bun.IDB, ex execer, rows []*incidentRow) error {
+	if err := sqliteInsert(ctx, db, ex, rows, sqliteIncidentUpsert); err != nil {
+		return fmt.Errorf("writing %d incidents: %w", len(rows), err)
+	}
+	timeline := make([]*eventRow, len(b.timeline))
+	for i := range b.timeline {
+		timeline[i] = &b.timeline[i]
+	}
+	if err := sqliteInsert(ctx, db, ex, timeline, sqliteTimelineInsert); err != nil {
+		return fmt.Errorf("recording %d events: %w", len(timeline), err)
+	}
+	fields := make([]*fieldRow, len(b.fields))
+	for i := range b.fields {
+		fields[i] = &b.fields[i]
+	}
+	if err := sqliteInsert(ctx, db, ex, fields, sqliteFieldUpsert); err != nil {
+		return fmt.Errorf("setting %d custom fields: %w", len(fields), err)
 	}
 	return nil
 }
