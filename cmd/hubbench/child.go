@@ -22,6 +22,9 @@ type child struct {
 
 	mu      sync.Mutex
 	peakRSS int64 // bytes: the largest sum of the child's and its children's RSS sampled
+	// peakOwn, peakKids: the largest RSS of the child alone and of its
+	// children (the plugin) alone.
+	peakOwn, peakKids int64
 	stopRSS chan struct{}
 	rssDone chan struct{}
 }
@@ -44,6 +47,9 @@ func startChild(cc childConfig) (*child, error) {
 	arg, _ := json.Marshal(cc)
 	cmd := exec.Command(self, "-child", string(arg))
 	cmd.Stderr = os.Stderr
+	if cc.Env != "" {
+		cmd.Env = append(os.Environ(), strings.Split(cc.Env, ",")...)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -84,9 +90,10 @@ func (c *child) sampleRSS() {
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
 	for {
-		if n := treeRSS(c.cmd.Process.Pid); n > 0 {
+		if own, kids := treeRSS(c.cmd.Process.Pid); own > 0 {
 			c.mu.Lock()
-			c.peakRSS = max(c.peakRSS, n)
+			c.peakRSS = max(c.peakRSS, own+kids)
+			c.peakOwn, c.peakKids = max(c.peakOwn, own), max(c.peakKids, kids)
 			c.mu.Unlock()
 		}
 		select {
@@ -100,14 +107,16 @@ func (c *child) sampleRSS() {
 // resetPeak starts the peak RSS over (at the start of a measurement).
 func (c *child) resetPeak() {
 	c.mu.Lock()
-	c.peakRSS = 0
+	c.peakRSS, c.peakOwn, c.peakKids = 0, 0, 0
 	c.mu.Unlock()
 }
 
-func (c *child) peak() int64 {
+// peak returns the peak RSS of the child with its children, of the child
+// alone, and of its children alone.
+func (c *child) peak() (total, own, kids int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.peakRSS
+	return c.peakRSS, c.peakOwn, c.peakKids
 }
 
 // stop asks the child to shut down (SIGTERM: it writes its CPU profile)
@@ -132,11 +141,11 @@ func (c *child) stop() {
 	}
 }
 
-// treeRSS is the resident memory of pid and its direct children, in bytes.
-func treeRSS(pid int) int64 {
-	total := rss(pid)
-	if total == 0 {
-		return 0
+// treeRSS is the resident memory of pid and of its direct children, in bytes.
+func treeRSS(pid int) (own, kids int64) {
+	own = rss(pid)
+	if own == 0 {
+		return 0, 0
 	}
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
@@ -145,10 +154,10 @@ func treeRSS(pid int) int64 {
 			continue
 		}
 		if ppid(p) == pid {
-			total += rss(p)
+			kids += rss(p)
 		}
 	}
-	return total
+	return own, kids
 }
 
 func rss(pid int) int64 {

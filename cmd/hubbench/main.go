@@ -38,6 +38,7 @@ type options struct {
 	only       string
 	postgres   string
 	bodies     int
+	hubEnv     string
 }
 
 func main() {
@@ -53,6 +54,7 @@ func main() {
 	flag.StringVar(&o.only, "only", "", "run only the rows whose name contains this")
 	flag.StringVar(&o.postgres, "postgres", os.Getenv("HUB_BENCH_POSTGRES_URL"), "also run the hub rows on PostgreSQL: a URL whose user may create databases (default $HUB_BENCH_POSTGRES_URL)")
 	flag.IntVar(&o.bodies, "bodies", 150_000, "distinct signed deliveries prepared per mix")
+	flag.StringVar(&o.hubEnv, "server-env", "", "extra environment of the server processes, e.g. GOMEMLIMIT=48MiB (comma-separated)")
 	flag.Parse()
 	if *child != "" {
 		if err := serveChild(*child); err != nil {
@@ -80,6 +82,8 @@ type row struct {
 	fixed      percentiles // at the fixed rate
 	fixedErrs  int64
 	peakRSS    int64 // hub + plugin, bytes, the largest seen in any phase
+	peakHub    int64 // the hub process alone
+	peakPlugin int64 // the plugin process alone
 	drain      *drain
 	stormOK    int64
 	stormErrs  int64
@@ -137,7 +141,7 @@ func run(ctx context.Context, o options) error {
 func measure(ctx context.Context, o options, r *row, simURL string, bodies []signedBody) error {
 	slug := strings.NewReplacer(" ", "-", ",", "", ":", "", "+", "", "(", "", ")", "").Replace(r.kind + "-" + r.mix + "-" + r.db)
 	phase := func(name string, fn func(c *child, l *load, dbURL string) error) error {
-		cc := childConfig{Kind: r.kind, PluginDir: o.pluginDir, PagerDutyURL: simURL}
+		cc := childConfig{Kind: r.kind, PluginDir: o.pluginDir, PagerDutyURL: simURL, Env: o.hubEnv}
 		if o.cpuProfile != "" {
 			cc.CPUProfile = fmt.Sprintf("%s-%s-%s.pprof", o.cpuProfile, strings.TrimSuffix(slug, "-"), name)
 			if !filepath.IsAbs(cc.CPUProfile) {
@@ -162,7 +166,8 @@ func measure(ctx context.Context, o options, r *row, simURL string, bodies []sig
 		l := newLoad(c.url, bodies, name == "drain")
 		c.resetPeak()
 		err = fn(c, l, cc.DBURL)
-		r.peakRSS = max(r.peakRSS, c.peak())
+		total, own, kids := c.peak()
+		r.peakRSS, r.peakHub, r.peakPlugin = max(r.peakRSS, total), max(r.peakHub, own), max(r.peakPlugin, kids)
 		if n := l.next.Load(); n > int64(len(bodies)) {
 			fmt.Printf("  warning: %s %s sent %d requests over %d distinct deliveries (raise -bodies)\n", r.name, name, n, len(bodies))
 		}

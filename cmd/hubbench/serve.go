@@ -45,6 +45,8 @@ type childConfig struct {
 	// PagerDutyURL is the simulator (run by the parent, so its memory is
 	// not counted as the hub's).
 	PagerDutyURL string
+	// Env is extra environment for the server process (comma-separated).
+	Env string `json:"-"`
 }
 
 // serveChild runs one server until SIGTERM, printing "READY <url>" once it
