@@ -25,8 +25,8 @@ type child struct {
 	// peakOwn, peakKids: the largest RSS of the child alone and of its
 	// children (the plugin) alone.
 	peakOwn, peakKids int64
-	stopRSS chan struct{}
-	rssDone chan struct{}
+	stopRSS           chan struct{}
+	rssDone           chan struct{}
 }
 
 // startChild starts this binary as a server of cc.Kind and waits until it
