@@ -174,21 +174,53 @@ func rss(pid int) int64 {
 	return 0
 }
 
-func ppid(pid int) int {
+// statFields are the fields of /proc/pid/stat after the command name:
+// state, ppid, ... (comm may hold spaces, so they are read after ')').
+func statFields(pid int) []string {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0
+		return nil
 	}
-	// pid (comm) state ppid ...: comm may hold spaces, so read after ')'.
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return 0
+		return nil
 	}
-	f := strings.Fields(s[i+1:])
+	return strings.Fields(s[i+1:])
+}
+
+func ppid(pid int) int {
+	f := statFields(pid)
 	if len(f) < 2 {
 		return 0
 	}
 	n, _ := strconv.Atoi(f[1])
 	return n
+}
+
+// clockTick is the unit of utime and stime (USER_HZ, 100 on Linux).
+const clockTick = 10 * time.Millisecond
+
+// cpuTime is the CPU time (user + system) pid has used.
+func cpuTime(pid int) time.Duration {
+	f := statFields(pid)
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	s, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+s) * clockTick
+}
+
+// treeCPU is the CPU time of pid and of its direct children.
+func treeCPU(pid int) (own, kids time.Duration) {
+	own = cpuTime(pid)
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err == nil && ppid(p) == pid {
+			kids += cpuTime(p)
+		}
+	}
+	return own, kids
 }

@@ -84,11 +84,15 @@ type row struct {
 	peakRSS    int64 // hub + plugin, bytes, the largest seen in any phase
 	peakHub    int64 // the hub process alone
 	peakPlugin int64 // the plugin process alone
-	drain      *drain
-	stormOK    int64
-	stormErrs  int64
-	stormLat   percentiles
-	ran        bool
+	// hubCPU and pluginCPU: CPU time the hub and the plugin used during
+	// the closed-loop phase (the pipeline's work then included).
+	hubCPU, pluginCPU time.Duration
+	delivered         int64 // deliveries accepted in the closed-loop phase
+	drain             *drain
+	stormOK           int64
+	stormErrs         int64
+	stormLat          percentiles
+	ran               bool
 }
 
 func run(ctx context.Context, o options) error {
@@ -178,8 +182,11 @@ func measure(ctx context.Context, o options, r *row, simURL string, bodies []sig
 		return err
 	}
 	if err := phase("closed", func(c *child, l *load, _ string) error {
+		hub0, plugin0 := treeCPU(c.cmd.Process.Pid)
 		n, errs, p := l.closedLoop(o.conns, o.duration)
+		hub1, plugin1 := treeCPU(c.cmd.Process.Pid)
 		r.throughput, r.errors, r.tp = float64(n)/o.duration.Seconds(), errs, p
+		r.hubCPU, r.pluginCPU, r.delivered = hub1-hub0, plugin1-plugin0, n
 		return nil
 	}); err != nil {
 		return err

@@ -51,6 +51,16 @@ func report(w io.Writer, o options, rows []*row) {
 		ratio(lc, naive, "hub lifecycle ("+db+") / naive plugin + insert")
 		ratio(st, lc, "hub storm / hub lifecycle ("+db+")")
 	}
+	fmt.Fprintln(w, "\nCPU per accepted delivery in the closed loop (server process, and its plugin process; the pipeline's work during the run included):")
+	for _, r := range rows {
+		if !r.ran || r.delivered == 0 {
+			continue
+		}
+		per := func(d time.Duration) string {
+			return fmt.Sprintf("%.0f µs", float64(d.Microseconds())/float64(r.delivered))
+		}
+		fmt.Fprintf(w, "  %s: server %s, plugin %s (%.1f s and %.1f s of CPU in %s)\n", r.name, per(r.hubCPU), per(r.pluginCPU), r.hubCPU.Seconds(), r.pluginCPU.Seconds(), o.duration)
+	}
 	for _, r := range rows {
 		if !r.ran || r.drain == nil {
 			continue
