@@ -218,6 +218,13 @@ func (b *batch) load(ctx context.Context, db bun.IDB) error {
 			}
 			inc.inserted = inc.row.ID == ids[inc.key]
 		}
+	} else if ex := sqliteExecer(db); ex != nil {
+		if err := b.loadSQLite(ctx, db, ex.(querier), &rows); err != nil {
+			return err
+		}
+		if err := b.attach(rows); err != nil {
+			return err
+		}
 	} else {
 		keys := make([]bun.TupleValues, len(b.incs))
 		for i, inc := range b.incs {
@@ -237,17 +244,22 @@ func (b *batch) load(ctx context.Context, db bun.IDB) error {
 	// Which events the incidents that existed before the batch hold.
 	b.known = make(map[pair]bool, len(b.work))
 	var pairs []bun.TupleValues
+	var plain []pair // the same, for SQLite
 	for _, s := range b.work {
 		if inc := s.inc; inc.row != nil && !inc.inserted {
 			if k := (pair{inc.row.ID, s.evID}); !b.known[k] {
 				b.known[k] = true // only to list each pair once
 				pairs = append(pairs, bun.Tuple([]string{k.incidentID, k.name}))
+				plain = append(plain, k)
 			}
 		}
 	}
 	clear(b.known)
 	if len(pairs) == 0 {
 		return nil
+	}
+	if ex := sqliteExecer(db); ex != nil {
+		return b.loadHeldSQLite(ctx, ex.(querier), plain)
 	}
 	var held []eventRow
 	err := db.NewSelect().Model(&held).Column("e.incident_id", "e.event_id").

@@ -3,6 +3,7 @@ package incidents
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"reflect"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect"
+	"github.com/uptrace/bun/dialect/sqlitedialect"
 )
 
 // On SQLite, ApplyBatch writes each row with one statement whose values are
@@ -20,6 +22,11 @@ import (
 
 type execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// querier is what every execer here also is (*sql.Tx, *sql.DB, *sql.Conn).
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
 // sqliteExecer returns db's database/sql handle when db is SQLite.
@@ -100,4 +107,67 @@ func sqliteValue(db bun.IDB, v reflect.Value) any {
 		return string(b[1 : len(b)-1])
 	}
 	return v.Interface()
+}
+
+// sqliteLoadIncidents selects the incidents whose keys are in a JSON array
+// of [provider, owner_kind, owner_id, external_id] (one text every time).
+var sqliteLoadIncidents = sync.OnceValue(func() string {
+	t := bun.NewDB(nil, sqlitedialect.New()).Table(reflect.TypeFor[incidentRow]())
+	cols := make([]string, len(t.Fields))
+	for i, f := range t.Fields {
+		cols[i] = "i." + string(f.SQLName)
+	}
+	return "SELECT " + strings.Join(cols, ", ") + " FROM incidents AS i" +
+		" WHERE (i.provider, i.owner_kind, i.owner_id, i.external_id) IN" +
+		" (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), json_extract(value, '$[3]') FROM json_each(?))"
+})
+
+const sqliteLoadHeld = "SELECT e.incident_id, e.event_id FROM incident_events AS e" +
+	" WHERE (e.incident_id, e.event_id) IN (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))"
+
+// loadSQLite is load's select of the batch's incidents on SQLite.
+func (b *batch) loadSQLite(ctx context.Context, db bun.IDB, q querier, rows *[]incidentRow) error {
+	keys := make([][4]string, len(b.incs))
+	for i, inc := range b.incs {
+		keys[i] = [4]string{inc.key.provider, inc.key.ownerKind, inc.key.ownerID, inc.key.externalID}
+	}
+	arg, err := json.Marshal(keys)
+	if err != nil {
+		return err
+	}
+	rs, err := q.QueryContext(ctx, sqliteLoadIncidents(), string(arg))
+	if err != nil {
+		return fmt.Errorf("loading %d incidents: %w", len(keys), err)
+	}
+	defer rs.Close()
+	if err := db.NewSelect().DB().ScanRows(ctx, rs, rows); err != nil {
+		return fmt.Errorf("loading %d incidents: %w", len(keys), err)
+	}
+	return nil
+}
+
+// loadHeldSQLite marks which of pairs (incident id, event id) the
+// incidents' timelines hold.
+func (b *batch) loadHeldSQLite(ctx context.Context, q querier, pairs []pair) error {
+	list := make([][2]string, len(pairs))
+	for i, k := range pairs {
+		list[i] = [2]string{k.incidentID, k.name}
+	}
+	arg, err := json.Marshal(list)
+	if err != nil {
+		return err
+	}
+	rs, err := q.QueryContext(ctx, sqliteLoadHeld, string(arg))
+	if err != nil {
+		return fmt.Errorf("loading applied events of %d incidents: %w", len(b.incs), err)
+	}
+	defer rs.Close()
+	for rs.Next() {
+		var k pair
+		if err := rs.Scan(&k.incidentID, &k.name); err != nil {
+			return err
+		}
+		b.known[k] = true
+	}
+	return rs.Err()
 }
