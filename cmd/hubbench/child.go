@@ -224,3 +224,21 @@ func treeCPU(pid int) (own, kids time.Duration) {
 	}
 	return own, kids
 }
+
+// commandCPU is the CPU time of every process whose command is name (the
+// PostgreSQL server's processes: other clients of it are counted too).
+func commandCPU(name string) time.Duration {
+	var total time.Duration
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", p))
+		if err == nil && strings.TrimSpace(string(b)) == name {
+			total += cpuTime(p)
+		}
+	}
+	return total
+}

@@ -87,7 +87,8 @@ type row struct {
 	// hubCPU and pluginCPU: CPU time the hub and the plugin used during
 	// the closed-loop phase (the pipeline's work then included).
 	hubCPU, pluginCPU time.Duration
-	delivered         int64 // deliveries accepted in the closed-loop phase
+	delivered         int64         // deliveries accepted in the closed-loop phase
+	dbCPU             time.Duration // PostgreSQL's processes, when the hub is on it
 	drain             *drain
 	stormOK           int64
 	stormErrs         int64
@@ -186,8 +187,12 @@ func measure(ctx context.Context, o options, r *row, bodies []signedBody) error 
 	}
 	if err := phase("closed", func(c *child, l *load, _ string) error {
 		hub0, plugin0 := treeCPU(c.cmd.Process.Pid)
+		db0 := commandCPU("postgres")
 		n, errs, p := l.closedLoop(o.conns, o.duration)
 		hub1, plugin1 := treeCPU(c.cmd.Process.Pid)
+		if r.db == "postgres" {
+			r.dbCPU = commandCPU("postgres") - db0
+		}
 		r.throughput, r.errors, r.tp = float64(n)/o.duration.Seconds(), errs, p
 		r.hubCPU, r.pluginCPU, r.delivered = hub1-hub0, plugin1-plugin0, n
 		return nil

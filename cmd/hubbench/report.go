@@ -59,7 +59,11 @@ func report(w io.Writer, o options, rows []*row) {
 		per := func(d time.Duration) string {
 			return fmt.Sprintf("%.0f µs", float64(d.Microseconds())/float64(r.delivered))
 		}
-		fmt.Fprintf(w, "  %s: server %s, plugin %s (%.1f s and %.1f s of CPU in %s)\n", r.name, per(r.hubCPU), per(r.pluginCPU), r.hubCPU.Seconds(), r.pluginCPU.Seconds(), o.duration)
+		fmt.Fprintf(w, "  %s: server %s, plugin %s (%.1f s and %.1f s of CPU in %s)", r.name, per(r.hubCPU), per(r.pluginCPU), r.hubCPU.Seconds(), r.pluginCPU.Seconds(), o.duration)
+		if r.db == "postgres" {
+			fmt.Fprintf(w, "; PostgreSQL's processes %s (%.1f s, other clients of the server included)", per(r.dbCPU), r.dbCPU.Seconds())
+		}
+		fmt.Fprintln(w)
 	}
 	for _, r := range rows {
 		if !r.ran || r.drain == nil {
