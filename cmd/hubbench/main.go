@@ -1,33 +1,24 @@
-// Command hubbench measures the webhook path: signed PagerDuty webhooks
-// driven through a running hub into SQLite, beside two baselines measured in
-// the same run: a bare Fiber handler, and the same pipeline with the
-// provider called in-process instead of over gRPC.
+// Command hubbench measures the webhook path in one run: signed PagerDuty V3
+// webhooks driven over loopback through a whole hub (PagerDuty plugin over
+// gRPC, pipeline running) beside the designs it is measured against (a bare
+// Fiber handler, one Bun insert per request, plugin verify plus one Bun
+// insert per request), for a lifecycle mix and a storm, and how long the
+// pipeline takes to catch up after a storm. Each server runs in a child
+// process of its own, so its memory and CPU profile are its own.
 package main
 
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
+	"database/sql"
+	"encoding/hex"
 	"flag"
 	"fmt"
-	"net"
-	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
-	"runtime/pprof"
 	"strings"
-	"sync/atomic"
 	"time"
-
-	"github.com/aurora-hub/aurora-hub/cmd/internal/loadgen"
-	"github.com/aurora-hub/aurora-hub/hub/app"
-	"github.com/aurora-hub/aurora-hub/hub/config"
-	"github.com/aurora-hub/aurora-hub/plugins/pagerduty"
-	"github.com/aurora-hub/aurora-hub/plugins/pagerduty/pdsim"
-	"github.com/aurora-hub/aurora-hub/sdk"
-	"github.com/gofiber/fiber/v2"
-	"github.com/hashicorp/go-hclog"
-	"github.com/valyala/fasthttp"
 )
 
 const (
@@ -36,231 +27,218 @@ const (
 	secret = "whsec-bench-0000000001"
 )
 
+type options struct {
+	duration   time.Duration
+	conns      int
+	rate       int
+	stormRate  int
+	drainWait  time.Duration
+	pluginDir  string
+	cpuProfile string
+	only       string
+	postgres   string
+	bodies     int
+	hubEnv     string
+}
+
 func main() {
-	duration := flag.Duration("duration", 10*time.Second, "length of each measurement")
-	conns := flag.Int("conns", 64, "concurrent connections for the throughput run")
-	rate := flag.Int("rate", 1000, "requests per second for the latency run")
-	pluginDir := flag.String("plugin-dir", "bin/plugins", "directory with aurora-plugin-pagerduty")
-	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
-	only := flag.String("only", "", "run only the paths whose name contains this")
+	var o options
+	child := flag.String("child", "", "(internal) run one server as a child process")
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "length of each measurement")
+	flag.IntVar(&o.conns, "conns", 64, "concurrent connections for the throughput runs")
+	flag.IntVar(&o.rate, "rate", 1000, "requests per second for the latency runs")
+	flag.IntVar(&o.stormRate, "storm-rate", 5000, "requests per second of the storm the pipeline must drain")
+	flag.DurationVar(&o.drainWait, "drain-wait", 30*time.Second, "how long after a storm's last delivery to wait for the pipeline")
+	flag.StringVar(&o.pluginDir, "plugin-dir", "bin/plugins", "directory with aurora-plugin-pagerduty")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of each server to <this>-<row>-<phase>.pprof")
+	flag.StringVar(&o.only, "only", "", "run only the rows whose name contains this")
+	flag.StringVar(&o.postgres, "postgres", os.Getenv("HUB_BENCH_POSTGRES_URL"), "also run the hub rows on PostgreSQL: a URL whose user may create databases (default $HUB_BENCH_POSTGRES_URL)")
+	flag.IntVar(&o.bodies, "bodies", 150_000, "distinct signed deliveries prepared per mix")
+	flag.StringVar(&o.hubEnv, "server-env", "", "extra environment of the server processes, e.g. GOMEMLIMIT=48MiB (comma-separated)")
 	flag.Parse()
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "hubbench:", err)
+	if *child != "" {
+		if err := serveChild(*child); err != nil {
+			fmt.Fprintln(os.Stderr, "hubbench child:", err)
 			os.Exit(1)
 		}
-		pprof.StartCPUProfile(f)
-		defer pprof.StopCPUProfile()
+		return
 	}
-	if err := run(*duration, *conns, *rate, *pluginDir, *only); err != nil {
+	if err := run(context.Background(), o); err != nil {
 		fmt.Fprintln(os.Stderr, "hubbench:", err)
-		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
 
-type variant struct {
-	name  string
-	start func() (url string, stop func(), err error)
-}
+// row is one line of the table.
+type row struct {
+	name, kind string
+	db         string // "sqlite" or "postgres" (hub rows)
+	mix        string // "lifecycle" or "storm"
+	hubRow     bool
 
-type result struct {
-	name       string
 	throughput float64
 	errors     int64
-	tp         loadgen.Percentiles // latencies under full load
-	fixed      loadgen.Percentiles // latencies at the fixed rate
+	tp         percentiles // under full load
+	fixed      percentiles // at the fixed rate
 	fixedErrs  int64
+	peakRSS    int64 // hub + plugin, bytes, the largest seen in any phase
+	peakHub    int64 // the hub process alone
+	peakPlugin int64 // the plugin process alone
+	// hubCPU and pluginCPU: CPU time the hub and the plugin used during
+	// the closed-loop phase (the pipeline's work then included).
+	hubCPU, pluginCPU time.Duration
+	delivered         int64         // deliveries accepted in the closed-loop phase
+	dbCPU             time.Duration // PostgreSQL's processes, when the hub is on it
+	drain             *drain
+	stormOK           int64
+	stormErrs         int64
+	stormLat          percentiles
+	ran               bool
 }
 
-func run(duration time.Duration, conns, rate int, pluginDir, only string) error {
-	if _, err := os.Stat(filepath.Join(pluginDir, "aurora-plugin-pagerduty")); err != nil {
+func run(ctx context.Context, o options) error {
+	if _, err := os.Stat(filepath.Join(o.pluginDir, "aurora-plugin-pagerduty")); err != nil {
 		return fmt.Errorf("plugin binary not found (run make build): %w", err)
 	}
-	bodies := loadgen.MakeBodies(200_000, secret, "")
-	variants := []variant{
-		{"bare Fiber handler", startBare},
-		{"hub, provider in-process", func() (string, func(), error) { return startHub(pluginDir, true) }},
-		{"hub, plugin over gRPC", func() (string, func(), error) { return startHub(pluginDir, false) }},
+	rows := []*row{
+		{name: "bare Fiber handler", kind: kindBare, mix: "lifecycle"},
+		{name: "naive: Bun insert per request, autocommit", kind: kindNaiveInsert, mix: "lifecycle"},
+		{name: "naive: go-plugin verify + Bun insert per request", kind: kindNaivePlugin, mix: "lifecycle"},
+		{name: "hub, lifecycle (1,000 incidents triggered, acked, resolved)", kind: kindHub, db: "sqlite", mix: "lifecycle", hubRow: true},
+		{name: "hub, storm (every delivery a new incident, 20 services)", kind: kindHub, db: "sqlite", mix: "storm", hubRow: true},
 	}
-	fmt.Printf("hubbench: %d connections for %s, then %d req/s for %s; SQLite; GOMAXPROCS shared with the load generator\n\n", conns, duration, rate, duration)
-	var results []result
-	for _, v := range variants {
-		if !strings.Contains(v.name, only) {
+	if o.postgres != "" {
+		rows = append(rows,
+			&row{name: "hub on PostgreSQL, lifecycle", kind: kindHub, db: "postgres", mix: "lifecycle", hubRow: true},
+			&row{name: "hub on PostgreSQL, storm", kind: kindHub, db: "postgres", mix: "storm", hubRow: true},
+		)
+	}
+	mixes := map[string][]signedBody{}
+	for _, r := range rows {
+		if strings.Contains(r.name, o.only) && mixes[r.mix] == nil {
+			if r.mix == "storm" {
+				mixes[r.mix] = stormBodies(o.bodies)
+			} else {
+				mixes[r.mix] = lifecycleBodies(o.bodies)
+			}
+		}
+	}
+	fmt.Printf("hubbench: closed loop %d connections for %s; open loop %d req/s for %s; storm drain at %d req/s for %s; servers in child processes, sharing the machine with the load generator\n\n",
+		o.conns, o.duration, o.rate, o.duration, o.stormRate, o.duration)
+	for _, r := range rows {
+		if !strings.Contains(r.name, o.only) {
 			continue
 		}
-		r := result{name: v.name}
-		// A fresh hub (and database) per phase, so the latency run does not
-		// inherit the throughput run's backlog.
-		url, stop, err := v.start()
-		if err != nil {
-			return fmt.Errorf("%s: %w", v.name, err)
+		if err := measure(ctx, o, r, mixes[r.mix]); err != nil {
+			return fmt.Errorf("%s: %w", r.name, err)
 		}
-		var n int64
-		n, r.errors, r.tp = closedLoop(url, bodies, conns, duration)
-		r.throughput = float64(n) / duration.Seconds()
-		stop()
-		url, stop, err = v.start()
-		if err != nil {
-			return fmt.Errorf("%s: %w", v.name, err)
-		}
-		r.fixed, r.fixedErrs = openLoop(url, bodies, rate, duration)
-		stop()
-		results = append(results, r)
-		fmt.Printf("  %-26s done\n", v.name)
+		r.ran = true
+		fmt.Printf("  %s: done\n", r.name)
 	}
-	fmt.Println()
-	fmt.Println("| path | accepted/s | errors | p50 | p99 (full load) | p50 @ rate | p99 @ rate | errors @ rate |")
-	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|")
-	for _, r := range results {
-		fmt.Printf("| %s | %.0f | %d | %s | %s | %s | %s | %d |\n", r.name, r.throughput, r.errors, ms(r.tp.P50), ms(r.tp.P99), ms(r.fixed.P50), ms(r.fixed.P99), r.fixedErrs)
-	}
-	if len(results) == 3 && results[1].throughput > 0 {
-		fmt.Printf("\ngRPC path / in-process: %.0f%%\n", 100*results[2].throughput/results[1].throughput)
-	}
+	report(os.Stdout, o, rows)
 	return nil
 }
 
-func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
+// measure runs a row's phases, each against a fresh server and database,
+// so a phase never inherits another's backlog.
+func measure(ctx context.Context, o options, r *row, bodies []signedBody) error {
+	slug := strings.NewReplacer(" ", "-", ",", "", ":", "", "+", "", "(", "", ")", "").Replace(r.kind + "-" + r.mix + "-" + r.db)
+	phase := func(name string, fn func(c *child, l *load, dbURL string) error) error {
+		// A simulator per server: PagerDuty's rate limit (960 requests a
+		// minute per token) must not carry over from one phase's
+		// enrichment to the next phase's connect.
+		simURL, stopSim := startSim()
+		defer stopSim()
+		cc := childConfig{Kind: r.kind, PluginDir: o.pluginDir, PagerDutyURL: simURL, Env: o.hubEnv}
+		if o.cpuProfile != "" {
+			cc.CPUProfile = fmt.Sprintf("%s-%s-%s.pprof", o.cpuProfile, strings.TrimSuffix(slug, "-"), name)
+			if !filepath.IsAbs(cc.CPUProfile) {
+				cc.CPUProfile, _ = filepath.Abs(cc.CPUProfile)
+			}
+		}
+		var drop func()
+		if r.db == "postgres" {
+			u, d, err := createDatabase(ctx, o.postgres)
+			if err != nil {
+				return err
+			}
+			cc.DBURL, drop = u, d
+		}
+		c, err := startChild(cc)
+		if err != nil {
+			if drop != nil {
+				drop()
+			}
+			return err
+		}
+		l := newLoad(c.url, bodies, name == "drain")
+		c.resetPeak()
+		err = fn(c, l, cc.DBURL)
+		total, own, kids := c.peak()
+		r.peakRSS, r.peakHub, r.peakPlugin = max(r.peakRSS, total), max(r.peakHub, own), max(r.peakPlugin, kids)
+		if n := l.next.Load(); n > int64(len(bodies)) && r.kind != kindBare {
+			fmt.Printf("  warning: %s %s sent %d requests over %d distinct deliveries (raise -bodies)\n", r.name, name, n, len(bodies))
+		}
+		c.stop()
+		if drop != nil {
+			drop()
+		}
+		return err
 	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
-func startBare() (string, func(), error) {
-	addr, err := freeAddr()
-	if err != nil {
-		return "", nil, err
+	if err := phase("closed", func(c *child, l *load, _ string) error {
+		hub0, plugin0 := treeCPU(c.cmd.Process.Pid)
+		db0 := commandCPU("postgres")
+		n, errs, p := l.closedLoop(o.conns, o.duration)
+		hub1, plugin1 := treeCPU(c.cmd.Process.Pid)
+		if r.db == "postgres" {
+			r.dbCPU = commandCPU("postgres") - db0
+		}
+		r.throughput, r.errors, r.tp = float64(n)/o.duration.Seconds(), errs, p
+		r.hubCPU, r.pluginCPU, r.delivered = hub1-hub0, plugin1-plugin0, n
+		return nil
+	}); err != nil {
+		return err
 	}
-	f := fiber.New(fiber.Config{DisableStartupMessage: true})
-	f.Post("/pagerduty/webhook/:user_id", func(c *fiber.Ctx) error {
-		return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"received": true})
+	if !r.hubRow {
+		return nil
+	}
+	if err := phase("rate", func(c *child, l *load, _ string) error {
+		r.fixed, _, r.fixedErrs = l.openLoop(o.rate, o.duration)
+		return nil
+	}); err != nil {
+		return err
+	}
+	if r.mix != "storm" {
+		return nil
+	}
+	return phase("drain", func(c *child, l *load, dbURL string) error {
+		r.stormLat, r.stormOK, r.stormErrs = l.openLoop(o.stormRate, o.duration)
+		d, err := measureDrain(ctx, c, r.db, dbURL, l, o.drainWait)
+		r.drain = &d
+		return err
 	})
-	go f.Listen(addr)
-	if err := waitListening(addr); err != nil {
-		return "", nil, err
-	}
-	return "http://" + addr, func() { f.Shutdown() }, nil
 }
 
-// startHub runs a whole hub in this process on a fresh SQLite database,
-// with a simulated PagerDuty account connected and a signing secret set.
-func startHub(pluginDir string, inProcess bool) (string, func(), error) {
-	sim := pdsim.New(pdsim.Options{})
-	ts := httptest.NewServer(sim)
-	sim.SetBaseURL(ts.URL)
-	sim.AddUser(pdsim.User{ID: "PBENCH1", Name: "Bench", Email: "bench@example.com", Role: "admin"})
-	sim.AddAPIKey(pdsim.APIKey{Token: token, UserID: "PBENCH1"})
-
-	dir, err := os.MkdirTemp("", "hubbench-")
+// createDatabase makes a fresh database beside base's; drop removes it.
+func createDatabase(ctx context.Context, base string) (string, func(), error) {
+	u, err := url.Parse(base)
+	if err != nil {
+		return "", nil, fmt.Errorf("postgres URL: %w", err)
+	}
+	admin, err := sql.Open("pgx", base)
 	if err != nil {
 		return "", nil, err
 	}
-	addr, err := freeAddr()
-	if err != nil {
-		return "", nil, err
+	b := make([]byte, 6)
+	rand.Read(b)
+	name := "hubbench_" + hex.EncodeToString(b)
+	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		admin.Close()
+		return "", nil, fmt.Errorf("creating database %s: %w", name, err)
 	}
-	key := make([]byte, 32)
-	rand.Read(key)
-	env := map[string]string{
-		"HUB_LISTEN": addr, "HUB_DATABASE_URL": "sqlite://" + filepath.Join(dir, "hub.db"),
-		"HUB_PLUGIN_DIR": pluginDir, "HUB_ENCRYPTION_KEY": base64.StdEncoding.EncodeToString(key),
-		"PAGERDUTY_API_URL": ts.URL,
-	}
-	cfg, err := config.FromEnv(env)
-	if err != nil {
-		return "", nil, err
-	}
-	opts := app.Options{Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Error, Output: os.Stderr})}
-	if inProcess {
-		opts.SkipPluginDir = true
-		opts.LocalProviders = []sdk.Provider{pagerduty.New(pagerduty.Config{APIURL: ts.URL, OAuthURL: ts.URL})}
-	}
-	ctx := context.Background()
-	a, err := app.New(ctx, cfg, opts)
-	if err != nil {
-		return "", nil, err
-	}
-	go a.Serve(ctx)
-	stop := func() {
-		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		a.Close(sctx)
-		ts.Close()
-		sim.Close()
-		os.RemoveAll(dir)
-	}
-	if err := waitListening(addr); err != nil {
-		stop()
-		return "", nil, err
-	}
-	url := "http://" + addr
-	for _, step := range []struct{ method, path, body string }{
-		{"POST", "/pagerduty", `{"token":"` + token + `"}`},
-		{"PUT", "/pagerduty/webhook-secret", `{"secret":"` + secret + `"}`},
-	} {
-		req := fasthttp.AcquireRequest()
-		res := fasthttp.AcquireResponse()
-		req.SetRequestURI(url + step.path)
-		req.Header.SetMethod(step.method)
-		req.Header.Set("X-User-ID", userID)
-		req.Header.SetContentType("application/json")
-		req.SetBodyString(step.body)
-		err := fasthttp.DoTimeout(req, res, 10*time.Second)
-		code := res.StatusCode()
-		fasthttp.ReleaseRequest(req)
-		fasthttp.ReleaseResponse(res)
-		if err != nil || code != 200 {
-			stop()
-			return "", nil, fmt.Errorf("%s %s: %d %v", step.method, step.path, code, err)
-		}
-	}
-	return url, stop, nil
-}
-
-func waitListening(addr string) error {
-	for i := 0; i < 200; i++ {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return nil
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-	return fmt.Errorf("nothing listens on %s", addr)
-}
-
-// closedLoop keeps conns requests in flight for d.
-func closedLoop(url string, bodies []loadgen.Body, conns int, d time.Duration) (ok, errs int64, p loadgen.Percentiles) {
-	lat := make([][]time.Duration, conns)
-	var nOK, nErr atomic.Int64
-	loadgen.New([]string{url}, userID, bodies, conns).ClosedLoop(conns, d, func(w int, _ time.Time, l time.Duration, ok bool) {
-		if ok {
-			nOK.Add(1)
-		} else {
-			nErr.Add(1)
-		}
-		lat[w] = append(lat[w], l)
-	})
-	return nOK.Load(), nErr.Load(), loadgen.Summarize(lat...)
-}
-
-// openLoop sends rate requests per second for d on a fixed schedule and
-// measures each from its scheduled time (no coordinated omission).
-func openLoop(url string, bodies []loadgen.Body, rate int, d time.Duration) (loadgen.Percentiles, int64) {
-	const workers = 256
-	lat := make([][]time.Duration, workers)
-	var nErr atomic.Int64
-	loadgen.New([]string{url}, userID, bodies, workers).OpenLoop(rate, workers, d, nil, func(w int, _ time.Time, l time.Duration, ok bool) {
-		if !ok {
-			nErr.Add(1)
-		}
-		lat[w] = append(lat[w], l)
-	})
-	return loadgen.Summarize(lat...), nErr.Load()
+	u.Path = "/" + name
+	return u.String(), func() {
+		admin.ExecContext(context.WithoutCancel(ctx), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+		admin.Close()
+	}, nil
 }

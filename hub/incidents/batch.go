@@ -218,6 +218,13 @@ func (b *batch) load(ctx context.Context, db bun.IDB) error {
 			}
 			inc.inserted = inc.row.ID == ids[inc.key]
 		}
+	} else if ex := sqliteExecer(db); ex != nil {
+		if err := b.loadSQLite(ctx, db, ex.(querier), &rows); err != nil {
+			return err
+		}
+		if err := b.attach(rows); err != nil {
+			return err
+		}
 	} else {
 		keys := make([]bun.TupleValues, len(b.incs))
 		for i, inc := range b.incs {
@@ -237,17 +244,22 @@ func (b *batch) load(ctx context.Context, db bun.IDB) error {
 	// Which events the incidents that existed before the batch hold.
 	b.known = make(map[pair]bool, len(b.work))
 	var pairs []bun.TupleValues
+	var plain []pair // the same, for SQLite
 	for _, s := range b.work {
 		if inc := s.inc; inc.row != nil && !inc.inserted {
 			if k := (pair{inc.row.ID, s.evID}); !b.known[k] {
 				b.known[k] = true // only to list each pair once
 				pairs = append(pairs, bun.Tuple([]string{k.incidentID, k.name}))
+				plain = append(plain, k)
 			}
 		}
 	}
 	clear(b.known)
 	if len(pairs) == 0 {
 		return nil
+	}
+	if ex := sqliteExecer(db); ex != nil {
+		return b.loadHeldSQLite(ctx, ex.(querier), plain)
 	}
 	var held []eventRow
 	err := db.NewSelect().Model(&held).Column("e.incident_id", "e.event_id").
@@ -356,6 +368,9 @@ func (b *batch) write(ctx context.Context, db bun.IDB) error {
 			rows = append(rows, inc.row)
 		}
 	}
+	if ex := sqliteExecer(db); ex != nil {
+		return b.writeSQLite(ctx, db, ex, rows)
+	}
 	if len(rows) > 0 {
 		// New incidents are inserted whole; known ones get the columns
 		// Apply owns (analysis and correlation columns are left alone).
@@ -393,6 +408,43 @@ func (b *batch) write(ctx context.Context, db bun.IDB) error {
 		if err != nil {
 			return fmt.Errorf("setting %d custom fields: %w", len(b.fields), err)
 		}
+	}
+	return nil
+}
+
+// The statements of write, on SQLite (see sqliteInsert).
+var (
+	sqliteIncidentUpsert = func() string {
+		set := make([]string, len(updateColumns))
+		for i, c := range updateColumns {
+			set[i] = c + " = EXCLUDED." + c
+		}
+		return "ON CONFLICT (id) DO UPDATE SET " + strings.Join(set, ", ")
+	}()
+	sqliteTimelineInsert = "ON CONFLICT (incident_id, event_id) DO NOTHING"
+	sqliteFieldUpsert    = "ON CONFLICT (incident_id, name) DO UPDATE SET field_id = EXCLUDED.field_id, namespace = EXCLUDED.namespace," +
+		" data_type = EXCLUDED.data_type, field_type = EXCLUDED.field_type, value_json = EXCLUDED.value_json, set_at = EXCLUDED.set_at" +
+		" WHERE f.set_at <= EXCLUDED.set_at"
+)
+
+// writeSQLite is write on SQLite: the same rows, a prepared statement per row.
+func (b *batch) writeSQLite(ctx context.Context, db bun.IDB, ex execer, rows []*incidentRow) error {
+	if err := sqliteInsert(ctx, db, ex, rows, sqliteIncidentUpsert); err != nil {
+		return fmt.Errorf("writing %d incidents: %w", len(rows), err)
+	}
+	timeline := make([]*eventRow, len(b.timeline))
+	for i := range b.timeline {
+		timeline[i] = &b.timeline[i]
+	}
+	if err := sqliteInsert(ctx, db, ex, timeline, sqliteTimelineInsert); err != nil {
+		return fmt.Errorf("recording %d events: %w", len(timeline), err)
+	}
+	fields := make([]*fieldRow, len(b.fields))
+	for i := range b.fields {
+		fields[i] = &b.fields[i]
+	}
+	if err := sqliteInsert(ctx, db, ex, fields, sqliteFieldUpsert); err != nil {
+		return fmt.Errorf("setting %d custom fields: %w", len(fields), err)
 	}
 	return nil
 }

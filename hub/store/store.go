@@ -80,7 +80,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		if o.WALLimit == 0 {
 			o.WALLimit = 64 << 20
 		}
-		sqldb, err = sql.Open("sqlite", sqliteDSN(o.SQLitePath, o.WALLimit))
+		sqldb, err = sql.Open(sqliteCachedDriver, sqliteDSN(o.SQLitePath, o.WALLimit))
 		if err != nil {
 			return nil, fmt.Errorf("opening sqlite: %w", err)
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
 )
 
 // WebhookSecret is a sealed signing secret of a connection. A secret with an
@@ -156,6 +157,9 @@ func InsertInbox(ctx context.Context, tx bun.IDB, events []InboxEvent) ([]InboxE
 	if len(events) == 0 {
 		return nil, nil
 	}
+	if q := sqliteQuerier(tx); q != nil {
+		return insertInboxSQLite(ctx, tx, q, events)
+	}
 	var inserted []InboxEvent
 	err := tx.NewInsert().Model(&events).
 		On("CONFLICT (provider, connection_id, event_id) DO NOTHING").
@@ -185,6 +189,62 @@ func TouchWebhookDeliveries(ctx context.Context, tx bun.IDB, connectionIDs []str
 		return fmt.Errorf("recording webhook delivery time: %w", err)
 	}
 	return nil
+}
+
+// sqliteInsertInbox records one event; its text never changes, so the
+// store's connection keeps it compiled (see the statement cache): one
+// multi-row statement with the values inlined, as Bun writes it, made
+// SQLite parse and compile every event of every group commit again.
+const sqliteInsertInbox = "INSERT INTO webhook_inbox (provider, connection_id, owner_kind, owner_id, event_id, webhook_id," +
+	" event_type, occurred_at, verified, event, received_at, applied_at, attempts, last_error)" +
+	" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, 0, '')" +
+	" ON CONFLICT (provider, connection_id, event_id) DO NOTHING RETURNING id"
+
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// sqliteQuerier returns db's database/sql handle when db is SQLite, so
+// arguments reach the driver instead of being inlined by Bun.
+func sqliteQuerier(db bun.IDB) querier {
+	if db.Dialect().Name() != dialect.SQLite {
+		return nil
+	}
+	switch d := db.(type) {
+	case bun.Tx:
+		return d.Tx
+	case *bun.Tx:
+		return d.Tx
+	case *bun.DB:
+		return d.DB
+	}
+	return nil
+}
+
+func insertInboxSQLite(ctx context.Context, db bun.IDB, q querier, events []InboxEvent) ([]InboxEvent, error) {
+	// Times as Bun writes them, so every reader sees one format.
+	sqlTime := func(t time.Time) string {
+		b := db.Dialect().AppendTime(nil, t)
+		return string(b[1 : len(b)-1])
+	}
+	var inserted []InboxEvent
+	for _, e := range events {
+		var occurred any
+		if e.OccurredAt != nil {
+			occurred = sqlTime(*e.OccurredAt)
+		}
+		var id int64
+		err := q.QueryRowContext(ctx, sqliteInsertInbox, e.Provider, e.ConnectionID, e.OwnerKind, e.OwnerID, e.EventID, e.WebhookID,
+			e.EventType, occurred, e.Verified, e.Event, sqlTime(e.ReceivedAt)).Scan(&id)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			continue // already recorded
+		case err != nil:
+			return nil, fmt.Errorf("recording webhook events: %w", err)
+		}
+		inserted = append(inserted, InboxEvent{ID: id, Provider: e.Provider, ConnectionID: e.ConnectionID, EventID: e.EventID})
+	}
+	return inserted, nil
 }
 
 // WebhookKey is a connection's webhook URL key, sealed, with its hash.

@@ -1,0 +1,244 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// child is a server running in a process of its own.
+type child struct {
+	cmd *exec.Cmd
+	url string
+	dir string
+
+	mu      sync.Mutex
+	peakRSS int64 // bytes: the largest sum of the child's and its children's RSS sampled
+	// peakOwn, peakKids: the largest RSS of the child alone and of its
+	// children (the plugin) alone.
+	peakOwn, peakKids int64
+	stopRSS           chan struct{}
+	rssDone           chan struct{}
+}
+
+// startChild starts this binary as a server of cc.Kind and waits until it
+// takes requests. The child dies with the parent (Pdeathsig).
+func startChild(cc childConfig) (*child, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	if cc.Dir == "" {
+		if cc.Dir, err = os.MkdirTemp("", "hubbench-"); err != nil {
+			return nil, err
+		}
+	}
+	if cc.PluginDir, err = filepath.Abs(cc.PluginDir); err != nil {
+		return nil, err
+	}
+	arg, _ := json.Marshal(cc)
+	cmd := exec.Command(self, "-child", string(arg))
+	cmd.Stderr = os.Stderr
+	if cc.Env != "" {
+		cmd.Env = append(os.Environ(), strings.Split(cc.Env, ",")...)
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	c := &child{cmd: cmd, dir: cc.Dir, stopRSS: make(chan struct{}), rssDone: make(chan struct{})}
+	ready := make(chan string, 1)
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if u, ok := strings.CutPrefix(sc.Text(), "READY "); ok {
+				ready <- u
+			}
+		}
+	}()
+	select {
+	case c.url = <-ready:
+	case <-exited:
+		c.stop()
+		return nil, fmt.Errorf("%s server exited before it took requests", cc.Kind)
+	case <-time.After(90 * time.Second):
+		c.stop()
+		return nil, fmt.Errorf("%s server did not start within 90 s", cc.Kind)
+	}
+	go c.sampleRSS()
+	return c, nil
+}
+
+// sampleRSS records the peak of the child's and its children's (the
+// plugin's) resident memory, every 100 ms.
+func (c *child) sampleRSS() {
+	defer close(c.rssDone)
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if own, kids := treeRSS(c.cmd.Process.Pid); own > 0 {
+			c.mu.Lock()
+			c.peakRSS = max(c.peakRSS, own+kids)
+			c.peakOwn, c.peakKids = max(c.peakOwn, own), max(c.peakKids, kids)
+			c.mu.Unlock()
+		}
+		select {
+		case <-c.stopRSS:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// resetPeak starts the peak RSS over (at the start of a measurement).
+func (c *child) resetPeak() {
+	c.mu.Lock()
+	c.peakRSS, c.peakOwn, c.peakKids = 0, 0, 0
+	c.mu.Unlock()
+}
+
+// peak returns the peak RSS of the child with its children, of the child
+// alone, and of its children alone.
+func (c *child) peak() (total, own, kids int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.peakRSS, c.peakOwn, c.peakKids
+}
+
+// stop asks the child to shut down (SIGTERM: it writes its CPU profile)
+// and waits for it, killing it after 60 s.
+func (c *child) stop() {
+	select {
+	case <-c.stopRSS:
+	default:
+		close(c.stopRSS)
+	}
+	c.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { c.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		c.cmd.Process.Kill()
+		<-done
+	}
+	if c.dir != "" {
+		os.RemoveAll(c.dir)
+	}
+}
+
+// treeRSS is the resident memory of pid and of its direct children, in bytes.
+func treeRSS(pid int) (own, kids int64) {
+	own = rss(pid)
+	if own == 0 {
+		return 0, 0
+	}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if ppid(p) == pid {
+			kids += rss(p)
+		}
+	}
+	return own, kids
+}
+
+func rss(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// statFields are the fields of /proc/pid/stat after the command name:
+// state, ppid, ... (comm may hold spaces, so they are read after ')').
+func statFields(pid int) []string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return nil
+	}
+	return strings.Fields(s[i+1:])
+}
+
+func ppid(pid int) int {
+	f := statFields(pid)
+	if len(f) < 2 {
+		return 0
+	}
+	n, _ := strconv.Atoi(f[1])
+	return n
+}
+
+// clockTick is the unit of utime and stime (USER_HZ, 100 on Linux).
+const clockTick = 10 * time.Millisecond
+
+// cpuTime is the CPU time (user + system) pid has used.
+func cpuTime(pid int) time.Duration {
+	f := statFields(pid)
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	s, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+s) * clockTick
+}
+
+// treeCPU is the CPU time of pid and of its direct children.
+func treeCPU(pid int) (own, kids time.Duration) {
+	own = cpuTime(pid)
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err == nil && ppid(p) == pid {
+			kids += cpuTime(p)
+		}
+	}
+	return own, kids
+}
+
+// commandCPU is the CPU time of every process whose command is name (the
+// PostgreSQL server's processes: other clients of it are counted too).
+func commandCPU(name string) time.Duration {
+	var total time.Duration
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", p))
+		if err == nil && strings.TrimSpace(string(b)) == name {
+			total += cpuTime(p)
+		}
+	}
+	return total
+}

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"time"
+)
+
+// drain is what happened after a storm: when the pipeline caught up.
+type drain struct {
+	accepted int // deliveries answered 202 (each a new incident)
+	// applied: every accepted event applied, and as many incidents stored;
+	// listed: GET /incidents lists them all; processed: every incident's
+	// process_incident job (enrichment, correlation) finished. Each is
+	// measured from the last 202, -1 when it did not happen within the wait.
+	applied, listed, processed time.Duration
+	listedCount                int
+	processedCount, jobs       int
+	visible                    percentiles // 202 to the incident stored (created_at)
+	visibleN                   int
+	correlated                 int // incidents attached to another
+}
+
+// measureDrain polls the child's database (a connection of its own,
+// read-only work) and its API after a storm until the pipeline has caught
+// up or wait has passed since the last delivery.
+func measureDrain(ctx context.Context, c *child, driver, dbURL string, l *load, wait time.Duration) (drain, error) {
+	var d drain
+	var last int64
+	for i := range l.accepted {
+		if t := l.accepted[i].Load(); t != 0 {
+			d.accepted++
+			last = max(last, t)
+		}
+	}
+	lastAt := time.Unix(0, last)
+	db, err := openReader(c, driver, dbURL)
+	if err != nil {
+		return d, err
+	}
+	defer db.Close()
+	d.applied, d.listed, d.processed = -1, -1, -1
+	deadline := lastAt.Add(wait)
+	for time.Now().Before(deadline) && (d.applied < 0 || d.listed < 0 || d.processed < 0) {
+		var pending, stored int
+		if err := db.QueryRowContext(ctx, "SELECT (SELECT count(*) FROM webhook_inbox WHERE applied_at IS NULL), (SELECT count(*) FROM incidents)").Scan(&pending, &stored); err != nil {
+			return d, fmt.Errorf("reading the inbox: %w", err)
+		}
+		if d.applied < 0 && pending == 0 && stored >= d.accepted {
+			d.applied = time.Since(lastAt)
+		}
+		if d.applied >= 0 && d.listed < 0 {
+			n, err := listAll(c.url)
+			if err != nil {
+				return d, err
+			}
+			d.listedCount = n
+			if n >= d.accepted {
+				d.listed = time.Since(lastAt)
+			}
+		}
+		if err := db.QueryRowContext(ctx, "SELECT count(*), COALESCE(SUM(CASE WHEN state IN ('completed', 'discarded', 'cancelled') THEN 1 ELSE 0 END), 0) FROM river_job WHERE kind = 'process_incident'").Scan(&d.jobs, &d.processedCount); err != nil {
+			return d, fmt.Errorf("reading jobs: %w", err)
+		}
+		if d.processed < 0 && d.jobs >= d.accepted && d.processedCount == d.jobs {
+			d.processed = time.Since(lastAt)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// Accept to visible: incidents.created_at is set in the transaction
+	// that stores the incident, just before its commit.
+	rows, err := db.QueryContext(ctx, "SELECT external_id, created_at FROM incidents")
+	if err != nil {
+		return d, fmt.Errorf("reading incidents: %w", err)
+	}
+	defer rows.Close()
+	index := make(map[string]int, len(l.bodies))
+	for i, b := range l.bodies {
+		index[b.incident] = i
+	}
+	var lat []time.Duration
+	for rows.Next() {
+		var ext string
+		var created any
+		if err := rows.Scan(&ext, &created); err != nil {
+			return d, err
+		}
+		t, err := asTime(created)
+		if err != nil {
+			return d, err
+		}
+		if i, ok := index[ext]; ok {
+			if acc := l.accepted[i].Load(); acc != 0 {
+				lat = append(lat, t.Sub(time.Unix(0, acc)))
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return d, err
+	}
+	d.visibleN = len(lat)
+	d.visible = quantiles(lat)
+	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM incidents WHERE parent_incident_id IS NOT NULL").Scan(&d.correlated); err != nil {
+		return d, err
+	}
+	return d, nil
+}
+
+func openReader(c *child, driver, dbURL string) (*sql.DB, error) {
+	if driver == "postgres" {
+		return sql.Open("pgx", dbURL)
+	}
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(c.dir, "hub.db")+"?_pragma=busy_timeout(10000)&_pragma=query_only(1)")
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1)
+	return db, nil
+}
+
+func asTime(v any) (time.Time, error) {
+	switch t := v.(type) {
+	case time.Time:
+		return t, nil
+	case string:
+		return parseTime(t)
+	case []byte:
+		return parseTime(string(t))
+	}
+	return time.Time{}, fmt.Errorf("created_at: unexpected %T", v)
+}
+
+func parseTime(s string) (time.Time, error) {
+	for _, layout := range []string{"2006-01-02 15:04:05.999999999-07:00", "2006-01-02 15:04:05.999999999Z07:00", time.RFC3339Nano, "2006-01-02 15:04:05.999999999"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("created_at: cannot parse %q", s)
+}
+
+// listAll counts the incidents GET /incidents lists (correlated ones
+// included), page by page.
+func listAll(base string) (int, error) {
+	n, cursor := 0, ""
+	for {
+		path := "/incidents?includeCorrelated=true&limit=500"
+		if cursor != "" {
+			path += "&cursor=" + url.QueryEscape(cursor)
+		}
+		code, body, err := call(base, "GET", path, "")
+		if err != nil || code != 200 {
+			return n, fmt.Errorf("GET /incidents: %d %v", code, err)
+		}
+		var page struct {
+			Incidents  []json.RawMessage `json:"incidents"`
+			NextCursor *string           `json:"nextCursor"`
+		}
+		if err := json.Unmarshal(body, &page); err != nil {
+			return n, fmt.Errorf("GET /incidents: %w", err)
+		}
+		n += len(page.Incidents)
+		if page.NextCursor == nil || *page.NextCursor == "" {
+			return n, nil
+		}
+		cursor = *page.NextCursor
+	}
+}

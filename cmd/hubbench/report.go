@@ -1,0 +1,79 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"time"
+)
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
+
+func secs(d time.Duration) string {
+	if d < 0 {
+		return "not within the wait"
+	}
+	return fmt.Sprintf("%.1f s", d.Seconds())
+}
+
+func mb(n int64) string { return fmt.Sprintf("%.0f MB", float64(n)/(1<<20)) }
+
+// report prints the table, the ratios the targets are stated in, and the
+// storm's drain.
+func report(w io.Writer, o options, rows []*row) {
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "| path | accepted/s | p99 | errors | p50 / p99 at %d/s | peak RSS hub + plugin |\n", o.rate)
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|")
+	byName := map[string]*row{}
+	for _, r := range rows {
+		if !r.ran {
+			continue
+		}
+		byName[r.kind+"/"+r.mix+"/"+r.db] = r
+		fixed, rss := "", ""
+		if r.hubRow {
+			fixed = fmt.Sprintf("%s / %s", ms(r.fixed.p50), ms(r.fixed.p99))
+			if r.fixedErrs > 0 {
+				fixed += fmt.Sprintf(" (%d errors)", r.fixedErrs)
+			}
+			rss = mb(r.peakRSS)
+		}
+		fmt.Fprintf(w, "| %s | %.0f | %s | %d | %s | %s |\n", r.name, r.throughput, ms(r.tp.p99), r.errors, fixed, rss)
+	}
+	fmt.Fprintln(w)
+	ratio := func(a, b *row, what string) {
+		if a != nil && b != nil && b.throughput > 0 {
+			fmt.Fprintf(w, "%s: %.0f%%\n", what, 100*a.throughput/b.throughput)
+		}
+	}
+	naive := byName[kindNaivePlugin+"/lifecycle/"]
+	for _, db := range []string{"sqlite", "postgres"} {
+		lc, st := byName[kindHub+"/lifecycle/"+db], byName[kindHub+"/storm/"+db]
+		ratio(lc, naive, "hub lifecycle ("+db+") / naive plugin + insert")
+		ratio(st, lc, "hub storm / hub lifecycle ("+db+")")
+	}
+	fmt.Fprintln(w, "\nCPU per accepted delivery in the closed loop (server process, and its plugin process; the pipeline's work during the run included):")
+	for _, r := range rows {
+		if !r.ran || r.delivered == 0 {
+			continue
+		}
+		per := func(d time.Duration) string {
+			return fmt.Sprintf("%.0f µs", float64(d.Microseconds())/float64(r.delivered))
+		}
+		fmt.Fprintf(w, "  %s: server %s, plugin %s (%.1f s and %.1f s of CPU in %s)", r.name, per(r.hubCPU), per(r.pluginCPU), r.hubCPU.Seconds(), r.pluginCPU.Seconds(), o.duration)
+		if r.db == "postgres" {
+			fmt.Fprintf(w, "; PostgreSQL's processes %s (%.1f s, other clients of the server included)", per(r.dbCPU), r.dbCPU.Seconds())
+		}
+		fmt.Fprintln(w)
+	}
+	for _, r := range rows {
+		if !r.ran || r.drain == nil {
+			continue
+		}
+		d := r.drain
+		fmt.Fprintf(w, "\n%s, storm of %s at %d/s: %d accepted, %d errors, p50 / p99 %s / %s\n", r.name, o.duration, o.stormRate, r.stormOK, r.stormErrs, ms(r.stormLat.p50), ms(r.stormLat.p99))
+		fmt.Fprintf(w, "  after the last 202: every event applied in %s; every incident listed by GET /incidents in %s (%d listed); enrichment + correlation of every incident done in %s (%d of %d jobs); %d correlated to another\n",
+			secs(d.applied), secs(d.listed), d.listedCount, secs(d.processed), d.processedCount, d.jobs, d.correlated)
+		fmt.Fprintf(w, "  accept to visible (202 to the incident stored, %d incidents): p50 %s, p99 %s\n", d.visibleN, ms(d.visible.p50), ms(d.visible.p99))
+		fmt.Fprintf(w, "  peak RSS hub + plugin over the run's phases: %s (hub alone %s, plugin alone %s)\n", mb(r.peakRSS), mb(r.peakHub), mb(r.peakPlugin))
+	}
+}

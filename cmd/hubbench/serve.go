@@ -1,0 +1,307 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http/httptest"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/pprof"
+	"syscall"
+	"time"
+
+	"github.com/aurora-hub/aurora-hub/hub/app"
+	"github.com/aurora-hub/aurora-hub/hub/config"
+	"github.com/aurora-hub/aurora-hub/hub/pluginhost"
+	"github.com/aurora-hub/aurora-hub/hub/store"
+	"github.com/aurora-hub/aurora-hub/plugins/pagerduty/pdsim"
+	"github.com/aurora-hub/aurora-hub/sdk"
+	"github.com/aurora-hub/aurora-hub/sdk/host"
+	"github.com/gofiber/fiber/v2"
+	"github.com/hashicorp/go-hclog"
+	"github.com/valyala/fasthttp"
+)
+
+// Server kinds: each runs in a child process of hubbench (serveChild), so
+// its RSS and CPU profile are its own, not the load generator's.
+const (
+	kindBare        = "bare"
+	kindNaiveInsert = "naive-insert"
+	kindNaivePlugin = "naive-plugin"
+	kindHub         = "hub"
+)
+
+// childConfig is what the parent hands a child server (as JSON in argv).
+type childConfig struct {
+	Kind       string
+	PluginDir  string
+	Dir        string // for SQLite files
+	DBURL      string // postgres:// for the hub on PostgreSQL, else SQLite in Dir
+	CPUProfile string
+	// PagerDutyURL is the simulator (run by the parent, so its memory is
+	// not counted as the hub's).
+	PagerDutyURL string
+	// Env is extra environment for the server process (comma-separated).
+	Env string `json:"-"`
+}
+
+// serveChild runs one server until SIGTERM, printing "READY <url>" once it
+// takes requests.
+func serveChild(arg string) error {
+	var cc childConfig
+	if err := json.Unmarshal([]byte(arg), &cc); err != nil {
+		return fmt.Errorf("child config: %w", err)
+	}
+	if cc.CPUProfile != "" {
+		f, err := os.Create(cc.CPUProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer cancel()
+	var (
+		url  string
+		stop func()
+		err  error
+	)
+	switch cc.Kind {
+	case kindBare:
+		url, stop, err = startBare()
+	case kindNaiveInsert:
+		url, stop, err = startNaive(ctx, cc, false)
+	case kindNaivePlugin:
+		url, stop, err = startNaive(ctx, cc, true)
+	case kindHub:
+		url, stop, err = startHub(ctx, cc)
+	default:
+		err = fmt.Errorf("unknown server kind %q", cc.Kind)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Printf("READY %s\n", url)
+	<-ctx.Done()
+	stop()
+	return nil
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+func listen(f *fiber.App) (string, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return "", err
+	}
+	go f.Listen(addr)
+	if err := waitListening(addr); err != nil {
+		return "", err
+	}
+	return "http://" + addr, nil
+}
+
+func startBare() (string, func(), error) {
+	f := fiber.New(fiber.Config{DisableStartupMessage: true})
+	f.Post("/pagerduty/webhook/:user_id", func(c *fiber.Ctx) error {
+		return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"received": true})
+	})
+	url, err := listen(f)
+	return url, func() { f.Shutdown() }, err
+}
+
+// startNaive is the design the hub's group commit is measured against: one
+// Bun insert per request in autocommit on the same single-connection SQLite
+// store, optionally after the PagerDuty plugin verified and parsed the
+// delivery over gRPC (withPlugin). No queue, no pipeline.
+func startNaive(ctx context.Context, cc childConfig, withPlugin bool) (string, func(), error) {
+	st, err := store.Open(ctx, store.Options{Driver: "sqlite", SQLitePath: filepath.Join(cc.Dir, "naive.db")})
+	if err != nil {
+		return "", nil, err
+	}
+	if err := st.Migrate(ctx); err != nil {
+		st.Close()
+		return "", nil, err
+	}
+	var ph *pluginhost.Host
+	var client host.Capabilities
+	if withPlugin {
+		popts, err := pluginhost.OptionsFromEnv(map[string]string{})
+		if err != nil {
+			st.Close()
+			return "", nil, err
+		}
+		popts.Dir, popts.Logger = cc.PluginDir, hclog.NewNullLogger()
+		ph = pluginhost.New(popts)
+		if err := ph.Start(ctx); err != nil {
+			st.Close()
+			return "", nil, err
+		}
+		p, ok := ph.Get("pagerduty")
+		if !ok || p.Client == nil {
+			ph.Close()
+			st.Close()
+			return "", nil, fmt.Errorf("pagerduty plugin not running")
+		}
+		client = p.Client
+	}
+	f := fiber.New(fiber.Config{DisableStartupMessage: true})
+	f.Post("/pagerduty/webhook/:user_id", func(c *fiber.Ctx) error {
+		now := time.Now().UTC()
+		var rows []store.InboxEvent
+		if withPlugin {
+			res, err := client.HandleWebhook(c.UserContext(), &sdk.WebhookRequest{
+				Body:    c.Body(),
+				Header:  map[string][]string{"X-Pagerduty-Signature": {string(c.Request().Header.Peek("X-PagerDuty-Signature"))}},
+				Secrets: []string{secret},
+			})
+			if err != nil {
+				return c.Status(fiber.StatusUnauthorized).JSON(fiber.Map{"error": err.Error()})
+			}
+			for _, ev := range res.Events {
+				enc, _ := json.Marshal(ev)
+				rows = append(rows, store.InboxEvent{Provider: "pagerduty", ConnectionID: "naive", OwnerKind: "user", OwnerID: userID,
+					EventID: ev.ID, EventType: ev.Type, Verified: res.Verified, Event: string(enc), ReceivedAt: now})
+			}
+		} else {
+			var body struct {
+				Event struct {
+					ID        string `json:"id"`
+					EventType string `json:"event_type"`
+				} `json:"event"`
+			}
+			if err := json.Unmarshal(c.Body(), &body); err != nil {
+				return c.Status(fiber.StatusBadRequest).JSON(fiber.Map{"error": err.Error()})
+			}
+			rows = append(rows, store.InboxEvent{Provider: "pagerduty", ConnectionID: "naive", OwnerKind: "user", OwnerID: userID,
+				EventID: body.Event.ID, EventType: body.Event.EventType, Event: string(c.Body()), ReceivedAt: now})
+		}
+		if len(rows) > 0 {
+			_, err := st.DB.NewInsert().Model(&rows).On("CONFLICT (provider, connection_id, event_id) DO NOTHING").Exec(c.UserContext())
+			if err != nil {
+				return c.Status(fiber.StatusInternalServerError).JSON(fiber.Map{"error": err.Error()})
+			}
+		}
+		return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"received": true})
+	})
+	url, err := listen(f)
+	stop := func() {
+		f.Shutdown()
+		if ph != nil {
+			ph.Close()
+		}
+		st.Close()
+	}
+	if err != nil {
+		stop()
+		return "", nil, err
+	}
+	return url, stop, nil
+}
+
+// startSim runs the PagerDuty simulator the hubs connect to.
+func startSim() (url string, stop func()) {
+	sim := pdsim.New(pdsim.Options{})
+	ts := httptest.NewServer(sim)
+	sim.SetBaseURL(ts.URL)
+	sim.AddUser(pdsim.User{ID: "PBENCH1", Name: "Bench", Email: "bench@example.com", Role: "admin"})
+	sim.AddAPIKey(pdsim.APIKey{Token: token, UserID: "PBENCH1"})
+	return ts.URL, func() { ts.Close(); sim.Close() }
+}
+
+// startHub runs a whole hub (PagerDuty plugin over gRPC, pipeline running)
+// on a fresh database, with a simulated PagerDuty account connected and a
+// signing secret set.
+func startHub(ctx context.Context, cc childConfig) (string, func(), error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return "", nil, err
+	}
+	key := make([]byte, 32)
+	rand.Read(key)
+	dbURL := cc.DBURL
+	if dbURL == "" {
+		dbURL = "sqlite://" + filepath.Join(cc.Dir, "hub.db")
+	}
+	env := map[string]string{
+		"HUB_LISTEN": addr, "HUB_DATABASE_URL": dbURL,
+		"HUB_PLUGIN_DIR": cc.PluginDir, "HUB_ENCRYPTION_KEY": base64.StdEncoding.EncodeToString(key),
+		"PAGERDUTY_API_URL": cc.PagerDutyURL,
+	}
+	cfg, err := config.FromEnv(env)
+	if err != nil {
+		return "", nil, err
+	}
+	a, err := app.New(ctx, cfg, app.Options{Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Error, Output: os.Stderr})})
+	if err != nil {
+		return "", nil, err
+	}
+	sctx := context.WithoutCancel(ctx)
+	go a.Serve(sctx)
+	stop := func() {
+		cctx, cancel := context.WithTimeout(sctx, 30*time.Second)
+		defer cancel()
+		a.Close(cctx)
+	}
+	if err := waitListening(addr); err != nil {
+		stop()
+		return "", nil, err
+	}
+	url := "http://" + addr
+	for _, step := range []struct{ method, path, body string }{
+		{"POST", "/pagerduty", `{"token":"` + token + `"}`},
+		{"PUT", "/pagerduty/webhook-secret", `{"secret":"` + secret + `"}`},
+	} {
+		code, _, err := call(url, step.method, step.path, step.body)
+		if err != nil || code != 200 {
+			stop()
+			return "", nil, fmt.Errorf("%s %s: %d %v", step.method, step.path, code, err)
+		}
+	}
+	return url, stop, nil
+}
+
+// call makes one management request as the bench user.
+func call(url, method, path, body string) (int, []byte, error) {
+	req := fasthttp.AcquireRequest()
+	res := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(res)
+	req.SetRequestURI(url + path)
+	req.Header.SetMethod(method)
+	req.Header.Set("X-User-ID", userID)
+	if body != "" {
+		req.Header.SetContentType("application/json")
+		req.SetBodyString(body)
+	}
+	if err := fasthttp.DoTimeout(req, res, 30*time.Second); err != nil {
+		return 0, nil, err
+	}
+	return res.StatusCode(), append([]byte(nil), res.Body()...), nil
+}
+
+func waitListening(addr string) error {
+	for i := 0; i < 400; i++ {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return nil
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	return fmt.Errorf("nothing listens on %s", addr)
+}
