@@ -67,10 +67,23 @@ func TestInsertInbox(t *testing.T) {
 					t.Fatalf("stored %+v, want %+v", e, want)
 				}
 			}
+			// Every column given is stored (a dead letter recorded as such).
+			dead := ev("e4")
+			dead.Attempts, dead.LastError = 10, "boom"
+			if _, err := store.InsertInbox(ctx, s.DB, []store.InboxEvent{dead}); err != nil {
+				t.Fatal(err)
+			}
+			var got store.InboxEvent
+			if err := s.DB.NewSelect().Model(&got).Where("event_id = ?", "e4").Scan(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got.Attempts != 10 || got.LastError != "boom" || got.AppliedAt != nil {
+				t.Fatalf("dead letter stored as %+v", got)
+			}
 			// A time Bun writes compares with the stored one as a time.
 			n, err := s.DB.NewSelect().Model((*store.InboxEvent)(nil)).Where("received_at < ?", at.Add(time.Microsecond)).Count(ctx)
-			if err != nil || n != 3 {
-				t.Fatalf("events received before %s: %d, %v; want 3", at.Add(time.Microsecond), n, err)
+			if err != nil || n != 4 {
+				t.Fatalf("events received before %s: %d, %v; want 4", at.Add(time.Microsecond), n, err)
 			}
 		})
 	}

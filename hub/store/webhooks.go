@@ -197,7 +197,7 @@ func TouchWebhookDeliveries(ctx context.Context, tx bun.IDB, connectionIDs []str
 // SQLite parse and compile every event of every group commit again.
 const sqliteInsertInbox = "INSERT INTO webhook_inbox (provider, connection_id, owner_kind, owner_id, event_id, webhook_id," +
 	" event_type, occurred_at, verified, event, received_at, applied_at, attempts, last_error)" +
-	" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, 0, '')" +
+	" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" +
 	" ON CONFLICT (provider, connection_id, event_id) DO NOTHING RETURNING id"
 
 type querier interface {
@@ -229,13 +229,16 @@ func insertInboxSQLite(ctx context.Context, db bun.IDB, q querier, events []Inbo
 	}
 	var inserted []InboxEvent
 	for _, e := range events {
-		var occurred any
+		var occurred, applied any
 		if e.OccurredAt != nil {
 			occurred = sqlTime(*e.OccurredAt)
 		}
+		if e.AppliedAt != nil {
+			applied = sqlTime(*e.AppliedAt)
+		}
 		var id int64
 		err := q.QueryRowContext(ctx, sqliteInsertInbox, e.Provider, e.ConnectionID, e.OwnerKind, e.OwnerID, e.EventID, e.WebhookID,
-			e.EventType, occurred, e.Verified, e.Event, sqlTime(e.ReceivedAt)).Scan(&id)
+			e.EventType, occurred, e.Verified, e.Event, sqlTime(e.ReceivedAt), applied, e.Attempts, e.LastError).Scan(&id)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			continue // already recorded
