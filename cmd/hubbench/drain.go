@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"path/filepath"
 	"time"
+
+	"github.com/aurora-hub/aurora-hub/cmd/internal/loadgen"
 )
 
 // drain is what happened after a storm: when the pipeline caught up.
@@ -80,7 +82,7 @@ func measureDrain(ctx context.Context, c *child, driver, dbURL string, l *load, 
 	defer rows.Close()
 	index := make(map[string]int, len(l.bodies))
 	for i, b := range l.bodies {
-		index[b.incident] = i
+		index[b.Incident] = i
 	}
 	var lat []time.Duration
 	for rows.Next() {
@@ -103,7 +105,7 @@ func measureDrain(ctx context.Context, c *child, driver, dbURL string, l *load, 
 		return d, err
 	}
 	d.visibleN = len(lat)
-	d.visible = quantiles(lat)
+	d.visible = loadgen.Summarize(lat)
 	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM incidents WHERE parent_incident_id IS NOT NULL").Scan(&d.correlated); err != nil {
 		return d, err
 	}

@@ -2,30 +2,20 @@ package main
 
 import (
 	"fmt"
-	"sort"
-	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/aurora-hub/aurora-hub/cmd/internal/loadgen"
 	"github.com/aurora-hub/aurora-hub/plugins/pagerduty/pdsim"
-	"github.com/valyala/fasthttp"
 )
-
-type signedBody struct {
-	body []byte
-	sig  string
-	// incident is the PagerDuty incident id the body is about.
-	incident string
-}
 
 var pdStatus = map[string]string{"incident.triggered": "triggered", "incident.acknowledged": "acknowledged", "incident.resolved": "resolved"}
 
 // lifecycleBodies builds n distinct signed events over 1,000 incidents:
 // each triggered, then acknowledged, then resolved (and again), so every
 // request is a new event the hub must store and apply.
-func lifecycleBodies(n int) []signedBody {
-	out := make([]signedBody, n)
+func lifecycleBodies(n int) []loadgen.Body {
+	out := make([]loadgen.Body, n)
 	base := time.Now().Add(-time.Hour)
 	types := []string{"incident.triggered", "incident.acknowledged", "incident.resolved"}
 	for i := range out {
@@ -43,8 +33,8 @@ func lifecycleBodies(n int) []signedBody {
 
 // stormBodies builds n signed incident.triggered events, each of a new
 // incident, over 20 services: what an outage sends.
-func stormBodies(n int) []signedBody {
-	out := make([]signedBody, n)
+func stormBodies(n int) []loadgen.Body {
+	out := make([]loadgen.Body, n)
 	base := time.Now().Add(-time.Minute)
 	for i := range out {
 		id := fmt.Sprintf("PSTORM%07d", i)
@@ -59,23 +49,25 @@ func stormBodies(n int) []signedBody {
 	return out
 }
 
-func sign(inc pdsim.WebhookIncident, typ string, at time.Time, eventID string) signedBody {
+func sign(inc pdsim.WebhookIncident, typ string, at time.Time, eventID string) loadgen.Body {
 	ev := pdsim.IncidentEvent(typ, inc).At(at)
 	ev.ID = eventID
 	b := ev.Body()
-	return signedBody{body: b, sig: pdsim.Sign(secret, b), incident: inc.ID}
+	return loadgen.Body{Body: b, Sig: pdsim.Sign(secret, b), Incident: inc.ID}
 }
 
-// load sends bodies in order (one pass at most, then again from the start).
+// load sends bodies in order (one pass, then again from the start) through
+// the shared load generator, and remembers when each body was accepted.
 type load struct {
 	url    string
-	bodies []signedBody
-	next   atomic.Int64
+	bodies []loadgen.Body
 	// accepted[i] is when body i was answered 202 (unix ns), when recorded.
 	accepted []atomic.Int64
+	// sent counts requests over the load's phases.
+	sent atomic.Int64
 }
 
-func newLoad(url string, bodies []signedBody, record bool) *load {
+func newLoad(url string, bodies []loadgen.Body, record bool) *load {
 	l := &load{url: url, bodies: bodies}
 	if record {
 		l.accepted = make([]atomic.Int64, len(bodies))
@@ -83,57 +75,35 @@ func newLoad(url string, bodies []signedBody, record bool) *load {
 	return l
 }
 
-func (l *load) send(client *fasthttp.HostClient) bool {
-	i := int(l.next.Add(1)-1) % len(l.bodies)
-	b := l.bodies[i]
-	req := fasthttp.AcquireRequest()
-	res := fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(res)
-	req.SetRequestURI(l.url + "/pagerduty/webhook/" + userID)
-	req.Header.SetMethod("POST")
-	req.Header.SetContentType("application/json")
-	req.Header.Set("X-PagerDuty-Signature", b.sig)
-	req.Header.Set("User-Agent", pdsim.UserAgentV3)
-	req.SetBodyRaw(b.body)
-	if err := client.DoTimeout(req, res, 10*time.Second); err != nil {
-		return false
-	}
-	ok := res.StatusCode() == fasthttp.StatusAccepted
-	if ok && l.accepted != nil {
-		l.accepted[i].Store(time.Now().UnixNano())
-	}
-	return ok
+// tally collects one phase's outcomes: latencies per worker, counts.
+type tally struct {
+	l       *load
+	lat     [][]time.Duration
+	ok, err atomic.Int64
 }
 
-func hostClient(url string, conns int) *fasthttp.HostClient {
-	return &fasthttp.HostClient{Addr: strings.TrimPrefix(url, "http://"), MaxConns: conns, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}
+func (l *load) tally(workers int) *tally {
+	return &tally{l: l, lat: make([][]time.Duration, workers)}
+}
+
+func (t *tally) record(w, body int, _ time.Time, latency time.Duration, ok bool) {
+	t.l.sent.Add(1)
+	if ok {
+		t.ok.Add(1)
+		if t.l.accepted != nil {
+			t.l.accepted[body].Store(time.Now().UnixNano())
+		}
+	} else {
+		t.err.Add(1)
+	}
+	t.lat[w] = append(t.lat[w], latency)
 }
 
 // closedLoop keeps conns requests in flight for d.
 func (l *load) closedLoop(conns int, d time.Duration) (ok, errs int64, p percentiles) {
-	client := hostClient(l.url, conns)
-	deadline := time.Now().Add(d)
-	lat := make([][]time.Duration, conns)
-	var wg sync.WaitGroup
-	var nOK, nErr atomic.Int64
-	for w := 0; w < conns; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			for time.Now().Before(deadline) {
-				t0 := time.Now()
-				if l.send(client) {
-					nOK.Add(1)
-				} else {
-					nErr.Add(1)
-				}
-				lat[w] = append(lat[w], time.Since(t0))
-			}
-		}(w)
-	}
-	wg.Wait()
-	return nOK.Load(), nErr.Load(), summarize(lat)
+	t := l.tally(conns)
+	loadgen.New([]string{l.url}, userID, l.bodies, conns).ClosedLoop(conns, d, t.record)
+	return t.ok.Load(), t.err.Load(), loadgen.Summarize(t.lat...)
 }
 
 // openLoop sends rate requests per second for d on a fixed schedule and
@@ -141,55 +111,9 @@ func (l *load) closedLoop(conns int, d time.Duration) (ok, errs int64, p percent
 // returns when every request is answered.
 func (l *load) openLoop(rate int, d time.Duration) (p percentiles, ok, errs int64) {
 	const workers = 256
-	client := hostClient(l.url, workers)
-	jobs := make(chan time.Time, rate)
-	lat := make([][]time.Duration, workers)
-	var nOK, nErr atomic.Int64
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			for at := range jobs {
-				if l.send(client) {
-					nOK.Add(1)
-				} else {
-					nErr.Add(1)
-				}
-				lat[w] = append(lat[w], time.Since(at))
-			}
-		}(w)
-	}
-	interval := time.Second / time.Duration(rate)
-	start := time.Now()
-	for i := 0; ; i++ {
-		at := start.Add(time.Duration(i) * interval)
-		if at.Sub(start) >= d {
-			break
-		}
-		time.Sleep(time.Until(at))
-		jobs <- at
-	}
-	close(jobs)
-	wg.Wait()
-	return summarize(lat), nOK.Load(), nErr.Load()
+	t := l.tally(workers)
+	loadgen.New([]string{l.url}, userID, l.bodies, workers).OpenLoop(rate, workers, d, nil, t.record)
+	return loadgen.Summarize(t.lat...), t.ok.Load(), t.err.Load()
 }
 
-type percentiles struct{ p50, p99 time.Duration }
-
-func summarize(parts [][]time.Duration) percentiles {
-	var all []time.Duration
-	for _, p := range parts {
-		all = append(all, p...)
-	}
-	return quantiles(all)
-}
-
-func quantiles(all []time.Duration) percentiles {
-	if len(all) == 0 {
-		return percentiles{}
-	}
-	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
-	at := func(q float64) time.Duration { return all[min(len(all)-1, int(q*float64(len(all))))] }
-	return percentiles{p50: at(0.50), p99: at(0.99)}
-}
+type percentiles = loadgen.Percentiles

@@ -19,6 +19,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/aurora-hub/aurora-hub/cmd/internal/loadgen"
 )
 
 const (
@@ -113,7 +115,7 @@ func run(ctx context.Context, o options) error {
 			&row{name: "hub on PostgreSQL, storm", kind: kindHub, db: "postgres", mix: "storm", hubRow: true},
 		)
 	}
-	mixes := map[string][]signedBody{}
+	mixes := map[string][]loadgen.Body{}
 	for _, r := range rows {
 		if strings.Contains(r.name, o.only) && mixes[r.mix] == nil {
 			if r.mix == "storm" {
@@ -141,7 +143,7 @@ func run(ctx context.Context, o options) error {
 
 // measure runs a row's phases, each against a fresh server and database,
 // so a phase never inherits another's backlog.
-func measure(ctx context.Context, o options, r *row, bodies []signedBody) error {
+func measure(ctx context.Context, o options, r *row, bodies []loadgen.Body) error {
 	slug := strings.NewReplacer(" ", "-", ",", "", ":", "", "+", "", "(", "", ")", "").Replace(r.kind + "-" + r.mix + "-" + r.db)
 	phase := func(name string, fn func(c *child, l *load, dbURL string) error) error {
 		// A simulator per server: PagerDuty's rate limit (960 requests a
@@ -176,7 +178,7 @@ func measure(ctx context.Context, o options, r *row, bodies []signedBody) error 
 		err = fn(c, l, cc.DBURL)
 		total, own, kids := c.peak()
 		r.peakRSS, r.peakHub, r.peakPlugin = max(r.peakRSS, total), max(r.peakHub, own), max(r.peakPlugin, kids)
-		if n := l.next.Load(); n > int64(len(bodies)) && r.kind != kindBare {
+		if n := l.sent.Load(); n > int64(len(bodies)) && r.kind != kindBare {
 			fmt.Printf("  warning: %s %s sent %d requests over %d distinct deliveries (raise -bodies)\n", r.name, name, n, len(bodies))
 		}
 		c.stop()

@@ -528,7 +528,7 @@ func newRecorder(path string, replicas int) (*recorder, error) {
 	return r, r.w.Error()
 }
 
-func (r *recorder) record(_ int, _ time.Time, l time.Duration, ok bool) {
+func (r *recorder) record(_, _ int, _ time.Time, l time.Duration, ok bool) {
 	r.mu.Lock()
 	r.lat = append(r.lat, l)
 	if ok {

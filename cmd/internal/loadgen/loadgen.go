@@ -19,6 +19,8 @@ import (
 type Body struct {
 	Body []byte
 	Sig  string
+	// Incident is the PagerDuty incident id the body is about.
+	Incident string
 }
 
 // MakeBodies builds n distinct incident events over 1,000 incidents,
@@ -40,7 +42,7 @@ func MakeBodies(n int, secret, prefix string) []Body {
 		ev := pdsim.IncidentEvent(typ, inc).At(base.Add(time.Duration(i) * time.Millisecond))
 		ev.ID = fmt.Sprintf("01%sBENCH%019d", prefix, i)
 		b := ev.Body()
-		out[i] = Body{Body: b, Sig: pdsim.Sign(secret, b)}
+		out[i] = Body{Body: b, Sig: pdsim.Sign(secret, b), Incident: id}
 	}
 	return out
 }
@@ -68,10 +70,12 @@ func New(targets []string, userID string, bodies []Body, conns int) *Generator {
 	return g
 }
 
-// Send delivers the next body and reports whether the hub accepted it (202).
-func (g *Generator) Send() bool {
-	i := int(g.next.Add(1))
-	b := g.bodies[i%len(g.bodies)]
+// send delivers the next body (in order, then again from the start) and
+// reports which it was and whether the hub accepted it (202).
+func (g *Generator) send() (body int, ok bool) {
+	i := int(g.next.Add(1) - 1)
+	body = i % len(g.bodies)
+	b := g.bodies[body]
 	t := i % len(g.targets)
 	req := fasthttp.AcquireRequest()
 	res := fasthttp.AcquireResponse()
@@ -84,14 +88,15 @@ func (g *Generator) Send() bool {
 	req.Header.Set("User-Agent", pdsim.UserAgentV3)
 	req.SetBodyRaw(b.Body)
 	if err := g.clients[t].DoTimeout(req, res, 10*time.Second); err != nil {
-		return false
+		return body, false
 	}
-	return res.StatusCode() == fasthttp.StatusAccepted
+	return body, res.StatusCode() == fasthttp.StatusAccepted
 }
 
 // Record receives each request's outcome from worker w (one goroutine per
-// worker, so a recorder may keep per-worker state without locks).
-type Record func(w int, sent time.Time, latency time.Duration, ok bool)
+// worker, so a recorder may keep per-worker state without locks); body is
+// the index of the body sent.
+type Record func(w, body int, sent time.Time, latency time.Duration, ok bool)
 
 // ClosedLoop keeps conns requests in flight until d has passed.
 func (g *Generator) ClosedLoop(conns int, d time.Duration, rec Record) {
@@ -103,8 +108,8 @@ func (g *Generator) ClosedLoop(conns int, d time.Duration, rec Record) {
 			defer wg.Done()
 			for time.Now().Before(deadline) {
 				t0 := time.Now()
-				ok := g.Send()
-				rec(w, t0, time.Since(t0), ok)
+				body, ok := g.send()
+				rec(w, body, t0, time.Since(t0), ok)
 			}
 		}(w)
 	}
@@ -122,8 +127,8 @@ func (g *Generator) OpenLoop(rate, workers int, d time.Duration, stop <-chan str
 		go func(w int) {
 			defer wg.Done()
 			for at := range jobs {
-				ok := g.Send()
-				rec(w, at, time.Since(at), ok)
+				body, ok := g.send()
+				rec(w, body, at, time.Since(at), ok)
 			}
 		}(w)
 	}
