@@ -118,17 +118,12 @@ func (s *Service) ConnectToken(ctx context.Context, v Validator, provider string
 	if err != nil {
 		return nil, FromPluginError(err)
 	}
-	existing, err := s.load(ctx, provider, owner)
+	now := s.now()
+	c, existing, err := s.replacing(ctx, provider, owner, sdk.AuthAPIToken, now)
 	if err != nil {
 		return nil, err
 	}
-	now := s.now()
-	c := &hub.Connection{ID: uuid.NewString(), CreatedAt: now}
-	if existing != nil {
-		c.ID, c.CreatedAt = existing.ID, existing.CreatedAt
-	}
-	c.Provider, c.OwnerKind, c.OwnerID, c.CreatedBy = provider, owner.Kind(), owner.ID(), owner.UserID
-	c.DisplayName, c.AuthType = displayName, sdk.AuthAPIToken
+	c.DisplayName = displayName
 	applyValidation(c, val, now)
 	if err := s.seal(c, credential{Token: token}); err != nil {
 		return nil, err
@@ -156,20 +151,15 @@ func (s *Service) ConnectOAuth(ctx context.Context, provider string, owner hub.O
 	if tok.AccessToken == "" {
 		return nil, hub.Errorf(hub.EInvalid, "Token required")
 	}
-	existing, err := s.load(ctx, provider, owner)
+	now := s.now()
+	c, existing, err := s.replacing(ctx, provider, owner, sdk.AuthOAuth, now)
 	if err != nil {
 		return nil, err
 	}
-	now := s.now()
-	c := &hub.Connection{ID: uuid.NewString(), CreatedAt: now}
-	if existing != nil {
-		c.ID, c.CreatedAt = existing.ID, existing.CreatedAt
-		if existing.DisplayName != "" {
-			displayName = existing.DisplayName
-		}
+	c.DisplayName = displayName
+	if existing != nil && existing.DisplayName != "" {
+		c.DisplayName = existing.DisplayName
 	}
-	c.Provider, c.OwnerKind, c.OwnerID, c.CreatedBy = provider, owner.Kind(), owner.ID(), owner.UserID
-	c.DisplayName, c.AuthType = displayName, sdk.AuthOAuth
 	applyValidation(c, val, now)
 	cred := credential{Token: tok.AccessToken, RefreshToken: tok.RefreshToken, Expiry: tok.Expiry.UTC(), Scope: tok.Scope}
 	if err := s.seal(c, cred); err != nil {
@@ -487,17 +477,12 @@ const AuthNone = "none"
 // a webhook-only provider. Its deliveries are authenticated by the webhook
 // secrets stored for it, not by credentials.
 func (s *Service) ConnectWithoutCredentials(ctx context.Context, provider string, owner hub.Owner, displayName string) (*hub.Connection, error) {
-	existing, err := s.load(ctx, provider, owner)
+	now := s.now()
+	c, existing, err := s.replacing(ctx, provider, owner, AuthNone, now)
 	if err != nil {
 		return nil, err
 	}
-	now := s.now()
-	c := &hub.Connection{ID: uuid.NewString(), CreatedAt: now}
-	if existing != nil {
-		c.ID, c.CreatedAt = existing.ID, existing.CreatedAt
-	}
-	c.Provider, c.OwnerKind, c.OwnerID, c.CreatedBy = provider, owner.Kind(), owner.ID(), owner.UserID
-	c.DisplayName, c.AuthType = displayName, AuthNone
+	c.DisplayName = displayName
 	applyValidation(c, &sdk.Validation{Identity: sdk.Identity{AccountSubdomain: provider, AccountLevel: true}}, now)
 	if err := s.seal(c, credential{}); err != nil {
 		return nil, err
@@ -508,4 +493,21 @@ func (s *Service) ConnectWithoutCredentials(ctx context.Context, provider string
 	s.Logger.Info("connection saved", "provider", provider, "connection", c.ID, "owner_kind", c.OwnerKind, "auth", AuthNone)
 	s.revokeReplaced(existing, "")
 	return c, nil
+}
+
+// replacing returns the owner's new connection to provider, to be filled in
+// and saved: it keeps the id and creation time of the connection it
+// replaces (existing, nil when there is none).
+func (s *Service) replacing(ctx context.Context, provider string, owner hub.Owner, authType string, now time.Time) (c, existing *hub.Connection, err error) {
+	existing, err = s.load(ctx, provider, owner)
+	if err != nil {
+		return nil, nil, err
+	}
+	c = &hub.Connection{ID: uuid.NewString(), CreatedAt: now}
+	if existing != nil {
+		c.ID, c.CreatedAt = existing.ID, existing.CreatedAt
+	}
+	c.Provider, c.OwnerKind, c.OwnerID, c.CreatedBy = provider, owner.Kind(), owner.ID(), owner.UserID
+	c.AuthType = authType
+	return c, existing, nil
 }
