@@ -90,11 +90,14 @@ const walIdleFloor = 1 << 20
 // file outside of any request's commit, and keeps the log bounded:
 //
 //   - every second a PASSIVE checkpoint, which never blocks writers;
-//   - when the log file reaches half the limit (looked at every 50 ms), a
-//     PASSIVE one and then a RESTART one, so the next commit starts the log
-//     over and cuts the file back to journal_size_limit (a quarter of the
-//     limit): under a burst, PASSIVE alone rarely catches up with a writer
-//     that never pauses, and the log grew to several times the database;
+//   - when the log file reaches a quarter of the limit (looked at every
+//     50 ms), a PASSIVE one and then a RESTART one, so the next commit starts
+//     the log over and cuts the file back to journal_size_limit (a quarter
+//     of the limit): under a burst, PASSIVE alone rarely catches up with a
+//     writer that never pauses, and the log grew to several times the
+//     database; from half the limit, the RESTART alone, which copies with
+//     writers held back (a writer faster than the copies otherwise took the
+//     log past the limit);
 //   - when the log has been fully copied and nothing was written since the
 //     previous look, a TRUNCATE one: an idle hub gives the disk back.
 //
@@ -126,7 +129,14 @@ func (s *Store) checkpointLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		size := s.WALSize()
-		over := size >= s.walLimit/2
+		over := size >= s.walLimit/4
+		if size >= s.walLimit/2 {
+			// A writer outran the PASSIVE copies: copy and restart the log
+			// while holding the connection, so it cannot grow meanwhile.
+			_, _, err := s.exclusiveCheckpoint(ctx, "RESTART")
+			warn("RESTART", err)
+			continue
+		}
 		if !over && time.Since(lastPassive) < time.Second {
 			continue
 		}
