@@ -210,17 +210,17 @@ func TestAuroraAPIMapping(t *testing.T) {
 			ctx := context.Background()
 			// An automatic correlation: open2 attached to open.
 			parts := `{"sameService":1,"dependency":0,"sameKey":0,"title":0.4,"time":0.7}`
-			if _, err := f.db.NewInsert().Model(&store.Correlation{IncidentID: f.open2, ParentIncidentID: f.open, Score: 0.82, Parts: parts, CreatedAt: time.Now().UTC()}).Exec(ctx); err != nil {
+			parent, err := incidents.LoadFacts(ctx, f.db, f.open)
+			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := f.db.NewUpdate().Table("incidents").Set("parent_incident_id = ?", f.open).Where("id = ?", f.open2).Exec(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := f.db.NewUpdate().Table("incidents").Set("correlated_alert_count = 1").Where("id = ?", f.open).Exec(ctx); err != nil {
+			if err := incidents.Attach(ctx, f.db, incidents.Attachment{
+				IncidentID: f.open2, ParentID: f.open, AffectedServices: parent.AffectedServices, Score: 0.82, Parts: parts, At: time.Now().UTC(),
+			}); err != nil {
 				t.Fatal(err)
 			}
 			// The analysis records, as the analysis writes them.
-			err := store.AppendThoughts(ctx, f.db, f.open, []hub.Thought{{Content: "Checking pod restarts", Type: hub.ThoughtAnalysis, Timestamp: time.Now()}, {Content: "Found a deploy", Timestamp: time.Now()}})
+			err = store.AppendThoughts(ctx, f.db, f.open, []hub.Thought{{Content: "Checking pod restarts", Type: hub.ThoughtAnalysis, Timestamp: time.Now()}, {Content: "Found a deploy", Timestamp: time.Now()}})
 			if err != nil {
 				t.Fatal(err)
 			}

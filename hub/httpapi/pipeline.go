@@ -145,7 +145,7 @@ func (s *Server) incidentAnalysis(ctx context.Context, id string) (*analysisJSON
 		}
 		a.Evidence = append(a.Evidence, j)
 	}
-	corr, err := store.IncidentCorrelation(ctx, db, id)
+	corr, err := incidents.CorrelationOf(ctx, db, id)
 	if err != nil {
 		return nil, err
 	}
@@ -164,11 +164,7 @@ func (s *Server) incidentAnalysis(ctx context.Context, id string) (*analysisJSON
 // that failed to apply MaxEventAttempts times.
 func (s *Server) deadLetters(c *fiber.Ctx) error {
 	o := owner(c)
-	var rows []store.InboxEvent
-	err := s.store.DB.NewSelect().Model(&rows).
-		Where("owner_kind = ? AND owner_id = ?", o.Kind(), o.ID()).
-		Where("applied_at IS NULL AND attempts >= ?", pipeline.MaxEventAttempts).
-		Order("id DESC").Limit(200).Scan(c.UserContext())
+	rows, err := store.DeadLetters(c.UserContext(), s.store.DB, o.Kind(), o.ID(), pipeline.MaxEventAttempts, 200)
 	if err != nil {
 		return err
 	}

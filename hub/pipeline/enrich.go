@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/aurora-hub/aurora-hub/hub"
+	"github.com/aurora-hub/aurora-hub/hub/incidents"
 	"github.com/aurora-hub/aurora-hub/hub/pluginhost"
 	"github.com/aurora-hub/aurora-hub/hub/store"
 	"github.com/aurora-hub/aurora-hub/sdk"
@@ -45,7 +46,7 @@ func (e *snoozeError) Error() string {
 type enricher struct {
 	w     *ProcessIncidentWorker
 	p     *pluginhost.Plugin
-	inc   *incidentFacts
+	inc   *incidents.Facts
 	conn  *hub.Connection
 	creds sdk.Credentials
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/aurora-hub/aurora-hub/hub/config"
 	"github.com/aurora-hub/aurora-hub/hub/connections"
 	"github.com/aurora-hub/aurora-hub/hub/correlation"
+	"github.com/aurora-hub/aurora-hub/hub/incidents"
 	"github.com/aurora-hub/aurora-hub/hub/jobs"
 	"github.com/aurora-hub/aurora-hub/hub/live"
 	"github.com/aurora-hub/aurora-hub/hub/metrics"
@@ -58,34 +59,6 @@ type ProcessIncidentWorker struct {
 	Deps
 }
 
-// incidentFacts are the columns the pipeline reads of an incident.
-type incidentFacts struct {
-	bun.BaseModel `bun:"table:incidents"`
-
-	ID               string    `bun:"id"`
-	Provider         string    `bun:"provider"`
-	OwnerKind        string    `bun:"owner_kind"`
-	OwnerID          string    `bun:"owner_id"`
-	ConnectionID     string    `bun:"connection_id"`
-	ExternalID       string    `bun:"external_id"`
-	Title            string    `bun:"title"`
-	Status           string    `bun:"status"`
-	ServiceID        string    `bun:"service_id"`
-	ServiceName      string    `bun:"service_name"`
-	IncidentKey      string    `bun:"incident_key"`
-	StartedAt        time.Time `bun:"started_at"`
-	ParentIncidentID *string   `bun:"parent_incident_id"`
-	AffectedServices string    `bun:"affected_services"`
-}
-
-func loadFacts(ctx context.Context, db bun.IDB, id string) (*incidentFacts, error) {
-	f := &incidentFacts{}
-	if err := db.NewSelect().Model(f).Where("id = ?", id).Scan(ctx); err != nil {
-		return nil, fmt.Errorf("loading incident %s: %w", id, err)
-	}
-	return f, nil
-}
-
 // Work implements river.Worker. An incident that joins an open one on what
 // the hub already knows (same service or key, before any API call) gets a
 // light enrichment, its own alerts; any other is enriched in full (the
@@ -93,7 +66,7 @@ func loadFacts(ctx context.Context, db bun.IDB, id string) (*incidentFacts, erro
 // correlated with everything known and, unless it joins one, analysed.
 // So a storm costs one full enrichment per parent and one call per child.
 func (w *ProcessIncidentWorker) Work(ctx context.Context, job *river.Job[ProcessIncidentArgs]) error {
-	inc, err := loadFacts(ctx, w.Store.DB, job.Args.IncidentID)
+	inc, err := incidents.LoadFacts(ctx, w.Store.DB, job.Args.IncidentID)
 	if err != nil {
 		return err
 	}
@@ -136,7 +109,7 @@ func (w *ProcessIncidentWorker) Work(ctx context.Context, job *river.Job[Process
 
 // correlateEarly attaches inc, before its enrichment, to an open incident
 // of the same service or key that it matches on what the hub knows.
-func (w *ProcessIncidentWorker) correlateEarly(ctx context.Context, inc *incidentFacts) (bool, error) {
+func (w *ProcessIncidentWorker) correlateEarly(ctx context.Context, inc *incidents.Facts) (bool, error) {
 	if inc.ServiceID == "" && inc.IncidentKey == "" {
 		return false, nil
 	}
@@ -156,7 +129,7 @@ func (w *ProcessIncidentWorker) correlateEarly(ctx context.Context, inc *inciden
 // enrich gathers the incident's evidence (light: its alerts only). What
 // cannot be gathered is recorded, not fatal; a rate limit postpones the job
 // as the provider asks, and so does a spent API call budget.
-func (w *ProcessIncidentWorker) enrich(ctx context.Context, inc *incidentFacts, light bool) error {
+func (w *ProcessIncidentWorker) enrich(ctx context.Context, inc *incidents.Facts, light bool) error {
 	rec := &store.Enrichment{IncidentID: inc.ID, Status: "complete", Notes: "[]", RelatedServices: "[]", GatheredAt: time.Now().UTC()}
 	var evidence []store.Evidence
 	began := time.Now()
@@ -203,7 +176,7 @@ func (w *ProcessIncidentWorker) enrich(ctx context.Context, inc *incidentFacts, 
 	})
 }
 
-func (w *ProcessIncidentWorker) gather(ctx context.Context, inc *incidentFacts, light bool) (*sdk.Enrichment, error) {
+func (w *ProcessIncidentWorker) gather(ctx context.Context, inc *incidents.Facts, light bool) (*sdk.Enrichment, error) {
 	p, ok := w.Plugins.Get(inc.Provider)
 	if !ok {
 		return nil, &sdk.Error{Code: sdk.CodeUnimplemented, Message: "provider " + inc.Provider + " is not installed"}
@@ -269,17 +242,17 @@ func evidenceRows(incidentID string, es []sdk.Evidence) []store.Evidence {
 // publish once tx commits. narrow considers only open incidents of the same
 // service or incident key (an index lookup, a handful of rows in a storm)
 // instead of up to 500.
-func (w *ProcessIncidentWorker) correlate(ctx context.Context, tx bun.Tx, inc *incidentFacts, narrow bool) (bool, *live.Event, error) {
+func (w *ProcessIncidentWorker) correlate(ctx context.Context, tx bun.Tx, inc *incidents.Facts, narrow bool) (bool, *live.Event, error) {
 	if w.Store.Driver == "postgres" {
 		// One tenant's correlation decisions are made one at a time (across
 		// replicas too), so two new incidents cannot each pick the other,
 		// or a parent that is being attached elsewhere at that moment.
 		// SQLite's single writer gives the same order.
-		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(hashtext(?))", "aurora-correlate:"+inc.OwnerKind+":"+inc.OwnerID); err != nil {
-			return false, nil, fmt.Errorf("locking the tenant's correlation: %w", err)
+		if err := incidents.LockCorrelation(ctx, tx, inc.OwnerKind, inc.OwnerID); err != nil {
+			return false, nil, err
 		}
 		// Re-read: an earlier decision may have changed this incident.
-		fresh, err := loadFacts(ctx, tx, inc.ID)
+		fresh, err := incidents.LoadFacts(ctx, tx, inc.ID)
 		if err != nil {
 			return false, nil, err
 		}
@@ -288,35 +261,14 @@ func (w *ProcessIncidentWorker) correlate(ctx context.Context, tx bun.Tx, inc *i
 	if inc.ParentIncidentID != nil {
 		return true, nil, nil // already attached by an earlier attempt
 	}
-	var open []incidentFacts
-	q := tx.NewSelect().Model(&open)
-	if narrow {
-		// Incidents of the service that already joined a parent count too
-		// (inc then joins that parent), so a storm's later incidents find
-		// it however its first ones were attached; the most recent first.
-		q = q.Order("started_at DESC", "id DESC").Limit(50).WhereGroup(" AND ", func(q *bun.SelectQuery) *bun.SelectQuery {
-			if inc.ServiceID != "" {
-				q = q.WhereOr("service_id = ?", inc.ServiceID)
-			}
-			if inc.IncidentKey != "" {
-				q = q.WhereOr("incident_key = ?", inc.IncidentKey)
-			}
-			return q
-		})
-	} else {
-		q = q.Where("parent_incident_id IS NULL").Order("started_at", "id").Limit(500)
-	}
-	err := q.
-		Where("owner_kind = ? AND owner_id = ?", inc.OwnerKind, inc.OwnerID).
-		Where("id <> ?", inc.ID).
-		Where("status IN (?)", bun.List([]string{hub.IncidentInvestigating, hub.IncidentAnalyzed})). // open, analysed or not
-		Where("started_at >= ?", inc.StartedAt.Add(-w.Config.CorrelationWindow).UTC()).
-		// Only incidents that started earlier (ties broken by id) can be
-		// parents, so two incidents never choose each other.
-		Where("(started_at < ? OR (started_at = ? AND id < ?))", inc.StartedAt.UTC(), inc.StartedAt.UTC(), inc.ID).
-		Scan(ctx)
+	// Only incidents that started earlier (ties broken by id) can be
+	// parents, so two incidents never choose each other. Narrow: incidents
+	// of the service that already joined a parent count too (inc then
+	// joins that parent), so a storm's later incidents find it however its
+	// first ones were attached.
+	open, err := incidents.Candidates(ctx, tx, inc, inc.StartedAt.Add(-w.Config.CorrelationWindow), narrow)
 	if err != nil {
-		return false, nil, fmt.Errorf("loading open incidents: %w", err)
+		return false, nil, err
 	}
 	if len(open) == 0 {
 		return false, nil, nil
@@ -347,7 +299,7 @@ func (w *ProcessIncidentWorker) correlate(ctx context.Context, tx bun.Tx, inc *i
 			}
 		}
 	}
-	candidate := func(f *incidentFacts) correlation.Candidate {
+	candidate := func(f *incidents.Facts) correlation.Candidate {
 		return correlation.Candidate{
 			ID: f.ID, Provider: f.Provider, ServiceID: f.ServiceID, ServiceName: f.ServiceName,
 			IncidentKey: f.IncidentKey, DedupKeys: dedup[f.ID], Title: f.Title, StartedAt: f.StartedAt,
@@ -362,7 +314,7 @@ func (w *ProcessIncidentWorker) correlate(ctx context.Context, tx bun.Tx, inc *i
 	if !ok {
 		return false, nil, nil
 	}
-	var parent *incidentFacts
+	var parent *incidents.Facts
 	for i := range open {
 		if open[i].ID == best.CandidateID {
 			parent = &open[i]
@@ -373,7 +325,7 @@ func (w *ProcessIncidentWorker) correlate(ctx context.Context, tx bun.Tx, inc *i
 		if *parent.ParentIncidentID == inc.ID {
 			return false, nil, nil
 		}
-		if parent, err = loadFacts(ctx, tx, *parent.ParentIncidentID); err != nil {
+		if parent, err = incidents.LoadFacts(ctx, tx, *parent.ParentIncidentID); err != nil {
 			return false, nil, err
 		}
 		if parent.Status != hub.IncidentInvestigating && parent.Status != hub.IncidentAnalyzed {
@@ -392,57 +344,30 @@ func (w *ProcessIncidentWorker) correlate(ctx context.Context, tx bun.Tx, inc *i
 	}, nil
 }
 
-// attach makes inc a child of parent. Incidents that had already joined
-// inc (it was still top-level when they were correlated) move with it, so
-// parents are always top-level and counts add up.
-func attach(ctx context.Context, tx bun.Tx, inc, parent *incidentFacts, best correlation.Score) error {
-	now := time.Now().UTC()
-	services := decodeStringList(parent.AffectedServices)
-	for _, s := range append([]string{parent.ServiceName, inc.ServiceName}, decodeStringList(inc.AffectedServices)...) {
+// attach makes inc a child of parent (incidents that had already joined
+// inc move with it), the parent's affected services now also inc's.
+func attach(ctx context.Context, tx bun.Tx, inc, parent *incidents.Facts, best correlation.Score) error {
+	services := append([]string(nil), parent.AffectedServices...)
+	for _, s := range append([]string{parent.ServiceName, inc.ServiceName}, inc.AffectedServices...) {
 		if s != "" && !contains(services, s) {
 			services = append(services, s)
 		}
 	}
 	sort.Strings(services)
-	moved, err := tx.NewUpdate().Table("incidents").
-		Set("parent_incident_id = ?", parent.ID).Set("updated_at = ?", now).
-		Where("parent_incident_id = ?", inc.ID).Exec(ctx)
-	if err != nil {
-		return fmt.Errorf("moving correlated incidents: %w", err)
-	}
-	n, _ := moved.RowsAffected()
-	if _, err := tx.NewUpdate().Model((*store.Correlation)(nil)).
-		Set("parent_incident_id = ?", parent.ID).
-		Where("parent_incident_id = ?", inc.ID).Exec(ctx); err != nil {
-		return fmt.Errorf("moving correlation records: %w", err)
-	}
-	if _, err := tx.NewUpdate().Table("incidents").
-		Set("parent_incident_id = ?", parent.ID).Set("correlated_alert_count = 0").Set("updated_at = ?", now).
-		Where("id = ?", inc.ID).Exec(ctx); err != nil {
-		return fmt.Errorf("attaching incident: %w", err)
-	}
-	if _, err := tx.NewUpdate().Table("incidents").
-		Set("correlated_alert_count = correlated_alert_count + ?", 1+n).
-		Set("affected_services = ?", mustJSON(services)).
-		Set("updated_at = ?", now).
-		Where("id = ?", parent.ID).Exec(ctx); err != nil {
-		return fmt.Errorf("updating the parent incident: %w", err)
-	}
-	_, err = tx.NewInsert().Model(&store.Correlation{
-		IncidentID: inc.ID, ParentIncidentID: parent.ID, Score: best.Total, Parts: mustJSON(best.Parts), CreatedAt: now,
-	}).On("CONFLICT (incident_id) DO NOTHING").Exec(ctx)
-	if err != nil {
-		return fmt.Errorf("recording correlation: %w", err)
-	}
-	return nil
+	return incidents.Attach(ctx, tx, incidents.Attachment{
+		IncidentID: inc.ID, ParentID: parent.ID, AffectedServices: services,
+		Score: best.Total, Parts: mustJSON(best.Parts), At: time.Now().UTC(),
+	})
 }
 
 // scheduleRCA queues the automatic analysis after the configured delay,
 // unless the tenant switched it off.
-func (w *ProcessIncidentWorker) scheduleRCA(ctx context.Context, tx bun.Tx, inc *incidentFacts) error {
-	var settings store.Settings
-	err := tx.NewSelect().Model(&settings).Where("owner_kind = ? AND owner_id = ?", inc.OwnerKind, inc.OwnerID).Scan(ctx)
-	if err == nil && !settings.AutomatedRCA {
+func (w *ProcessIncidentWorker) scheduleRCA(ctx context.Context, tx bun.Tx, inc *incidents.Facts) error {
+	settings, err := store.TenantSettings(ctx, tx, inc.OwnerKind, inc.OwnerID)
+	if err != nil {
+		return err
+	}
+	if !settings.AutomatedRCA {
 		return nil
 	}
 	_, err = EnqueueRCA(ctx, tx, river.ClientFromContext[*sql.Tx](ctx), inc.ID, "automatic", w.Config.RCADelay)
@@ -453,8 +378,8 @@ func (w *ProcessIncidentWorker) scheduleRCA(ctx context.Context, tx bun.Tx, inc 
 // (to run after delay), both in tx.
 func EnqueueRCA(ctx context.Context, tx bun.Tx, jc *jobs.Client, incidentID, reason string, delay time.Duration) (string, error) {
 	r := &store.RCA{ID: uuid.NewString(), IncidentID: incidentID, Status: store.RCAQueued, Reason: reason, CreatedAt: time.Now().UTC()}
-	if _, err := tx.NewInsert().Model(r).Exec(ctx); err != nil {
-		return "", fmt.Errorf("recording analysis: %w", err)
+	if err := store.InsertRCA(ctx, tx, r); err != nil {
+		return "", err
 	}
 	opts := &river.InsertOpts{}
 	if delay > 0 {
@@ -479,12 +404,6 @@ func nonNil[T any](s []T) []T {
 		return []T{}
 	}
 	return s
-}
-
-func decodeStringList(s string) []string {
-	var out []string
-	_ = json.Unmarshal([]byte(s), &out)
-	return out
 }
 
 func contains(list []string, s string) bool {

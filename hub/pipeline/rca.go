@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/aurora-hub/aurora-hub/hub"
@@ -45,24 +44,18 @@ type RCAWorker struct {
 	Analyzer rca.Analyzer
 }
 
-// analyzedStatus is the incident's status once an analysis ended: an open
-// incident becomes analyzed, a resolved or merged one stays as it is.
-var analyzedStatus = "CASE WHEN status IN ('" + hub.IncidentInvestigating + "', '" + hub.IncidentAnalyzed +
-	"') THEN '" + hub.IncidentAnalyzed + "' ELSE status END"
-
 // Work implements river.Worker.
 func (w *RCAWorker) Work(ctx context.Context, job *river.Job[RCAArgs]) error {
-	inc, err := loadFacts(ctx, w.Store.DB, job.Args.IncidentID)
+	inc, err := incidents.LoadFacts(ctx, w.Store.DB, job.Args.IncidentID)
 	if err != nil {
 		return err
 	}
 	now := time.Now().UTC()
 	err = w.Store.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		if _, err := tx.NewUpdate().Model((*store.RCA)(nil)).Set("status = ?", store.RCARunning).Where("id = ?", job.Args.RCAID).Exec(ctx); err != nil {
-			return fmt.Errorf("marking analysis running: %w", err)
+		if err := store.StartRCA(ctx, tx, job.Args.RCAID); err != nil {
+			return err
 		}
-		_, err := tx.NewUpdate().Table("incidents").Set("aurora_status = ?", hub.AuroraRunning).Set("updated_at = ?", now).Where("id = ?", inc.ID).Exec(ctx)
-		return err
+		return incidents.RecordAnalysis(ctx, tx, inc.ID, incidents.AnalysisUpdate{AuroraStatus: hub.AuroraRunning, At: now})
 	})
 	if err != nil {
 		return err
@@ -84,14 +77,11 @@ func (w *RCAWorker) Work(ctx context.Context, job *river.Job[RCAArgs]) error {
 	if err != nil {
 		w.Logger.Error("analysis failed", "incident", inc.ID, "error", err)
 		err = w.Store.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-			if _, err := tx.NewUpdate().Model((*store.RCA)(nil)).Set("completed_at = ?", done).
-				Set("status = ?", store.RCAError).Set("error = ?", truncate(err.Error(), 1000)).
-				Where("id = ?", job.Args.RCAID).Exec(ctx); err != nil {
-				return fmt.Errorf("storing analysis failure: %w", err)
+			if err := store.FailRCA(ctx, tx, job.Args.RCAID, done, truncate(err.Error(), 1000)); err != nil {
+				return err
 			}
-			if _, err := tx.NewUpdate().Table("incidents").Set("aurora_status = ?", hub.AuroraError).
-				Set("status = "+analyzedStatus).Set("updated_at = ?", done).Where("id = ?", inc.ID).Exec(ctx); err != nil {
-				return fmt.Errorf("updating incident: %w", err)
+			if err := incidents.RecordAnalysis(ctx, tx, inc.ID, incidents.AnalysisUpdate{AuroraStatus: hub.AuroraError, Ended: true, At: done}); err != nil {
+				return err
 			}
 			return jobs.CompleteTx(ctx, w.Store, tx.Tx, job)
 		})
@@ -104,10 +94,10 @@ func (w *RCAWorker) Work(ctx context.Context, job *river.Job[RCAArgs]) error {
 	}
 
 	// The analysis ended: summarizing while its findings are written.
-	if _, err := w.Store.DB.NewUpdate().Table("incidents").Set("status = "+analyzedStatus).
-		Set("aurora_status = ?", hub.AuroraSummarizing).Set("analyzed_at = ?", done).Set("updated_at = ?", done).
-		Where("id = ?", inc.ID).Exec(ctx); err != nil {
-		return fmt.Errorf("marking analysis summarizing: %w", err)
+	if err := incidents.RecordAnalysis(ctx, w.Store.DB, inc.ID, incidents.AnalysisUpdate{
+		AuroraStatus: hub.AuroraSummarizing, Ended: true, AnalyzedAt: &done, At: done,
+	}); err != nil {
+		return err
 	}
 	w.publish(ctx, inc, hub.AuroraSummarizing)
 	w.pause(ctx)
@@ -126,17 +116,16 @@ func (w *RCAWorker) Work(ctx context.Context, job *river.Job[RCAArgs]) error {
 	}
 	complete := time.Now().UTC()
 	err = w.Store.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		if _, err := tx.NewUpdate().Model((*store.RCA)(nil)).Set("completed_at = ?", done).
-			Set("status = ?", store.RCAComplete).Set("analyzer = ?", report.Analyzer).Set("report = ?", mustJSON(report)).
-			Where("id = ?", job.Args.RCAID).Exec(ctx); err != nil {
-			return fmt.Errorf("storing analysis: %w", err)
+		if err := store.CompleteRCA(ctx, tx, job.Args.RCAID, done, report.Analyzer, mustJSON(report)); err != nil {
+			return err
 		}
 		if err := store.ReplaceFindings(ctx, tx, inc.ID, citations, suggestions); err != nil {
 			return err
 		}
-		if _, err := tx.NewUpdate().Table("incidents").Set("aurora_status = ?", hub.AuroraComplete).
-			Set("summary = ?", summary).Set("updated_at = ?", complete).Where("id = ?", inc.ID).Exec(ctx); err != nil {
-			return fmt.Errorf("updating incident: %w", err)
+		if err := incidents.RecordAnalysis(ctx, tx, inc.ID, incidents.AnalysisUpdate{
+			AuroraStatus: hub.AuroraComplete, Summary: &summary, At: complete,
+		}); err != nil {
+			return err
 		}
 		return jobs.CompleteTx(ctx, w.Store, tx.Tx, job)
 	})
@@ -168,7 +157,7 @@ func rcaOutcome(report *rca.Report, err error) string {
 	return metrics.RCAComplete
 }
 
-func (w *RCAWorker) publish(ctx context.Context, inc *incidentFacts, status string) {
+func (w *RCAWorker) publish(ctx context.Context, inc *incidents.Facts, status string) {
 	w.Live.Publish(ctx, inc.OwnerKind, inc.OwnerID, live.Event{Type: live.IncidentUpdate, IncidentID: inc.ID, Source: inc.Provider, Status: status})
 }
 
@@ -186,7 +175,11 @@ func (w *RCAWorker) thinker(ctx context.Context, incidentID string) func(rca.Tho
 			return
 		}
 		th := hub.Thought{Content: t.Content, Type: t.Type, Timestamp: time.Now().UTC()}
-		if err := store.AppendThoughts(ctx, w.Store.DB, incidentID, []hub.Thought{th}); err != nil {
+		err := store.AppendThoughts(ctx, w.Store.DB, incidentID, []hub.Thought{th})
+		if err == nil {
+			err = incidents.Touch(ctx, w.Store.DB, incidentID, th.Timestamp)
+		}
+		if err != nil {
 			w.Logger.Warn("storing an analysis thought failed", "incident", incidentID, "error", err)
 			return
 		}
@@ -215,7 +208,7 @@ func ownerOf(kind, id string) hub.Owner {
 
 // input gathers what the analyzer reads: the incident, its evidence, what
 // could not be gathered, and the incidents correlated into it.
-func (w *RCAWorker) input(ctx context.Context, inc *incidentFacts) (*rca.Input, error) {
+func (w *RCAWorker) input(ctx context.Context, inc *incidents.Facts) (*rca.Input, error) {
 	db := w.Store.DB
 	owner := ownerOf(inc.OwnerKind, inc.OwnerID)
 	detail, err := incidents.Get(ctx, db, owner, inc.ID)
@@ -238,9 +231,9 @@ func (w *RCAWorker) input(ctx context.Context, inc *incidentFacts) (*rca.Input, 
 	} else {
 		in.Notes = append(in.Notes, "no enrichment was gathered")
 	}
-	var children []string
-	if err := db.NewSelect().Table("incidents").Column("id").Where("parent_incident_id = ?", inc.ID).Order("started_at").Limit(20).Scan(ctx, &children); err != nil {
-		return nil, fmt.Errorf("loading correlated incidents: %w", err)
+	children, err := incidents.ChildIDs(ctx, db, inc.ID, 20)
+	if err != nil {
+		return nil, err
 	}
 	for _, id := range children {
 		d, err := incidents.Get(ctx, db, owner, id)

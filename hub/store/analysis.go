@@ -50,9 +50,10 @@ type suggestionRow struct {
 	CreatedAt   time.Time `bun:"created_at"`
 }
 
-// AppendThoughts stores the next steps of an incident's running analysis
-// and bumps the incident's updated_at, so a page polling the incident sees
-// progress. Thoughts get increasing ids in the order given.
+// AppendThoughts stores the next steps of an incident's running analysis.
+// Thoughts get increasing ids in the order given. (The incident itself is
+// hub/incidents's: the caller bumps its updatedAt with incidents.Touch so a
+// page polling it sees progress.)
 func AppendThoughts(ctx context.Context, db bun.IDB, incidentID string, thoughts []hub.Thought) error {
 	if len(thoughts) == 0 {
 		return nil
@@ -74,9 +75,6 @@ func AppendThoughts(ctx context.Context, db bun.IDB, incidentID string, thoughts
 		if _, err := db.NewInsert().Model(&rows[i]).Exec(ctx); err != nil {
 			return fmt.Errorf("storing analysis thought: %w", err)
 		}
-	}
-	if _, err := db.NewUpdate().Table("incidents").Set("updated_at = ?", now).Where("id = ?", incidentID).Exec(ctx); err != nil {
-		return fmt.Errorf("marking incident updated: %w", err)
 	}
 	return nil
 }

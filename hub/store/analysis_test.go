@@ -40,13 +40,6 @@ func TestAnalysisRecords(t *testing.T) {
 			if got[0].ID >= got[1].ID || got[0].Type != hub.ThoughtAnalysis || got[1].Type != hub.ThoughtFinding {
 				t.Fatalf("ids must grow and types default to analysis: %+v", got)
 			}
-			var updated time.Time
-			if err := s.DB.NewSelect().Table("incidents").Column("updated_at").Where("id = ?", "inc-1").Scan(ctx, &updated); err != nil {
-				t.Fatal(err)
-			}
-			if !updated.After(past) {
-				t.Fatalf("updated_at not bumped: %v", updated)
-			}
 
 			for round, keys := range [][]string{{"1", "2", "3"}, {"1"}} {
 				var cs []hub.Citation

@@ -22,8 +22,14 @@ type Settings struct {
 
 // Settings returns the tenant's settings (defaults when none are saved).
 func (s *Store) Settings(ctx context.Context, ownerKind, ownerID string) (*Settings, error) {
+	return TenantSettings(ctx, s.DB, ownerKind, ownerID)
+}
+
+// TenantSettings returns the tenant's settings (defaults when none are
+// saved), read through db (a transaction's, when the caller acts on them).
+func TenantSettings(ctx context.Context, db bun.IDB, ownerKind, ownerID string) (*Settings, error) {
 	st := &Settings{OwnerKind: ownerKind, OwnerID: ownerID, AutomatedRCA: true}
-	err := s.DB.NewSelect().Model(st).Where("owner_kind = ? AND owner_id = ?", ownerKind, ownerID).Scan(ctx)
+	err := db.NewSelect().Model(st).Where("owner_kind = ? AND owner_id = ?", ownerKind, ownerID).Scan(ctx)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("loading settings: %w", err)
 	}
@@ -116,30 +122,6 @@ func IncidentEvidence(ctx context.Context, db bun.IDB, incidentIDs ...string) (m
 	return byID, ev, nil
 }
 
-// Correlation explains why an incident was attached to another.
-type Correlation struct {
-	bun.BaseModel `bun:"table:incident_correlations"`
-
-	IncidentID       string    `bun:"incident_id,pk"`
-	ParentIncidentID string    `bun:"parent_incident_id"`
-	Score            float64   `bun:"score"`
-	Parts            string    `bun:"parts"`
-	CreatedAt        time.Time `bun:"created_at"`
-}
-
-// IncidentCorrelation returns how the incident was correlated, or nil.
-func IncidentCorrelation(ctx context.Context, db bun.IDB, incidentID string) (*Correlation, error) {
-	c := &Correlation{}
-	err := db.NewSelect().Model(c).Where("incident_id = ?", incidentID).Scan(ctx)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("loading correlation: %w", err)
-	}
-	return c, nil
-}
-
 // RCA statuses.
 const (
 	RCAQueued   = "queued"
@@ -174,4 +156,54 @@ func LatestRCA(ctx context.Context, db bun.IDB, incidentID string) (*RCA, error)
 		return nil, fmt.Errorf("loading analysis: %w", err)
 	}
 	return r, nil
+}
+
+// InsertRCA records an analysis (normally queued).
+func InsertRCA(ctx context.Context, db bun.IDB, r *RCA) error {
+	if _, err := db.NewInsert().Model(r).Exec(ctx); err != nil {
+		return fmt.Errorf("recording analysis: %w", err)
+	}
+	return nil
+}
+
+// StartRCA marks analysis id running.
+func StartRCA(ctx context.Context, db bun.IDB, id string) error {
+	if _, err := db.NewUpdate().Model((*RCA)(nil)).Set("status = ?", RCARunning).Where("id = ?", id).Exec(ctx); err != nil {
+		return fmt.Errorf("marking analysis running: %w", err)
+	}
+	return nil
+}
+
+// FailRCA ends analysis id at done with the error message msg.
+func FailRCA(ctx context.Context, db bun.IDB, id string, done time.Time, msg string) error {
+	if _, err := db.NewUpdate().Model((*RCA)(nil)).Set("completed_at = ?", done).
+		Set("status = ?", RCAError).Set("error = ?", msg).
+		Where("id = ?", id).Exec(ctx); err != nil {
+		return fmt.Errorf("storing analysis failure: %w", err)
+	}
+	return nil
+}
+
+// CompleteRCA ends analysis id at done with the analyzer's report (JSON).
+func CompleteRCA(ctx context.Context, db bun.IDB, id string, done time.Time, analyzer, report string) error {
+	if _, err := db.NewUpdate().Model((*RCA)(nil)).Set("completed_at = ?", done).
+		Set("status = ?", RCAComplete).Set("analyzer = ?", analyzer).Set("report = ?", report).
+		Where("id = ?", id).Exec(ctx); err != nil {
+		return fmt.Errorf("storing analysis: %w", err)
+	}
+	return nil
+}
+
+// DeadLetters returns the tenant's newest inbox events (at most limit)
+// that are not applied after minAttempts attempts, newest first.
+func DeadLetters(ctx context.Context, db bun.IDB, ownerKind, ownerID string, minAttempts, limit int) ([]InboxEvent, error) {
+	var rows []InboxEvent
+	err := db.NewSelect().Model(&rows).
+		Where("owner_kind = ? AND owner_id = ?", ownerKind, ownerID).
+		Where("applied_at IS NULL AND attempts >= ?", minAttempts).
+		Order("id DESC").Limit(int64(limit)).Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("loading dead letters: %w", err)
+	}
+	return rows, nil
 }

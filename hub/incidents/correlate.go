@@ -1,0 +1,187 @@
+package incidents
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aurora-hub/aurora-hub/hub"
+	"github.com/uptrace/bun"
+)
+
+// Facts are what the pipeline reads of an incident to enrich, correlate
+// and analyse it: a column subset of the incidents model.
+type Facts struct {
+	ID           string
+	Provider     string
+	OwnerKind    string
+	OwnerID      string
+	ConnectionID string
+	ExternalID   string
+	Title        string
+	Status       string
+	ServiceID    string
+	ServiceName  string
+	IncidentKey  string
+	StartedAt    time.Time
+	// ParentIncidentID is set once the incident joined another.
+	ParentIncidentID *string
+	// AffectedServices as stored (nil when none were recorded).
+	AffectedServices []string
+}
+
+// factsColumns are the columns Facts are read from.
+var factsColumns = []string{"id", "provider", "owner_kind", "owner_id", "connection_id", "external_id", "title", "status",
+	"service_id", "service_name", "incident_key", "started_at", "parent_incident_id", "affected_services"}
+
+func (r *incidentRow) facts() Facts {
+	f := Facts{
+		ID: r.ID, Provider: r.Provider, OwnerKind: r.OwnerKind, OwnerID: r.OwnerID, ConnectionID: r.ConnectionID,
+		ExternalID: r.ExternalID, Title: r.Title, Status: r.Status, ServiceID: r.ServiceID, ServiceName: r.ServiceName,
+		IncidentKey: r.IncidentKey, StartedAt: r.StartedAt, ParentIncidentID: r.ParentIncidentID,
+	}
+	_ = json.Unmarshal([]byte(r.AffectedServices), &f.AffectedServices)
+	return f
+}
+
+// LoadFacts returns the facts of incident id, of any owner (the pipeline's
+// jobs name incidents by id).
+func LoadFacts(ctx context.Context, db bun.IDB, id string) (*Facts, error) {
+	r := &incidentRow{}
+	if err := db.NewSelect().Model(r).Column(factsColumns...).Where("id = ?", id).Scan(ctx); err != nil {
+		return nil, fmt.Errorf("loading incident %s: %w", id, err)
+	}
+	f := r.facts()
+	return &f, nil
+}
+
+// LockCorrelation serialises, on PostgreSQL, the correlation decisions of
+// one tenant until db's transaction ends (across replicas too), so two new
+// incidents cannot each pick the other. Only for PostgreSQL: SQLite's
+// single writer gives the same order.
+func LockCorrelation(ctx context.Context, tx bun.IDB, ownerKind, ownerID string) error {
+	if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(hashtext(?))", "aurora-correlate:"+ownerKind+":"+ownerID); err != nil {
+		return fmt.Errorf("locking the tenant's correlation: %w", err)
+	}
+	return nil
+}
+
+// Candidates returns the open incidents (investigating or analysed) of
+// inc's tenant that inc may join: started at or after since and before inc
+// (ties broken by id, so two incidents never choose each other). narrow
+// reads only incidents of the same service or incident key, attached ones
+// included, the most recent 50 first (an index lookup, a handful of rows in
+// a storm); otherwise the oldest 500 top-level ones.
+func Candidates(ctx context.Context, db bun.IDB, inc *Facts, since time.Time, narrow bool) ([]Facts, error) {
+	var rows []incidentRow
+	q := db.NewSelect().Model(&rows).Column(factsColumns...)
+	if narrow {
+		q = q.Order("started_at DESC", "id DESC").Limit(50).WhereGroup(" AND ", func(q *bun.SelectQuery) *bun.SelectQuery {
+			if inc.ServiceID != "" {
+				q = q.WhereOr("service_id = ?", inc.ServiceID)
+			}
+			if inc.IncidentKey != "" {
+				q = q.WhereOr("incident_key = ?", inc.IncidentKey)
+			}
+			return q
+		})
+	} else {
+		q = q.Where("parent_incident_id IS NULL").Order("started_at", "id").Limit(500)
+	}
+	err := q.
+		Where("owner_kind = ? AND owner_id = ?", inc.OwnerKind, inc.OwnerID).
+		Where("id <> ?", inc.ID).
+		Where("status IN (?)", bun.List([]string{hub.IncidentInvestigating, hub.IncidentAnalyzed})).
+		Where("started_at >= ?", since.UTC()).
+		Where("(started_at < ? OR (started_at = ? AND id < ?))", inc.StartedAt.UTC(), inc.StartedAt.UTC(), inc.ID).
+		Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("loading open incidents: %w", err)
+	}
+	out := make([]Facts, len(rows))
+	for i := range rows {
+		out[i] = rows[i].facts()
+	}
+	return out, nil
+}
+
+// Attachment is a correlation decision: IncidentID joins ParentID.
+type Attachment struct {
+	IncidentID, ParentID string
+	// AffectedServices are the parent's once the incident joined it.
+	AffectedServices []string
+	// Score and Parts (JSON object text) explain the decision.
+	Score float64
+	Parts string
+	At    time.Time
+}
+
+// Attach makes a.IncidentID a child of a.ParentID and records why.
+// Incidents that had already joined the incident (it was still top-level
+// when they were correlated) move with it, so parents are always top-level
+// and counts add up. A second attachment of the same incident keeps the
+// first correlation record.
+func Attach(ctx context.Context, db bun.IDB, a Attachment) error {
+	services, err := json.Marshal(a.AffectedServices)
+	if err != nil {
+		return fmt.Errorf("encoding affected services: %w", err)
+	}
+	moved, err := db.NewUpdate().Table("incidents").
+		Set("parent_incident_id = ?", a.ParentID).Set("updated_at = ?", a.At).
+		Where("parent_incident_id = ?", a.IncidentID).Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("moving correlated incidents: %w", err)
+	}
+	n, _ := moved.RowsAffected()
+	if _, err := db.NewUpdate().Table("incident_correlations").
+		Set("parent_incident_id = ?", a.ParentID).
+		Where("parent_incident_id = ?", a.IncidentID).Exec(ctx); err != nil {
+		return fmt.Errorf("moving correlation records: %w", err)
+	}
+	if _, err := db.NewUpdate().Table("incidents").
+		Set("parent_incident_id = ?", a.ParentID).Set("correlated_alert_count = 0").Set("updated_at = ?", a.At).
+		Where("id = ?", a.IncidentID).Exec(ctx); err != nil {
+		return fmt.Errorf("attaching incident: %w", err)
+	}
+	if _, err := db.NewUpdate().Table("incidents").
+		Set("correlated_alert_count = correlated_alert_count + ?", 1+n).
+		Set("affected_services = ?", string(services)).
+		Set("updated_at = ?", a.At).
+		Where("id = ?", a.ParentID).Exec(ctx); err != nil {
+		return fmt.Errorf("updating the parent incident: %w", err)
+	}
+	_, err = db.NewInsert().Model(&correlationRow{
+		IncidentID: a.IncidentID, ParentIncidentID: a.ParentID, Score: a.Score, Parts: a.Parts, CreatedAt: a.At,
+	}).On("CONFLICT (incident_id) DO NOTHING").Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("recording correlation: %w", err)
+	}
+	return nil
+}
+
+// Correlation explains why an incident was attached to another.
+type Correlation struct {
+	IncidentID       string
+	ParentIncidentID string
+	Score            float64
+	// Parts are the score's components as stored (JSON object text).
+	Parts     string
+	CreatedAt time.Time
+}
+
+// CorrelationOf returns how incident id was correlated, or nil when it
+// was not.
+func CorrelationOf(ctx context.Context, db bun.IDB, id string) (*Correlation, error) {
+	r := &correlationRow{}
+	err := db.NewSelect().Model(r).Where("incident_id = ?", id).Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading correlation: %w", err)
+	}
+	return &Correlation{IncidentID: r.IncidentID, ParentIncidentID: r.ParentIncidentID, Score: r.Score, Parts: r.Parts, CreatedAt: r.CreatedAt}, nil
+}
