@@ -87,7 +87,7 @@ func newAuroraFixture(t *testing.T, driver string) *auroraFixture {
 		Incident: incIncident("PC", "resolved", at(-2))})
 	f.complete = incApply(t, st.DB, src, sdk.Event{ID: "e5", Type: "incident.triggered", OccurredAt: at(-1),
 		Incident: incIncident("PD", "triggered", at(-1))})
-	if _, err := st.DB.NewUpdate().Table("incidents").Set("aurora_status = ?", hub.AuroraComplete).Where("id = ?", f.complete).Exec(context.Background()); err != nil {
+	if err := incidents.RecordAnalysis(context.Background(), st.DB, f.complete, incidents.AnalysisUpdate{AuroraStatus: hub.AuroraComplete, At: now}); err != nil {
 		t.Fatal(err)
 	}
 	f.placeholder = incApply(t, st.DB, src, sdk.Event{ID: "e6", Type: "incident.custom_field_values.updated", OccurredAt: at(0),
