@@ -129,17 +129,9 @@ func Attach(ctx context.Context, db bun.IDB, a Attachment) error {
 	if err != nil {
 		return fmt.Errorf("encoding affected services: %w", err)
 	}
-	moved, err := db.NewUpdate().Table("incidents").
-		Set("parent_incident_id = ?", a.ParentID).Set("updated_at = ?", a.At).
-		Where("parent_incident_id = ?", a.IncidentID).Exec(ctx)
+	n, err := moveAttached(ctx, db, a.IncidentID, a.ParentID, a.At)
 	if err != nil {
-		return fmt.Errorf("moving correlated incidents: %w", err)
-	}
-	n, _ := moved.RowsAffected()
-	if _, err := db.NewUpdate().Table("incident_correlations").
-		Set("parent_incident_id = ?", a.ParentID).
-		Where("parent_incident_id = ?", a.IncidentID).Exec(ctx); err != nil {
-		return fmt.Errorf("moving correlation records: %w", err)
+		return err
 	}
 	if _, err := db.NewUpdate().Table("incidents").
 		Set("parent_incident_id = ?", a.ParentID).Set("correlated_alert_count = 0").Set("updated_at = ?", a.At).
@@ -160,6 +152,24 @@ func Attach(ctx context.Context, db bun.IDB, a Attachment) error {
 		return fmt.Errorf("recording correlation: %w", err)
 	}
 	return nil
+}
+
+// moveAttached moves the incidents attached to fromID, and their
+// correlation records, to toID, and returns how many moved.
+func moveAttached(ctx context.Context, db bun.IDB, fromID, toID string, at time.Time) (int64, error) {
+	moved, err := db.NewUpdate().Table("incidents").
+		Set("parent_incident_id = ?", toID).Set("updated_at = ?", at).
+		Where("parent_incident_id = ?", fromID).Exec(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("moving attached incidents: %w", err)
+	}
+	n, _ := moved.RowsAffected()
+	if _, err := db.NewUpdate().Model((*correlationRow)(nil)).
+		Set("parent_incident_id = ?", toID).
+		Where("parent_incident_id = ?", fromID).Exec(ctx); err != nil {
+		return 0, fmt.Errorf("moving correlation records: %w", err)
+	}
+	return n, nil
 }
 
 // Correlation explains why an incident was attached to another.

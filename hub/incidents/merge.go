@@ -28,8 +28,8 @@ func Merge(ctx context.Context, tx bun.IDB, owner hub.Owner, targetID, sourceID 
 	if tx.Dialect().Name() == dialect.PG {
 		// The same lock as the pipeline's correlation: one tenant's
 		// attachments are decided one at a time, so parents stay top-level.
-		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(hashtext(?))", "aurora-correlate:"+owner.Kind()+":"+owner.ID()); err != nil {
-			return "", fmt.Errorf("locking the tenant's correlation: %w", err)
+		if err := LockCorrelation(ctx, tx, owner.Kind(), owner.ID()); err != nil {
+			return "", err
 		}
 	}
 	load := func(id, notFound string) (*incidentRow, error) {
@@ -65,16 +65,9 @@ func Merge(ctx context.Context, tx bun.IDB, owner hub.Owner, targetID, sourceID 
 
 	now := time.Now().UTC()
 	// The source's own attached incidents move to the target.
-	moved, err := tx.NewUpdate().Table("incidents").
-		Set("parent_incident_id = ?", dst.ID).Set("updated_at = ?", now).
-		Where("parent_incident_id = ?", src.ID).Exec(ctx)
+	n, err := moveAttached(ctx, tx, src.ID, dst.ID, now)
 	if err != nil {
-		return "", fmt.Errorf("moving attached incidents: %w", err)
-	}
-	n, _ := moved.RowsAffected()
-	if _, err := tx.NewUpdate().Model((*correlationRow)(nil)).
-		Set("parent_incident_id = ?", dst.ID).Where("parent_incident_id = ?", src.ID).Exec(ctx); err != nil {
-		return "", fmt.Errorf("moving correlation records: %w", err)
+		return "", err
 	}
 	parts, _ := json.Marshal(map[string]string{MergedFromKey: src.ID})
 	if _, err := tx.NewInsert().Model(&correlationRow{
