@@ -52,12 +52,12 @@ var analyzedStatus = "CASE WHEN status IN ('" + hub.IncidentInvestigating + "', 
 
 // Work implements river.Worker.
 func (w *RCAWorker) Work(ctx context.Context, job *river.Job[RCAArgs]) error {
-	inc, err := loadFacts(ctx, w.Store.DB, job.Args.IncidentID)
+	inc, err := loadFacts(ctx, w.Store.Bun(), job.Args.IncidentID)
 	if err != nil {
 		return err
 	}
 	now := time.Now().UTC()
-	err = w.Store.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err = w.Store.Bun().RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		if _, err := tx.NewUpdate().Model((*store.RCA)(nil)).Set("status = ?", store.RCARunning).Where("id = ?", job.Args.RCAID).Exec(ctx); err != nil {
 			return fmt.Errorf("marking analysis running: %w", err)
 		}
@@ -83,7 +83,7 @@ func (w *RCAWorker) Work(ctx context.Context, job *river.Job[RCAArgs]) error {
 	done := time.Now().UTC()
 	if err != nil {
 		w.Logger.Error("analysis failed", "incident", inc.ID, "error", err)
-		err = w.Store.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		err = w.Store.Bun().RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 			if _, err := tx.NewUpdate().Model((*store.RCA)(nil)).Set("completed_at = ?", done).
 				Set("status = ?", store.RCAError).Set("error = ?", truncate(err.Error(), 1000)).
 				Where("id = ?", job.Args.RCAID).Exec(ctx); err != nil {
@@ -104,7 +104,7 @@ func (w *RCAWorker) Work(ctx context.Context, job *river.Job[RCAArgs]) error {
 	}
 
 	// The analysis ended: summarizing while its findings are written.
-	if _, err := w.Store.DB.NewUpdate().Table("incidents").Set("status = "+analyzedStatus).
+	if _, err := w.Store.Bun().NewUpdate().Table("incidents").Set("status = "+analyzedStatus).
 		Set("aurora_status = ?", hub.AuroraSummarizing).Set("analyzed_at = ?", done).Set("updated_at = ?", done).
 		Where("id = ?", inc.ID).Exec(ctx); err != nil {
 		return fmt.Errorf("marking analysis summarizing: %w", err)
@@ -125,7 +125,7 @@ func (w *RCAWorker) Work(ctx context.Context, job *river.Job[RCAArgs]) error {
 		summary = report.Summary
 	}
 	complete := time.Now().UTC()
-	err = w.Store.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err = w.Store.Bun().RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		if _, err := tx.NewUpdate().Model((*store.RCA)(nil)).Set("completed_at = ?", done).
 			Set("status = ?", store.RCAComplete).Set("analyzer = ?", report.Analyzer).Set("report = ?", mustJSON(report)).
 			Where("id = ?", job.Args.RCAID).Exec(ctx); err != nil {
@@ -186,7 +186,7 @@ func (w *RCAWorker) thinker(ctx context.Context, incidentID string) func(rca.Tho
 			return
 		}
 		th := hub.Thought{Content: t.Content, Type: t.Type, Timestamp: time.Now().UTC()}
-		if err := store.AppendThoughts(ctx, w.Store.DB, incidentID, []hub.Thought{th}); err != nil {
+		if err := store.AppendThoughts(ctx, w.Store.Bun(), incidentID, []hub.Thought{th}); err != nil {
 			w.Logger.Warn("storing an analysis thought failed", "incident", incidentID, "error", err)
 			return
 		}
@@ -216,7 +216,7 @@ func ownerOf(kind, id string) hub.Owner {
 // input gathers what the analyzer reads: the incident, its evidence, what
 // could not be gathered, and the incidents correlated into it.
 func (w *RCAWorker) input(ctx context.Context, inc *incidentFacts) (*rca.Input, error) {
-	db := w.Store.DB
+	db := w.Store.Bun()
 	owner := ownerOf(inc.OwnerKind, inc.OwnerID)
 	detail, err := incidents.Get(ctx, db, owner, inc.ID)
 	if err != nil {

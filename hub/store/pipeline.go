@@ -23,7 +23,7 @@ type Settings struct {
 // Settings returns the tenant's settings (defaults when none are saved).
 func (s *Store) Settings(ctx context.Context, ownerKind, ownerID string) (*Settings, error) {
 	st := &Settings{OwnerKind: ownerKind, OwnerID: ownerID, AutomatedRCA: true}
-	err := s.DB.NewSelect().Model(st).Where("owner_kind = ? AND owner_id = ?", ownerKind, ownerID).Scan(ctx)
+	err := s.db.NewSelect().Model(st).Where("owner_kind = ? AND owner_id = ?", ownerKind, ownerID).Scan(ctx)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("loading settings: %w", err)
 	}
@@ -33,7 +33,7 @@ func (s *Store) Settings(ctx context.Context, ownerKind, ownerID string) (*Setti
 // SaveSettings stores the tenant's settings.
 func (s *Store) SaveSettings(ctx context.Context, st *Settings) error {
 	st.UpdatedAt = time.Now().UTC()
-	_, err := s.DB.NewInsert().Model(st).
+	_, err := s.db.NewInsert().Model(st).
 		On("CONFLICT (owner_kind, owner_id) DO UPDATE").
 		Set("automated_rca = EXCLUDED.automated_rca").
 		Set("updated_at = EXCLUDED.updated_at").
