@@ -190,4 +190,3 @@ func (i *Inbox) due(conns map[string]bool) []string {
 	}
 	return out
 }
-
