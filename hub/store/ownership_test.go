@@ -160,7 +160,11 @@ func scan(t *testing.T, hubDir string, tables []string) *violations {
 	v := &violations{allowed: map[string]bool{}}
 	models := map[string][]string{} // table -> where declared
 	fset := token.NewFileSet()
-	files := 0
+	type file struct {
+		rel, pkg string
+		f        *ast.File
+	}
+	var files []file
 	err := filepath.WalkDir(hubDir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -176,12 +180,58 @@ func scan(t *testing.T, hubDir string, tables []string) *violations {
 		}
 		rel, _ := filepath.Rel(hubDir, path)
 		rel = filepath.ToSlash(rel)
-		pkg := filepath.ToSlash(filepath.Dir(rel))
 		f, err := parser.ParseFile(fset, path, nil, parser.SkipObjectResolution)
 		if err != nil {
 			return err
 		}
-		files++
+		files = append(files, file{rel, filepath.ToSlash(filepath.Dir(rel)), f})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Bun model types by "pkg.Type", for the check of owners below.
+	modelTypes := map[string]string{}
+	for _, f := range files {
+		ast.Inspect(f.f, func(n ast.Node) bool {
+			if ts, ok := n.(*ast.TypeSpec); ok {
+				if st, ok := ts.Type.(*ast.StructType); ok {
+					for _, fld := range st.Fields.List {
+						if tbl := modelTable(fld); tbl != "" {
+							modelTypes[f.pkg+"."+ts.Name.Name] = tbl
+						}
+					}
+				}
+			}
+			return true
+		})
+	}
+	for _, file := range files {
+		rel, pkg, f := file.rel, file.pkg, file.f
+		// An owner that queries may not use another owner's models (it
+		// would query that owner's table through them).
+		queries := false
+		ast.Inspect(f, func(n ast.Node) bool {
+			if c, ok := n.(*ast.CallExpr); ok {
+				if sel, ok := c.Fun.(*ast.SelectorExpr); ok && queryMethods[sel.Sel.Name] {
+					queries = true
+				}
+			}
+			return !queries
+		})
+		hubImports := map[string]string{} // local name -> package dir under hub/
+		for _, imp := range f.Imports {
+			path, _ := strconv.Unquote(imp.Path.Value)
+			dir, ok := strings.CutPrefix(path, "github.com/aurora-hub/aurora-hub/hub/")
+			if !ok {
+				continue
+			}
+			name := dir[strings.LastIndex(dir, "/")+1:]
+			if imp.Name != nil {
+				name = imp.Name.Name
+			}
+			hubImports[name] = dir
+		}
 		ast.Inspect(f, func(n ast.Node) bool {
 			switch n := n.(type) {
 			case *ast.Field:
@@ -193,6 +243,14 @@ func scan(t *testing.T, hubDir string, tables []string) *violations {
 					case owner != pkg:
 						v.add(rel, fset.Position(n.Pos()), "Bun model of table %s outside its owner (hub/%s)", tbl, owner)
 					}
+				}
+			case *ast.SelectorExpr:
+				x, ok := n.X.(*ast.Ident)
+				if !ok || !queries || !isOwner[pkg] || hubImports[x.Name] == "" {
+					return true
+				}
+				if tbl := modelTypes[hubImports[x.Name]+"."+n.Sel.Name]; tbl != "" && owners[tbl] != pkg {
+					v.add(rel, fset.Position(n.Pos()), "%s.%s is hub/%s's model of table %s: call the owner's functions instead", x.Name, n.Sel.Name, owners[tbl], tbl)
 				}
 			case *ast.CallExpr:
 				sel, ok := n.Fun.(*ast.SelectorExpr)
@@ -223,13 +281,9 @@ func scan(t *testing.T, hubDir string, tables []string) *violations {
 			}
 			return true
 		})
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
-	if files < 50 {
-		t.Fatalf("parsed only %d files under %s", files, hubDir)
+	if len(files) < 50 {
+		t.Fatalf("parsed only %d files under %s", len(files), hubDir)
 	}
 	for tbl, all := range models {
 		var where []string
