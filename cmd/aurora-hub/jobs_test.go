@@ -89,7 +89,7 @@ func TestJobsListAndRetry(t *testing.T) {
 			ev := sdk.Event{ID: "ev-cli", Type: "incident.triggered", ResourceType: "incident", OccurredAt: time.Now(),
 				Incident: &sdk.Incident{ExternalID: "PCLI", Title: "Disk full", Status: "triggered", Urgency: "high", CreatedAt: time.Now()}}
 			b, _ := json.Marshal(ev)
-			rows, err := store.InsertInbox(ctx, a.Store.DB, []store.InboxEvent{{Provider: "pagerduty", ConnectionID: "c1", OwnerKind: "user", OwnerID: "u1",
+			rows, err := store.InsertInbox(ctx, a.Store.Bun(), []store.InboxEvent{{Provider: "pagerduty", ConnectionID: "c1", OwnerKind: "user", OwnerID: "u1",
 				EventID: ev.ID, EventType: ev.Type, Verified: true, Event: string(b), ReceivedAt: time.Now().UTC(), Attempts: pipeline.MaxEventAttempts, LastError: "boom"}})
 			if err != nil || len(rows) != 1 {
 				t.Fatalf("recording the event: %v", err)
@@ -140,7 +140,7 @@ func TestJobsListAndRetry(t *testing.T) {
 			})
 			waitUntil(t, "the event to be applied", func() bool {
 				var row store.InboxEvent
-				return a.Store.DB.NewSelect().Model(&row).Where("id = ?", eventID).Scan(ctx) == nil && row.AppliedAt != nil
+				return a.Store.Bun().NewSelect().Model(&row).Where("id = ?", eventID).Scan(ctx) == nil && row.AppliedAt != nil
 			})
 
 			out, err = runJobs(t, "retry", "--all")

@@ -83,7 +83,7 @@ func testPageLifecycle(t *testing.T, backend, analyzer string) {
 		}
 		if status == hub.AuroraRunning {
 			runningStamps[last["updatedAt"]] = true
-			th, err := store.Thoughts(ctx, st.DB, id)
+			th, err := store.Thoughts(ctx, st.Bun(), id)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -117,7 +117,7 @@ func testPageLifecycle(t *testing.T, backend, analyzer string) {
 
 	// The summary's markers name the stored citations, and every citation is cited.
 	summary, _ := last["summary"].(string)
-	cits, err := store.Citations(ctx, st.DB, id)
+	cits, err := store.Citations(ctx, st.Bun(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func testPageLifecycle(t *testing.T, backend, analyzer string) {
 	if len(cits) == 0 || len(cited) != len(keys) {
 		t.Errorf("%d citations, %d cited in %q", len(cits), len(cited), summary)
 	}
-	sugs, err := store.Suggestions(ctx, st.DB, id)
+	sugs, err := store.Suggestions(ctx, st.Bun(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +154,7 @@ func testPageLifecycle(t *testing.T, backend, analyzer string) {
 			t.Errorf("suggestion %+v", s)
 		}
 	}
-	thoughts, err := store.Thoughts(ctx, st.DB, id)
+	thoughts, err := store.Thoughts(ctx, st.Bun(), id)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,11 +44,11 @@ func TestRetentionPrunesAtStart(t *testing.T) {
 			events = append(events, store.InboxEvent{Provider: "pagerduty", ConnectionID: "c1", OwnerKind: "user", OwnerID: alice.user,
 				EventID: id, EventType: "incident.triggered", Event: "{}", ReceivedAt: at})
 		}
-		if _, err := store.InsertInbox(ctx, st.DB, events); err != nil {
+		if _, err := store.InsertInbox(ctx, st.Bun(), events); err != nil {
 			t.Fatal(err)
 		}
 		for id, set := range map[string]string{"old-applied": "applied_at = received_at, attempts = 1", "recent-applied": "applied_at = received_at, attempts = 1", "old-dead-letter": "attempts = 10"} {
-			if _, err := st.DB.NewUpdate().Model((*store.InboxEvent)(nil)).Set(set).Where("event_id = ?", id).Exec(ctx); err != nil {
+			if _, err := st.Bun().NewUpdate().Model((*store.InboxEvent)(nil)).Set(set).Where("event_id = ?", id).Exec(ctx); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -61,7 +61,7 @@ func TestRetentionPrunesAtStart(t *testing.T) {
 		st = openStore(t, h)
 		defer st.Close()
 		var left []string
-		if err := st.DB.NewSelect().Model((*store.InboxEvent)(nil)).Column("event_id").Order("event_id").Scan(ctx, &left); err != nil {
+		if err := st.Bun().NewSelect().Model((*store.InboxEvent)(nil)).Column("event_id").Order("event_id").Scan(ctx, &left); err != nil {
 			t.Fatal(err)
 		}
 		if strings.Join(left, ",") != "old-dead-letter,old-pending,recent-applied" {

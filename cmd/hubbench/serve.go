@@ -192,7 +192,7 @@ func startNaive(ctx context.Context, cc childConfig, withPlugin bool) (string, f
 				EventID: body.Event.ID, EventType: body.Event.EventType, Event: string(c.Body()), ReceivedAt: now})
 		}
 		if len(rows) > 0 {
-			_, err := st.DB.NewInsert().Model(&rows).On("CONFLICT (provider, connection_id, event_id) DO NOTHING").Exec(c.UserContext())
+			_, err := st.Bun().NewInsert().Model(&rows).On("CONFLICT (provider, connection_id, event_id) DO NOTHING").Exec(c.UserContext())
 			if err != nil {
 				return c.Status(fiber.StatusInternalServerError).JSON(fiber.Map{"error": err.Error()})
 			}

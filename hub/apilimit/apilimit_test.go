@@ -18,7 +18,7 @@ func TestLimiter(t *testing.T) {
 			var l *apilimit.Limiter
 			if backend == "postgres" {
 				st := storetest.Open(t, "postgres")
-				l = apilimit.NewShared(st.DB, 60, 5)
+				l = apilimit.NewShared(st.Bun(), 60, 5)
 			} else {
 				l = apilimit.NewMemory(60, 5)
 			}

@@ -96,8 +96,8 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 	}
 	// Metrics: one registry, handed to the parts that count.
 	a.Metrics = metrics.New(metrics.Options{Logger: log.Named("metrics"), SQLiteWAL: walFile(cfg)})
-	a.Store.DB.AddQueryHook(a.Metrics.QueryHook())
-	a.Metrics.RegisterDB(a.Store.DB.DB)
+	a.Store.Bun().AddQueryHook(a.Metrics.QueryHook())
+	a.Metrics.RegisterDB(a.Store.Bun().DB)
 	if err := jobs.Migrate(ctx, a.Store, log.Named("jobs")); err != nil {
 		return a, err
 	}
@@ -131,7 +131,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 	})
 	a.Connections.OAuth = oauthSvc
 
-	a.Live = live.New(a.Store.DB, a.Store.Driver == "postgres", log.Named("live"))
+	a.Live = live.New(a.Store, a.Store.Driver == "postgres", log.Named("live"))
 	var liveCtx context.Context
 	liveCtx, a.stopLive = context.WithCancel(context.Background())
 	go func() {
@@ -147,7 +147,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 	// Enrichment's API calls are paced per connection: in memory on SQLite
 	// (one hub), in a table every replica shares on PostgreSQL.
 	if a.Store.Driver == "postgres" {
-		deps.Limiter = apilimit.NewShared(a.Store.DB, cfg.Pipeline.EnrichRateLimit, cfg.Pipeline.EnrichRateBurst)
+		deps.Limiter = apilimit.NewShared(a.Store.Bun(), cfg.Pipeline.EnrichRateLimit, cfg.Pipeline.EnrichRateBurst)
 	} else {
 		deps.Limiter = apilimit.NewMemory(cfg.Pipeline.EnrichRateLimit, cfg.Pipeline.EnrichRateBurst)
 	}

@@ -412,7 +412,7 @@ func (s *Service) resealLazily(ctx context.Context, c *hub.Connection) {
 	if !s.Sealer.Stale(c.Secret) {
 		return
 	}
-	sealed, err := rekey.Lazily(ctx, s.Store.DB, s.Sealer, rekey.Connections, c.Secret, c.ID)
+	sealed, err := rekey.Lazily(ctx, s.Store.Bun(), s.Sealer, rekey.Connections, c.Secret, c.ID)
 	if err != nil {
 		s.Logger.Warn("re-sealing a credential with the current key failed; the next use retries", "connection", c.ID, "error", err)
 		return

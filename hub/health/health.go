@@ -4,11 +4,11 @@ package health
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"sync"
 	"time"
 
+	"github.com/aurora-hub/aurora-hub/hub/jobs"
 	"github.com/aurora-hub/aurora-hub/hub/pipeline"
 	"github.com/aurora-hub/aurora-hub/hub/pluginhost"
 	"github.com/aurora-hub/aurora-hub/hub/store"
@@ -164,7 +164,7 @@ func (c *Checker) database(ctx context.Context) Check {
 	ctx, cancel := context.WithTimeout(ctx, c.o.Timeout)
 	defer cancel()
 	start := time.Now()
-	_, err := st.DB.NewUpdate().Table("hub_health").
+	_, err := st.Bun().NewUpdate().Table("hub_health").
 		Set("checked_at = ?", time.Now().UTC()).Set("checked_by = ?", c.o.Replica).
 		Where("id = 1").Exec(ctx)
 	ms := float64(time.Since(start).Microseconds()) / 1000
@@ -249,30 +249,22 @@ func (c *Checker) queue(ctx context.Context) Check {
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.o.Timeout)
 	defer cancel()
-	var oldest []store.InboxEvent
-	err := c.o.Store.DB.NewSelect().Model(&oldest).Column("received_at").
-		Where("applied_at IS NULL AND attempts < ?", pipeline.MaxEventAttempts).
-		Order("id").Limit(1).Scan(ctx)
+	oldest, ok, err := c.o.Store.OldestPendingInbox(ctx, pipeline.MaxEventAttempts)
 	if err != nil {
-		ch.OK, ch.Error = false, fmt.Sprintf("reading the oldest pending event: %v", err)
+		ch.OK, ch.Error = false, err.Error()
 		return ch
 	}
 	lag := 0.0
-	if len(oldest) > 0 {
-		lag = max(0, time.Since(oldest[0].ReceivedAt).Seconds())
+	if ok {
+		lag = max(0, time.Since(oldest).Seconds())
 	}
 	ch.LagSeconds = &lag
-	// River keeps its times as text on SQLite ("2006-01-02 15:04:05.000", UTC).
-	q := "SELECT EXTRACT(EPOCH FROM now() - min(scheduled_at))::float8 FROM river_job WHERE state = 'available'"
-	if c.o.Store.Driver == "sqlite" {
-		q = "SELECT (julianday('now') - julianday(min(scheduled_at))) * 86400.0 FROM river_job WHERE state = 'available'"
-	}
-	var jobLag sql.NullFloat64
-	if err := c.o.Store.DB.QueryRowContext(ctx, q).Scan(&jobLag); err != nil {
-		ch.OK, ch.Error = false, fmt.Sprintf("reading the oldest job ready to run: %v", err)
+	jobLag, err := jobs.OldestAvailable(ctx, c.o.Store)
+	if err != nil {
+		ch.OK, ch.Error = false, err.Error()
 		return ch
 	}
-	jl := max(0, jobLag.Float64)
+	jl := jobLag.Seconds()
 	ch.JobLagSeconds = &jl
 	if lim := c.o.MaxQueueLag.Seconds(); c.o.MaxQueueLag > 0 && max(lag, jl) > lim {
 		what := "the oldest pending webhook event"

@@ -40,7 +40,7 @@ func TestChecks(t *testing.T) {
 		{"database read-only", nil, func(t *testing.T, st *store.Store) {
 			// A real SQLITE_READONLY: the health row is written through a
 			// connection that may only read.
-			if _, err := st.DB.ExecContext(context.Background(), "PRAGMA query_only = ON"); err != nil {
+			if _, err := st.Bun().ExecContext(context.Background(), "PRAGMA query_only = ON"); err != nil {
 				t.Fatal(err)
 			}
 		}, []string{health.CheckDatabase}},
@@ -79,7 +79,7 @@ func waitingJob(t *testing.T, st *store.Store, at time.Time) {
 		t.Fatal(err)
 	}
 	// Backdate it as a job that waited would be.
-	if _, err := st.DB.NewUpdate().Table("river_job").Set("scheduled_at = ?", at.UTC()).Where("TRUE").Exec(ctx); err != nil {
+	if _, err := st.Bun().NewUpdate().Table("river_job").Set("scheduled_at = ?", at.UTC()).Where("TRUE").Exec(ctx); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -98,7 +98,7 @@ func pending(t *testing.T, st *store.Store, at time.Time) {
 	t.Helper()
 	row := &store.InboxEvent{Provider: "pagerduty", ConnectionID: "c", OwnerKind: "user", OwnerID: "u", EventID: "e1",
 		EventType: "incident.triggered", Event: "{}", ReceivedAt: at.UTC()}
-	if _, err := st.DB.NewInsert().Model(row).Exec(context.Background()); err != nil {
+	if _, err := st.Bun().NewInsert().Model(row).Exec(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -111,7 +111,7 @@ func TestCachedChecksWriteOnce(t *testing.T) {
 	c := health.New(health.Options{Store: st, Plugins: pluginhost.New(pluginhost.Options{}), DiskPath: filepath.Dir(t.TempDir()), CacheFor: time.Hour})
 	first := c.Run(ctx)
 	var checked time.Time
-	if err := st.DB.QueryRowContext(ctx, "SELECT checked_at FROM hub_health").Scan(&checked); err != nil {
+	if err := st.Bun().QueryRowContext(ctx, "SELECT checked_at FROM hub_health").Scan(&checked); err != nil {
 		t.Fatal(err)
 	}
 	for range 50 {
@@ -120,7 +120,7 @@ func TestCachedChecksWriteOnce(t *testing.T) {
 		}
 	}
 	var again time.Time
-	if err := st.DB.QueryRowContext(ctx, "SELECT checked_at FROM hub_health").Scan(&again); err != nil {
+	if err := st.Bun().QueryRowContext(ctx, "SELECT checked_at FROM hub_health").Scan(&again); err != nil {
 		t.Fatal(err)
 	}
 	if !again.Equal(checked) {

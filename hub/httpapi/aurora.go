@@ -98,7 +98,7 @@ func (s *Server) auroraListIncidents(c *fiber.Ctx) error {
 		return err
 	}
 	f.ExcludeMerged = true
-	ctx, db, o := c.UserContext(), s.store.DB, owner(c)
+	ctx, db, o := c.UserContext(), s.store.Bun(), owner(c)
 	items, next, err := incidents.List(ctx, db, o, f)
 	if err != nil {
 		return err
@@ -141,7 +141,7 @@ func (s *Server) auroraGetIncident(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	ctx, db, o := c.UserContext(), s.store.DB, owner(c)
+	ctx, db, o := c.UserContext(), s.store.Bun(), owner(c)
 	d, err := incidents.Get(ctx, db, o, id)
 	if err != nil {
 		return err
@@ -223,7 +223,7 @@ func (s *Server) auroraPatchIncident(c *fiber.Ctx) error {
 		return hub.Errorf(hub.EInvalid, "No valid fields to update")
 	}
 	ctx, o := c.UserContext(), owner(c)
-	provider, err := incidents.Update(ctx, s.store.DB, o, id, p)
+	provider, err := incidents.Update(ctx, s.store.Bun(), o, id, p)
 	if err != nil {
 		return err
 	}
@@ -257,7 +257,7 @@ func (s *Server) auroraRecentUnlinked(c *fiber.Ctx) error {
 	if u, err := uuid.Parse(c.Query("exclude")); err == nil {
 		exclude = u.String()
 	}
-	items, err := incidents.RecentUnlinked(c.UserContext(), s.store.DB, owner(c), time.Now().Add(-recentWindow), exclude)
+	items, err := incidents.RecentUnlinked(c.UserContext(), s.store.Bun(), owner(c), time.Now().Add(-recentWindow), exclude)
 	if err != nil {
 		return err
 	}
@@ -296,7 +296,7 @@ func (s *Server) auroraMergeAlert(c *fiber.Ctx) error {
 	}
 	ctx, o := c.UserContext(), owner(c)
 	var provider string
-	err = s.store.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err = s.store.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		var err error
 		provider, err = incidents.Merge(ctx, tx, o, target, source)
 		return err
@@ -318,10 +318,10 @@ func (s *Server) auroraGetFeedback(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if _, err := incidents.Lookup(c.UserContext(), s.store.DB, owner(c), id); err != nil {
+	if _, err := incidents.Lookup(c.UserContext(), s.store.Bun(), owner(c), id); err != nil {
 		return err
 	}
-	f, err := incidents.UserFeedback(c.UserContext(), s.store.DB, id, owner(c).UserID)
+	f, err := incidents.UserFeedback(c.UserContext(), s.store.Bun(), id, owner(c).UserID)
 	if err != nil {
 		return err
 	}
@@ -362,7 +362,7 @@ func (s *Server) auroraPostFeedback(c *fiber.Ctx) error {
 		}
 	}
 	ctx, o := c.UserContext(), owner(c)
-	b, err := incidents.Lookup(ctx, s.store.DB, o, id)
+	b, err := incidents.Lookup(ctx, s.store.Bun(), o, id)
 	if err != nil {
 		return err
 	}
@@ -370,7 +370,7 @@ func (s *Server) auroraPostFeedback(c *fiber.Ctx) error {
 		return hub.Errorf(hub.EInvalid, "Can only provide feedback on completed analyses")
 	}
 	f := &incidents.Feedback{IncidentID: id, UserID: o.UserID, Type: typ, Comment: comment}
-	added, err := incidents.AddFeedback(ctx, s.store.DB, f)
+	added, err := incidents.AddFeedback(ctx, s.store.Bun(), f)
 	if err != nil {
 		return err
 	}
@@ -391,7 +391,7 @@ func (s *Server) auroraFindings(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if _, err := incidents.Lookup(c.UserContext(), s.store.DB, owner(c), id); err != nil {
+	if _, err := incidents.Lookup(c.UserContext(), s.store.Bun(), owner(c), id); err != nil {
 		return err
 	}
 	return c.JSON(fiber.Map{"findings": []struct{}{}})
@@ -408,7 +408,7 @@ func (s *Server) auroraFinding(c *fiber.Ctx) error {
 	if !agentIDPattern.MatchString(c.Params("agentId")) {
 		return hub.Errorf(hub.EInvalid, "Invalid agent ID format")
 	}
-	if _, err := incidents.Lookup(c.UserContext(), s.store.DB, owner(c), id); err != nil {
+	if _, err := incidents.Lookup(c.UserContext(), s.store.Bun(), owner(c), id); err != nil {
 		return err
 	}
 	return hub.Errorf(hub.ENotFound, "Finding not found")

@@ -68,33 +68,33 @@ func newAuroraFixture(t *testing.T, driver string) *auroraFixture {
 	st := storetest.Open(t, driver)
 	srv := httpapi.New(httpapi.Deps{
 		Config: &config.Config{InternalAPISecret: incSecret}, Logger: hclog.NewNullLogger(), Store: st,
-		Live: live.New(st.DB, false, hclog.NewNullLogger()),
+		Live: live.New(st, false, hclog.NewNullLogger()),
 	})
 	src := incidents.Source{Provider: "pagerduty", OwnerKind: "org", OwnerID: "org-1", ConnectionID: "c1"}
 	now := time.Now().UTC().Truncate(time.Second)
 	at := func(m int) time.Time { return now.Add(time.Duration(m) * time.Minute) }
-	f := &auroraFixture{srv: srv, db: st.DB}
-	f.open = incApply(t, st.DB, src, sdk.Event{ID: "e1", Type: "incident.triggered", OccurredAt: at(-5),
+	f := &auroraFixture{srv: srv, db: st.Bun()}
+	f.open = incApply(t, st.Bun(), src, sdk.Event{ID: "e1", Type: "incident.triggered", OccurredAt: at(-5),
 		Data: []byte(`{"id":"PA","type":"incident","title":"Checkout is down PA","note":"café ✓"}`), Incident: incIncident("PA", "triggered", at(-6))})
-	incApply(t, st.DB, src, sdk.Event{ID: "e2", Type: "incident.custom_field_values.updated", OccurredAt: at(-4),
+	incApply(t, st.Bun(), src, sdk.Event{ID: "e2", Type: "incident.custom_field_values.updated", OccurredAt: at(-4),
 		Incident: &sdk.Incident{ExternalID: "PA", Partial: true, HasCustomFields: true, ChangedCustomFields: []sdk.CustomField{
 			{ID: "F1", Name: "runbook_link", DataType: "url", FieldType: "single_value", ValueJSON: []byte(`"https://wiki.example.com/rb"`)},
 			{ID: "F2", Name: "environment", DataType: "string", FieldType: "single_value", ValueJSON: []byte(`"prod"`)},
 		}}})
-	f.open2 = incApply(t, st.DB, src, sdk.Event{ID: "e3", Type: "incident.triggered", OccurredAt: at(-3),
+	f.open2 = incApply(t, st.Bun(), src, sdk.Event{ID: "e3", Type: "incident.triggered", OccurredAt: at(-3),
 		Incident: incIncident("PB", "triggered", at(-3))})
-	f.resolved = incApply(t, st.DB, src, sdk.Event{ID: "e4", Type: "incident.resolved", OccurredAt: at(-2),
+	f.resolved = incApply(t, st.Bun(), src, sdk.Event{ID: "e4", Type: "incident.resolved", OccurredAt: at(-2),
 		Incident: incIncident("PC", "resolved", at(-2))})
-	f.complete = incApply(t, st.DB, src, sdk.Event{ID: "e5", Type: "incident.triggered", OccurredAt: at(-1),
+	f.complete = incApply(t, st.Bun(), src, sdk.Event{ID: "e5", Type: "incident.triggered", OccurredAt: at(-1),
 		Incident: incIncident("PD", "triggered", at(-1))})
-	if err := incidents.RecordAnalysis(context.Background(), st.DB, f.complete, incidents.AnalysisUpdate{AuroraStatus: hub.AuroraComplete, At: now}); err != nil {
+	if err := incidents.RecordAnalysis(context.Background(), st.Bun(), f.complete, incidents.AnalysisUpdate{AuroraStatus: hub.AuroraComplete, At: now}); err != nil {
 		t.Fatal(err)
 	}
-	f.placeholder = incApply(t, st.DB, src, sdk.Event{ID: "e6", Type: "incident.custom_field_values.updated", OccurredAt: at(0),
+	f.placeholder = incApply(t, st.Bun(), src, sdk.Event{ID: "e6", Type: "incident.custom_field_values.updated", OccurredAt: at(0),
 		Incident: &sdk.Incident{ExternalID: "PZ", Partial: true, HasCustomFields: true, ChangedCustomFields: []sdk.CustomField{
 			{ID: "F2", Name: "environment", DataType: "string", FieldType: "single_value", ValueJSON: []byte(`"prod"`)},
 		}}})
-	f.other = incApply(t, st.DB, incidents.Source{Provider: "pagerduty", OwnerKind: "user", OwnerID: "u2", ConnectionID: "c2"},
+	f.other = incApply(t, st.Bun(), incidents.Source{Provider: "pagerduty", OwnerKind: "user", OwnerID: "u2", ConnectionID: "c2"},
 		sdk.Event{ID: "x", Type: "incident.triggered", OccurredAt: at(0), Incident: incIncident("PX", "triggered", at(0))})
 	return f
 }
@@ -391,7 +391,7 @@ func TestAuroraMetadataURLs(t *testing.T) {
 					{ID: "annotations.dashboard_url", Name: "dashboard_url", Namespace: "annotations", ValueJSON: []byte(`"data:text/html,x"`)},
 				},
 			}
-			id := incApply(t, st.DB, src, sdk.Event{ID: "a1", Type: "alert.firing", OccurredAt: incT0, Data: []byte(`{"labels":{"alertname":"HighLatency"}}`), Incident: in})
+			id := incApply(t, st.Bun(), src, sdk.Event{ID: "a1", Type: "alert.firing", OccurredAt: incT0, Data: []byte(`{"labels":{"alertname":"HighLatency"}}`), Incident: in})
 			_, body := apiCall(t, srv, "GET", "/api/incidents/"+id, "", orgUser)
 			alert := body["incident"].(map[string]any)["alert"].(map[string]any)
 			b, _ := json.Marshal(alert["metadata"])

@@ -82,21 +82,21 @@ func TestIncidentsAPI(t *testing.T) {
 			})
 			src := incidents.Source{Provider: "pagerduty", OwnerKind: "org", OwnerID: "org-1", ConnectionID: "c1"}
 			at := func(m int) time.Time { return incT0.Add(time.Duration(m) * time.Minute) }
-			id := incApply(t, st.DB, src, sdk.Event{ID: "e1", Type: "incident.triggered", OccurredAt: at(0),
+			id := incApply(t, st.Bun(), src, sdk.Event{ID: "e1", Type: "incident.triggered", OccurredAt: at(0),
 				Agent: &sdk.Reference{ID: "PSVC", Type: "service_reference", Summary: "Checkout"},
 				Data:  []byte(`{"id":"PABC","type":"incident","status":"triggered"}`), Incident: incIncident("PABC", "triggered", at(-1))})
-			incApply(t, st.DB, src, sdk.Event{ID: "e2", Type: "incident.custom_field_values.updated", OccurredAt: at(1),
+			incApply(t, st.Bun(), src, sdk.Event{ID: "e2", Type: "incident.custom_field_values.updated", OccurredAt: at(1),
 				Incident: &sdk.Incident{ExternalID: "PABC", Partial: true, HasCustomFields: true, ChangedCustomFields: []sdk.CustomField{
 					{ID: "F1", Name: "environment", DataType: "string", FieldType: "single_value", ValueJSON: []byte(`"prod"`)},
 					{ID: "F2", Name: "regions", DataType: "string", FieldType: "multi_value", ValueJSON: []byte(`["eu"]`)},
 				}}})
-			incApply(t, st.DB, src, sdk.Event{ID: "e3", Type: "incident.resolved", OccurredAt: at(2), Incident: incIncident("PABC", "resolved", at(-1))})
+			incApply(t, st.Bun(), src, sdk.Event{ID: "e3", Type: "incident.resolved", OccurredAt: at(2), Incident: incIncident("PABC", "resolved", at(-1))})
 			for i := 0; i < 3; i++ {
-				incApply(t, st.DB, src, sdk.Event{ID: fmt.Sprint("o", i), Type: "incident.triggered", OccurredAt: at(10 + i),
+				incApply(t, st.Bun(), src, sdk.Event{ID: fmt.Sprint("o", i), Type: "incident.triggered", OccurredAt: at(10 + i),
 					Incident: incIncident(fmt.Sprint("POPEN", i), "triggered", at(10+i))})
 			}
 			other := incidents.Source{Provider: "pagerduty", OwnerKind: "user", OwnerID: "u2", ConnectionID: "c2"}
-			otherID := incApply(t, st.DB, other, sdk.Event{ID: "x", Type: "incident.triggered", OccurredAt: at(0), Incident: incIncident("PX", "triggered", at(0))})
+			otherID := incApply(t, st.Bun(), other, sdk.Event{ID: "x", Type: "incident.triggered", OccurredAt: at(0), Incident: incIncident("PX", "triggered", at(0))})
 
 			// The detail shape.
 			code, d := incGet(t, srv, "/incidents/"+id, "u1", "org-1")

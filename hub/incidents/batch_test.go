@@ -265,7 +265,7 @@ func TestApplyBatchMatchesOneByOne(t *testing.T) {
 	for _, driver := range storetest.Backends(t) {
 		t.Run(driver, func(t *testing.T) {
 			t.Parallel()
-			ref, bat := storetest.Open(t, driver).DB, storetest.Open(t, driver).DB
+			ref, bat := storetest.Open(t, driver).Bun(), storetest.Open(t, driver).Bun()
 			for seed := int64(1); seed <= int64(seeds); seed++ {
 				g := newEventGen(seed)
 				items := g.sequence(10 + g.r.Intn(60))
@@ -320,7 +320,7 @@ func TestApplyBatchConcurrent(t *testing.T) {
 	for _, driver := range storetest.Backends(t) {
 		t.Run(driver, func(t *testing.T) {
 			t.Parallel()
-			ref, bat := storetest.Open(t, driver).DB, storetest.Open(t, driver).DB
+			ref, bat := storetest.Open(t, driver).Bun(), storetest.Open(t, driver).Bun()
 			src := Source{Provider: "pagerduty", OwnerKind: "org", OwnerID: "org-1", ConnectionID: "c1"}
 			var evs []Item
 			for inc := range 6 {
@@ -415,7 +415,7 @@ func TestApplyBatchLarge(t *testing.T) {
 	for _, driver := range storetest.Backends(t) {
 		t.Run(driver, func(t *testing.T) {
 			t.Parallel()
-			db := storetest.Open(t, driver).DB
+			db := storetest.Open(t, driver).Bun()
 			items := benchEvents(0, 3000, 1000)
 			for _, want := range []bool{true, false} {
 				runInTx(t, db, func(ctx context.Context, tx bun.Tx) error {
@@ -492,7 +492,7 @@ func BenchmarkApplyBatch(b *testing.B) {
 		{"batch/chunk=128", 128, true},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			db := storetest.Open(b, "sqlite").DB
+			db := storetest.Open(b, "sqlite").Bun()
 			ctx := context.Background()
 			warm := benchEvents(0, incidents, incidents)
 			runInTx(b, db, func(ctx context.Context, tx bun.Tx) error {

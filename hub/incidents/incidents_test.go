@@ -94,7 +94,7 @@ func forEachBackend(t *testing.T, fn func(t *testing.T, db *bun.DB)) {
 	for _, driver := range storetest.Backends(t) {
 		t.Run(driver, func(t *testing.T) {
 			t.Parallel()
-			fn(t, storetest.Open(t, driver).DB)
+			fn(t, storetest.Open(t, driver).Bun())
 		})
 	}
 }

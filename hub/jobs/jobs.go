@@ -48,9 +48,9 @@ type Options struct {
 func driverFor(st *store.Store) (riverdriver.Driver[*sql.Tx], error) {
 	switch st.Driver {
 	case "sqlite":
-		return riversqlite.New(st.DB.DB), nil
+		return riversqlite.New(st.Bun().DB), nil
 	case "postgres":
-		return riverdatabasesql.New(st.DB.DB), nil
+		return riverdatabasesql.New(st.Bun().DB), nil
 	default:
 		return nil, fmt.Errorf("jobs: no River driver for %q", st.Driver)
 	}

@@ -119,7 +119,7 @@ func NewReplicas(st *store.Store, id string, timeout time.Duration, log hclog.Lo
 // so no job is attempted by a replica without a row.
 func (r *Replicas) Register(ctx context.Context) error {
 	host, _ := os.Hostname()
-	_, err := r.st.DB.ExecContext(ctx, `INSERT INTO hub_replicas (id, hostname, pid, started_at, heartbeat_at) VALUES (?, ?, ?, now(), now())
+	_, err := r.st.Bun().ExecContext(ctx, `INSERT INTO hub_replicas (id, hostname, pid, started_at, heartbeat_at) VALUES (?, ?, ?, now(), now())
 		ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()`, r.id, host, os.Getpid())
 	if err != nil {
 		return fmt.Errorf("jobs: registering replica %s: %w", r.id, err)
@@ -139,7 +139,7 @@ func (r *Replicas) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-beat.C:
-			_, err := r.st.DB.ExecContext(ctx, `UPDATE hub_replicas SET heartbeat_at = now() WHERE id = ?`, r.id)
+			_, err := r.st.Bun().ExecContext(ctx, `UPDATE hub_replicas SET heartbeat_at = now() WHERE id = ?`, r.id)
 			switch {
 			case err == nil:
 				r.st.Avail.OK()
@@ -169,11 +169,11 @@ func (r *Replicas) sweepOnce(ctx context.Context) {
 // for Timeout, and forgets replicas silent for a day.
 func (r *Replicas) Sweep(ctx context.Context) (int, []string, error) {
 	var now time.Time // the database's clock: attempted_at is written by it
-	if err := r.st.DB.QueryRowContext(ctx, "SELECT now()").Scan(&now); err != nil {
+	if err := r.st.Bun().QueryRowContext(ctx, "SELECT now()").Scan(&now); err != nil {
 		return 0, nil, fmt.Errorf("jobs: reading the database clock: %w", err)
 	}
 	var dead []string
-	rows, err := r.st.DB.QueryContext(ctx, "SELECT id FROM hub_replicas WHERE heartbeat_at < ? AND id <> ?", now.Add(-r.timeout), r.id)
+	rows, err := r.st.Bun().QueryContext(ctx, "SELECT id FROM hub_replicas WHERE heartbeat_at < ? AND id <> ?", now.Add(-r.timeout), r.id)
 	if err != nil {
 		return 0, nil, fmt.Errorf("jobs: listing silent replicas: %w", err)
 	}
@@ -198,7 +198,7 @@ func (r *Replicas) Sweep(ctx context.Context) (int, []string, error) {
 	if err != nil {
 		return n, dead, err
 	}
-	if _, err := r.st.DB.ExecContext(ctx, "DELETE FROM hub_replicas WHERE heartbeat_at < ?", now.Add(-24*time.Hour)); err != nil {
+	if _, err := r.st.Bun().ExecContext(ctx, "DELETE FROM hub_replicas WHERE heartbeat_at < ?", now.Add(-24*time.Hour)); err != nil {
 		return n, dead, fmt.Errorf("jobs: forgetting old replicas: %w", err)
 	}
 	return n, dead, nil
@@ -207,6 +207,6 @@ func (r *Replicas) Sweep(ctx context.Context) (int, []string, error) {
 // Leave marks this replica gone after its River client stopped: jobs it
 // could not finish are run elsewhere at the next sweep, not after Timeout.
 func (r *Replicas) Leave(ctx context.Context) error {
-	_, err := r.st.DB.ExecContext(ctx, `UPDATE hub_replicas SET heartbeat_at = '1970-01-01T00:00:00Z' WHERE id = ?`, r.id)
+	_, err := r.st.Bun().ExecContext(ctx, `UPDATE hub_replicas SET heartbeat_at = '1970-01-01T00:00:00Z' WHERE id = ?`, r.id)
 	return err
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgxlisten"
-	"github.com/uptrace/bun"
 )
 
 // Event types, as the frontend knows them.
@@ -54,7 +53,7 @@ const subscriberBuffer = 64
 
 // Broker delivers events to subscribers of the same tenant.
 type Broker struct {
-	db  *bun.DB // nil: in-process only
+	db  Notifier // nil: in-process only
 	log hclog.Logger
 
 	mu     sync.Mutex
@@ -69,9 +68,15 @@ type Subscription struct {
 	once sync.Once
 }
 
+// Notifier sends a PostgreSQL notification; *store.Store is one.
+type Notifier interface {
+	Notify(ctx context.Context, channel, payload string) error
+}
+
 // New returns a broker. On PostgreSQL (postgres true) events travel through
-// NOTIFY to every replica, this one included; run Listen to receive them.
-func New(db *bun.DB, postgres bool, log hclog.Logger) *Broker {
+// NOTIFY (sent by db) to every replica, this one included; run Listen to
+// receive them.
+func New(db Notifier, postgres bool, log hclog.Logger) *Broker {
 	b := &Broker{log: log, subs: map[string]map[*Subscription]struct{}{}}
 	if postgres {
 		b.db = db
@@ -121,7 +126,7 @@ func (b *Broker) Publish(ctx context.Context, ownerKind, ownerID string, ev Even
 		b.log.Error("encoding live event", "error", err)
 		return
 	}
-	if _, err := b.db.ExecContext(ctx, "SELECT pg_notify(?, ?)", channel, string(payload)); err != nil {
+	if err := b.db.Notify(ctx, channel, string(payload)); err != nil {
 		b.log.Warn("publishing live event", "error", err)
 	}
 }

@@ -190,13 +190,13 @@ func TestDatabaseErrors(t *testing.T) {
 func TestQueryHookCountsFailedStatements(t *testing.T) {
 	m := metrics.New(metrics.Options{})
 	st := storetest.Open(t, "sqlite")
-	st.DB.AddQueryHook(m.QueryHook())
+	st.Bun().AddQueryHook(m.QueryHook())
 	ctx := context.Background()
-	if _, err := st.DB.ExecContext(ctx, "INSERT INTO no_such_table (x) VALUES (1)"); err == nil {
+	if _, err := st.Bun().ExecContext(ctx, "INSERT INTO no_such_table (x) VALUES (1)"); err == nil {
 		t.Fatal("insert into a missing table succeeded")
 	}
 	var id string
-	if err := st.DB.NewSelect().Table("incidents").Column("id").Where("id = 'none'").Scan(ctx, &id); err == nil {
+	if err := st.Bun().NewSelect().Table("incidents").Column("id").Where("id = 'none'").Scan(ctx, &id); err == nil {
 		t.Fatal("found a missing incident")
 	}
 	body := scrape(t, m)

@@ -5,7 +5,6 @@ package pipeline
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -98,7 +97,7 @@ func (w *ApplyEventsWorker) Work(ctx context.Context, _ *river.Job[ApplyEventsAr
 		began := time.Now()
 		var ids []int64
 		var out applied
-		err := w.Store.DB.RunInTx(ctx, &sql.TxOptions{}, func(ctx context.Context, tx bun.Tx) error {
+		err := w.Store.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 			var err error
 			ids, err = w.apply(ctx, tx, nil, &out)
 			return err
@@ -134,7 +133,7 @@ func (w *ApplyEventsWorker) applyEach(ctx context.Context, ids []int64) error {
 	var errs []error
 	for _, id := range ids {
 		var out applied
-		err := w.Store.DB.RunInTx(ctx, &sql.TxOptions{}, func(ctx context.Context, tx bun.Tx) error {
+		err := w.Store.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 			_, err := w.apply(ctx, tx, []int64{id}, &out)
 			return err
 		})
@@ -150,11 +149,12 @@ func (w *ApplyEventsWorker) applyEach(ctx context.Context, ids []int64) error {
 
 // apply applies, in id order, up to chunk pending events (only those in
 // only, when given), marks them applied, and enqueues the processing of the
-// incidents they opened. It returns the ids it selected, also when applying
-// fails, and adds what to report after the commit (live updates, metrics)
-// to out.
+// incidents they opened. An event whose stored record this hub cannot read
+// is left as a dead letter in the same transaction. It returns the ids it
+// selected, also when applying fails, and adds what to report after the
+// commit (live updates, metrics) to out.
 func (w *ApplyEventsWorker) apply(ctx context.Context, tx bun.Tx, only []int64, out *applied) ([]int64, error) {
-	rows, err := pendingEvents(ctx, tx, w.Store.Driver, only)
+	rows, err := store.PendingInbox(ctx, tx, only, chunk, MaxEventAttempts)
 	if err != nil {
 		return nil, fmt.Errorf("loading events: %w", err)
 	}
@@ -162,22 +162,31 @@ func (w *ApplyEventsWorker) apply(ctx context.Context, tx bun.Tx, only []int64, 
 	for i, row := range rows {
 		ids[i] = row.ID
 	}
-	if len(rows) == 0 {
-		return ids, nil
-	}
-	items := make([]incidents.Item, len(rows))
-	for i, row := range rows {
-		if err := json.Unmarshal([]byte(row.Event), &items[i].Event); err != nil {
-			return ids, fmt.Errorf("event %d: decoding stored event: %w", row.ID, err)
+	items := make([]incidents.Item, 0, len(rows))
+	good := make([]store.PendingEvent, 0, len(rows))
+	for _, row := range rows {
+		if row.Err != nil {
+			// No retry can read it: a dead letter now, kept for an operator
+			// (a hub that reads it can retry it from the dead letters).
+			if err := store.DeadLetterInbox(ctx, tx, row.ID, row.Err.Error(), MaxEventAttempts); err != nil {
+				return ids, err
+			}
+			out.dead = append(out.dead, deadEvent{id: row.ID, err: row.Err})
+			continue
 		}
-		items[i].Src = incidents.Source{Provider: row.Provider, OwnerKind: row.OwnerKind, OwnerID: row.OwnerID, ConnectionID: row.ConnectionID}
+		good = append(good, row)
+		items = append(items, incidents.Item{Event: row.Event,
+			Src: incidents.Source{Provider: row.Provider, OwnerKind: row.OwnerKind, OwnerID: row.OwnerID, ConnectionID: row.ConnectionID}})
+	}
+	if len(items) == 0 {
+		return ids, nil
 	}
 	results, lc, err := incidents.ApplyBatchLifecycle(ctx, tx, items)
 	if err != nil {
-		if len(rows) == 1 {
-			return ids, fmt.Errorf("event %d: applying %s: %w", rows[0].ID, rows[0].EventType, err)
+		if len(good) == 1 {
+			return ids, fmt.Errorf("event %d: applying %s: %w", good[0].ID, good[0].EventType, err)
 		}
-		return ids, fmt.Errorf("events %d to %d: applying: %w", rows[0].ID, rows[len(rows)-1].ID, err)
+		return ids, fmt.Errorf("events %d to %d: applying: %w", good[0].ID, good[len(good)-1].ID, err)
 	}
 	// An incident that has its first full state now is new to the pipeline.
 	// One insert for the chunk's jobs: River's SQLite insert is a large
@@ -194,80 +203,15 @@ func (w *ApplyEventsWorker) apply(ctx context.Context, tx bun.Tx, only []int64, 
 	}
 	out.updates = append(out.updates, incidentUpdates(items, results)...)
 	out.count(items, results, lc)
-	for _, row := range rows {
+	appliedIDs := make([]int64, len(good))
+	for i, row := range good {
 		out.received = append(out.received, row.ReceivedAt)
+		appliedIDs[i] = row.ID
 	}
-	if err := markApplied(ctx, tx, w.Store.Driver, ids, time.Now()); err != nil {
-		return ids, fmt.Errorf("marking events applied: %w", err)
+	if err := store.MarkInboxApplied(ctx, tx, appliedIDs, time.Now()); err != nil {
+		return ids, err
 	}
 	return ids, nil
-}
-
-// On SQLite the apply path's statements pass their values as arguments, so
-// their text never changes and the store's connection keeps them compiled
-// (see store's statement cache); Bun would inline the values and SQLite
-// would compile each statement again, every chunk.
-const (
-	sqlitePendingEvents = "SELECT id, provider, connection_id, owner_kind, owner_id, event_type, event, received_at" +
-		" FROM webhook_inbox WHERE applied_at IS NULL AND attempts < ? ORDER BY id LIMIT ?"
-	sqliteMarkApplied = "UPDATE webhook_inbox SET applied_at = ?, attempts = attempts + 1, last_error = ''" +
-		" WHERE id IN (SELECT value FROM json_each(?))"
-)
-
-// pendingEvents returns up to chunk events not applied yet, in id order
-// (only those in only, when given); on PostgreSQL it locks them, skipping
-// those another replica holds.
-func pendingEvents(ctx context.Context, tx bun.Tx, driver string, only []int64) ([]store.InboxEvent, error) {
-	var out []store.InboxEvent
-	if driver == "sqlite" && only == nil {
-		rows, err := tx.Tx.QueryContext(ctx, sqlitePendingEvents, MaxEventAttempts, chunk)
-		if err != nil {
-			return nil, err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var e store.InboxEvent
-			if err := rows.Scan(&e.ID, &e.Provider, &e.ConnectionID, &e.OwnerKind, &e.OwnerID, &e.EventType, &e.Event, &e.ReceivedAt); err != nil {
-				return nil, err
-			}
-			out = append(out, e)
-		}
-		return out, rows.Err()
-	}
-	q := tx.NewSelect().Model(&out).
-		Where("applied_at IS NULL").
-		Where("attempts < ?", MaxEventAttempts).
-		Order("id").
-		Limit(chunk)
-	if only != nil {
-		q = q.Where("id IN (?)", bun.List(only))
-	}
-	if driver == "postgres" {
-		q = q.For("UPDATE SKIP LOCKED")
-	}
-	return out, q.Scan(ctx)
-}
-
-// markApplied marks the events ids applied at now.
-func markApplied(ctx context.Context, tx bun.Tx, driver string, ids []int64, now time.Time) error {
-	if driver == "sqlite" {
-		list, err := json.Marshal(ids)
-		if err != nil {
-			return err
-		}
-		// The time as Bun writes it, so comparisons with times Bun
-		// writes (retention's cutoff) keep working.
-		at := tx.Dialect().AppendTime(nil, now)
-		_, err = tx.Tx.ExecContext(ctx, sqliteMarkApplied, string(at[1:len(at)-1]), string(list))
-		return err
-	}
-	_, err := tx.NewUpdate().Model((*store.InboxEvent)(nil)).
-		Set("applied_at = ?", now.UTC()).
-		Set("attempts = attempts + 1").
-		Set("last_error = ''").
-		Where("id IN (?)", bun.List(ids)).
-		Exec(ctx)
-	return err
 }
 
 // customFieldsUpdated ends the type of events that only set custom fields
@@ -307,6 +251,7 @@ func incidentUpdates(items []incidents.Item, results []incidents.Result) []updat
 type applied struct {
 	updates  []update
 	received []time.Time // of the events applied
+	dead     []deadEvent // left as dead letters, unreadable
 	// opened and resolved count incidents by provider.
 	opened, resolved map[string]int
 }
@@ -332,8 +277,18 @@ func (a *applied) count(items []incidents.Item, results []incidents.Result, lc i
 	add(&a.resolved, lc.Resolved)
 }
 
+// deadEvent is an event left as a dead letter without retries.
+type deadEvent struct {
+	id  int64
+	err error
+}
+
 // committed publishes a committed chunk's live updates and counts it.
 func (w *ApplyEventsWorker) committed(ctx context.Context, a *applied) {
+	for _, d := range a.dead {
+		w.Metrics.EventFailed(true)
+		w.Logger.Error("event left as a dead letter: its stored record cannot be read", "inbox_id", d.id, "error", d.err)
+	}
 	for _, u := range a.updates {
 		w.Live.Publish(ctx, u.ownerKind, u.ownerID, u.event)
 	}
@@ -347,13 +302,7 @@ func (w *ApplyEventsWorker) committed(ctx context.Context, a *applied) {
 }
 
 func (w *ApplyEventsWorker) recordFailure(ctx context.Context, id int64, cause error) {
-	var attempts int
-	err := w.Store.DB.NewUpdate().Model((*store.InboxEvent)(nil)).
-		Set("attempts = attempts + 1").
-		Set("last_error = ?", truncate(cause.Error(), 1000)).
-		Where("id = ?", id).
-		Returning("attempts").
-		Scan(ctx, &attempts)
+	attempts, err := store.RecordInboxFailure(ctx, w.Store.Bun(), id, cause.Error())
 	if err != nil {
 		w.Logger.Error("recording failed event", "inbox_id", id, "error", err)
 		return

@@ -132,7 +132,7 @@ func (e *enricher) full(ctx context.Context) (*sdk.Enrichment, error) {
 // when that is within the window of the trigger) and stored for the
 // service's other incidents.
 func (e *enricher) serviceLevel(ctx context.Context, window time.Duration) (*sdk.Enrichment, error) {
-	cached, err := store.FreshServiceEvidence(ctx, e.w.Store.DB, e.conn.ID, e.inc.ServiceID, e.inc.StartedAt, window)
+	cached, err := store.FreshServiceEvidence(ctx, e.w.Store.Bun(), e.conn.ID, e.inc.ServiceID, e.inc.StartedAt, window)
 	if err != nil {
 		return nil, err
 	}
@@ -154,7 +154,7 @@ func (e *enricher) serviceLevel(ctx context.Context, window time.Duration) (*sdk
 	if err != nil || !covers(res.Sections, serviceSections) {
 		return res, err
 	}
-	err = store.SaveServiceEvidence(ctx, e.w.Store.DB, &store.ServiceEvidence{
+	err = store.SaveServiceEvidence(ctx, e.w.Store.Bun(), &store.ServiceEvidence{
 		ConnectionID: e.conn.ID, ServiceID: e.inc.ServiceID, GatheredUntil: until, GatheredAt: time.Now(),
 		Evidence: mustJSON(nonNil(res.Evidence)), Notes: mustJSON(nonNil(res.Notes)), RelatedServices: mustJSON(nonNil(res.RelatedServices)),
 	})

@@ -66,7 +66,7 @@ type ProcessIncidentWorker struct {
 // correlated with everything known and, unless it joins one, analysed.
 // So a storm costs one full enrichment per parent and one call per child.
 func (w *ProcessIncidentWorker) Work(ctx context.Context, job *river.Job[ProcessIncidentArgs]) error {
-	inc, err := incidents.LoadFacts(ctx, w.Store.DB, job.Args.IncidentID)
+	inc, err := incidents.LoadFacts(ctx, w.Store.Bun(), job.Args.IncidentID)
 	if err != nil {
 		return err
 	}
@@ -78,7 +78,7 @@ func (w *ProcessIncidentWorker) Work(ctx context.Context, job *river.Job[Process
 		if err := w.enrich(ctx, inc, true); err != nil {
 			return err
 		}
-		return w.Store.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		return w.Store.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 			return jobs.CompleteTx(ctx, w.Store, tx.Tx, job)
 		})
 	}
@@ -86,7 +86,7 @@ func (w *ProcessIncidentWorker) Work(ctx context.Context, job *river.Job[Process
 		return err
 	}
 	var correlated *live.Event
-	err = w.Store.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err = w.Store.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		var joined bool
 		var err error
 		joined, correlated, err = w.correlate(ctx, tx, inc, false)
@@ -115,7 +115,7 @@ func (w *ProcessIncidentWorker) correlateEarly(ctx context.Context, inc *inciden
 	}
 	var joined bool
 	var correlated *live.Event
-	err := w.Store.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err := w.Store.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		var err error
 		joined, correlated, err = w.correlate(ctx, tx, inc, true)
 		return err
@@ -171,7 +171,7 @@ func (w *ProcessIncidentWorker) enrich(ctx context.Context, inc *incidents.Facts
 	}
 	// The store's statuses are the metric's: complete, partial, unsupported, failed.
 	w.Metrics.Enriched(inc.Provider, rec.Status, took, 0)
-	return w.Store.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	return w.Store.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		return store.SaveEnrichment(ctx, tx, rec, evidence)
 	})
 }

@@ -46,12 +46,12 @@ type RCAWorker struct {
 
 // Work implements river.Worker.
 func (w *RCAWorker) Work(ctx context.Context, job *river.Job[RCAArgs]) error {
-	inc, err := incidents.LoadFacts(ctx, w.Store.DB, job.Args.IncidentID)
+	inc, err := incidents.LoadFacts(ctx, w.Store.Bun(), job.Args.IncidentID)
 	if err != nil {
 		return err
 	}
 	now := time.Now().UTC()
-	err = w.Store.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err = w.Store.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		if err := store.StartRCA(ctx, tx, job.Args.RCAID); err != nil {
 			return err
 		}
@@ -76,7 +76,7 @@ func (w *RCAWorker) Work(ctx context.Context, job *river.Job[RCAArgs]) error {
 	done := time.Now().UTC()
 	if err != nil {
 		w.Logger.Error("analysis failed", "incident", inc.ID, "error", err)
-		err = w.Store.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		err = w.Store.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 			if err := store.FailRCA(ctx, tx, job.Args.RCAID, done, truncate(err.Error(), 1000)); err != nil {
 				return err
 			}
@@ -94,7 +94,7 @@ func (w *RCAWorker) Work(ctx context.Context, job *river.Job[RCAArgs]) error {
 	}
 
 	// The analysis ended: summarizing while its findings are written.
-	if err := incidents.RecordAnalysis(ctx, w.Store.DB, inc.ID, incidents.AnalysisUpdate{
+	if err := incidents.RecordAnalysis(ctx, w.Store.Bun(), inc.ID, incidents.AnalysisUpdate{
 		AuroraStatus: hub.AuroraSummarizing, Ended: true, AnalyzedAt: &done, At: done,
 	}); err != nil {
 		return err
@@ -115,7 +115,7 @@ func (w *RCAWorker) Work(ctx context.Context, job *river.Job[RCAArgs]) error {
 		summary = report.Summary
 	}
 	complete := time.Now().UTC()
-	err = w.Store.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err = w.Store.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		if err := store.CompleteRCA(ctx, tx, job.Args.RCAID, done, report.Analyzer, mustJSON(report)); err != nil {
 			return err
 		}
@@ -175,9 +175,9 @@ func (w *RCAWorker) thinker(ctx context.Context, incidentID string) func(rca.Tho
 			return
 		}
 		th := hub.Thought{Content: t.Content, Type: t.Type, Timestamp: time.Now().UTC()}
-		err := store.AppendThoughts(ctx, w.Store.DB, incidentID, []hub.Thought{th})
+		err := store.AppendThoughts(ctx, w.Store.Bun(), incidentID, []hub.Thought{th})
 		if err == nil {
-			err = incidents.Touch(ctx, w.Store.DB, incidentID, th.Timestamp)
+			err = incidents.Touch(ctx, w.Store.Bun(), incidentID, th.Timestamp)
 		}
 		if err != nil {
 			w.Logger.Warn("storing an analysis thought failed", "incident", incidentID, "error", err)
@@ -209,7 +209,7 @@ func ownerOf(kind, id string) hub.Owner {
 // input gathers what the analyzer reads: the incident, its evidence, what
 // could not be gathered, and the incidents correlated into it.
 func (w *RCAWorker) input(ctx context.Context, inc *incidents.Facts) (*rca.Input, error) {
-	db := w.Store.DB
+	db := w.Store.Bun()
 	owner := ownerOf(inc.OwnerKind, inc.OwnerID)
 	detail, err := incidents.Get(ctx, db, owner, inc.ID)
 	if err != nil {

@@ -60,7 +60,7 @@ func startRCA(t *testing.T, driver string, an rca.Analyzer, status string) *rcaR
 	}
 	src := incidents.Source{Provider: "pagerduty", OwnerKind: "user", OwnerID: "u1", ConnectionID: "c1"}
 	var id string
-	err := st.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err := st.Bun().RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var err error
 		id, _, err = incidents.Apply(ctx, tx, src, sdk.Event{ID: "e1", Type: "incident.triggered", OccurredAt: time.Now().UTC(),
 			Incident: &sdk.Incident{ExternalID: "P1", Title: "Payments down", Status: status}})
@@ -69,7 +69,7 @@ func startRCA(t *testing.T, driver string, an rca.Analyzer, status string) *rcaR
 	if err != nil {
 		t.Fatal(err)
 	}
-	deps := pipeline.Deps{Store: st, Live: live.New(st.DB, false, log), Logger: log,
+	deps := pipeline.Deps{Store: st, Live: live.New(st, false, log), Logger: log,
 		Config: config.Pipeline{RCAStepDelay: 300 * time.Millisecond}}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &pipeline.RCAWorker{Deps: deps, Analyzer: an})
@@ -85,7 +85,7 @@ func startRCA(t *testing.T, driver string, an rca.Analyzer, status string) *rcaR
 		defer cancel()
 		jc.Stop(sctx)
 	})
-	err = st.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err = st.Bun().RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		_, err := pipeline.EnqueueRCA(ctx, tx, jc, id, "manual", 0)
 		return err
 	})
@@ -97,7 +97,7 @@ func startRCA(t *testing.T, driver string, an rca.Analyzer, status string) *rcaR
 
 func (r *rcaRig) incident(t *testing.T) *hub.IncidentDetail {
 	t.Helper()
-	d, err := incidents.Get(context.Background(), r.st.DB, hub.Owner{UserID: "u1"}, r.id)
+	d, err := incidents.Get(context.Background(), r.st.Bun(), hub.Owner{UserID: "u1"}, r.id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func TestRCALifecycle(t *testing.T) {
 					t.Fatal("the analysis did not start")
 				}
 				d := r.incident(t)
-				th, err := store.Thoughts(ctx, r.st.DB, r.id)
+				th, err := store.Thoughts(ctx, r.st.Bun(), r.id)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -162,8 +162,8 @@ func TestRCALifecycle(t *testing.T) {
 			if d.Status != hub.IncidentAnalyzed || d.Summary == nil || *d.Summary != "Deploy broke it. [1]" || !d.UpdatedAt.After(prev) {
 				t.Fatalf("complete: %+v", d.Incident)
 			}
-			cits, _ := store.Citations(ctx, r.st.DB, r.id)
-			sugs, _ := store.Suggestions(ctx, r.st.DB, r.id)
+			cits, _ := store.Citations(ctx, r.st.Bun(), r.id)
+			sugs, _ := store.Suggestions(ctx, r.st.Bun(), r.id)
 			if len(cits) != 1 || cits[0].Key != "1" || cits[0].ToolName != "pagerduty" || len(sugs) != 1 ||
 				sugs[0].Type != hub.SuggestionMitigation || sugs[0].Command == "" {
 				t.Fatalf("findings: %+v %+v", cits, sugs)

@@ -7,7 +7,6 @@ package queues
 import (
 	"cmp"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -70,51 +69,20 @@ var jobStates = []string{
 	string(rivertype.JobStateRetryable), string(rivertype.JobStateRunning), string(rivertype.JobStateDiscarded),
 }
 
-// ageSQL is, per dialect, the SQL of "seconds since the oldest of these
-// times" (NULL when there are none).
-func (s *Service) ageSQL(expr string) string {
-	if s.store.Driver == "postgres" {
-		return "extract(epoch from now() - min(" + expr + "))"
-	}
-	// River stores SQLite times as text; julianday reads every format used.
-	return "(julianday('now') - min(julianday(" + expr + "))) * 86400.0"
-}
-
 // Stats counts the queues: inbox events pending and dead, River jobs by
 // kind and state, with the age of the oldest of each.
 func (s *Service) Stats(ctx context.Context) (*metrics.QueueStats, error) {
-	st := &metrics.QueueStats{}
-	var oldest sql.NullFloat64
-	q := "SELECT coalesce(sum(CASE WHEN attempts < ? THEN 1 ELSE 0 END), 0), " +
-		"coalesce(sum(CASE WHEN attempts >= ? THEN 1 ELSE 0 END), 0), " +
-		s.ageSQL("CASE WHEN attempts < ? THEN received_at END") +
-		" FROM webhook_inbox WHERE applied_at IS NULL"
-	dead := pipeline.MaxEventAttempts
-	if err := s.store.DB.QueryRowContext(ctx, q, dead, dead, dead).Scan(&st.InboxPending, &st.InboxDeadLetters, &oldest); err != nil {
-		return nil, fmt.Errorf("counting inbox events: %w", err)
-	}
-	st.InboxOldestAge = seconds(oldest)
-
-	// The time each state is measured from (see metrics.JobGroup).
-	since := "CASE state WHEN 'available' THEN scheduled_at WHEN 'running' THEN attempted_at " +
-		"WHEN 'retryable' THEN coalesce(attempted_at, created_at) WHEN 'discarded' THEN finalized_at ELSE created_at END"
-	q = "SELECT kind, state, count(*), " + s.ageSQL(since) +
-		" FROM river_job WHERE state IN (?) GROUP BY kind, state ORDER BY kind, state"
-	rows, err := s.store.DB.QueryContext(ctx, q, bun.List(jobStates))
+	in, err := s.store.CountInbox(ctx, pipeline.MaxEventAttempts)
 	if err != nil {
-		return nil, fmt.Errorf("counting jobs: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var g metrics.JobGroup
-		if err := rows.Scan(&g.Kind, &g.State, &g.Count, &oldest); err != nil {
-			return nil, fmt.Errorf("counting jobs: %w", err)
-		}
-		g.OldestAge = seconds(oldest)
-		st.Jobs = append(st.Jobs, g)
+	st := &metrics.QueueStats{InboxPending: in.Pending, InboxDeadLetters: in.Dead, InboxOldestAge: in.OldestPending}
+	groups, err := jobs.Count(ctx, s.store, jobStates)
+	if err != nil {
+		return nil, err
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("counting jobs: %w", err)
+	for _, g := range groups {
+		st.Jobs = append(st.Jobs, metrics.JobGroup{Kind: g.Kind, State: g.State, Count: g.Count, OldestAge: g.OldestAge})
 	}
 	st.Jobs = withZeros(st.Jobs, s.kinds)
 	return st, nil
@@ -137,13 +105,6 @@ func withZeros(groups []metrics.JobGroup, kinds []string) []metrics.JobGroup {
 		return cmp.Or(strings.Compare(a.Kind, b.Kind), strings.Compare(a.State, b.State))
 	})
 	return groups
-}
-
-func seconds(f sql.NullFloat64) time.Duration {
-	if !f.Valid || f.Float64 < 0 {
-		return 0
-	}
-	return time.Duration(f.Float64 * float64(time.Second))
 }
 
 // Status is what GET /pipeline/status answers.
@@ -207,24 +168,12 @@ type Replica struct {
 	Alive bool `json:"alive"`
 }
 
-type replicaRow struct {
-	bun.BaseModel `bun:"table:hub_replicas"`
-
-	ID          string    `bun:"id,pk"`
-	Hostname    string    `bun:"hostname"`
-	PID         int       `bun:"pid"`
-	HeartbeatAt time.Time `bun:"heartbeat_at"`
-}
-
 // replicas returns the heartbeats of the replicas ids.
 func (s *Service) replicas(ctx context.Context, ids []string, now time.Time) (map[string]*Replica, error) {
 	out := map[string]*Replica{}
-	if len(ids) == 0 {
-		return out, nil
-	}
-	var rows []replicaRow
-	if err := s.store.DB.NewSelect().Model(&rows).Where("id IN (?)", bun.List(ids)).Scan(ctx); err != nil {
-		return nil, fmt.Errorf("loading replicas: %w", err)
+	rows, err := jobs.ReplicasByID(ctx, s.store, ids)
+	if err != nil {
+		return nil, err
 	}
 	for _, r := range rows {
 		out[r.ID] = &Replica{Hostname: r.Hostname, PID: r.PID, HeartbeatAt: r.HeartbeatAt.UTC(), Alive: now.Sub(r.HeartbeatAt) < s.replicaTimeout}
@@ -304,12 +253,9 @@ type DeadEvent struct {
 
 // DeadEvents lists inbox dead letters of every tenant, newest first.
 func (s *Service) DeadEvents(ctx context.Context, limit int) ([]DeadEvent, error) {
-	var rows []store.InboxEvent
-	err := s.store.DB.NewSelect().Model(&rows).
-		Where("applied_at IS NULL AND attempts >= ?", pipeline.MaxEventAttempts).
-		Order("id DESC").Limit(int64(limit)).Scan(ctx)
+	rows, err := s.store.DeadInbox(ctx, pipeline.MaxEventAttempts, limit)
 	if err != nil {
-		return nil, fmt.Errorf("listing dead inbox events: %w", err)
+		return nil, err
 	}
 	out := make([]DeadEvent, 0, len(rows))
 	for _, r := range rows {
@@ -369,18 +315,9 @@ func (s *Service) RetryEvent(ctx context.Context, id int64) error {
 // retryEvents retries the dead letter id, or every one when id is nil.
 func (s *Service) retryEvents(ctx context.Context, id *int64) (int, error) {
 	var n int64
-	err := s.store.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		q := tx.NewUpdate().Model((*store.InboxEvent)(nil)).
-			Set("attempts = 0").Set("last_error = ''").
-			Where("applied_at IS NULL AND attempts >= ?", pipeline.MaxEventAttempts)
-		if id != nil {
-			q = q.Where("id = ?", *id)
-		}
-		res, err := q.Exec(ctx)
-		if err != nil {
-			return fmt.Errorf("retrying inbox events: %w", err)
-		}
-		if n, err = res.RowsAffected(); err != nil || n == 0 {
+	err := s.store.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		if n, err = store.RetryDeadInbox(ctx, tx, id, pipeline.MaxEventAttempts); err != nil || n == 0 {
 			return err
 		}
 		if _, err := s.jobs.InsertTx(ctx, tx.Tx, pipeline.ApplyEventsArgs{}, nil); err != nil {

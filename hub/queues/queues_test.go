@@ -39,7 +39,7 @@ func newEnv(t *testing.T, driver string) *env {
 	if err := jobs.Migrate(ctx, st, log); err != nil {
 		t.Fatal(err)
 	}
-	deps := pipeline.Deps{Store: st, Live: live.New(st.DB, false, log), Logger: log}
+	deps := pipeline.Deps{Store: st, Live: live.New(st, false, log), Logger: log}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &pipeline.ApplyEventsWorker{Deps: deps, Wakeups: pipeline.NewWakeups(st.Driver)})
 	river.AddWorker(workers, &pipeline.ProcessIncidentWorker{Deps: deps})
@@ -68,7 +68,7 @@ func (e *env) inboxEvent(ext string, received time.Time) int64 {
 	ev := sdk.Event{ID: "ev-" + ext, Type: "incident.triggered", ResourceType: "incident", OccurredAt: received,
 		Incident: &sdk.Incident{ExternalID: ext, Title: "Disk full " + ext, Status: "triggered", Urgency: "high", CreatedAt: received}}
 	b, _ := json.Marshal(ev)
-	rows, err := store.InsertInbox(context.Background(), e.st.DB, []store.InboxEvent{{
+	rows, err := store.InsertInbox(context.Background(), e.st.Bun(), []store.InboxEvent{{
 		Provider: "pagerduty", ConnectionID: "conn-1", OwnerKind: "user", OwnerID: "u-" + ext, EventID: ev.ID,
 		EventType: ev.Type, Verified: true, Event: string(b), ReceivedAt: received.UTC(),
 	}})
@@ -117,7 +117,7 @@ func TestStatsCountsAndAges(t *testing.T) {
 			e.inboxEvent("P1", hourAgo)
 			e.inboxEvent("P2", time.Now())
 			dead := e.inboxEvent("P3", hourAgo.Add(-time.Hour))
-			if _, err := e.st.DB.NewUpdate().Model((*store.InboxEvent)(nil)).Set("attempts = ?", pipeline.MaxEventAttempts).Where("id = ?", dead).Exec(ctx); err != nil {
+			if _, err := e.st.Bun().NewUpdate().Model((*store.InboxEvent)(nil)).Set("attempts = ?", pipeline.MaxEventAttempts).Where("id = ?", dead).Exec(ctx); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := e.client.Insert(ctx, pipeline.ApplyEventsArgs{}, nil); err != nil {
@@ -216,7 +216,7 @@ func TestDeadLettersRetry(t *testing.T) {
 
 			// An inbox event that failed to apply ten times.
 			evID := e.inboxEvent("PDEAD", time.Now())
-			if _, err := e.st.DB.NewUpdate().Model((*store.InboxEvent)(nil)).
+			if _, err := e.st.Bun().NewUpdate().Model((*store.InboxEvent)(nil)).
 				Set("attempts = ?", pipeline.MaxEventAttempts).Set("last_error = 'boom'").Where("id = ?", evID).Exec(ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -232,9 +232,9 @@ func TestDeadLettersRetry(t *testing.T) {
 			}
 			e.waitFor("the retried event to be applied", func() bool {
 				var row store.InboxEvent
-				return e.st.DB.NewSelect().Model(&row).Where("id = ?", evID).Scan(ctx) == nil && row.AppliedAt != nil
+				return e.st.Bun().NewSelect().Model(&row).Where("id = ?", evID).Scan(ctx) == nil && row.AppliedAt != nil
 			})
-			n, err := e.st.DB.NewSelect().Table("incidents").Where("external_id = 'PDEAD'").Count(ctx)
+			n, err := e.st.Bun().NewSelect().Table("incidents").Where("external_id = 'PDEAD'").Count(ctx)
 			if err != nil || n != 1 {
 				t.Fatalf("incidents from the retried event: %d, %v", n, err)
 			}
@@ -245,7 +245,7 @@ func TestDeadLettersRetry(t *testing.T) {
 			// RetryAll takes every dead letter.
 			e.waitFor("the job to be discarded again", func() bool { return state() == rivertype.JobStateDiscarded })
 			ev2 := e.inboxEvent("PDEAD2", time.Now())
-			if _, err := e.st.DB.NewUpdate().Model((*store.InboxEvent)(nil)).Set("attempts = ?", pipeline.MaxEventAttempts).Where("id = ?", ev2).Exec(ctx); err != nil {
+			if _, err := e.st.Bun().NewUpdate().Model((*store.InboxEvent)(nil)).Set("attempts = ?", pipeline.MaxEventAttempts).Where("id = ?", ev2).Exec(ctx); err != nil {
 				t.Fatal(err)
 			}
 			nEvents, nJobs, err := e.q.RetryAll(ctx)
@@ -330,10 +330,10 @@ func TestStatusListsRunningJobsAndHolder(t *testing.T) {
 				alive bool
 			}{{0, true}, {time.Hour, false}} {
 				beat := time.Now().Add(-tt.age).UTC()
-				if _, err := st.DB.ExecContext(ctx, "DELETE FROM hub_replicas"); err != nil {
+				if _, err := st.Bun().ExecContext(ctx, "DELETE FROM hub_replicas"); err != nil {
 					t.Fatal(err)
 				}
-				if _, err := st.DB.ExecContext(ctx, "INSERT INTO hub_replicas (id, hostname, pid, started_at, heartbeat_at) VALUES (?, 'hub-7', 4242, ?, ?)", c.ID(), beat, beat); err != nil {
+				if _, err := st.Bun().ExecContext(ctx, "INSERT INTO hub_replicas (id, hostname, pid, started_at, heartbeat_at) VALUES (?, 'hub-7', 4242, ?, ?)", c.ID(), beat, beat); err != nil {
 					t.Fatal(err)
 				}
 				status, err := q.Status(ctx)

@@ -14,25 +14,24 @@ import (
 	"github.com/uptrace/bun"
 )
 
-// Column is a column of sealed values and what binds each to its row.
+// Column is a column of sealed values (which store reads and writes) and
+// what binds each value to its row.
 type Column struct {
-	Table, Column string
-	// Keys name the row: Keys[0] is its primary key; all of them, in
-	// order, are what Binding gets.
-	Keys    []string
+	store.SealedColumn
+	// Binding gets the row's Keys, in order.
 	Binding func(keys []string) string
 }
 
 // The sealed columns of the hub's schema.
 var (
-	Connections = Column{Table: "connections", Column: "secret", Keys: []string{"id"},
-		Binding: func(k []string) string { return secrets.ConnectionBinding(k[0]) }}
-	WebhookSecrets = Column{Table: "webhook_secrets", Column: "secret", Keys: []string{"id", "connection_id"},
-		Binding: func(k []string) string { return secrets.WebhookSecretBinding(k[1], k[0]) }}
-	WebhookKeys = Column{Table: "webhook_keys", Column: "key_sealed", Keys: []string{"connection_id"},
-		Binding: func(k []string) string { return secrets.WebhookKeyBinding(k[0]) }}
-	OAuthStates = Column{Table: "oauth_states", Column: "verifier", Keys: []string{"state_hash"},
-		Binding: func(k []string) string { return secrets.OAuthVerifierBinding(k[0]) }}
+	Connections = Column{store.SealedConnectionSecrets,
+		func(k []string) string { return secrets.ConnectionBinding(k[0]) }}
+	WebhookSecrets = Column{store.SealedWebhookSecrets,
+		func(k []string) string { return secrets.WebhookSecretBinding(k[1], k[0]) }}
+	WebhookKeys = Column{store.SealedWebhookKeys,
+		func(k []string) string { return secrets.WebhookKeyBinding(k[0]) }}
+	OAuthStates = Column{store.SealedOAuthVerifiers,
+		func(k []string) string { return secrets.OAuthVerifierBinding(k[0]) }}
 )
 
 // Columns is every sealed column, in the order Rotate walks them.
@@ -62,44 +61,6 @@ type Options struct {
 	Logger hclog.Logger
 }
 
-type sealedRow struct {
-	K1     string `bun:"k1"`
-	K2     string `bun:"k2"`
-	Sealed []byte `bun:"sealed"`
-}
-
-func (r sealedRow) keys(col Column) []string {
-	if len(col.Keys) == 1 {
-		return []string{r.K1}
-	}
-	return []string{r.K1, r.K2}
-}
-
-// page reads up to n rows of col whose primary key sorts after after,
-// locking them on PostgreSQL when lock is set.
-func page(ctx context.Context, db bun.IDB, driver string, col Column, after string, n int, lock bool) ([]sealedRow, error) {
-	q := db.NewSelect().
-		TableExpr("?", bun.Ident(col.Table)).
-		ColumnExpr("? AS k1", bun.Ident(col.Keys[0]))
-	if len(col.Keys) > 1 {
-		q = q.ColumnExpr("? AS k2", bun.Ident(col.Keys[1]))
-	} else {
-		q = q.ColumnExpr("'' AS k2")
-	}
-	q = q.ColumnExpr("? AS sealed", bun.Ident(col.Column)).
-		Where("? > ?", bun.Ident(col.Keys[0]), after).
-		OrderExpr("? ASC", bun.Ident(col.Keys[0])).
-		Limit(int64(n))
-	if lock && driver == "postgres" {
-		q = q.For("UPDATE")
-	}
-	var rows []sealedRow
-	if err := q.Scan(ctx, &rows); err != nil {
-		return nil, fmt.Errorf("reading %s.%s: %w", col.Table, col.Column, err)
-	}
-	return rows, nil
-}
-
 // Survey counts, per column, the values sealed with the current key, with
 // a previous key, and with a key that is not configured. It reads headers
 // only and decrypts nothing.
@@ -109,7 +70,7 @@ func Survey(ctx context.Context, st *store.Store, s *secrets.Sealer) ([]Count, e
 		c := Count{Table: col.Table}
 		after := ""
 		for {
-			rows, err := page(ctx, st.DB, st.Driver, col, after, 1000, false)
+			rows, err := store.SealedPage(ctx, st.Bun(), col.SealedColumn, after, 1000, false)
 			if err != nil {
 				return nil, err
 			}
@@ -119,7 +80,7 @@ func Survey(ctx context.Context, st *store.Store, s *secrets.Sealer) ([]Count, e
 			if len(rows) < 1000 {
 				break
 			}
-			after = rows[len(rows)-1].K1
+			after = rows[len(rows)-1].Keys[0]
 		}
 		out = append(out, c)
 	}
@@ -158,9 +119,9 @@ func Rotate(ctx context.Context, st *store.Store, s *secrets.Sealer, o Options) 
 		after := ""
 		for {
 			var n int
-			err := st.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+			err := st.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 				b := c // counts of this batch apply only if it commits
-				rows, err := page(ctx, tx, st.Driver, col, after, o.Batch, true)
+				rows, err := store.SealedPage(ctx, tx, col.SealedColumn, after, o.Batch, true)
 				if err != nil {
 					return err
 				}
@@ -169,20 +130,20 @@ func Rotate(ctx context.Context, st *store.Store, s *secrets.Sealer, o Options) 
 					if !s.Stale(r.Sealed) {
 						continue
 					}
-					resealed, err := s.Reseal(r.Sealed, col.Binding(r.keys(col)))
+					resealed, err := s.Reseal(r.Sealed, col.Binding(r.Keys))
 					if err != nil {
 						b.Failed++
-						o.Logger.Error("cannot re-seal a stored secret; it is left as it is", "table", col.Table, "row", r.K1, "error", err)
+						o.Logger.Error("cannot re-seal a stored secret; it is left as it is", "table", col.Table, "row", r.Keys[0], "error", err)
 						continue
 					}
-					if _, err := replace(ctx, tx, col, r.K1, r.Sealed, resealed); err != nil {
+					if _, err := store.ReplaceSealed(ctx, tx, col.SealedColumn, r.Keys[0], r.Sealed, resealed); err != nil {
 						return err
 					}
 					b.Resealed++
 				}
 				n = len(rows)
 				if n > 0 {
-					after = rows[n-1].K1
+					after = rows[n-1].Keys[0]
 				}
 				c = b
 				return nil
@@ -203,22 +164,6 @@ func Rotate(ctx context.Context, st *store.Store, s *secrets.Sealer, o Options) 
 	return out, nil
 }
 
-// replace writes resealed over old in col's row pk, only if the row still
-// holds old (a concurrent writer wins). It reports whether it wrote.
-func replace(ctx context.Context, db bun.IDB, col Column, pk string, old, resealed []byte) (bool, error) {
-	res, err := db.NewUpdate().
-		TableExpr("?", bun.Ident(col.Table)).
-		Set("? = ?", bun.Ident(col.Column), resealed).
-		Where("? = ?", bun.Ident(col.Keys[0]), pk).
-		Where("? = ?", bun.Ident(col.Column), old).
-		Exec(ctx)
-	if err != nil {
-		return false, fmt.Errorf("writing re-sealed %s.%s: %w", col.Table, col.Column, err)
-	}
-	n, err := res.RowsAffected()
-	return n == 1, err
-}
-
 // Lazily re-seals one value the hub has just opened if it is stale, and
 // stores it unless the row changed meanwhile. keys are the row's Keys. It
 // returns the value now stored for the row (sealed itself when nothing was
@@ -234,7 +179,7 @@ func Lazily(ctx context.Context, db bun.IDB, s *secrets.Sealer, col Column, seal
 	if err != nil {
 		return sealed, err
 	}
-	ok, err := replace(ctx, db, col, keys[0], sealed, resealed)
+	ok, err := store.ReplaceSealed(ctx, db, col.SealedColumn, keys[0], sealed, resealed)
 	if err != nil || !ok {
 		return sealed, err
 	}

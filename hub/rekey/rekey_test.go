@@ -207,7 +207,7 @@ func TestLazily(t *testing.T) {
 
 			// conn-000 is re-sealed; conn-001 changed since it was read, so
 			// the writer's value stays.
-			got, err := rekey.Lazily(ctx, st.DB, ba, rekey.Connections, c0.Secret, c0.ID)
+			got, err := rekey.Lazily(ctx, st.Bun(), ba, rekey.Connections, c0.Secret, c0.ID)
 			if err != nil || bytes.Equal(got, c0.Secret) || ba.Stale(got) {
 				t.Fatalf("Lazily = stale %v, %v", ba.Stale(got), err)
 			}
@@ -218,7 +218,7 @@ func TestLazily(t *testing.T) {
 			}); err != nil {
 				t.Fatal(err)
 			}
-			if got, err := rekey.Lazily(ctx, st.DB, ba, rekey.Connections, c1.Secret, c1.ID); err != nil || !bytes.Equal(got, c1.Secret) {
+			if got, err := rekey.Lazily(ctx, st.Bun(), ba, rekey.Connections, c1.Secret, c1.ID); err != nil || !bytes.Equal(got, c1.Secret) {
 				t.Fatalf("Lazily over a changed row = %v", err)
 			}
 			stored, _ := st.ConnectionByID(ctx, c1.ID)
@@ -230,7 +230,7 @@ func TestLazily(t *testing.T) {
 				t.Fatalf("re-sealed value under B alone: %q, %v", pt, err)
 			}
 			// Current values are left alone without a write.
-			if got, err := rekey.Lazily(ctx, st.DB, ba, rekey.Connections, stored0.Secret, c0.ID); err != nil || !bytes.Equal(got, stored0.Secret) {
+			if got, err := rekey.Lazily(ctx, st.Bun(), ba, rekey.Connections, stored0.Secret, c0.ID); err != nil || !bytes.Equal(got, stored0.Secret) {
 				t.Fatalf("Lazily on a current value: %v", err)
 			}
 		})

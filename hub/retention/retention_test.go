@@ -51,11 +51,11 @@ func TestPrune(t *testing.T) {
 					EventID: r.event, EventType: "incident.triggered", Event: "{}", ReceivedAt: now.Add(-r.received),
 				})
 			}
-			if _, err := store.InsertInbox(ctx, st.DB, events); err != nil {
+			if _, err := store.InsertInbox(ctx, st.Bun(), events); err != nil {
 				t.Fatal(err)
 			}
 			for _, r := range rows {
-				if _, err := st.DB.NewUpdate().Model((*store.InboxEvent)(nil)).
+				if _, err := st.Bun().NewUpdate().Model((*store.InboxEvent)(nil)).
 					Set("applied_at = ?", r.applied).Set("attempts = ?", r.attempts).
 					Where("event_id = ?", r.event).Exec(ctx); err != nil {
 					t.Fatal(err)
@@ -79,7 +79,7 @@ func TestPrune(t *testing.T) {
 				t.Errorf("pruned %+v, want 5 inbox events and 2 OAuth states", res)
 			}
 			var left []string
-			if err := st.DB.NewSelect().Model((*store.InboxEvent)(nil)).Column("event_id").Scan(ctx, &left); err != nil {
+			if err := st.Bun().NewSelect().Model((*store.InboxEvent)(nil)).Column("event_id").Scan(ctx, &left); err != nil {
 				t.Fatal(err)
 			}
 			var want []string
@@ -94,7 +94,7 @@ func TestPrune(t *testing.T) {
 				t.Errorf("left %v\nwant %v", left, want)
 			}
 			var states []string
-			if err := st.DB.NewSelect().Model((*store.OAuthState)(nil)).Column("state_hash").Order("state_hash").Scan(ctx, &states); err != nil {
+			if err := st.Bun().NewSelect().Model((*store.OAuthState)(nil)).Column("state_hash").Order("state_hash").Scan(ctx, &states); err != nil {
 				t.Fatal(err)
 			}
 			if fmt.Sprint(states) != "[h2 h3]" {
@@ -103,7 +103,7 @@ func TestPrune(t *testing.T) {
 
 			// A redelivery of a kept event is still recognised; a second
 			// run finds nothing.
-			ins, err := store.InsertInbox(ctx, st.DB, events[len(events)-2:len(events)-1])
+			ins, err := store.InsertInbox(ctx, st.Bun(), events[len(events)-2:len(events)-1])
 			if err != nil || len(ins) != 0 {
 				t.Fatalf("redelivery inserted %d rows (%v)", len(ins), err)
 			}

@@ -16,7 +16,7 @@ func TestAnalysisRecords(t *testing.T) {
 			ctx := context.Background()
 			s := storetest.Open(t, driver)
 			past := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
-			_, err := s.DB.ExecContext(ctx, `INSERT INTO incidents (id, provider, owner_kind, owner_id, external_id, status, severity,
+			_, err := s.Bun().ExecContext(ctx, `INSERT INTO incidents (id, provider, owner_kind, owner_id, external_id, status, severity,
 				alert_fired_at, started_at, created_at, updated_at) VALUES (?, 'pagerduty', 'user', 'u1', 'P1', ?, ?, ?, ?, ?, ?)`,
 				"inc-1", hub.IncidentInvestigating, hub.SeverityHigh, past, past, past, past)
 			if err != nil {
@@ -24,13 +24,13 @@ func TestAnalysisRecords(t *testing.T) {
 			}
 
 			steps := []hub.Thought{{Content: "Reading the timeline."}, {Content: "A deploy landed 4 minutes before.", Type: hub.ThoughtFinding}}
-			if err := store.AppendThoughts(ctx, s.DB, "inc-1", steps[:1]); err != nil {
+			if err := store.AppendThoughts(ctx, s.Bun(), "inc-1", steps[:1]); err != nil {
 				t.Fatal(err)
 			}
-			if err := store.AppendThoughts(ctx, s.DB, "inc-1", steps[1:]); err != nil {
+			if err := store.AppendThoughts(ctx, s.Bun(), "inc-1", steps[1:]); err != nil {
 				t.Fatal(err)
 			}
-			got, err := store.Thoughts(ctx, s.DB, "inc-1")
+			got, err := store.Thoughts(ctx, s.Bun(), "inc-1")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -47,14 +47,14 @@ func TestAnalysisRecords(t *testing.T) {
 					cs = append(cs, hub.Citation{Key: k, ToolName: "pagerduty", Command: "change events", Output: "deploy v2"})
 				}
 				ss := []hub.Suggestion{{Title: "Roll back", Type: hub.SuggestionMitigation, Risk: hub.RiskMedium}, {Title: "Check logs"}}
-				if err := store.ReplaceFindings(ctx, s.DB, "inc-1", cs, ss[:round+1]); err != nil {
+				if err := store.ReplaceFindings(ctx, s.Bun(), "inc-1", cs, ss[:round+1]); err != nil {
 					t.Fatal(err)
 				}
-				gotC, err := store.Citations(ctx, s.DB, "inc-1")
+				gotC, err := store.Citations(ctx, s.Bun(), "inc-1")
 				if err != nil {
 					t.Fatal(err)
 				}
-				gotS, err := store.Suggestions(ctx, s.DB, "inc-1")
+				gotS, err := store.Suggestions(ctx, s.Bun(), "inc-1")
 				if err != nil {
 					t.Fatal(err)
 				}

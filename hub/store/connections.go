@@ -78,7 +78,7 @@ var ErrNotFound = errors.New("store: not found")
 // Connection returns the owner's connection to provider, or ErrNotFound.
 func (s *Store) Connection(ctx context.Context, provider, ownerKind, ownerID string) (*hub.Connection, error) {
 	var r connectionRow
-	err := s.DB.NewSelect().Model(&r).
+	err := s.db.NewSelect().Model(&r).
 		Where("provider = ? AND owner_kind = ? AND owner_id = ?", provider, ownerKind, ownerID).
 		Scan(ctx)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -93,7 +93,7 @@ func (s *Store) Connection(ctx context.Context, provider, ownerKind, ownerID str
 // ConnectionByID returns a connection by its id, or ErrNotFound.
 func (s *Store) ConnectionByID(ctx context.Context, id string) (*hub.Connection, error) {
 	var r connectionRow
-	err := s.DB.NewSelect().Model(&r).Where("id = ?", id).Scan(ctx)
+	err := s.db.NewSelect().Model(&r).Where("id = ?", id).Scan(ctx)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -118,8 +118,8 @@ const MaxReachable = 32
 // A connection leaves the set only when it is disconnected.
 func (s *Store) ConnectionsReachableBy(ctx context.Context, provider, userID string) ([]*hub.Connection, error) {
 	var rows []connectionRow
-	orgs := s.DB.NewSelect().Table("org_memberships").Column("org_id").Where("user_id = ?", userID)
-	err := s.DB.NewSelect().Model(&rows).
+	orgs := s.db.NewSelect().Table("org_memberships").Column("org_id").Where("user_id = ?", userID)
+	err := s.db.NewSelect().Model(&rows).
 		Where("provider = ?", provider).
 		WhereGroup(" AND ", func(q *bun.SelectQuery) *bun.SelectQuery {
 			return q.Where("owner_kind = 'user' AND owner_id = ?", userID).
@@ -149,7 +149,7 @@ func (s *Store) SaveConnection(ctx context.Context, c *hub.Connection) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.DB.NewInsert().Model(r).
+	_, err = s.db.NewInsert().Model(r).
 		On("CONFLICT (provider, owner_kind, owner_id) DO UPDATE").
 		Set("created_by = EXCLUDED.created_by").
 		Set("display_name = EXCLUDED.display_name").
@@ -176,7 +176,7 @@ func (s *Store) SaveConnection(ctx context.Context, c *hub.Connection) error {
 
 // DeleteConnection removes the owner's connection; absent is not an error.
 func (s *Store) DeleteConnection(ctx context.Context, provider, ownerKind, ownerID string) error {
-	_, err := s.DB.NewDelete().Model((*connectionRow)(nil)).
+	_, err := s.db.NewDelete().Model((*connectionRow)(nil)).
 		Where("provider = ? AND owner_kind = ? AND owner_id = ?", provider, ownerKind, ownerID).
 		Exec(ctx)
 	if err != nil {
@@ -189,7 +189,7 @@ func (s *Store) DeleteConnection(ctx context.Context, provider, ownerKind, owner
 // the user's URL may reach the organisation's connection. The record is
 // append-only (see ConnectionsReachableBy); added reports whether it is new.
 func (s *Store) AddOrgMembership(ctx context.Context, userID, orgID string) (added bool, err error) {
-	res, err := s.DB.NewInsert().
+	res, err := s.db.NewInsert().
 		Model(&map[string]any{"user_id": userID, "org_id": orgID, "first_seen_at": time.Now().UTC()}).
 		TableExpr("org_memberships").
 		On("CONFLICT (user_id, org_id) DO NOTHING").

@@ -125,7 +125,7 @@ func TestMembershipMigrationKeepsRouting(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if _, err := s.DB.NewInsert().TableExpr("user_orgs").
+			if _, err := s.Bun().NewInsert().TableExpr("user_orgs").
 				Model(&map[string]any{"user_id": "u-mapped", "org_id": "org-b", "updated_at": now}).Exec(ctx); err != nil {
 				t.Fatal(err)
 			}

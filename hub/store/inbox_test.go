@@ -36,7 +36,7 @@ func TestInsertInbox(t *testing.T) {
 			}
 			for _, st := range steps {
 				var got []store.InboxEvent
-				err := s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+				err := s.Bun().RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 					var err error
 					got, err = store.InsertInbox(ctx, tx, st.events)
 					return err
@@ -54,7 +54,7 @@ func TestInsertInbox(t *testing.T) {
 				}
 			}
 			var stored []store.InboxEvent
-			if err := s.DB.NewSelect().Model(&stored).Order("id").Scan(ctx); err != nil {
+			if err := s.Bun().NewSelect().Model(&stored).Order("id").Scan(ctx); err != nil {
 				t.Fatal(err)
 			}
 			if len(stored) != 3 {
@@ -70,18 +70,18 @@ func TestInsertInbox(t *testing.T) {
 			// Every column given is stored (a dead letter recorded as such).
 			dead := ev("e4")
 			dead.Attempts, dead.LastError = 10, "boom"
-			if _, err := store.InsertInbox(ctx, s.DB, []store.InboxEvent{dead}); err != nil {
+			if _, err := store.InsertInbox(ctx, s.Bun(), []store.InboxEvent{dead}); err != nil {
 				t.Fatal(err)
 			}
 			var got store.InboxEvent
-			if err := s.DB.NewSelect().Model(&got).Where("event_id = ?", "e4").Scan(ctx); err != nil {
+			if err := s.Bun().NewSelect().Model(&got).Where("event_id = ?", "e4").Scan(ctx); err != nil {
 				t.Fatal(err)
 			}
 			if got.Attempts != 10 || got.LastError != "boom" || got.AppliedAt != nil {
 				t.Fatalf("dead letter stored as %+v", got)
 			}
 			// A time Bun writes compares with the stored one as a time.
-			n, err := s.DB.NewSelect().Model((*store.InboxEvent)(nil)).Where("received_at < ?", at.Add(time.Microsecond)).Count(ctx)
+			n, err := s.Bun().NewSelect().Model((*store.InboxEvent)(nil)).Where("received_at < ?", at.Add(time.Microsecond)).Count(ctx)
 			if err != nil || n != 4 {
 				t.Fatalf("events received before %s: %d, %v; want 4", at.Add(time.Microsecond), n, err)
 			}
@@ -96,7 +96,7 @@ func TestStatementCacheNestedQueries(t *testing.T) {
 	ctx := context.Background()
 	s := storetest.Open(t, "sqlite")
 	const q = "SELECT value FROM json_each(?)"
-	err := s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err := s.Bun().RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		outer, err := tx.Tx.QueryContext(ctx, q, "[1,2,3]")
 		if err != nil {
 			return err

@@ -33,7 +33,7 @@ type OAuthState struct {
 // CreateOAuthState stores a pending authorization.
 func (s *Store) CreateOAuthState(ctx context.Context, st *OAuthState) error {
 	st.CreatedAt, st.ExpiresAt = st.CreatedAt.UTC(), st.ExpiresAt.UTC()
-	if _, err := s.DB.NewInsert().Model(st).Exec(ctx); err != nil {
+	if _, err := s.db.NewInsert().Model(st).Exec(ctx); err != nil {
 		return fmt.Errorf("storing oauth state: %w", err)
 	}
 	return nil
@@ -49,7 +49,7 @@ func (s *Store) BindOAuthState(ctx context.Context, stateHash, browserHash strin
 		return nil, ErrNotFound
 	}
 	var st OAuthState
-	err := s.DB.NewUpdate().Model(&st).Set("browser_hash = ?", browserHash).
+	err := s.db.NewUpdate().Model(&st).Set("browser_hash = ?", browserHash).
 		Where("state_hash = ? AND browser_hash IS NULL AND expires_at > ?", stateHash, now.UTC()).
 		Returning("*").Scan(ctx)
 	return oauthStateResult(&st, err, "binding oauth state")
@@ -65,7 +65,7 @@ func (s *Store) ConsumeOAuthState(ctx context.Context, stateHash, browserHash st
 		return nil, ErrNotFound
 	}
 	var st OAuthState
-	err := s.DB.NewDelete().Model(&st).Where("state_hash = ? AND browser_hash = ?", stateHash, browserHash).Returning("*").Scan(ctx)
+	err := s.db.NewDelete().Model(&st).Where("state_hash = ? AND browser_hash = ?", stateHash, browserHash).Returning("*").Scan(ctx)
 	return oauthStateResult(&st, err, "consuming oauth state")
 }
 
@@ -85,7 +85,7 @@ func oauthStateResult(st *OAuthState, err error, doing string) (*OAuthState, err
 
 // PruneOAuthStates deletes the pending authorizations that expired before now.
 func (s *Store) PruneOAuthStates(ctx context.Context, now time.Time) (int64, error) {
-	res, err := s.DB.NewDelete().Model((*OAuthState)(nil)).Where("expires_at < ?", now.UTC()).Exec(ctx)
+	res, err := s.db.NewDelete().Model((*OAuthState)(nil)).Where("expires_at < ?", now.UTC()).Exec(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("pruning oauth states: %w", err)
 	}
@@ -104,7 +104,7 @@ type LockedConnectionFunc func(ctx context.Context, c *hub.Connection, save func
 // takes (the DSN sets _txlock=immediate). The row is read after the lock is
 // taken, so fn sees what a previous holder wrote. An error from fn rolls back.
 func (s *Store) WithLockedConnection(ctx context.Context, id string, fn LockedConnectionFunc) error {
-	return s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var r connectionRow
 		q := tx.NewSelect().Model(&r).Where("id = ?", id)
 		if s.Driver == "postgres" {

@@ -29,7 +29,7 @@ func TestReasonClassifiesDriverErrors(t *testing.T) {
 		{"sqlite read-only file", func(t *testing.T) error {
 			st := storetest.Open(t, "sqlite")
 			path := filepath.Join(t.TempDir(), "ro.db")
-			if _, err := st.DB.ExecContext(ctx, "VACUUM INTO ?", path); err != nil {
+			if _, err := st.Bun().ExecContext(ctx, "VACUUM INTO ?", path); err != nil {
 				t.Fatal(err)
 			}
 			ro, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
@@ -42,14 +42,14 @@ func TestReasonClassifiesDriverErrors(t *testing.T) {
 		}, store.ReasonReadOnly},
 		{"sqlite constraint", func(t *testing.T) error {
 			st := storetest.Open(t, "sqlite")
-			_, err := st.DB.ExecContext(ctx, "INSERT INTO hub_health (id, checked_at) VALUES (1, CURRENT_TIMESTAMP)")
+			_, err := st.Bun().ExecContext(ctx, "INSERT INTO hub_health (id, checked_at) VALUES (1, CURRENT_TIMESTAMP)")
 			return err
 		}, ""},
 		{"context canceled", func(t *testing.T) error {
 			st := storetest.Open(t, "sqlite")
 			cctx, cancel := context.WithCancel(ctx)
 			cancel()
-			_, err := st.DB.ExecContext(cctx, "SELECT 1")
+			_, err := st.Bun().ExecContext(cctx, "SELECT 1")
 			return err
 		}, ""},
 		{"plain error", func(t *testing.T) error { return errors.New("boom") }, ""},
@@ -58,7 +58,7 @@ func TestReasonClassifiesDriverErrors(t *testing.T) {
 		cases = append(cases,
 			errCase{"postgres read-only transaction", func(t *testing.T) error {
 				st := storetest.Open(t, "postgres")
-				tx, err := st.DB.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+				tx, err := st.Bun().BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -72,7 +72,7 @@ func TestReasonClassifiesDriverErrors(t *testing.T) {
 			}, store.ReasonUnreachable},
 			errCase{"postgres terminated session", func(t *testing.T) error {
 				st := storetest.Open(t, "postgres")
-				conn, err := st.DB.Conn(ctx)
+				conn, err := st.Bun().Conn(ctx)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -81,7 +81,7 @@ func TestReasonClassifiesDriverErrors(t *testing.T) {
 				if err := conn.QueryRowContext(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
 					t.Fatal(err)
 				}
-				if _, err := st.DB.ExecContext(ctx, "SELECT pg_terminate_backend(?)", pid); err != nil {
+				if _, err := st.Bun().ExecContext(ctx, "SELECT pg_terminate_backend(?)", pid); err != nil {
 					t.Fatal(err)
 				}
 				time.Sleep(100 * time.Millisecond)
@@ -90,7 +90,7 @@ func TestReasonClassifiesDriverErrors(t *testing.T) {
 			}, store.ReasonUnreachable},
 			errCase{"postgres constraint", func(t *testing.T) error {
 				st := storetest.Open(t, "postgres")
-				_, err := st.DB.ExecContext(ctx, "INSERT INTO hub_health (id, checked_at) VALUES (1, now())")
+				_, err := st.Bun().ExecContext(ctx, "INSERT INTO hub_health (id, checked_at) VALUES (1, now())")
 				return err
 			}, ""},
 		)
@@ -144,7 +144,7 @@ func TestAvailabilityTracksStateChanges(t *testing.T) {
 func fakeFull(t *testing.T) error {
 	st := storetest.Open(t, "sqlite")
 	ctx := context.Background()
-	conn, err := st.DB.Conn(ctx)
+	conn, err := st.Bun().Conn(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,10 +189,10 @@ func TestDamagedSQLiteIsRefusedAtStart(t *testing.T) {
 			if err := st.Migrate(ctx); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := st.DB.ExecContext(ctx, "CREATE TABLE filler AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 20000) SELECT i, randomblob(200) AS b FROM n"); err != nil {
+			if _, err := st.Bun().ExecContext(ctx, "CREATE TABLE filler AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 20000) SELECT i, randomblob(200) AS b FROM n"); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := st.DB.ExecContext(ctx, "CREATE INDEX filler_b ON filler (b)"); err != nil {
+			if _, err := st.Bun().ExecContext(ctx, "CREATE INDEX filler_b ON filler (b)"); err != nil {
 				t.Fatal(err)
 			}
 			st.Close()

@@ -22,7 +22,7 @@ type Settings struct {
 
 // Settings returns the tenant's settings (defaults when none are saved).
 func (s *Store) Settings(ctx context.Context, ownerKind, ownerID string) (*Settings, error) {
-	return TenantSettings(ctx, s.DB, ownerKind, ownerID)
+	return TenantSettings(ctx, s.db, ownerKind, ownerID)
 }
 
 // TenantSettings returns the tenant's settings (defaults when none are
@@ -39,7 +39,7 @@ func TenantSettings(ctx context.Context, db bun.IDB, ownerKind, ownerID string) 
 // SaveSettings stores the tenant's settings.
 func (s *Store) SaveSettings(ctx context.Context, st *Settings) error {
 	st.UpdatedAt = time.Now().UTC()
-	_, err := s.DB.NewInsert().Model(st).
+	_, err := s.db.NewInsert().Model(st).
 		On("CONFLICT (owner_kind, owner_id) DO UPDATE").
 		Set("automated_rca = EXCLUDED.automated_rca").
 		Set("updated_at = EXCLUDED.updated_at").

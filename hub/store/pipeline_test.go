@@ -27,14 +27,14 @@ func TestRCARuns(t *testing.T) {
 				finish func(id string) error
 				want   store.RCA
 			}{
-				{"failed", func(id string) error { return store.FailRCA(ctx, s.DB, id, done, "model exploded") },
+				{"failed", func(id string) error { return store.FailRCA(ctx, s.Bun(), id, done, "model exploded") },
 					store.RCA{Status: store.RCAError, Error: "model exploded"}},
-				{"complete", func(id string) error { return store.CompleteRCA(ctx, s.DB, id, done, "builtin", `{"summary":"s"}`) },
+				{"complete", func(id string) error { return store.CompleteRCA(ctx, s.Bun(), id, done, "builtin", `{"summary":"s"}`) },
 					store.RCA{Status: store.RCAComplete, Analyzer: "builtin"}},
 			} {
 				id := "rca-" + tc.name
 				var incidentID string
-				err := s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+				err := s.Bun().RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 					var err error
 					incidentID, _, err = incidents.Apply(ctx, tx, incidents.Source{Provider: "pagerduty", OwnerKind: "user", OwnerID: "u1", ConnectionID: "c1"},
 						sdk.Event{ID: "e-" + tc.name, Type: "incident.triggered", OccurredAt: created, Incident: &sdk.Incident{ExternalID: "P-" + tc.name, Title: "t", Status: "triggered"}})
@@ -44,19 +44,19 @@ func TestRCARuns(t *testing.T) {
 					t.Fatal(err)
 				}
 				r := &store.RCA{ID: id, IncidentID: incidentID, Status: store.RCAQueued, Reason: "manual", CreatedAt: created}
-				if err := store.InsertRCA(ctx, s.DB, r); err != nil {
+				if err := store.InsertRCA(ctx, s.Bun(), r); err != nil {
 					t.Fatal(err)
 				}
-				if err := store.StartRCA(ctx, s.DB, id); err != nil {
+				if err := store.StartRCA(ctx, s.Bun(), id); err != nil {
 					t.Fatal(err)
 				}
-				if got, err := store.LatestRCA(ctx, s.DB, r.IncidentID); err != nil || got.Status != store.RCARunning {
+				if got, err := store.LatestRCA(ctx, s.Bun(), r.IncidentID); err != nil || got.Status != store.RCARunning {
 					t.Fatalf("%s: started: %+v %v", tc.name, got, err)
 				}
 				if err := tc.finish(id); err != nil {
 					t.Fatal(err)
 				}
-				got, err := store.LatestRCA(ctx, s.DB, r.IncidentID)
+				got, err := store.LatestRCA(ctx, s.Bun(), r.IncidentID)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -82,7 +82,7 @@ func TestTenantSettings(t *testing.T) {
 				kind, id string
 				want     bool
 			}{{"org", "o1", false}, {"org", "o2", true}, {"user", "o1", true}} {
-				st, err := store.TenantSettings(ctx, s.DB, tc.kind, tc.id)
+				st, err := store.TenantSettings(ctx, s.Bun(), tc.kind, tc.id)
 				if err != nil || st.AutomatedRCA != tc.want {
 					t.Errorf("%s/%s: %+v %v, want automated %v", tc.kind, tc.id, st, err, tc.want)
 				}
@@ -103,7 +103,7 @@ func TestDeadLetters(t *testing.T) {
 				return store.InboxEvent{Provider: "pagerduty", ConnectionID: "c-" + owner, OwnerKind: "org", OwnerID: owner,
 					EventID: eventID, EventType: "incident.triggered", Event: "{}", ReceivedAt: now}
 			}
-			rows, err := store.InsertInbox(ctx, s.DB, []store.InboxEvent{
+			rows, err := store.InsertInbox(ctx, s.Bun(), []store.InboxEvent{
 				ev("o1", "dead-1"), ev("o1", "dead-2"), ev("o1", "dead-3"), ev("o1", "retrying"), ev("o1", "applied"), ev("o2", "theirs"),
 			})
 			if err != nil || len(rows) != 6 {
@@ -114,7 +114,7 @@ func TestDeadLetters(t *testing.T) {
 				byEvent[r.EventID] = r.ID
 			}
 			set := func(eventID string, attempts int, applied bool) {
-				q := s.DB.NewUpdate().Model((*store.InboxEvent)(nil)).Set("attempts = ?", attempts).Where("id = ?", byEvent[eventID])
+				q := s.Bun().NewUpdate().Model((*store.InboxEvent)(nil)).Set("attempts = ?", attempts).Where("id = ?", byEvent[eventID])
 				if applied {
 					q = q.Set("applied_at = ?", now)
 				}
@@ -127,7 +127,7 @@ func TestDeadLetters(t *testing.T) {
 			}
 			set("retrying", 9, false)
 			set("applied", 10, true)
-			got, err := store.DeadLetters(ctx, s.DB, "org", "o1", 10, 2)
+			got, err := store.DeadLetters(ctx, s.Bun(), "org", "o1", 10, 2)
 			if err != nil {
 				t.Fatal(err)
 			}

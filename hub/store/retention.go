@@ -12,13 +12,13 @@ import (
 // applied, pending or dead letters, are never deleted.
 func (s *Store) PruneAppliedInbox(ctx context.Context, before time.Time, limit int) (int64, error) {
 	before = before.UTC()
-	ids := s.DB.NewSelect().Model((*InboxEvent)(nil)).Column("id").
+	ids := s.db.NewSelect().Model((*InboxEvent)(nil)).Column("id").
 		Where("applied_at IS NOT NULL").
 		Where("received_at < ?", before).
 		Where("applied_at < ?", before).
 		Order("received_at").
 		Limit(int64(limit))
-	res, err := s.DB.NewDelete().Model((*InboxEvent)(nil)).Where("id IN (?)", ids).Exec(ctx)
+	res, err := s.db.NewDelete().Model((*InboxEvent)(nil)).Where("id IN (?)", ids).Exec(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("pruning applied webhook events: %w", err)
 	}
@@ -29,11 +29,11 @@ func (s *Store) PruneAppliedInbox(ctx context.Context, before time.Time, limit i
 // PruneExpiredOAuthStates deletes up to limit pending OAuth authorizations
 // that expired before before (used ones are deleted when consumed).
 func (s *Store) PruneExpiredOAuthStates(ctx context.Context, before time.Time, limit int) (int64, error) {
-	hashes := s.DB.NewSelect().Model((*OAuthState)(nil)).Column("state_hash").
+	hashes := s.db.NewSelect().Model((*OAuthState)(nil)).Column("state_hash").
 		Where("expires_at < ?", before.UTC()).
 		Order("expires_at").
 		Limit(int64(limit))
-	res, err := s.DB.NewDelete().Model((*OAuthState)(nil)).Where("state_hash IN (?)", hashes).Exec(ctx)
+	res, err := s.db.NewDelete().Model((*OAuthState)(nil)).Where("state_hash IN (?)", hashes).Exec(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("pruning expired oauth states: %w", err)
 	}

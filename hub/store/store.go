@@ -28,7 +28,7 @@ var migrationFiles embed.FS
 
 // Store is the hub's database.
 type Store struct {
-	DB     *bun.DB
+	db     *bun.DB
 	Driver string
 	// Avail is whether the database takes writes, as requests and probes
 	// see it; every layer reports what it sees there.
@@ -110,7 +110,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("database unreachable: %w", err)
 	}
-	s := &Store{DB: db, Driver: o.Driver, log: o.Logger, sqlitePath: o.SQLitePath, walLimit: int64(o.WALLimit)}
+	s := &Store{db: db, Driver: o.Driver, log: o.Logger, sqlitePath: o.SQLitePath, walLimit: int64(o.WALLimit)}
 	if s.log == nil {
 		s.log = hclog.NewNullLogger()
 	}
@@ -142,6 +142,22 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		go s.checkpointLoop(ctx)
 	}
 	return s, nil
+}
+
+// Bun returns the database handle. Each hub table has one owning package
+// (see docs/architecture.md, "Persistence"): store for most, incidents,
+// jobs, health and apilimit for theirs. Those owners get the handle here,
+// once, when hub/app builds them; every other package calls the owners'
+// functions and never queries. Where an owner's function takes a bun.IDB
+// (so that a caller can run several owners in one transaction, see InTx),
+// a caller passes Bun() or the transaction as an opaque handle.
+func (s *Store) Bun() *bun.DB { return s.db }
+
+// InTx runs fn in one transaction, committed when fn returns nil and
+// rolled back otherwise: the way a package that owns no table makes the
+// functions of several owners (each taking a bun.IDB) commit together.
+func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) error) error {
+	return s.db.RunInTx(ctx, nil, fn)
 }
 
 // privateSQLiteFiles creates the database file 0600 before SQLite would
@@ -190,7 +206,7 @@ func (s *Store) Close() error {
 		s.checkpointDB.Exec("PRAGMA wal_checkpoint(TRUNCATE)") //nolint:errcheck // best effort at shutdown
 		s.checkpointDB.Close()
 	}
-	err := s.DB.Close()
+	err := s.db.Close()
 	s.closeLock()
 	return err
 }
@@ -220,7 +236,7 @@ func (s *Store) migrateFS(ctx context.Context, sub fs.FS) error {
 	if err := ms.Discover(sub); err != nil {
 		return fmt.Errorf("discovering migrations: %w", err)
 	}
-	m := migrate.NewMigrator(s.DB, ms, migrate.WithTableName("hub_migrations"), migrate.WithLocksTableName("hub_migration_locks"))
+	m := migrate.NewMigrator(s.db, ms, migrate.WithTableName("hub_migrations"), migrate.WithLocksTableName("hub_migration_locks"))
 	if err := m.Init(ctx); err != nil {
 		return fmt.Errorf("initialising migrations: %w", err)
 	}
@@ -232,6 +248,15 @@ func (s *Store) migrateFS(ctx context.Context, sub fs.FS) error {
 	}
 	if _, err := m.Migrate(ctx); err != nil {
 		return fmt.Errorf("migrating: %w", err)
+	}
+	return nil
+}
+
+// Notify sends payload on a PostgreSQL notification channel (pg_notify);
+// listeners are not the store's business (see hub/live).
+func (s *Store) Notify(ctx context.Context, channel, payload string) error {
+	if _, err := s.db.ExecContext(ctx, "SELECT pg_notify(?, ?)", channel, payload); err != nil {
+		return fmt.Errorf("notifying %s: %w", channel, err)
 	}
 	return nil
 }

@@ -27,7 +27,7 @@ type WebhookSecret struct {
 // ActiveWebhookSecrets returns the connection's secrets valid at now, newest first.
 func (s *Store) ActiveWebhookSecrets(ctx context.Context, connectionID string, now time.Time) ([]WebhookSecret, error) {
 	var out []WebhookSecret
-	err := s.DB.NewSelect().Model(&out).
+	err := s.db.NewSelect().Model(&out).
 		Where("connection_id = ?", connectionID).
 		Where("expires_at IS NULL OR expires_at > ?", now.UTC()).
 		Order("created_at DESC").
@@ -42,7 +42,7 @@ func (s *Store) ActiveWebhookSecrets(ctx context.Context, connectionID string, n
 // other current secret expires after grace, so deliveries signed with it
 // during a rotation are still accepted.
 func (s *Store) AddWebhookSecret(ctx context.Context, sec *WebhookSecret, grace time.Duration) error {
-	return s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		until := sec.CreatedAt.Add(grace).UTC()
 		if _, err := tx.NewUpdate().Model((*WebhookSecret)(nil)).
 			Set("expires_at = ?", until).
@@ -66,7 +66,7 @@ func (s *Store) AddWebhookSecret(ctx context.Context, sec *WebhookSecret, grace 
 // DeleteWebhookSecrets removes the connection's secrets of source, or all
 // of them when source is "".
 func (s *Store) DeleteWebhookSecrets(ctx context.Context, connectionID, source string) error {
-	q := s.DB.NewDelete().Model((*WebhookSecret)(nil)).Where("connection_id = ?", connectionID)
+	q := s.db.NewDelete().Model((*WebhookSecret)(nil)).Where("connection_id = ?", connectionID)
 	if source != "" {
 		q = q.Where("source = ?", source)
 	}
@@ -92,7 +92,7 @@ type WebhookState struct {
 // WebhookState returns the connection's webhook state (zero when none).
 func (s *Store) WebhookState(ctx context.Context, connectionID string) (*WebhookState, error) {
 	st := &WebhookState{ConnectionID: connectionID, Subscription: "{}"}
-	err := s.DB.NewSelect().Model(st).Where("connection_id = ?", connectionID).Scan(ctx)
+	err := s.db.NewSelect().Model(st).Where("connection_id = ?", connectionID).Scan(ctx)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("loading webhook state: %w", err)
 	}
@@ -104,7 +104,7 @@ func (s *Store) SetWebhookSubscription(ctx context.Context, connectionID, id, su
 	if subscriptionJSON == "" {
 		subscriptionJSON = "{}"
 	}
-	_, err := s.DB.NewInsert().Model(&WebhookState{ConnectionID: connectionID, SubscriptionID: id, Subscription: subscriptionJSON}).
+	_, err := s.db.NewInsert().Model(&WebhookState{ConnectionID: connectionID, SubscriptionID: id, Subscription: subscriptionJSON}).
 		On("CONFLICT (connection_id) DO UPDATE").
 		Set("subscription_id = EXCLUDED.subscription_id").
 		Set("subscription = EXCLUDED.subscription").
@@ -118,7 +118,7 @@ func (s *Store) SetWebhookSubscription(ctx context.Context, connectionID, id, su
 // RecordWebhookError remembers the last rejected delivery of a connection.
 func (s *Store) RecordWebhookError(ctx context.Context, connectionID, msg string, at time.Time) error {
 	at = at.UTC()
-	_, err := s.DB.NewInsert().Model(&WebhookState{ConnectionID: connectionID, Subscription: "{}", LastError: msg, LastErrorAt: &at}).
+	_, err := s.db.NewInsert().Model(&WebhookState{ConnectionID: connectionID, Subscription: "{}", LastError: msg, LastErrorAt: &at}).
 		On("CONFLICT (connection_id) DO UPDATE").
 		Set("last_error = EXCLUDED.last_error").
 		Set("last_error_at = EXCLUDED.last_error_at").
@@ -202,6 +202,8 @@ const sqliteInsertInbox = "INSERT INTO webhook_inbox (provider, connection_id, o
 
 type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
 // sqliteQuerier returns db's database/sql handle when db is SQLite, so
@@ -263,7 +265,7 @@ type WebhookKey struct {
 // WebhookKeyOf returns the connection's webhook key, or ErrNotFound.
 func (s *Store) WebhookKeyOf(ctx context.Context, connectionID string) (*WebhookKey, error) {
 	k := new(WebhookKey)
-	err := s.DB.NewSelect().Model(k).Where("connection_id = ?", connectionID).Scan(ctx)
+	err := s.db.NewSelect().Model(k).Where("connection_id = ?", connectionID).Scan(ctx)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -277,7 +279,7 @@ func (s *Store) WebhookKeyOf(ctx context.Context, connectionID string) (*Webhook
 // caller reads the key back (WebhookKeyOf) to get the one that won.
 func (s *Store) AddWebhookKey(ctx context.Context, k *WebhookKey) error {
 	k.CreatedAt = k.CreatedAt.UTC()
-	if _, err := s.DB.NewInsert().Model(k).On("CONFLICT (connection_id) DO NOTHING").Exec(ctx); err != nil {
+	if _, err := s.db.NewInsert().Model(k).On("CONFLICT (connection_id) DO NOTHING").Exec(ctx); err != nil {
 		return fmt.Errorf("storing webhook key: %w", err)
 	}
 	return nil
@@ -287,7 +289,7 @@ func (s *Store) AddWebhookKey(ctx context.Context, k *WebhookKey) error {
 // hashes to keyHash, or ErrNotFound.
 func (s *Store) ConnectionIDByWebhookKey(ctx context.Context, keyHash string) (string, error) {
 	var id string
-	err := s.DB.NewSelect().Model((*WebhookKey)(nil)).Column("connection_id").Where("key_hash = ?", keyHash).Scan(ctx, &id)
+	err := s.db.NewSelect().Model((*WebhookKey)(nil)).Column("connection_id").Where("key_hash = ?", keyHash).Scan(ctx, &id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", ErrNotFound
 	}

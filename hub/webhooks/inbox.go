@@ -2,7 +2,6 @@ package webhooks
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -11,7 +10,6 @@ import (
 	"github.com/aurora-hub/aurora-hub/hub/jobs"
 	"github.com/aurora-hub/aurora-hub/hub/pipeline"
 	"github.com/aurora-hub/aurora-hub/hub/store"
-	"github.com/aurora-hub/aurora-hub/sdk"
 	"github.com/hashicorp/go-hclog"
 	"github.com/uptrace/bun"
 )
@@ -129,7 +127,7 @@ func (i *Inbox) commit(ctx context.Context, batch []*pendingWrite) {
 	}
 	var inserted []store.InboxEvent
 	claimed := false
-	err := i.store.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err := i.store.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		var err error
 		inserted, err = store.InsertInbox(ctx, tx, rows)
 		if err != nil {
@@ -178,8 +176,6 @@ func (i *Inbox) commit(ctx context.Context, batch []*pendingWrite) {
 	}
 }
 
-// encodeEvent is the inbox's record of an event; the raw data is kept as
-// JSON (not base64), and dropped if a plugin handed over something else.
 // due returns the connections whose delivery time is more than a second old.
 func (i *Inbox) due(conns map[string]bool) []string {
 	now := time.Now()
@@ -193,15 +189,4 @@ func (i *Inbox) due(conns map[string]bool) []string {
 		}
 	}
 	return out
-}
-
-func encodeEvent(ev sdk.Event) (string, error) {
-	if len(ev.Data) > 0 && !json.Valid(ev.Data) {
-		ev.Data = nil
-	}
-	b, err := json.Marshal(ev)
-	if err != nil {
-		return "", fmt.Errorf("encoding event: %w", err)
-	}
-	return string(b), nil
 }

@@ -89,7 +89,7 @@ func TestSQLiteWALStaysBounded(t *testing.T) {
 	go func() {
 		defer close(applied)
 		for {
-			res, err := st.DB.ExecContext(ctx, `UPDATE webhook_inbox SET applied_at = ?, attempts = attempts + 1
+			res, err := st.Bun().ExecContext(ctx, `UPDATE webhook_inbox SET applied_at = ?, attempts = attempts + 1
 				WHERE id IN (SELECT id FROM webhook_inbox WHERE applied_at IS NULL ORDER BY id LIMIT 32)`, time.Now().UTC())
 			if err != nil {
 				t.Errorf("applying: %v", err)
@@ -131,7 +131,7 @@ func TestSQLiteWALStaysBounded(t *testing.T) {
 		t.Fatalf("%d deliveries failed", n)
 	}
 	var rows int
-	if err := st.DB.NewSelect().Table("webhook_inbox").ColumnExpr("count(*)").Scan(ctx, &rows); err != nil {
+	if err := st.Bun().NewSelect().Table("webhook_inbox").ColumnExpr("count(*)").Scan(ctx, &rows); err != nil {
 		t.Fatal(err)
 	}
 	if rows != deliveries {
@@ -150,7 +150,7 @@ func TestSQLiteWALStaysBounded(t *testing.T) {
 	stopSampling()
 	<-sampled
 	var dbSize int64
-	if err := st.DB.QueryRowContext(ctx, "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()").Scan(&dbSize); err != nil {
+	if err := st.Bun().QueryRowContext(ctx, "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()").Scan(&dbSize); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("%d deliveries in %s; database %.1f MiB; WAL peak %.1f MiB (limit %d MiB), %.1f MiB after %s idle",

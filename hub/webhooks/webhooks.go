@@ -158,7 +158,7 @@ func (s *Service) lookup(ctx context.Context, provider, userID, keyHash string) 
 			if err != nil {
 				return e, fmt.Errorf("opening webhook secret %s: %w", sec.ID, err)
 			}
-			if _, err := rekey.Lazily(ctx, s.store.DB, s.sealer, rekey.WebhookSecrets, sec.Secret, sec.ID, conn.ID); err != nil {
+			if _, err := rekey.Lazily(ctx, s.store.Bun(), s.sealer, rekey.WebhookSecrets, sec.Secret, sec.ID, conn.ID); err != nil {
 				s.log.Warn("re-sealing a webhook secret with the current key failed; the next lookup retries", "secret", sec.ID, "error", err)
 			}
 			c.secrets = append(c.secrets, string(pt))
@@ -467,7 +467,7 @@ func inboxRow(conn *hub.Connection, res *sdk.WebhookResult, ev sdk.Event, now ti
 	if id == "" {
 		return store.InboxEvent{}, hub.Errorf(hub.EInvalid, "Missing event id")
 	}
-	enc, err := encodeEvent(ev)
+	enc, err := store.EncodeInboxEvent(ev) // the hub's versioned record
 	if err != nil {
 		return store.InboxEvent{}, err
 	}

@@ -1,0 +1,234 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/aurora-hub/aurora-hub/sdk"
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
+)
+
+// PendingEvent is an inbox event still to be applied, with its record
+// decoded.
+type PendingEvent struct {
+	ID           int64
+	Provider     string
+	ConnectionID string
+	OwnerKind    string
+	OwnerID      string
+	EventType    string
+	ReceivedAt   time.Time
+	Event        sdk.Event
+	// Err (wrapping ErrInboxRecord) means the stored record cannot be read
+	// by this hub; Event is then zero and the event is to be dead-lettered.
+	Err error
+}
+
+// On SQLite the apply path's statements pass their values as arguments, so
+// their text never changes and the store's connection keeps them compiled
+// (see the statement cache); Bun would inline the values and SQLite would
+// compile each statement again, every chunk.
+const (
+	sqlitePendingInbox = "SELECT id, provider, connection_id, owner_kind, owner_id, event_type, event, received_at" +
+		" FROM webhook_inbox WHERE applied_at IS NULL AND attempts < ? ORDER BY id LIMIT ?"
+	sqliteMarkInboxApplied = "UPDATE webhook_inbox SET applied_at = ?, attempts = attempts + 1, last_error = ''" +
+		" WHERE id IN (SELECT value FROM json_each(?))"
+)
+
+// PendingInbox returns up to limit events not applied yet and tried fewer
+// than maxAttempts times, in id order (only those in only, when given),
+// each decoded once here. On PostgreSQL it locks them for tx's duration,
+// skipping those another replica holds.
+func PendingInbox(ctx context.Context, tx bun.IDB, only []int64, limit, maxAttempts int) ([]PendingEvent, error) {
+	var rows *sql.Rows
+	var err error
+	if q := sqliteQuerier(tx); q != nil && only == nil {
+		rows, err = q.QueryContext(ctx, sqlitePendingInbox, maxAttempts, limit)
+	} else {
+		q := tx.NewSelect().Model((*InboxEvent)(nil)).
+			Column("id", "provider", "connection_id", "owner_kind", "owner_id", "event_type", "event", "received_at").
+			Where("applied_at IS NULL").
+			Where("attempts < ?", maxAttempts).
+			Order("id").
+			Limit(int64(limit))
+		if only != nil {
+			q = q.Where("id IN (?)", bun.List(only))
+		}
+		if tx.Dialect().Name() == dialect.PG {
+			q = q.For("UPDATE SKIP LOCKED")
+		}
+		rows, err = q.Rows(ctx)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading pending inbox events: %w", err)
+	}
+	defer rows.Close()
+	out := make([]PendingEvent, 0, limit)
+	// The record is read in place (RawBytes, valid until the next Scan):
+	// decoding copies what the event keeps.
+	var enc sql.RawBytes
+	for rows.Next() {
+		var e PendingEvent
+		if err := rows.Scan(&e.ID, &e.Provider, &e.ConnectionID, &e.OwnerKind, &e.OwnerID, &e.EventType, &enc, &e.ReceivedAt); err != nil {
+			return nil, fmt.Errorf("reading pending inbox events: %w", err)
+		}
+		e.Event, e.Err = DecodeInboxEvent(enc)
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading pending inbox events: %w", err)
+	}
+	return out, nil
+}
+
+// MarkInboxApplied marks the events ids applied at now (one more attempt,
+// no error).
+func MarkInboxApplied(ctx context.Context, tx bun.IDB, ids []int64, now time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if q := sqliteQuerier(tx); q != nil {
+		list, err := json.Marshal(ids)
+		if err != nil {
+			return err
+		}
+		// The time as Bun writes it, so comparisons with times Bun writes
+		// (retention's cutoff) keep working.
+		at := tx.Dialect().AppendTime(nil, now)
+		if _, err := q.ExecContext(ctx, sqliteMarkInboxApplied, string(at[1:len(at)-1]), string(list)); err != nil {
+			return fmt.Errorf("marking inbox events applied: %w", err)
+		}
+		return nil
+	}
+	_, err := tx.NewUpdate().Model((*InboxEvent)(nil)).
+		Set("applied_at = ?", now.UTC()).
+		Set("attempts = attempts + 1").
+		Set("last_error = ''").
+		Where("id IN (?)", bun.List(ids)).
+		Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("marking inbox events applied: %w", err)
+	}
+	return nil
+}
+
+// RecordInboxFailure counts a failed attempt at event id with its error
+// (cut to 1000 bytes) and returns the attempts made so far.
+func RecordInboxFailure(ctx context.Context, db bun.IDB, id int64, msg string) (int, error) {
+	var attempts int
+	err := db.NewUpdate().Model((*InboxEvent)(nil)).
+		Set("attempts = attempts + 1").
+		Set("last_error = ?", truncate(msg, 1000)).
+		Where("id = ?", id).
+		Returning("attempts").
+		Scan(ctx, &attempts)
+	if err != nil {
+		return 0, fmt.Errorf("recording failure of inbox event %d: %w", id, err)
+	}
+	return attempts, nil
+}
+
+// DeadLetterInbox leaves event id as a dead letter at once (attempts set to
+// maxAttempts, unless more were made) with msg as its error: for an event
+// no retry can apply, such as one whose record this hub cannot read.
+func DeadLetterInbox(ctx context.Context, db bun.IDB, id int64, msg string, maxAttempts int) error {
+	_, err := db.NewUpdate().Model((*InboxEvent)(nil)).
+		Set("attempts = CASE WHEN attempts < ? THEN ? ELSE attempts END", maxAttempts, maxAttempts).
+		Set("last_error = ?", truncate(msg, 1000)).
+		Where("id = ? AND applied_at IS NULL", id).
+		Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("dead-lettering inbox event %d: %w", id, err)
+	}
+	return nil
+}
+
+// InboxCounts are the inbox's unapplied events.
+type InboxCounts struct {
+	// Pending have been tried fewer than the maximum of times; Dead as
+	// often (dead letters).
+	Pending, Dead int64
+	// OldestPending is the age of the oldest pending event (0: none).
+	OldestPending time.Duration
+}
+
+// CountInbox counts the unapplied events, dead when tried maxAttempts times.
+func (s *Store) CountInbox(ctx context.Context, maxAttempts int) (InboxCounts, error) {
+	age := "extract(epoch from now() - min(CASE WHEN attempts < ? THEN received_at END))"
+	if s.Driver == "sqlite" {
+		age = "(julianday('now') - min(julianday(CASE WHEN attempts < ? THEN received_at END))) * 86400.0"
+	}
+	q := "SELECT coalesce(sum(CASE WHEN attempts < ? THEN 1 ELSE 0 END), 0), " +
+		"coalesce(sum(CASE WHEN attempts >= ? THEN 1 ELSE 0 END), 0), " + age +
+		" FROM webhook_inbox WHERE applied_at IS NULL"
+	var c InboxCounts
+	var oldest sql.NullFloat64
+	if err := s.db.QueryRowContext(ctx, q, maxAttempts, maxAttempts, maxAttempts).Scan(&c.Pending, &c.Dead, &oldest); err != nil {
+		return c, fmt.Errorf("counting inbox events: %w", err)
+	}
+	if oldest.Valid && oldest.Float64 > 0 {
+		c.OldestPending = time.Duration(oldest.Float64 * float64(time.Second))
+	}
+	return c, nil
+}
+
+// OldestPendingInbox returns when the oldest pending event (tried fewer
+// than maxAttempts times) was received; ok is false when there is none.
+func (s *Store) OldestPendingInbox(ctx context.Context, maxAttempts int) (at time.Time, ok bool, err error) {
+	var oldest []InboxEvent
+	err = s.db.NewSelect().Model(&oldest).Column("received_at").
+		Where("applied_at IS NULL AND attempts < ?", maxAttempts).
+		Order("id").Limit(1).Scan(ctx)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("reading the oldest pending event: %w", err)
+	}
+	if len(oldest) == 0 {
+		return time.Time{}, false, nil
+	}
+	return oldest[0].ReceivedAt, true, nil
+}
+
+// DeadInbox lists the dead letters (unapplied events tried maxAttempts
+// times) of every tenant, newest first.
+func (s *Store) DeadInbox(ctx context.Context, maxAttempts, limit int) ([]InboxEvent, error) {
+	var rows []InboxEvent
+	err := s.db.NewSelect().Model(&rows).
+		ExcludeColumn("event").
+		Where("applied_at IS NULL AND attempts >= ?", maxAttempts).
+		Order("id DESC").Limit(int64(limit)).Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing dead inbox events: %w", err)
+	}
+	return rows, nil
+}
+
+// RetryDeadInbox gives the dead letter id (every one when id is nil) its
+// attempts back and returns how many it revived.
+func RetryDeadInbox(ctx context.Context, db bun.IDB, id *int64, maxAttempts int) (int64, error) {
+	q := db.NewUpdate().Model((*InboxEvent)(nil)).
+		Set("attempts = 0").Set("last_error = ''").
+		Where("applied_at IS NULL AND attempts >= ?", maxAttempts)
+	if id != nil {
+		q = q.Where("id = ?", *id)
+	}
+	res, err := q.Exec(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("retrying inbox events: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("retrying inbox events: %w", err)
+	}
+	return n, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
