@@ -42,7 +42,7 @@ func (s *Server) auroraRoutes() {
 	a.Get("/:id/findings/:agentId", s.auroraFinding)
 	// Everything else under /api is unknown here, not a provider named "api".
 	s.app.All("/api/*", func(c *fiber.Ctx) error {
-		return c.Status(fiber.StatusNotFound).JSON(fiber.Map{"error": "Not found"})
+		return hub.Errorf(hub.ENotFound, "Not found")
 	})
 }
 

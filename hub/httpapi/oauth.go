@@ -39,7 +39,7 @@ func (s *Server) oauthBrowserRoute(next func(c *fiber.Ctx, provider string) erro
 	return func(c *fiber.Ctx) error {
 		name := c.Params("provider")
 		if _, ok := s.plugins.Get(name); !ok {
-			return c.Status(fiber.StatusNotFound).JSON(fiber.Map{"error": "Unknown provider: " + name})
+			return errUnknownProvider(name)
 		}
 		c.Set(fiber.HeaderCacheControl, "no-store")
 		c.Set(fiber.HeaderReferrerPolicy, "no-referrer")

@@ -40,7 +40,7 @@ func (s *Server) operatorAuth(c *fiber.Ctx) error {
 	if want := s.cfg.InternalAPISecret; want != "" {
 		got := c.Get("X-Internal-Secret")
 		if subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
-			return c.Status(fiber.StatusForbidden).JSON(fiber.Map{"error": "Forbidden: invalid or missing X-Internal-Secret header"})
+			return errBadSecret
 		}
 	}
 	return c.Next()

@@ -197,18 +197,28 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	}
 }
 
+// The middlewares' errors; handleError writes them like every other.
+var (
+	errBadSecret = hub.Errorf(hub.EForbidden, "Forbidden: invalid or missing X-Internal-Secret header")
+	errNoUser    = hub.Errorf(hub.EUnauthorized, "Unauthorized")
+)
+
+func errUnknownProvider(name string) error {
+	return hub.Errorf(hub.ENotFound, "Unknown provider: %s", name)
+}
+
 // managementAuth authenticates the frontend's server: the shared secret
 // (when configured) and the caller's user id.
 func (s *Server) managementAuth(c *fiber.Ctx) error {
 	if want := s.cfg.InternalAPISecret; want != "" {
 		got := c.Get("X-Internal-Secret")
 		if subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
-			return c.Status(fiber.StatusForbidden).JSON(fiber.Map{"error": "Forbidden: invalid or missing X-Internal-Secret header"})
+			return errBadSecret
 		}
 	}
 	owner := hub.Owner{UserID: c.Get("X-User-ID"), OrgID: c.Get("X-Org-ID")}
 	if owner.UserID == "" {
-		return c.Status(fiber.StatusUnauthorized).JSON(fiber.Map{"error": "Unauthorized"})
+		return errNoUser
 	}
 	c.Locals(ownerKey{}, owner)
 	return c.Next()
@@ -228,15 +238,13 @@ func (s *Server) provider(c *fiber.Ctx) error {
 	// killed (SIGHUP swaps drain their calls in flight).
 	p, release, ok := s.plugins.Acquire(name)
 	if !ok {
-		return c.Status(fiber.StatusNotFound).JSON(fiber.Map{"error": "Unknown provider: " + name})
+		return errUnknownProvider(name)
 	}
 	defer release()
 	if p.State != pluginhost.StateRunning {
 		// PagerDuty and most senders retry a 5xx: no webhook is lost while
 		// the plugin restarts.
-		wait := p.RetryAfter(time.Now())
-		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int((wait+time.Second-1)/time.Second)))
-		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"error": "Provider " + name + " is unavailable: " + p.State})
+		return &hub.Error{Code: hub.EUnavailable, Message: "Provider " + name + " is unavailable: " + p.State, RetryAfter: p.RetryAfter(time.Now())}
 	}
 	c.Locals(pluginKey{}, p)
 	return c.Next()
