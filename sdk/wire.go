@@ -31,6 +31,11 @@ func toStatus(err error) error {
 		}
 		e = &Error{Code: CodeInternal, Message: "internal plugin error"}
 	}
+	if _, known := protocol.Codes[string(e.Code)]; !known {
+		// An unknown or empty code would cross as gRPC's OK: a success
+		// with no answer.
+		e = &Error{Code: CodeInternal, Message: e.Message, RetryAfter: e.RetryAfter}
+	}
 	st := status.New(protocol.Codes[string(e.Code)], e.Message)
 	details := []protoadapt.MessageV1{&errdetails.ErrorInfo{Domain: protocol.ErrorDomain, Reason: string(e.Code)}}
 	if e.RetryAfter > 0 {

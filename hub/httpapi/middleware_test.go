@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http/httptest"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"github.com/aurora-hub/aurora-hub/hub"
 	"github.com/aurora-hub/aurora-hub/hub/config"
 	"github.com/aurora-hub/aurora-hub/hub/pluginhost"
+	"github.com/aurora-hub/aurora-hub/sdk"
 	"github.com/gofiber/fiber/v2"
 	"github.com/hashicorp/go-hclog"
 )
@@ -41,7 +43,7 @@ func TestMiddlewaresReturnErrors(t *testing.T) {
 		path       string // the same through the real routes (operatorAuth guards no route without queues)
 		secret     string
 		user       string
-		wantCode   string
+		wantCode   hub.Code
 		wantStatus int
 		wantBody   string
 	}{
@@ -86,6 +88,46 @@ func TestMiddlewaresReturnErrors(t *testing.T) {
 			status, body := get(t, srv.App(), tt.path, tt.secret, tt.user)
 			if status != tt.wantStatus || body != tt.wantBody {
 				t.Errorf("GET %s = %d %s, want %d %s", tt.path, status, body, tt.wantStatus, tt.wantBody)
+			}
+		})
+	}
+}
+
+// TestPluginErrorStatus: a plugin's error answers the request as it is,
+// with the status its code always had (the table the connections package
+// used to translate through) and its message, but for internal errors.
+func TestPluginErrorStatus(t *testing.T) {
+	srv := &Server{log: hclog.NewNullLogger()}
+	app := fiber.New(fiber.Config{ErrorHandler: srv.handleError})
+	var answer error
+	app.Get("/", func(*fiber.Ctx) error { return answer })
+	tests := []struct {
+		code       sdk.Code
+		wantStatus int
+		wantBody   string
+	}{
+		{sdk.CodeInvalid, 400, `{"error":"Plugin says"}`},
+		{sdk.CodeUnauthenticated, 401, `{"error":"Plugin says"}`},
+		{sdk.CodePermissionDenied, 403, `{"error":"Plugin says"}`},
+		{sdk.CodeNotFound, 404, `{"error":"Plugin says"}`},
+		{sdk.CodeUnimplemented, 404, `{"error":"Plugin says"}`},
+		{sdk.CodeRateLimited, 429, `{"error":"Plugin says"}`},
+		{sdk.CodeUpstream, 502, `{"error":"Plugin says"}`},
+		{sdk.CodeUnavailable, 503, `{"error":"Plugin says"}`},
+		{sdk.CodeInternal, 500, `{"error":"Internal server error"}`},
+		{"teapot", 500, `{"error":"Internal server error"}`},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.code), func(t *testing.T) {
+			answer = fmt.Errorf("calling the plugin: %w", &sdk.Error{Code: tt.code, Message: "Plugin says"})
+			resp, err := app.Test(httptest.NewRequest("GET", "/", nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tt.wantStatus || string(b) != tt.wantBody {
+				t.Errorf("got %d %s, want %d %s", resp.StatusCode, b, tt.wantStatus, tt.wantBody)
 			}
 		})
 	}

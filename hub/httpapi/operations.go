@@ -74,7 +74,7 @@ func webhookOutcome(c *fiber.Ctx, err error) metrics.Outcome {
 				return metrics.OutcomeUnauthorized
 			case hub.EInvalid:
 				return metrics.OutcomeInvalid
-			case hub.ENotFound:
+			case hub.ENotFound, hub.EUnimplemented:
 				return metrics.OutcomeNotConnected
 			case hub.ETooLarge:
 				return metrics.OutcomeTooLarge

@@ -159,17 +159,19 @@ func (s *Server) routes() {
 	p.Post("/oauth/login", mgmt, s.oauthLogin)
 }
 
-// errorStatus maps hub error codes to HTTP status codes.
-var errorStatus = map[string]int{
-	hub.EInvalid:      fiber.StatusBadRequest,
-	hub.EUnauthorized: fiber.StatusUnauthorized,
-	hub.EForbidden:    fiber.StatusForbidden,
-	hub.ENotFound:     fiber.StatusNotFound,
-	hub.EConflict:     fiber.StatusConflict,
-	hub.ETooLarge:     fiber.StatusRequestEntityTooLarge,
-	hub.ERateLimited:  fiber.StatusTooManyRequests,
-	hub.EUpstream:     fiber.StatusBadGateway,
-	hub.EUnavailable:  fiber.StatusServiceUnavailable,
+// errorStatus maps error codes, the hub's and its plugins', to HTTP status
+// codes; a code not here is internal (500).
+var errorStatus = map[hub.Code]int{
+	hub.EInvalid:       fiber.StatusBadRequest,
+	hub.EUnauthorized:  fiber.StatusUnauthorized,
+	hub.EForbidden:     fiber.StatusForbidden,
+	hub.ENotFound:      fiber.StatusNotFound,
+	hub.EUnimplemented: fiber.StatusNotFound, // the provider lacks the capability
+	hub.EConflict:      fiber.StatusConflict,
+	hub.ETooLarge:      fiber.StatusRequestEntityTooLarge,
+	hub.ERateLimited:   fiber.StatusTooManyRequests,
+	hub.EUpstream:      fiber.StatusBadGateway,
+	hub.EUnavailable:   fiber.StatusServiceUnavailable,
 }
 
 func (s *Server) handleError(c *fiber.Ctx, err error) error {
@@ -181,7 +183,7 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	var he *hub.Error
 	var fe *fiber.Error
 	switch {
-	case errors.As(err, &he) && he.Code != hub.EInternal:
+	case errors.As(err, &he) && errorStatus[he.Code] != 0:
 		if he.RetryAfter > 0 {
 			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int((he.RetryAfter+time.Second-1)/time.Second)))
 		}
@@ -193,7 +195,7 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 		return c.Status(fe.Code).JSON(fiber.Map{"error": fe.Message})
 	default:
 		s.log.Error("internal error", "method", c.Method(), "path", c.Path(), "error", err)
-		return c.Status(fiber.StatusInternalServerError).JSON(fiber.Map{"error": "Internal server error"})
+		return c.Status(fiber.StatusInternalServerError).JSON(fiber.Map{"error": hub.MsgInternal})
 	}
 }
 

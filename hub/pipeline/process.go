@@ -163,6 +163,8 @@ func (w *ProcessIncidentWorker) enrich(ctx context.Context, inc *incidentFacts, 
 	res, err := w.gather(ctx, inc, light)
 	took := time.Since(began)
 	var se *sdk.Error
+	var creds *credentialsError
+	fromPlugin := errors.As(err, &se) && !errors.As(err, &creds)
 	var spent *snoozeError
 	switch {
 	case errors.As(err, &spent):
@@ -177,7 +179,7 @@ func (w *ProcessIncidentWorker) enrich(ctx context.Context, inc *incidentFacts, 
 		}
 	case sdk.IsUnimplemented(err):
 		rec.Status, rec.Error = "unsupported", "the provider offers no enrichment"
-	case errors.As(err, &se) && se.Code == sdk.CodeRateLimited:
+	case fromPlugin && se.Code == sdk.CodeRateLimited:
 		wait := se.RetryAfter
 		if wait <= 0 {
 			wait = time.Minute
@@ -189,7 +191,7 @@ func (w *ProcessIncidentWorker) enrich(ctx context.Context, inc *incidentFacts, 
 		}
 		w.Logger.Info("enrichment rate limited, snoozing", "incident", inc.ID, "retry_after", wait)
 		return river.JobSnooze(wait)
-	case errors.As(err, &se) && se.Code == sdk.CodeUnavailable:
+	case fromPlugin && se.Code == sdk.CodeUnavailable:
 		w.Metrics.Enriched(inc.Provider, metrics.EnrichUnavailable, took, 0)
 		return fmt.Errorf("enriching incident %s: %w", inc.ID, err) // the plugin restarts; River retries
 	default:
@@ -220,7 +222,7 @@ func (w *ProcessIncidentWorker) gather(ctx context.Context, inc *incidentFacts, 
 	}
 	creds, err := w.Connections.Credentials(ctx, conn)
 	if err != nil {
-		return nil, err
+		return nil, &credentialsError{err}
 	}
 	e := &enricher{w: w, p: p, inc: inc, conn: conn, creds: creds}
 	if light {
@@ -229,11 +231,15 @@ func (w *ProcessIncidentWorker) gather(ctx context.Context, inc *incidentFacts, 
 	return e.full(ctx)
 }
 
+// credentialsError: the connection's token could not be had. Its codes are
+// the hub's, not the plugin's (one error type carries both), so it is
+// recorded as a failure, never retried as the plugin's unavailability.
+type credentialsError struct{ err error }
+
+func (e *credentialsError) Error() string { return e.err.Error() }
+func (e *credentialsError) Unwrap() error { return e.err }
+
 func errorMessage(err error) string {
-	var se *sdk.Error
-	if errors.As(err, &se) {
-		return se.Message
-	}
 	var he *hub.Error
 	if errors.As(err, &he) {
 		return he.Message

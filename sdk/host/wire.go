@@ -30,7 +30,7 @@ func fromStatus(err error) error {
 		switch d := d.(type) {
 		case *errdetails.ErrorInfo:
 			if d.GetDomain() == protocol.ErrorDomain {
-				e.Code = sdk.Code(d.GetReason())
+				e.Code = knownCode(d.GetReason())
 			}
 		case *errdetails.RetryInfo:
 			e.RetryAfter = d.GetRetryDelay().AsDuration()
@@ -165,9 +165,14 @@ func webhookResultFromProto(res *pb.HandleWebhookResponse) *sdk.WebhookResult {
 }
 
 func pluginErrorFromProto(pe *pb.PluginError) *sdk.Error {
-	code := sdk.Code(pe.GetCode())
-	if _, known := protocol.Codes[string(code)]; !known {
-		code = sdk.CodeInternal
+	return &sdk.Error{Code: knownCode(pe.GetCode()), Message: pe.GetMessage(), RetryAfter: pe.GetRetryAfter().AsDuration()}
+}
+
+// knownCode is the SDK code a plugin sent, or CodeInternal for one the
+// protocol does not define: the hub answers every code it receives.
+func knownCode(c string) sdk.Code {
+	if _, known := protocol.Codes[c]; !known {
+		return sdk.CodeInternal
 	}
-	return &sdk.Error{Code: code, Message: pe.GetMessage(), RetryAfter: pe.GetRetryAfter().AsDuration()}
+	return sdk.Code(c)
 }
