@@ -120,22 +120,24 @@ type subscriptionJSON struct {
 	CreatedAt time.Time `json:"createdAt"`
 }
 
-func (s *Server) provisioner(c *fiber.Ctx) (sdk.Provisioner, error) {
+// provisioner is the plugin that creates webhook subscriptions and the
+// caller's connection to it (404 when either is missing).
+func (s *Server) provisioner(c *fiber.Ctx) (sdk.Provisioner, *hub.Connection, error) {
 	p := plugin(c)
 	if !p.Manifest.Has(sdk.CapabilityProvisioning) {
-		return nil, hub.Errorf(hub.ENotFound, "Provider %s cannot create webhook subscriptions", p.Name)
+		return nil, nil, hub.Errorf(hub.ENotFound, "Provider %s cannot create webhook subscriptions", p.Name)
 	}
-	return p.Client, nil
+	conn, err := s.connection(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p.Client, conn, nil
 }
 
 // createWebhookSubscription creates the subscription in the provider, stores
 // its signing secret, and pings it to prove the loop.
 func (s *Server) createWebhookSubscription(c *fiber.Ctx) error {
-	prov, err := s.provisioner(c)
-	if err != nil {
-		return err
-	}
-	conn, err := s.connection(c)
+	prov, conn, err := s.provisioner(c)
 	if err != nil {
 		return err
 	}
@@ -224,11 +226,7 @@ func (s *Server) getWebhookSubscription(c *fiber.Ctx) error {
 }
 
 func (s *Server) deleteWebhookSubscription(c *fiber.Ctx) error {
-	prov, err := s.provisioner(c)
-	if err != nil {
-		return err
-	}
-	conn, err := s.connection(c)
+	prov, conn, err := s.provisioner(c)
 	if err != nil {
 		return err
 	}
