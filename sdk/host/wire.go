@@ -5,7 +5,6 @@ package host
 
 import (
 	"context"
-	"time"
 
 	"github.com/aurora-hub/aurora-hub/sdk"
 	"github.com/aurora-hub/aurora-hub/sdk/internal/protocol"
@@ -13,7 +12,6 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // fromStatus decodes a gRPC error from a plugin into an *Error.
@@ -97,20 +95,6 @@ func fieldsFromProto(fs []*pb.CustomField) []sdk.CustomField {
 	return out
 }
 
-func timeToProto(t time.Time) *timestamppb.Timestamp {
-	if t.IsZero() {
-		return nil
-	}
-	return timestamppb.New(t)
-}
-
-func timeFromProto(t *timestamppb.Timestamp) time.Time {
-	if t == nil {
-		return time.Time{}
-	}
-	return t.AsTime()
-}
-
 func incidentFromProto(in *pb.Incident) *sdk.Incident {
 	if in == nil {
 		return nil
@@ -120,7 +104,7 @@ func incidentFromProto(in *pb.Incident) *sdk.Incident {
 		Urgency: in.GetUrgency(), Priority: in.GetPriority(), Service: refFromProto(in.GetService()),
 		EscalationPolicy: refFromProto(in.GetEscalationPolicy()), Assignees: refsFromProto(in.GetAssignees()),
 		Teams: refsFromProto(in.GetTeams()), IncidentKey: in.GetIncidentKey(), HTMLURL: in.GetHtmlUrl(),
-		CreatedAt: timeFromProto(in.GetCreatedAt()), ResolveReason: in.GetResolveReason(),
+		CreatedAt: protocol.TimeFromProto(in.GetCreatedAt()), ResolveReason: in.GetResolveReason(),
 		CustomFields: fieldsFromProto(in.GetCustomFields()), ChangedCustomFields: fieldsFromProto(in.GetChangedCustomFields()),
 		Partial: in.GetPartial(), HasCustomFields: in.GetHasCustomFields(),
 	}
@@ -130,7 +114,7 @@ func eventsFromProto(evs []*pb.Event) []sdk.Event {
 	out := make([]sdk.Event, len(evs))
 	for i, e := range evs {
 		out[i] = sdk.Event{
-			ID: e.GetId(), Type: e.GetType(), ResourceType: e.GetResourceType(), OccurredAt: timeFromProto(e.GetOccurredAt()),
+			ID: e.GetId(), Type: e.GetType(), ResourceType: e.GetResourceType(), OccurredAt: protocol.TimeFromProto(e.GetOccurredAt()),
 			Agent: refFromProto(e.GetAgent()), Incident: incidentFromProto(e.GetIncident()), Data: e.GetData(),
 		}
 	}
@@ -148,7 +132,7 @@ func headersToProto(h map[string][]string) []*pb.Header {
 func evidenceFromProto(es []*pb.Evidence) []sdk.Evidence {
 	out := make([]sdk.Evidence, len(es))
 	for i, e := range es {
-		out[i] = sdk.Evidence{Kind: e.GetKind(), ID: e.GetId(), Summary: e.GetSummary(), At: timeFromProto(e.GetAt()), Data: e.GetData(), DedupKey: e.GetDedupKey(), Service: refFromProto(e.GetService())}
+		out[i] = sdk.Evidence{Kind: e.GetKind(), ID: e.GetId(), Summary: e.GetSummary(), At: protocol.TimeFromProto(e.GetAt()), Data: e.GetData(), DedupKey: e.GetDedupKey(), Service: refFromProto(e.GetService())}
 	}
 	return out
 }
