@@ -136,24 +136,30 @@ func (a *analysis) report() *Report {
 		}
 		in.think(hub.ThoughtAnalysis, "%s has %d known %s: %s.", a.incidentService(), len(a.deps), plural(len(a.deps), "dependency"), listNames(names))
 	}
+	var similar []*similarIncident
+	stages := []struct {
+		action, none string
+		causes       func() []finding
+	}{
+		{"Checking change events in the hour before the trigger.",
+			"No change event in that hour points at the incident's service or its dependencies.", a.changeCauses},
+		{"Checking alerts on dependencies and correlated incidents.",
+			"No alert on a dependency or another service stands out.", a.dependencyCauses},
+		{"Looking for an error repeated across the alerts.",
+			"No error repeats across the alerts.", a.signatureCauses},
+		{"Comparing with related and past incidents.",
+			"No related or past incident resembles this one.", func() []finding {
+				similar = a.similarIncidents()
+				return a.similarCauses(similar)
+			}},
+	}
 	var found []finding
-	in.think(hub.ThoughtAction, "Checking change events in the hour before the trigger.")
-	changes := a.changeCauses()
-	a.report1(changes, "No change event in that hour points at the incident's service or its dependencies.")
-	found = append(found, changes...)
-	in.think(hub.ThoughtAction, "Checking alerts on dependencies and correlated incidents.")
-	deps := a.dependencyCauses()
-	a.report1(deps, "No alert on a dependency or another service stands out.")
-	found = append(found, deps...)
-	in.think(hub.ThoughtAction, "Looking for an error repeated across the alerts.")
-	sigs := a.signatureCauses()
-	a.report1(sigs, "No error repeats across the alerts.")
-	found = append(found, sigs...)
-	in.think(hub.ThoughtAction, "Comparing with related and past incidents.")
-	similar := a.similarIncidents()
-	sims := a.similarCauses(similar)
-	a.report1(sims, "No related or past incident resembles this one.")
-	found = append(found, sims...)
+	for _, st := range stages {
+		in.think(hub.ThoughtAction, "%s", st.action)
+		causes := st.causes()
+		a.report1(causes, st.none)
+		found = append(found, causes...)
+	}
 	for i := range found {
 		found[i].cause.Confidence = round2(correlation.Clamp01(found[i].cause.Confidence * a.penalty))
 	}
