@@ -162,9 +162,7 @@ func (w *ProcessIncidentWorker) enrich(ctx context.Context, inc *incidentFacts, 
 	began := time.Now()
 	res, err := w.gather(ctx, inc, light)
 	took := time.Since(began)
-	var se *sdk.Error
-	var creds *credentialsError
-	fromPlugin := errors.As(err, &se) && !errors.As(err, &creds)
+	se := pluginError(err)
 	var spent *snoozeError
 	switch {
 	case errors.As(err, &spent):
@@ -179,7 +177,7 @@ func (w *ProcessIncidentWorker) enrich(ctx context.Context, inc *incidentFacts, 
 		}
 	case sdk.IsUnimplemented(err):
 		rec.Status, rec.Error = "unsupported", "the provider offers no enrichment"
-	case fromPlugin && se.Code == sdk.CodeRateLimited:
+	case se != nil && se.Code == sdk.CodeRateLimited:
 		wait := se.RetryAfter
 		if wait <= 0 {
 			wait = time.Minute
@@ -191,7 +189,7 @@ func (w *ProcessIncidentWorker) enrich(ctx context.Context, inc *incidentFacts, 
 		}
 		w.Logger.Info("enrichment rate limited, snoozing", "incident", inc.ID, "retry_after", wait)
 		return river.JobSnooze(wait)
-	case fromPlugin && se.Code == sdk.CodeUnavailable:
+	case se != nil && se.Code == sdk.CodeUnavailable:
 		w.Metrics.Enriched(inc.Provider, metrics.EnrichUnavailable, took, 0)
 		return fmt.Errorf("enriching incident %s: %w", inc.ID, err) // the plugin restarts; River retries
 	default:
@@ -238,6 +236,17 @@ type credentialsError struct{ err error }
 
 func (e *credentialsError) Error() string { return e.err.Error() }
 func (e *credentialsError) Unwrap() error { return e.err }
+
+// pluginError is err's *sdk.Error when the plugin (or the host for it)
+// answered with it; nil for anything else, the hub's own errors included.
+func pluginError(err error) *sdk.Error {
+	var se *sdk.Error
+	var creds *credentialsError
+	if !errors.As(err, &se) || errors.As(err, &creds) {
+		return nil
+	}
+	return se
+}
 
 func errorMessage(err error) string {
 	var he *hub.Error
