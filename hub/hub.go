@@ -1,11 +1,12 @@
 // Package hub holds Aurora Hub's provider-neutral domain types and its one
-// error type; the subpackages implement them (store, httpapi, pluginhost).
+// error type (the SDK's); the subpackages implement them (store, httpapi, pluginhost).
 package hub
 
 import (
 	"errors"
-	"fmt"
 	"time"
+
+	"github.com/aurora-hub/aurora-hub/sdk"
 )
 
 // Owner is who a connection belongs to: the organisation when the caller
@@ -65,48 +66,49 @@ type Connection struct {
 	UpdatedAt   time.Time
 }
 
-// Error codes, mapped to HTTP status codes in one table by httpapi.
+// Error is the one error type of the hub and its plugins (the SDK's): a
+// plugin's error reaches the HTTP response unchanged, and the hub's own
+// errors are made the same way. Message is safe to show to a user; Err,
+// the cause, is only logged.
+type Error = sdk.Error
+
+// Code classifies an Error; httpapi maps every code to an HTTP status code
+// in one table, and a code it does not know is internal.
+type Code = sdk.Code
+
+// Error codes: the SDK's, which plugins answer with, and two of the hub's own.
 const (
-	EInvalid      = "invalid"
-	EUnauthorized = "unauthorized"
-	EForbidden    = "forbidden"
-	ENotFound     = "not_found"
-	EConflict     = "conflict"
-	ETooLarge     = "too_large"
-	ERateLimited  = "rate_limited"
-	EUpstream     = "upstream"
-	EUnavailable  = "unavailable"
-	EInternal     = "internal"
+	EInvalid      = sdk.CodeInvalid
+	EUnauthorized = sdk.CodeUnauthenticated
+	EForbidden    = sdk.CodePermissionDenied
+	ENotFound     = sdk.CodeNotFound
+	ERateLimited  = sdk.CodeRateLimited
+	EUpstream     = sdk.CodeUpstream
+	// EUnimplemented: the provider's plugin lacks the capability (404).
+	EUnimplemented = sdk.CodeUnimplemented
+	EUnavailable   = sdk.CodeUnavailable
+	EInternal      = sdk.CodeInternal
+	// EConflict: the request contradicts what is stored.
+	EConflict Code = "conflict"
+	// ETooLarge: a request body over its limit.
+	ETooLarge Code = "too_large"
 )
 
-// Error is the hub's application error: a code, a message safe to show to a
-// user, and an optional cause that is only logged.
-type Error struct {
-	Code       string
-	Message    string
-	RetryAfter time.Duration
-	Err        error
-}
-
-func (e *Error) Error() string {
-	if e.Err != nil {
-		return fmt.Sprintf("%s: %s: %v", e.Code, e.Message, e.Err)
-	}
-	return fmt.Sprintf("%s: %s", e.Code, e.Message)
-}
-
-func (e *Error) Unwrap() error { return e.Err }
+// MsgInternal is the message of every internal error a user sees.
+const MsgInternal = "Internal server error"
 
 // Errorf returns an *Error with a formatted message.
-func Errorf(code, format string, args ...any) *Error {
-	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
-}
+func Errorf(code Code, format string, args ...any) *Error { return sdk.Errorf(code, format, args...) }
 
 // ErrorCode returns the code of err's *Error, or EInternal.
-func ErrorCode(err error) string {
+func ErrorCode(err error) Code { return sdk.ErrorCode(err) }
+
+// AsError returns the *Error of err's chain, or an EInternal one wrapping
+// err; an internal error's message is MsgInternal, whatever it said.
+func AsError(err error) *Error {
 	var e *Error
-	if errors.As(err, &e) {
-		return e.Code
+	if errors.As(err, &e) && e.Code != EInternal {
+		return e
 	}
-	return EInternal
+	return &Error{Code: EInternal, Message: MsgInternal, Err: err}
 }

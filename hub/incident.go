@@ -1,6 +1,10 @@
 package hub
 
-import "time"
+import (
+	"time"
+
+	"github.com/aurora-hub/aurora-hub/sdk"
+)
 
 // Incident statuses: the hub's own, provider-neutral lifecycle.
 const (
@@ -13,12 +17,13 @@ const (
 	IncidentMerged = "merged"
 )
 
-// Incident severities.
+// Incident severities: the SDK's vocabulary, which providers name in an
+// incident's priority; the hub ranks incidents by them.
 const (
-	SeverityCritical = "critical"
-	SeverityHigh     = "high"
-	SeverityMedium   = "medium"
-	SeverityLow      = "low"
+	SeverityCritical = sdk.SeverityCritical
+	SeverityHigh     = sdk.SeverityHigh
+	SeverityMedium   = sdk.SeverityMedium
+	SeverityLow      = sdk.SeverityLow
 )
 
 // Aurora analysis statuses of an incident.

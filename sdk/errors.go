@@ -32,8 +32,10 @@ const (
 	CodeInternal Code = "internal"
 )
 
-// Error is the one error type that crosses the plugin boundary. Message is
-// safe to show to a user; Err (not sent over the wire) keeps the cause.
+// Error is the one error type that crosses the plugin boundary, and the
+// hub's own (hub.Error is this type; the hub adds codes of its own, which a
+// plugin does not send). Message is safe to show to a user; Err (not sent
+// over the wire) keeps the cause.
 type Error struct {
 	Code       Code
 	Message    string

@@ -248,7 +248,7 @@ type enrichmentServer struct {
 func (s *enrichmentServer) Enrich(ctx context.Context, req *pb.EnrichRequest) (*pb.EnrichResponse, error) {
 	res, err := s.e.Enrich(ctx, &EnrichRequest{
 		Credentials: credsFromProto(req.GetCredentials()), IncidentID: req.GetIncidentId(),
-		ServiceID: req.GetServiceId(), TriggeredAt: timeFromProto(req.GetTriggeredAt()), Sections: req.GetSections(),
+		ServiceID: req.GetServiceId(), TriggeredAt: protocol.TimeFromProto(req.GetTriggeredAt()), Sections: req.GetSections(),
 	})
 	if err != nil {
 		return nil, toStatus(err)

@@ -6,7 +6,6 @@ package sdk
 import (
 	"context"
 	"errors"
-	"time"
 
 	"github.com/aurora-hub/aurora-hub/sdk/internal/protocol"
 	pb "github.com/aurora-hub/aurora-hub/sdk/proto/providerv1"
@@ -15,7 +14,6 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/protoadapt"
 	"google.golang.org/protobuf/types/known/durationpb"
-	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // toStatus encodes err for the wire. Only an *Error's code and message cross;
@@ -30,6 +28,11 @@ func toStatus(err error) error {
 			return status.Error(codes.DeadlineExceeded, "deadline exceeded")
 		}
 		e = &Error{Code: CodeInternal, Message: "internal plugin error"}
+	}
+	if _, known := protocol.Codes[string(e.Code)]; !known {
+		// An unknown or empty code would cross as gRPC's OK: a success
+		// with no answer.
+		e = &Error{Code: CodeInternal, Message: e.Message, RetryAfter: e.RetryAfter}
 	}
 	st := status.New(protocol.Codes[string(e.Code)], e.Message)
 	details := []protoadapt.MessageV1{&errdetails.ErrorInfo{Domain: protocol.ErrorDomain, Reason: string(e.Code)}}
@@ -87,20 +90,6 @@ func fieldsToProto(fs []CustomField) []*pb.CustomField {
 	return out
 }
 
-func timeToProto(t time.Time) *timestamppb.Timestamp {
-	if t.IsZero() {
-		return nil
-	}
-	return timestamppb.New(t)
-}
-
-func timeFromProto(t *timestamppb.Timestamp) time.Time {
-	if t == nil {
-		return time.Time{}
-	}
-	return t.AsTime()
-}
-
 func incidentToProto(in *Incident) *pb.Incident {
 	if in == nil {
 		return nil
@@ -110,7 +99,7 @@ func incidentToProto(in *Incident) *pb.Incident {
 		Urgency: in.Urgency, Priority: in.Priority, Service: refToProto(in.Service),
 		EscalationPolicy: refToProto(in.EscalationPolicy), Assignees: refsToProto(in.Assignees),
 		Teams: refsToProto(in.Teams), IncidentKey: in.IncidentKey, HtmlUrl: in.HTMLURL,
-		CreatedAt: timeToProto(in.CreatedAt), ResolveReason: in.ResolveReason,
+		CreatedAt: protocol.TimeToProto(in.CreatedAt), ResolveReason: in.ResolveReason,
 		CustomFields: fieldsToProto(in.CustomFields), ChangedCustomFields: fieldsToProto(in.ChangedCustomFields),
 		Partial: in.Partial, HasCustomFields: in.HasCustomFields,
 	}
@@ -120,7 +109,7 @@ func eventsToProto(evs []Event) []*pb.Event {
 	out := make([]*pb.Event, len(evs))
 	for i, e := range evs {
 		out[i] = &pb.Event{
-			Id: e.ID, Type: e.Type, ResourceType: e.ResourceType, OccurredAt: timeToProto(e.OccurredAt),
+			Id: e.ID, Type: e.Type, ResourceType: e.ResourceType, OccurredAt: protocol.TimeToProto(e.OccurredAt),
 			Agent: refToProto(e.Agent), Incident: incidentToProto(e.Incident), Data: e.Data,
 		}
 	}
@@ -138,7 +127,7 @@ func headersFromProto(hs []*pb.Header) map[string][]string {
 func evidenceToProto(es []Evidence) []*pb.Evidence {
 	out := make([]*pb.Evidence, len(es))
 	for i, e := range es {
-		out[i] = &pb.Evidence{Kind: e.Kind, Id: e.ID, Summary: e.Summary, At: timeToProto(e.At), Data: e.Data, DedupKey: e.DedupKey, Service: refToProto(e.Service)}
+		out[i] = &pb.Evidence{Kind: e.Kind, Id: e.ID, Summary: e.Summary, At: protocol.TimeToProto(e.At), Data: e.Data, DedupKey: e.DedupKey, Service: refToProto(e.Service)}
 	}
 	return out
 }

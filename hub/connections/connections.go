@@ -116,7 +116,7 @@ func (s *Service) ConnectToken(ctx context.Context, v Validator, provider string
 	}
 	val, err := v.ValidateCredentials(ctx, sdk.Credentials{Kind: sdk.AuthAPIToken, Token: token})
 	if err != nil {
-		return nil, FromPluginError(err)
+		return nil, err // the plugin's *hub.Error answers as it is
 	}
 	now := s.now()
 	c, existing, err := s.replacing(ctx, provider, owner, sdk.AuthAPIToken, now)
@@ -439,33 +439,6 @@ func applyValidation(c *hub.Connection, v *sdk.Validation, now time.Time) {
 	c.Capabilities = v.Capabilities
 	c.Status, c.StatusError = hub.StatusConnected, ""
 	c.ValidatedAt, c.UpdatedAt = now, now
-}
-
-var pluginCodes = map[sdk.Code]string{
-	sdk.CodeInvalid:          hub.EInvalid,
-	sdk.CodeUnauthenticated:  hub.EUnauthorized,
-	sdk.CodePermissionDenied: hub.EForbidden,
-	sdk.CodeNotFound:         hub.ENotFound,
-	sdk.CodeRateLimited:      hub.ERateLimited,
-	sdk.CodeUpstream:         hub.EUpstream,
-	sdk.CodeUnimplemented:    hub.ENotFound,
-	sdk.CodeUnavailable:      hub.EUnavailable,
-}
-
-// FromPluginError turns a plugin's error into a hub error, keeping the
-// plugin's user-facing message. Unknown or internal errors stay internal.
-func FromPluginError(err error) *hub.Error {
-	var se *sdk.Error
-	if errors.As(err, &se) {
-		if code, ok := pluginCodes[se.Code]; ok {
-			msg := se.Message
-			if se.Code == sdk.CodeUnavailable {
-				msg = "Provider plugin unavailable, retry later"
-			}
-			return &hub.Error{Code: code, Message: msg, RetryAfter: se.RetryAfter, Err: err}
-		}
-	}
-	return &hub.Error{Code: hub.EInternal, Message: "Internal server error", Err: err}
 }
 
 // AuthNone is the AuthType of a connection made without credentials, for a

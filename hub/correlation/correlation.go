@@ -164,7 +164,7 @@ func Evaluate(cfg Config, g Graph, incoming, c Candidate) (s Score, in bool) {
 	if age < 0 || age > cfg.Window {
 		return Score{}, false
 	}
-	p := Parts{Time: clamp(1 - float64(age)/float64(cfg.Window))}
+	p := Parts{Time: Clamp01(1 - float64(age)/float64(cfg.Window))}
 	if sameService(incoming, c) {
 		p.SameService = 1
 	} else if hops, ok := distance(g, incoming, c); ok {
@@ -181,7 +181,7 @@ func Evaluate(cfg Config, g Graph, incoming, c Candidate) (s Score, in bool) {
 	w := cfg.Weights
 	total := w.SameService*p.SameService + w.Dependency*p.Dependency + w.SameKey*p.SameKey +
 		w.Title*p.Title + w.Time*p.Time
-	return Score{Total: clamp(total), Parts: p, CandidateID: c.ID}, true
+	return Score{Total: Clamp01(total), Parts: p, CandidateID: c.ID}, true
 }
 
 // hopScore is 1 for a direct neighbour, halved for every further hop.
@@ -192,7 +192,9 @@ func hopScore(hops int) float64 {
 	return 1 / float64(int(1)<<(hops-1))
 }
 
-func clamp(v float64) float64 {
+// Clamp01 bounds a score to [0, 1]; NaN is 0. The analyzers in rca use it
+// for their confidences too.
+func Clamp01(v float64) float64 {
 	switch {
 	case math.IsNaN(v) || v < 0:
 		return 0
@@ -401,7 +403,7 @@ func tokenSimilarity(ta, tb []string) float64 {
 	}
 	words := jaccard(set(ta), set(tb))
 	grams := jaccard(trigrams(ta), trigrams(tb))
-	return clamp((words + grams) / 2)
+	return Clamp01((words + grams) / 2)
 }
 
 func set(xs []string) map[string]bool {

@@ -42,7 +42,7 @@ func (s *Server) auroraRoutes() {
 	a.Get("/:id/findings/:agentId", s.auroraFinding)
 	// Everything else under /api is unknown here, not a provider named "api".
 	s.app.All("/api/*", func(c *fiber.Ctx) error {
-		return c.Status(fiber.StatusNotFound).JSON(fiber.Map{"error": "Not found"})
+		return hub.Errorf(hub.ENotFound, "Not found")
 	})
 }
 
@@ -53,6 +53,16 @@ func incidentID(c *fiber.Ctx, param, msg string) (string, error) {
 		return "", hub.Errorf(hub.EInvalid, "%s", msg)
 	}
 	return id.String(), nil
+}
+
+// idAndBody reads a write's :id (else 400 msg) and its JSON object body.
+func idAndBody(c *fiber.Ctx, msg string) (string, map[string]json.RawMessage, error) {
+	id, err := incidentID(c, "id", msg)
+	if err != nil {
+		return "", nil, err
+	}
+	body, err := jsonBody(c)
+	return id, body, err
 }
 
 // jsonBody decodes a JSON object body; an empty body, null or {} is 400
@@ -177,11 +187,7 @@ func (s *Server) auroraGetIncident(c *fiber.Ctx) error {
 // summary (at most 10,000 characters) and activeTab (accepted, not kept:
 // the hub has no chat tab). 200 {"success": true, "id": "..."}.
 func (s *Server) auroraPatchIncident(c *fiber.Ctx) error {
-	id, err := incidentID(c, "id", "Invalid incident ID format")
-	if err != nil {
-		return err
-	}
-	body, err := jsonBody(c)
+	id, body, err := idAndBody(c, "Invalid incident ID format")
 	if err != nil {
 		return err
 	}
@@ -277,11 +283,7 @@ func (s *Server) auroraRecentUnlinked(c *fiber.Ctx) error {
 // {"sourceIncidentId": "..."}: the source incident becomes merged, an alert
 // of this one.
 func (s *Server) auroraMergeAlert(c *fiber.Ctx) error {
-	target, err := incidentID(c, "id", "Invalid target incident ID format")
-	if err != nil {
-		return err
-	}
-	body, err := jsonBody(c)
+	target, body, err := idAndBody(c, "Invalid target incident ID format")
 	if err != nil {
 		return err
 	}
@@ -337,11 +339,7 @@ func (s *Server) auroraGetFeedback(c *fiber.Ctx) error {
 // {"feedback_type": "helpful"|"not_helpful", "comment"?: "..."}: 201, once
 // per user and incident, on completed analyses only.
 func (s *Server) auroraPostFeedback(c *fiber.Ctx) error {
-	id, err := incidentID(c, "id", "Invalid incident ID format")
-	if err != nil {
-		return err
-	}
-	body, err := jsonBody(c)
+	id, body, err := idAndBody(c, "Invalid incident ID format")
 	if err != nil {
 		return err
 	}

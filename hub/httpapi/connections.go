@@ -110,8 +110,13 @@ func (s *Server) connect(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	s.webhooks.Invalidate()
-	if err := s.webhooks.RememberMembership(c.UserContext(), o.UserID, o.OrgID); err != nil {
+	return s.connected(c, o, conn)
+}
+
+// connected answers a new connection made with or without credentials:
+// the connection, with success.
+func (s *Server) connected(c *fiber.Ctx, o hub.Owner, conn *hub.Connection) error {
+	if err := s.learnConnection(c.UserContext(), o); err != nil {
 		return err
 	}
 	out := toJSON(conn)
@@ -189,13 +194,7 @@ func (s *Server) connectWithoutCredentials(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	s.webhooks.Invalidate()
-	if err := s.webhooks.RememberMembership(c.UserContext(), o.UserID, o.OrgID); err != nil {
-		return err
-	}
-	out := toJSON(conn)
-	out.Success = true
-	return c.JSON(out)
+	return s.connected(c, o, conn)
 }
 
 // webhookInstructions are the plugin's own setup steps (its manifest's

@@ -39,7 +39,7 @@ func (s *Server) oauthBrowserRoute(next func(c *fiber.Ctx, provider string) erro
 	return func(c *fiber.Ctx) error {
 		name := c.Params("provider")
 		if _, ok := s.plugins.Get(name); !ok {
-			return c.Status(fiber.StatusNotFound).JSON(fiber.Map{"error": "Unknown provider: " + name})
+			return errUnknownProvider(name)
 		}
 		c.Set(fiber.HeaderCacheControl, "no-store")
 		c.Set(fiber.HeaderReferrerPolicy, "no-referrer")
@@ -83,7 +83,9 @@ func (s *Server) oauthCallback(c *fiber.Ctx, name string) error {
 	res := s.oauth.Callback(ctx, name, string(c.Request().URI().QueryString()), func(n string) string { return c.Cookies(n) })
 	setCookie(c, res.Cookie)
 	if res.Code == "" {
-		s.connected(ctx, res)
+		if err := s.learnConnection(ctx, res.Owner); err != nil {
+			s.log.Warn("remembering the user's organisation failed", "error", err)
+		}
 		s.log.Info("OAuth connection completed", "provider", name, "owner_kind", res.Owner.Kind(), "connection", res.Conn.ID)
 	} else {
 		s.logOAuthFailure("OAuth callback failed", name, res.Code, res.Err)
@@ -106,14 +108,12 @@ func setCookie(c *fiber.Ctx, hc *http.Cookie) {
 	c.Cookie(ck)
 }
 
-// connected does what a token connect does after saving the connection.
-func (s *Server) connected(ctx context.Context, res oauth.Result) {
-	if s.webhooks != nil {
-		s.webhooks.Invalidate()
+// learnConnection tells the webhook routes of a new connection and
+// remembers the owner's organisation (every connect does, token or OAuth).
+func (s *Server) learnConnection(ctx context.Context, o hub.Owner) error {
+	if s.webhooks == nil {
+		return nil
 	}
-	if s.webhooks != nil {
-		if err := s.webhooks.RememberMembership(ctx, res.Owner.UserID, res.Owner.OrgID); err != nil {
-			s.log.Warn("remembering the user's organisation failed", "error", err)
-		}
-	}
+	s.webhooks.Invalidate()
+	return s.webhooks.RememberMembership(ctx, o.UserID, o.OrgID)
 }

@@ -40,7 +40,7 @@ func (s *Server) operatorAuth(c *fiber.Ctx) error {
 	if want := s.cfg.InternalAPISecret; want != "" {
 		got := c.Get("X-Internal-Secret")
 		if subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
-			return c.Status(fiber.StatusForbidden).JSON(fiber.Map{"error": "Forbidden: invalid or missing X-Internal-Secret header"})
+			return errBadSecret
 		}
 	}
 	return c.Next()
@@ -74,7 +74,7 @@ func webhookOutcome(c *fiber.Ctx, err error) metrics.Outcome {
 				return metrics.OutcomeUnauthorized
 			case hub.EInvalid:
 				return metrics.OutcomeInvalid
-			case hub.ENotFound:
+			case hub.ENotFound, hub.EUnimplemented:
 				return metrics.OutcomeNotConnected
 			case hub.ETooLarge:
 				return metrics.OutcomeTooLarge

@@ -159,17 +159,19 @@ func (s *Server) routes() {
 	p.Post("/oauth/login", mgmt, s.oauthLogin)
 }
 
-// errorStatus maps hub error codes to HTTP status codes.
-var errorStatus = map[string]int{
-	hub.EInvalid:      fiber.StatusBadRequest,
-	hub.EUnauthorized: fiber.StatusUnauthorized,
-	hub.EForbidden:    fiber.StatusForbidden,
-	hub.ENotFound:     fiber.StatusNotFound,
-	hub.EConflict:     fiber.StatusConflict,
-	hub.ETooLarge:     fiber.StatusRequestEntityTooLarge,
-	hub.ERateLimited:  fiber.StatusTooManyRequests,
-	hub.EUpstream:     fiber.StatusBadGateway,
-	hub.EUnavailable:  fiber.StatusServiceUnavailable,
+// errorStatus maps error codes, the hub's and its plugins', to HTTP status
+// codes; a code not here is internal (500).
+var errorStatus = map[hub.Code]int{
+	hub.EInvalid:       fiber.StatusBadRequest,
+	hub.EUnauthorized:  fiber.StatusUnauthorized,
+	hub.EForbidden:     fiber.StatusForbidden,
+	hub.ENotFound:      fiber.StatusNotFound,
+	hub.EUnimplemented: fiber.StatusNotFound, // the provider lacks the capability
+	hub.EConflict:      fiber.StatusConflict,
+	hub.ETooLarge:      fiber.StatusRequestEntityTooLarge,
+	hub.ERateLimited:   fiber.StatusTooManyRequests,
+	hub.EUpstream:      fiber.StatusBadGateway,
+	hub.EUnavailable:   fiber.StatusServiceUnavailable,
 }
 
 func (s *Server) handleError(c *fiber.Ctx, err error) error {
@@ -181,7 +183,7 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	var he *hub.Error
 	var fe *fiber.Error
 	switch {
-	case errors.As(err, &he) && he.Code != hub.EInternal:
+	case errors.As(err, &he) && errorStatus[he.Code] != 0:
 		if he.RetryAfter > 0 {
 			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int((he.RetryAfter+time.Second-1)/time.Second)))
 		}
@@ -193,8 +195,18 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 		return c.Status(fe.Code).JSON(fiber.Map{"error": fe.Message})
 	default:
 		s.log.Error("internal error", "method", c.Method(), "path", c.Path(), "error", err)
-		return c.Status(fiber.StatusInternalServerError).JSON(fiber.Map{"error": "Internal server error"})
+		return c.Status(fiber.StatusInternalServerError).JSON(fiber.Map{"error": hub.MsgInternal})
 	}
+}
+
+// The middlewares' errors; handleError writes them like every other.
+var (
+	errBadSecret = hub.Errorf(hub.EForbidden, "Forbidden: invalid or missing X-Internal-Secret header")
+	errNoUser    = hub.Errorf(hub.EUnauthorized, "Unauthorized")
+)
+
+func errUnknownProvider(name string) error {
+	return hub.Errorf(hub.ENotFound, "Unknown provider: %s", name)
 }
 
 // managementAuth authenticates the frontend's server: the shared secret
@@ -203,12 +215,12 @@ func (s *Server) managementAuth(c *fiber.Ctx) error {
 	if want := s.cfg.InternalAPISecret; want != "" {
 		got := c.Get("X-Internal-Secret")
 		if subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
-			return c.Status(fiber.StatusForbidden).JSON(fiber.Map{"error": "Forbidden: invalid or missing X-Internal-Secret header"})
+			return errBadSecret
 		}
 	}
 	owner := hub.Owner{UserID: c.Get("X-User-ID"), OrgID: c.Get("X-Org-ID")}
 	if owner.UserID == "" {
-		return c.Status(fiber.StatusUnauthorized).JSON(fiber.Map{"error": "Unauthorized"})
+		return errNoUser
 	}
 	c.Locals(ownerKey{}, owner)
 	return c.Next()
@@ -228,15 +240,13 @@ func (s *Server) provider(c *fiber.Ctx) error {
 	// killed (SIGHUP swaps drain their calls in flight).
 	p, release, ok := s.plugins.Acquire(name)
 	if !ok {
-		return c.Status(fiber.StatusNotFound).JSON(fiber.Map{"error": "Unknown provider: " + name})
+		return errUnknownProvider(name)
 	}
 	defer release()
 	if p.State != pluginhost.StateRunning {
 		// PagerDuty and most senders retry a 5xx: no webhook is lost while
 		// the plugin restarts.
-		wait := p.RetryAfter(time.Now())
-		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int((wait+time.Second-1)/time.Second)))
-		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"error": "Provider " + name + " is unavailable: " + p.State})
+		return &hub.Error{Code: hub.EUnavailable, Message: "Provider " + name + " is unavailable: " + p.State, RetryAfter: p.RetryAfter(time.Now())}
 	}
 	c.Locals(pluginKey{}, p)
 	return c.Next()

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/aurora-hub/aurora-hub/hub"
-	"github.com/aurora-hub/aurora-hub/hub/connections"
 	"github.com/aurora-hub/aurora-hub/hub/webhooks"
 	"github.com/aurora-hub/aurora-hub/sdk"
 	"github.com/gofiber/fiber/v2"
@@ -88,7 +87,7 @@ func (s *Server) putWebhookSecret(c *fiber.Ctx) error {
 		// The plugin knows its secrets' format: refuse a typo now rather
 		// than reject every delivery later.
 		if err := p.Client.ValidateWebhookSecret(c.UserContext(), secret); err != nil {
-			return connections.FromPluginError(err)
+			return err
 		}
 	}
 	if err := s.webhooks.PutSecret(c.UserContext(), conn, secret, webhooks.SourceManual); err != nil {
@@ -121,22 +120,24 @@ type subscriptionJSON struct {
 	CreatedAt time.Time `json:"createdAt"`
 }
 
-func (s *Server) provisioner(c *fiber.Ctx) (sdk.Provisioner, error) {
+// provisioner is the plugin that creates webhook subscriptions and the
+// caller's connection to it (404 when either is missing).
+func (s *Server) provisioner(c *fiber.Ctx) (sdk.Provisioner, *hub.Connection, error) {
 	p := plugin(c)
 	if !p.Manifest.Has(sdk.CapabilityProvisioning) {
-		return nil, hub.Errorf(hub.ENotFound, "Provider %s cannot create webhook subscriptions", p.Name)
+		return nil, nil, hub.Errorf(hub.ENotFound, "Provider %s cannot create webhook subscriptions", p.Name)
 	}
-	return p.Client, nil
+	conn, err := s.connection(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p.Client, conn, nil
 }
 
 // createWebhookSubscription creates the subscription in the provider, stores
 // its signing secret, and pings it to prove the loop.
 func (s *Server) createWebhookSubscription(c *fiber.Ctx) error {
-	prov, err := s.provisioner(c)
-	if err != nil {
-		return err
-	}
-	conn, err := s.connection(c)
+	prov, conn, err := s.provisioner(c)
 	if err != nil {
 		return err
 	}
@@ -189,7 +190,7 @@ func (s *Server) createWebhookSubscription(c *fiber.Ctx) error {
 		Description: "Aurora Hub",
 	})
 	if err != nil {
-		return connections.FromPluginError(err)
+		return err
 	}
 	rec := subscriptionJSON{ID: sub.ID, URL: sub.URL, Events: sub.Events, ScopeType: body.Scope.Type, ScopeID: body.Scope.ID, CreatedAt: time.Now().UTC()}
 	recJSON, _ := json.Marshal(rec)
@@ -204,7 +205,7 @@ func (s *Server) createWebhookSubscription(c *fiber.Ctx) error {
 	out := fiber.Map{"success": true, "subscription": rec, "secretStored": sub.Secret != "", "pinged": true}
 	if err := prov.PingWebhookSubscription(ctx, creds, sub.ID); err != nil {
 		out["pinged"] = false
-		out["pingError"] = connections.FromPluginError(err).Message
+		out["pingError"] = hub.AsError(err).Message
 	}
 	return c.Status(fiber.StatusCreated).JSON(out)
 }
@@ -225,11 +226,7 @@ func (s *Server) getWebhookSubscription(c *fiber.Ctx) error {
 }
 
 func (s *Server) deleteWebhookSubscription(c *fiber.Ctx) error {
-	prov, err := s.provisioner(c)
-	if err != nil {
-		return err
-	}
-	conn, err := s.connection(c)
+	prov, conn, err := s.provisioner(c)
 	if err != nil {
 		return err
 	}
@@ -246,8 +243,9 @@ func (s *Server) deleteWebhookSubscription(c *fiber.Ctx) error {
 		return err
 	}
 	if err := prov.DeleteWebhookSubscription(ctx, creds, state.SubscriptionID); err != nil {
-		if herr := connections.FromPluginError(err); herr.Code != hub.ENotFound {
-			return herr
+		// Already gone at the provider, or a provider that cannot delete it: forget it here.
+		if code := hub.ErrorCode(err); code != hub.ENotFound && code != hub.EUnimplemented {
+			return err
 		}
 	}
 	if err := s.webhooks.DeleteSecrets(ctx, conn, webhooks.SourceSubscription); err != nil {

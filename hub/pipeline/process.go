@@ -135,7 +135,7 @@ func (w *ProcessIncidentWorker) enrich(ctx context.Context, inc *incidents.Facts
 	began := time.Now()
 	res, err := w.gather(ctx, inc, light)
 	took := time.Since(began)
-	var se *sdk.Error
+	se := pluginError(err)
 	var spent *snoozeError
 	switch {
 	case errors.As(err, &spent):
@@ -150,7 +150,7 @@ func (w *ProcessIncidentWorker) enrich(ctx context.Context, inc *incidents.Facts
 		}
 	case sdk.IsUnimplemented(err):
 		rec.Status, rec.Error = "unsupported", "the provider offers no enrichment"
-	case errors.As(err, &se) && se.Code == sdk.CodeRateLimited:
+	case se != nil && se.Code == sdk.CodeRateLimited:
 		wait := se.RetryAfter
 		if wait <= 0 {
 			wait = time.Minute
@@ -162,7 +162,7 @@ func (w *ProcessIncidentWorker) enrich(ctx context.Context, inc *incidents.Facts
 		}
 		w.Logger.Info("enrichment rate limited, snoozing", "incident", inc.ID, "retry_after", wait)
 		return river.JobSnooze(wait)
-	case errors.As(err, &se) && se.Code == sdk.CodeUnavailable:
+	case se != nil && se.Code == sdk.CodeUnavailable:
 		w.Metrics.Enriched(inc.Provider, metrics.EnrichUnavailable, took, 0)
 		return fmt.Errorf("enriching incident %s: %w", inc.ID, err) // the plugin restarts; River retries
 	default:
@@ -193,7 +193,7 @@ func (w *ProcessIncidentWorker) gather(ctx context.Context, inc *incidents.Facts
 	}
 	creds, err := w.Connections.Credentials(ctx, conn)
 	if err != nil {
-		return nil, err
+		return nil, &credentialsError{err}
 	}
 	e := &enricher{w: w, p: p, inc: inc, conn: conn, creds: creds}
 	if light {
@@ -202,11 +202,26 @@ func (w *ProcessIncidentWorker) gather(ctx context.Context, inc *incidents.Facts
 	return e.full(ctx)
 }
 
-func errorMessage(err error) string {
+// credentialsError: the connection's token could not be had. Its codes are
+// the hub's, not the plugin's (one error type carries both), so it is
+// recorded as a failure, never retried as the plugin's unavailability.
+type credentialsError struct{ err error }
+
+func (e *credentialsError) Error() string { return e.err.Error() }
+func (e *credentialsError) Unwrap() error { return e.err }
+
+// pluginError is err's *sdk.Error when the plugin (or the host for it)
+// answered with it; nil for anything else, the hub's own errors included.
+func pluginError(err error) *sdk.Error {
 	var se *sdk.Error
-	if errors.As(err, &se) {
-		return se.Message
+	var creds *credentialsError
+	if !errors.As(err, &se) || errors.As(err, &creds) {
+		return nil
 	}
+	return se
+}
+
+func errorMessage(err error) string {
 	var he *hub.Error
 	if errors.As(err, &he) {
 		return he.Message

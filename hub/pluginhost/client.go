@@ -101,8 +101,13 @@ func (g *guard) enter() (*instance, error) {
 	if p, ok := g.h.Get(g.name); ok && p.inst != nil && p.inst.acquire() {
 		return p.inst, nil
 	}
-	return nil, &sdk.Error{Code: sdk.CodeUnavailable, Message: "Provider plugin " + g.name + " is restarting, retry later", RetryAfter: g.h.retryAfter(g.name)}
+	return nil, &sdk.Error{Code: sdk.CodeUnavailable, Message: MsgUnavailable, RetryAfter: g.h.retryAfter(g.name), Err: fmt.Errorf("provider plugin %s is restarting", g.name)}
 }
+
+// MsgUnavailable is the message of every unavailable error a plugin call
+// returns (the cause is in the error's Err, for the logs): the user sees
+// that the provider's plugin is not answering, not why.
+const MsgUnavailable = "Provider plugin unavailable, retry later"
 
 func (g *guard) call(ctx context.Context, timeout time.Duration, capability string, fn func(context.Context, host.Capabilities) error) error {
 	inst, err := g.enter()
@@ -126,8 +131,8 @@ func (g *guard) call(ctx context.Context, timeout time.Duration, capability stri
 		inst.timeouts.Add(1)
 		inst.wake()
 		return &sdk.Error{
-			Code: sdk.CodeUnavailable, Err: err, RetryAfter: g.h.opts.RestartBackoff,
-			Message: fmt.Sprintf("Provider plugin %s did not answer within %s, retry later", g.name, timeout),
+			Code: sdk.CodeUnavailable, Message: MsgUnavailable, RetryAfter: g.h.opts.RestartBackoff,
+			Err: fmt.Errorf("provider plugin %s did not answer within %s: %w", g.name, timeout, err),
 		}
 	case sdk.IsUnimplemented(err):
 		// The plugin predates the call: the capability is absent.
@@ -135,12 +140,12 @@ func (g *guard) call(ctx context.Context, timeout time.Duration, capability stri
 	case sdk.ErrorCode(err) == sdk.CodeUnavailable:
 		// The process or the connection failed: let the supervisor look now.
 		inst.wake()
+		retry := g.h.opts.RestartBackoff
 		var se *sdk.Error
-		if errors.As(err, &se) && se.RetryAfter == 0 {
-			cp := *se
-			cp.RetryAfter = g.h.opts.RestartBackoff
-			return &cp
+		if errors.As(err, &se) && se.RetryAfter > 0 {
+			retry = se.RetryAfter
 		}
+		return &sdk.Error{Code: sdk.CodeUnavailable, Message: MsgUnavailable, RetryAfter: retry, Err: err}
 	}
 	return err
 }

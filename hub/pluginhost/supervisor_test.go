@@ -347,7 +347,7 @@ func TestCallTimeoutsRestartPlugin(t *testing.T) {
 		start := time.Now()
 		_, err := p.Client.HandleWebhook(context.Background(), &sdk.WebhookRequest{})
 		var se *sdk.Error
-		if !errors.As(err, &se) || se.Code != sdk.CodeUnavailable || se.RetryAfter != time.Second || !strings.Contains(se.Message, "did not answer within 20ms") {
+		if !errors.As(err, &se) || se.Code != sdk.CodeUnavailable || se.RetryAfter != time.Second || se.Message != MsgUnavailable || !strings.Contains(se.Error(), "did not answer within 20ms") {
 			t.Fatalf("hung call = %v", err)
 		}
 		if time.Since(start) > 5*time.Second {

@@ -136,19 +136,29 @@ type JobGroup struct {
 	OldestAgeSeconds float64 `json:"oldestAgeSeconds"`
 }
 
-// HeldJob is a running job and who holds it.
-type HeldJob struct {
+// Job is what the operators' views show of every River job.
+type Job struct {
 	ID          int64           `json:"id"`
 	Kind        string          `json:"kind"`
 	Queue       string          `json:"queue"`
 	Args        json.RawMessage `json:"args"`
 	Attempt     int             `json:"attempt"`
 	MaxAttempts int             `json:"maxAttempts"`
-	AttemptedAt *time.Time      `json:"attemptedAt"`
 	// AttemptedBy are the River client ids (one per attempt) that worked
-	// the job; the last holds it now.
+	// the job; the last of a running job holds it now.
 	AttemptedBy []string `json:"attemptedBy"`
-	Holder      string   `json:"holder"`
+}
+
+func jobOf(j *rivertype.JobRow) Job {
+	return Job{ID: j.ID, Kind: j.Kind, Queue: j.Queue, Args: rawJSON(j.EncodedArgs), Attempt: j.Attempt,
+		MaxAttempts: j.MaxAttempts, AttemptedBy: nonNil(j.AttemptedBy)}
+}
+
+// HeldJob is a running job and who holds it.
+type HeldJob struct {
+	Job
+	AttemptedAt *time.Time `json:"attemptedAt"`
+	Holder      string     `json:"holder"`
 	// Replica is the holder's heartbeat (PostgreSQL replicas register
 	// one; nil when the holder has none, as on SQLite).
 	Replica        *Replica `json:"replica"`
@@ -207,8 +217,7 @@ func (s *Service) Status(ctx context.Context) (*Status, error) {
 		return nil, fmt.Errorf("listing running jobs: %w", err)
 	}
 	for _, j := range res.Jobs {
-		h := HeldJob{ID: j.ID, Kind: j.Kind, Queue: j.Queue, Args: rawJSON(j.EncodedArgs), Attempt: j.Attempt,
-			MaxAttempts: j.MaxAttempts, AttemptedAt: utc(j.AttemptedAt), AttemptedBy: nonNil(j.AttemptedBy)}
+		h := HeldJob{Job: jobOf(j), AttemptedAt: utc(j.AttemptedAt)}
 		if n := len(j.AttemptedBy); n > 0 {
 			h.Holder = j.AttemptedBy[n-1]
 		}
@@ -268,16 +277,10 @@ func (s *Service) DeadEvents(ctx context.Context, limit int) ([]DeadEvent, error
 // DeadJob is a River job discarded after its last attempt (or cancelled
 // for good by its worker).
 type DeadJob struct {
-	ID          int64           `json:"id"`
-	Kind        string          `json:"kind"`
-	Queue       string          `json:"queue"`
-	Args        json.RawMessage `json:"args"`
-	Attempt     int             `json:"attempt"`
-	MaxAttempts int             `json:"maxAttempts"`
-	CreatedAt   time.Time       `json:"createdAt"`
-	DiscardedAt *time.Time      `json:"discardedAt"`
-	AttemptedBy []string        `json:"attemptedBy"`
-	LastError   string          `json:"lastError"`
+	Job
+	CreatedAt   time.Time  `json:"createdAt"`
+	DiscardedAt *time.Time `json:"discardedAt"`
+	LastError   string     `json:"lastError"`
 }
 
 // DeadJobs lists discarded River jobs, most recently discarded first.
@@ -289,8 +292,7 @@ func (s *Service) DeadJobs(ctx context.Context, limit int) ([]DeadJob, error) {
 	}
 	out := make([]DeadJob, 0, len(res.Jobs))
 	for _, j := range res.Jobs {
-		d := DeadJob{ID: j.ID, Kind: j.Kind, Queue: j.Queue, Args: rawJSON(j.EncodedArgs), Attempt: j.Attempt, MaxAttempts: j.MaxAttempts,
-			CreatedAt: j.CreatedAt.UTC(), DiscardedAt: utc(j.FinalizedAt), AttemptedBy: nonNil(j.AttemptedBy)}
+		d := DeadJob{Job: jobOf(j), CreatedAt: j.CreatedAt.UTC(), DiscardedAt: utc(j.FinalizedAt)}
 		if n := len(j.Errors); n > 0 {
 			d.LastError = j.Errors[n-1].Error
 		}

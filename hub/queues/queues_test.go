@@ -356,6 +356,6 @@ type blockArgs struct{}
 
 func (blockArgs) Kind() string { return "test_block" }
 
-func asCode(err error, target **hub.Error, code string) bool {
+func asCode(err error, target **hub.Error, code hub.Code) bool {
 	return err != nil && errors.As(err, target) && (*target).Code == code
 }

@@ -20,6 +20,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/aurora-hub/aurora-hub/hub"
+	"github.com/aurora-hub/aurora-hub/hub/correlation"
 	"github.com/aurora-hub/aurora-hub/sdk"
 )
 
@@ -866,5 +867,5 @@ func confidence(v any) float64 {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return 0.5
 	}
-	return round2(clamp01(f))
+	return round2(correlation.Clamp01(f))
 }

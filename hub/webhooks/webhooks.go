@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/aurora-hub/aurora-hub/hub"
-	"github.com/aurora-hub/aurora-hub/hub/connections"
 	"github.com/aurora-hub/aurora-hub/hub/rekey"
 	"github.com/aurora-hub/aurora-hub/hub/secrets"
 	"github.com/aurora-hub/aurora-hub/hub/store"
@@ -327,11 +326,7 @@ func (s *Service) receive(ctx context.Context, h Handler, provider, displayName,
 	allowUnsigned := len(tried) == 1 && len(tried[0].secrets) == 0 && s.AllowsUnsigned(provider)
 	cand, res, herr := s.verify(ctx, h, tried, body, header, allowUnsigned)
 	if herr != nil {
-		reason := herr.Code
-		if herr.Code == hub.EUnauthorized {
-			reason = "unauthenticated"
-		}
-		s.rejected(ctx, tried, rejection{provider: provider, reason: reason, userID: userID, header: header, err: herr})
+		s.rejected(ctx, tried, rejection{provider: provider, reason: string(herr.Code), userID: userID, header: header, err: herr})
 		return nil, herr
 	}
 	now := time.Now().UTC()
@@ -405,7 +400,7 @@ func (s *Service) verify(ctx context.Context, h Handler, cands []candidate, body
 	match := -1
 	for i, o := range outs {
 		if o.err != nil {
-			herr := connections.FromPluginError(o.err)
+			herr := hub.AsError(o.err)
 			if herr.Code != hub.EUnauthorized {
 				return candidate{}, nil, herr
 			}

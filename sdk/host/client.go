@@ -169,7 +169,7 @@ func (c *Client) PingWebhookSubscription(ctx context.Context, creds sdk.Credenti
 func (c *Client) Enrich(ctx context.Context, req *sdk.EnrichRequest) (*sdk.Enrichment, error) {
 	res, err := c.enrichment.Enrich(ctx, &pb.EnrichRequest{
 		Credentials: credsToProto(req.Credentials), IncidentId: req.IncidentID,
-		ServiceId: req.ServiceID, TriggeredAt: timeToProto(req.TriggeredAt), Sections: req.Sections,
+		ServiceId: req.ServiceID, TriggeredAt: protocol.TimeToProto(req.TriggeredAt), Sections: req.Sections,
 	})
 	if err != nil {
 		return nil, fromStatus(err)

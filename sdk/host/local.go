@@ -39,7 +39,7 @@ func localErr(err error) error {
 	case err == nil:
 		return nil
 	case errors.As(err, &e):
-		return &sdk.Error{Code: e.Code, Message: e.Message, RetryAfter: e.RetryAfter, Err: err}
+		return &sdk.Error{Code: knownCode(string(e.Code)), Message: e.Message, RetryAfter: e.RetryAfter, Err: err}
 	case errors.Is(err, context.Canceled):
 		return context.Canceled
 	case errors.Is(err, context.DeadlineExceeded):

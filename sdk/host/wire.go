@@ -5,7 +5,6 @@ package host
 
 import (
 	"context"
-	"time"
 
 	"github.com/aurora-hub/aurora-hub/sdk"
 	"github.com/aurora-hub/aurora-hub/sdk/internal/protocol"
@@ -13,7 +12,6 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // fromStatus decodes a gRPC error from a plugin into an *Error.
@@ -30,7 +28,7 @@ func fromStatus(err error) error {
 		switch d := d.(type) {
 		case *errdetails.ErrorInfo:
 			if d.GetDomain() == protocol.ErrorDomain {
-				e.Code = sdk.Code(d.GetReason())
+				e.Code = knownCode(d.GetReason())
 			}
 		case *errdetails.RetryInfo:
 			e.RetryAfter = d.GetRetryDelay().AsDuration()
@@ -97,20 +95,6 @@ func fieldsFromProto(fs []*pb.CustomField) []sdk.CustomField {
 	return out
 }
 
-func timeToProto(t time.Time) *timestamppb.Timestamp {
-	if t.IsZero() {
-		return nil
-	}
-	return timestamppb.New(t)
-}
-
-func timeFromProto(t *timestamppb.Timestamp) time.Time {
-	if t == nil {
-		return time.Time{}
-	}
-	return t.AsTime()
-}
-
 func incidentFromProto(in *pb.Incident) *sdk.Incident {
 	if in == nil {
 		return nil
@@ -120,7 +104,7 @@ func incidentFromProto(in *pb.Incident) *sdk.Incident {
 		Urgency: in.GetUrgency(), Priority: in.GetPriority(), Service: refFromProto(in.GetService()),
 		EscalationPolicy: refFromProto(in.GetEscalationPolicy()), Assignees: refsFromProto(in.GetAssignees()),
 		Teams: refsFromProto(in.GetTeams()), IncidentKey: in.GetIncidentKey(), HTMLURL: in.GetHtmlUrl(),
-		CreatedAt: timeFromProto(in.GetCreatedAt()), ResolveReason: in.GetResolveReason(),
+		CreatedAt: protocol.TimeFromProto(in.GetCreatedAt()), ResolveReason: in.GetResolveReason(),
 		CustomFields: fieldsFromProto(in.GetCustomFields()), ChangedCustomFields: fieldsFromProto(in.GetChangedCustomFields()),
 		Partial: in.GetPartial(), HasCustomFields: in.GetHasCustomFields(),
 	}
@@ -130,7 +114,7 @@ func eventsFromProto(evs []*pb.Event) []sdk.Event {
 	out := make([]sdk.Event, len(evs))
 	for i, e := range evs {
 		out[i] = sdk.Event{
-			ID: e.GetId(), Type: e.GetType(), ResourceType: e.GetResourceType(), OccurredAt: timeFromProto(e.GetOccurredAt()),
+			ID: e.GetId(), Type: e.GetType(), ResourceType: e.GetResourceType(), OccurredAt: protocol.TimeFromProto(e.GetOccurredAt()),
 			Agent: refFromProto(e.GetAgent()), Incident: incidentFromProto(e.GetIncident()), Data: e.GetData(),
 		}
 	}
@@ -148,7 +132,7 @@ func headersToProto(h map[string][]string) []*pb.Header {
 func evidenceFromProto(es []*pb.Evidence) []sdk.Evidence {
 	out := make([]sdk.Evidence, len(es))
 	for i, e := range es {
-		out[i] = sdk.Evidence{Kind: e.GetKind(), ID: e.GetId(), Summary: e.GetSummary(), At: timeFromProto(e.GetAt()), Data: e.GetData(), DedupKey: e.GetDedupKey(), Service: refFromProto(e.GetService())}
+		out[i] = sdk.Evidence{Kind: e.GetKind(), ID: e.GetId(), Summary: e.GetSummary(), At: protocol.TimeFromProto(e.GetAt()), Data: e.GetData(), DedupKey: e.GetDedupKey(), Service: refFromProto(e.GetService())}
 	}
 	return out
 }
@@ -165,9 +149,14 @@ func webhookResultFromProto(res *pb.HandleWebhookResponse) *sdk.WebhookResult {
 }
 
 func pluginErrorFromProto(pe *pb.PluginError) *sdk.Error {
-	code := sdk.Code(pe.GetCode())
-	if _, known := protocol.Codes[string(code)]; !known {
-		code = sdk.CodeInternal
+	return &sdk.Error{Code: knownCode(pe.GetCode()), Message: pe.GetMessage(), RetryAfter: pe.GetRetryAfter().AsDuration()}
+}
+
+// knownCode is the SDK code a plugin sent, or CodeInternal for one the
+// protocol does not define: the hub answers every code it receives.
+func knownCode(c string) sdk.Code {
+	if _, known := protocol.Codes[c]; !known {
+		return sdk.CodeInternal
 	}
-	return &sdk.Error{Code: code, Message: pe.GetMessage(), RetryAfter: pe.GetRetryAfter().AsDuration()}
+	return sdk.Code(c)
 }

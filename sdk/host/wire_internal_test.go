@@ -67,3 +67,22 @@ func TestEveryCodeHasAGRPCCode(t *testing.T) {
 		}
 	}
 }
+
+// TestUnknownCodesAreInternal: the host answers every code it receives,
+// so a code the protocol does not define enters the hub as internal, over
+// gRPC (the ErrorInfo reason, a batch's PluginError) or in-process.
+func TestUnknownCodesAreInternal(t *testing.T) {
+	for _, code := range []string{"teapot", "", "INVALID"} {
+		if got := knownCode(code); got != sdk.CodeInternal {
+			t.Errorf("knownCode(%q) = %q, want internal", code, got)
+		}
+		if got := sdk.ErrorCode(localErr(&sdk.Error{Code: sdk.Code(code), Message: "m"})); got != sdk.CodeInternal {
+			t.Errorf("localErr with code %q = %q, want internal", code, got)
+		}
+	}
+	for c := range protocol.Codes {
+		if got := knownCode(c); got != sdk.Code(c) {
+			t.Errorf("knownCode(%q) = %q", c, got)
+		}
+	}
+}

@@ -85,6 +85,8 @@ func TestErrorsCrossGRPC(t *testing.T) {
 		{"wrapped", fmt.Errorf("validating: %w", sdk.Errorf(sdk.CodeNotFound, "Gone")), sdk.CodeNotFound, "Gone", 0},
 		{"cause stays in the plugin", &sdk.Error{Code: sdk.CodeUpstream, Message: "Upstream failed", Err: errors.New("dial tcp 10.0.0.1: secret-host")}, sdk.CodeUpstream, "Upstream failed", 0},
 		{"plain error becomes internal", errors.New("token abc123 leaked"), sdk.CodeInternal, "internal plugin error", 0},
+		{"unknown code becomes internal", &sdk.Error{Code: "teapot", Message: "Short and stout"}, sdk.CodeInternal, "Short and stout", 0},
+		{"no code is internal", &sdk.Error{Message: "Forgot the code"}, sdk.CodeInternal, "Forgot the code", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

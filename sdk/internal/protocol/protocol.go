@@ -2,9 +2,12 @@
 package protocol
 
 import (
+	"time"
+
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // Version is the major protocol version, negotiated at the handshake.
@@ -48,3 +51,19 @@ var Codes = map[string]codes.Code{
 // package sdk sets it, sdk/sdktest calls it. It returns when the test
 // config's context ends.
 var ServeTest func(p any, logger hclog.Logger, cfg *plugin.ServeTestConfig)
+
+// TimeToProto encodes t for the wire: the zero time is no timestamp.
+func TimeToProto(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}
+
+// TimeFromProto decodes a timestamp: none is the zero time.
+func TimeFromProto(t *timestamppb.Timestamp) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.AsTime()
+}
