@@ -19,6 +19,8 @@ COPY sdk/go.mod sdk/go.sum sdk/
 COPY hub/go.mod hub/go.sum hub/
 COPY plugins/pagerduty/go.mod plugins/pagerduty/go.sum plugins/pagerduty/
 COPY plugins/alertmanager/go.mod plugins/alertmanager/go.sum plugins/alertmanager/
+COPY plugins/grafana/go.mod plugins/grafana/go.sum plugins/grafana/
+COPY tools/pdsim/go.mod tools/pdsim/
 COPY cmd/go.mod cmd/go.sum cmd/
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
@@ -29,7 +31,7 @@ RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache
     set -eu; \
     ldflags="-s -w -X main.version=${VERSION}"; \
     go build -trimpath -ldflags "$ldflags" -o /out/usr/bin/aurora-hub ./cmd/aurora-hub; \
-    go build -trimpath -ldflags "$ldflags" -o /out/usr/bin/pagerduty-sim ./plugins/pagerduty/cmd/pagerduty-sim; \
+    go build -trimpath -ldflags "$ldflags" -o /out/usr/bin/pagerduty-sim ./tools/pdsim/cmd/pagerduty-sim; \
     go build -trimpath -ldflags "$ldflags" -o /out/usr/lib/aurora-hub/plugins/aurora-plugin-pagerduty ./plugins/pagerduty/cmd/aurora-plugin-pagerduty; \
     go build -trimpath -ldflags "$ldflags" -o /out/usr/lib/aurora-hub/plugins/aurora-plugin-alertmanager ./plugins/alertmanager/cmd/aurora-plugin-alertmanager; \
     (cd /out/usr/lib/aurora-hub/plugins && sha256sum aurora-plugin-* > SHA256SUMS); \

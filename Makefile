@@ -23,7 +23,7 @@ build: ## build the hub, the plugins and the PagerDuty simulator into bin/
 	@set -e; for p in $(wildcard plugins/*/cmd/aurora-plugin-*); do \
 	  echo "$(GO) build -o $(PLUGIN_DIR)/$$(basename $$p) ./$$p"; \
 	  $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(PLUGIN_DIR)/$$(basename $$p) ./$$p; done
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/pagerduty-sim ./plugins/pagerduty/cmd/pagerduty-sim
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/pagerduty-sim ./tools/pdsim/cmd/pagerduty-sim
 
 sums: build ## pin the built plugins: bin/plugins/SHA256SUMS (HUB_PLUGIN_REQUIRE_CHECKSUM=true refuses anything else)
 	cd $(PLUGIN_DIR) && sha256sum aurora-plugin-* > SHA256SUMS

@@ -6,8 +6,8 @@ toolchain go1.26.10
 
 require (
 	github.com/aurora-hub/aurora-hub/hub v0.0.0
-	github.com/aurora-hub/aurora-hub/plugins/pagerduty v0.0.0-00010101000000-000000000000
 	github.com/aurora-hub/aurora-hub/sdk v0.0.0
+	github.com/aurora-hub/aurora-hub/tools/pdsim v0.0.0
 	github.com/gofiber/fiber/v2 v2.52.15
 	github.com/hashicorp/go-hclog v1.6.3
 	github.com/hashicorp/go-plugin v1.8.0
@@ -20,6 +20,8 @@ require (
 	google.golang.org/grpc v1.85.0
 	modernc.org/sqlite v1.62.0
 )
+
+require golang.org/x/time v0.16.0 // indirect
 
 require (
 	codeberg.org/go-fonts/liberation v0.5.0 // indirect
@@ -91,4 +93,4 @@ replace github.com/aurora-hub/aurora-hub/hub => ../hub
 
 replace github.com/aurora-hub/aurora-hub/sdk => ../sdk
 
-replace github.com/aurora-hub/aurora-hub/plugins/pagerduty => ../plugins/pagerduty
+replace github.com/aurora-hub/aurora-hub/tools/pdsim => ../tools/pdsim

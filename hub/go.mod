@@ -6,6 +6,7 @@ toolchain go1.26.10
 
 require (
 	github.com/aurora-hub/aurora-hub/sdk v0.0.0
+	github.com/aurora-hub/aurora-hub/tools/pdsim v0.0.0
 	github.com/gofiber/fiber/v2 v2.52.15
 	github.com/google/uuid v1.6.0
 	github.com/hashicorp/go-hclog v1.6.3
@@ -18,12 +19,12 @@ require (
 	modernc.org/sqlite v1.62.0
 )
 
-require github.com/jackc/pgxlisten v0.0.0-20250802141604-12b92425684c
-
 require (
-	github.com/kylelemons/godebug v1.1.0 // indirect
-	golang.org/x/time v0.16.0 // indirect
+	github.com/jackc/pgxlisten v0.0.0-20250802141604-12b92425684c
+	golang.org/x/time v0.16.0
 )
+
+require github.com/kylelemons/godebug v1.1.0 // indirect
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
@@ -37,7 +38,6 @@ require (
 
 require (
 	github.com/andybalholm/brotli v1.2.7 // indirect
-	github.com/aurora-hub/aurora-hub/plugins/pagerduty v0.0.0-00010101000000-000000000000
 	github.com/dustin/go-humanize v1.1.0
 	github.com/fatih/color v1.13.0 // indirect
 	github.com/golang/protobuf v1.5.4 // indirect
@@ -88,4 +88,4 @@ require (
 
 replace github.com/aurora-hub/aurora-hub/sdk => ../sdk
 
-replace github.com/aurora-hub/aurora-hub/plugins/pagerduty => ../plugins/pagerduty
+replace github.com/aurora-hub/aurora-hub/tools/pdsim => ../tools/pdsim

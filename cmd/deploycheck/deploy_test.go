@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"debug/elf"
 	"encoding/base64"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -77,6 +78,51 @@ func TestDockerfile(t *testing.T) {
 	}
 	if strings.Contains(joined, "HUB_ENCRYPTION_KEY") || strings.Contains(joined, "INTERNAL_API_SECRET=") {
 		t.Error("a secret is baked into the image")
+	}
+}
+
+// TestDockerfileCopiesEveryModule checks that every module of go.work has
+// its go.mod (and go.sum, when it has one) copied before `go mod download`:
+// the workspace does not load with a listed module missing.
+func TestDockerfileCopiesEveryModule(t *testing.T) {
+	out, err := exec.Command("go", "work", "edit", "-json", filepath.Join(root, "go.work")).Output()
+	if err != nil {
+		t.Fatalf("go work edit -json: %v", err)
+	}
+	var work struct{ Use []struct{ DiskPath string } }
+	if err := json.Unmarshal(out, &work); err != nil {
+		t.Fatalf("go work edit -json: %v", err)
+	}
+	if len(work.Use) == 0 {
+		t.Fatal("go.work lists no module")
+	}
+	copied := map[string]bool{}
+	download := false
+	for _, in := range instructions(read(t, "Dockerfile")) {
+		if strings.HasPrefix(in, "RUN ") && strings.Contains(in, "go mod download") {
+			download = true
+			break
+		}
+		if rest, ok := strings.CutPrefix(in, "COPY "); ok {
+			for _, f := range strings.Fields(rest) {
+				copied[f] = true
+			}
+		}
+	}
+	if !download {
+		t.Fatal("the Dockerfile runs no `go mod download`")
+	}
+	for _, u := range work.Use {
+		dir := filepath.ToSlash(filepath.Clean(u.DiskPath))
+		files := []string{"go.mod", "go.sum"}
+		if _, err := os.Stat(filepath.Join(root, dir, "go.sum")); os.IsNotExist(err) {
+			files = files[:1] // a module without requirements has no go.sum
+		}
+		for _, f := range files {
+			if !copied[dir+"/"+f] {
+				t.Errorf("module %s: %s/%s is not copied before `go mod download`", dir, dir, f)
+			}
+		}
 	}
 }
 

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aurora-hub/aurora-hub/plugins/pagerduty/pdsim"
+	"github.com/aurora-hub/aurora-hub/tools/pdsim"
 )
 
 // Aurora's frontend, replayed: the requests its Next.js routes send to

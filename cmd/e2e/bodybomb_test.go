@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aurora-hub/aurora-hub/plugins/pagerduty/pdsim"
+	"github.com/aurora-hub/aurora-hub/tools/pdsim"
 )
 
 // bombSize is how much a bomb inflates to: 500 MB of zeros, about 500 KB on

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aurora-hub/aurora-hub/plugins/pagerduty/pdsim"
+	"github.com/aurora-hub/aurora-hub/tools/pdsim"
 )
 
 // TestRejectedWebhookFloodLogsBounded replays issue #10 item 3: a flood of

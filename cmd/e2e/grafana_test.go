@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aurora-hub/aurora-hub/plugins/pagerduty/pdsim"
 	"github.com/aurora-hub/aurora-hub/sdk/webhook"
+	"github.com/aurora-hub/aurora-hub/tools/pdsim"
 )
 
 func grafanaBody(status, fingerprint, service string, startsAt time.Time) []byte {

@@ -22,7 +22,7 @@ import (
 	"time"
 
 	"github.com/aurora-hub/aurora-hub/hub/store/storetest"
-	"github.com/aurora-hub/aurora-hub/plugins/pagerduty/pdsim"
+	"github.com/aurora-hub/aurora-hub/tools/pdsim"
 )
 
 // binDir holds the binaries built once for the whole package.

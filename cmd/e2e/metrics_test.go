@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aurora-hub/aurora-hub/plugins/pagerduty/pdsim"
+	"github.com/aurora-hub/aurora-hub/tools/pdsim"
 )
 
 // sample is one line of the Prometheus text format.

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aurora-hub/aurora-hub/plugins/pagerduty/pdsim"
+	"github.com/aurora-hub/aurora-hub/tools/pdsim"
 )
 
 // pipelineAccount seeds services with a dependency, and an incident with an

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aurora-hub/aurora-hub/plugins/pagerduty/pdsim"
+	"github.com/aurora-hub/aurora-hub/tools/pdsim"
 )
 
 // webhook posts body to the user's webhook URL, signed with secrets.

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/aurora-hub/aurora-hub/cmd/internal/loadgen"
-	"github.com/aurora-hub/aurora-hub/plugins/pagerduty/pdsim"
+	"github.com/aurora-hub/aurora-hub/tools/pdsim"
 )
 
 var pdStatus = map[string]string{"incident.triggered": "triggered", "incident.acknowledged": "acknowledged", "incident.resolved": "resolved"}

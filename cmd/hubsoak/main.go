@@ -31,7 +31,7 @@ import (
 	"time"
 
 	"github.com/aurora-hub/aurora-hub/cmd/internal/loadgen"
-	"github.com/aurora-hub/aurora-hub/plugins/pagerduty/pdsim"
+	"github.com/aurora-hub/aurora-hub/tools/pdsim"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 	_ "modernc.org/sqlite"             // database/sql driver "sqlite"
 )

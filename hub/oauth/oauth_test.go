@@ -17,8 +17,8 @@ import (
 	"github.com/aurora-hub/aurora-hub/hub/oauth"
 	"github.com/aurora-hub/aurora-hub/hub/secrets"
 	"github.com/aurora-hub/aurora-hub/hub/store/storetest"
-	"github.com/aurora-hub/aurora-hub/plugins/pagerduty/pdsim"
 	"github.com/aurora-hub/aurora-hub/sdk"
+	"github.com/aurora-hub/aurora-hub/tools/pdsim"
 	"github.com/hashicorp/go-hclog"
 )
 

@@ -6,9 +6,11 @@ toolchain go1.26.10
 
 require (
 	github.com/aurora-hub/aurora-hub/sdk v0.0.0
+	github.com/aurora-hub/aurora-hub/tools/pdsim v0.0.0
 	github.com/hashicorp/go-hclog v1.6.3
-	github.com/hashicorp/go-plugin v1.8.0
 )
+
+require github.com/hashicorp/go-plugin v1.8.0 // indirect
 
 require (
 	github.com/fatih/color v1.13.0 // indirect
@@ -26,3 +28,5 @@ require (
 )
 
 replace github.com/aurora-hub/aurora-hub/sdk => ../../sdk
+
+replace github.com/aurora-hub/aurora-hub/tools/pdsim => ../../tools/pdsim

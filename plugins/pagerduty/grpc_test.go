@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aurora-hub/aurora-hub/plugins/pagerduty/pdsim"
 	"github.com/aurora-hub/aurora-hub/sdk"
 	"github.com/aurora-hub/aurora-hub/sdk/sdktest"
+	"github.com/aurora-hub/aurora-hub/tools/pdsim"
 )
 
 // servePlugin serves p in-process through go-plugin's test mode and returns

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aurora-hub/aurora-hub/plugins/pagerduty/pdsim"
 	"github.com/aurora-hub/aurora-hub/sdk"
+	"github.com/aurora-hub/aurora-hub/tools/pdsim"
 )
 
 // receiver is a webhook endpoint that authenticates deliveries with

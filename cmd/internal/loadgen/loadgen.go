@@ -11,7 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/aurora-hub/aurora-hub/plugins/pagerduty/pdsim"
+	"github.com/aurora-hub/aurora-hub/tools/pdsim"
 	"github.com/valyala/fasthttp"
 )
 

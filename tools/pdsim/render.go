@@ -18,13 +18,16 @@ type Reference struct {
 
 func (s *Sim) self(path string) string { return s.baseURL + path }
 
-func (s *Sim) html(path string) string {
-	return "https://" + s.opts.Subdomain + ".pagerduty.com" + path
+func (s *Sim) html(path string) string { return htmlURL(s.opts.Subdomain, path) }
+
+// htmlURL is the web address of path in the account at subdomain.
+func htmlURL(subdomain, path string) string {
+	return "https://" + subdomain + ".pagerduty.com" + path
 }
 
 func (s *Sim) userRef(id string) Reference {
 	r := Reference{ID: id, Type: "user_reference", Self: s.self("/users/" + id), HTMLURL: s.html("/users/" + id)}
-	if u, ok := s.users[id]; ok {
+	if u, ok := s.users.byID[id]; ok {
 		r.Summary = u.Name
 	}
 	return r
@@ -32,7 +35,7 @@ func (s *Sim) userRef(id string) Reference {
 
 func (s *Sim) serviceRef(id string) Reference {
 	r := Reference{ID: id, Type: "service_reference", Self: s.self("/services/" + id), HTMLURL: s.html("/service-directory/" + id)}
-	if svc, ok := s.services[id]; ok {
+	if svc, ok := s.services.byID[id]; ok {
 		r.Summary = svc.Name
 	}
 	return r
@@ -40,7 +43,7 @@ func (s *Sim) serviceRef(id string) Reference {
 
 func (s *Sim) epRef(id string) Reference {
 	r := Reference{ID: id, Type: "escalation_policy_reference", Self: s.self("/escalation_policies/" + id), HTMLURL: s.html("/escalation_policies/" + id)}
-	if ep, ok := s.policies[id]; ok {
+	if ep, ok := s.policies.byID[id]; ok {
 		r.Summary = ep.Name
 	}
 	return r
@@ -48,7 +51,7 @@ func (s *Sim) epRef(id string) Reference {
 
 func (s *Sim) teamRef(id string) Reference {
 	r := Reference{ID: id, Type: "team_reference", Self: s.self("/teams/" + id), HTMLURL: s.html("/teams/" + id)}
-	if t, ok := s.teams[id]; ok {
+	if t, ok := s.teams.byID[id]; ok {
 		r.Summary = t.Name
 	}
 	return r
@@ -56,7 +59,7 @@ func (s *Sim) teamRef(id string) Reference {
 
 func (s *Sim) priorityRef(id string) Reference {
 	r := Reference{ID: id, Type: "priority_reference", Self: s.self("/priorities/" + id)}
-	if p, ok := s.priorities[id]; ok {
+	if p, ok := s.priorities.byID[id]; ok {
 		r.Summary = p.Name
 	}
 	return r
@@ -131,7 +134,7 @@ func (s *Sim) renderService(svc *Service) map[string]any {
 		m["escalation_policy"] = nil
 	}
 	var last time.Time
-	for _, st := range s.incidents {
+	for st := range s.incidents.all() {
 		if st.ServiceID == svc.ID && st.CreatedAt.After(last) {
 			last = st.CreatedAt
 		}
@@ -146,9 +149,9 @@ func (s *Sim) renderPolicy(ep *EscalationPolicy) map[string]any {
 		targets = append(targets, s.userRef(id))
 	}
 	services := []Reference{}
-	for _, id := range s.svcOrder {
-		if svc, ok := s.services[id]; ok && svc.EscalationPolicyID == ep.ID {
-			services = append(services, s.serviceRef(id))
+	for svc := range s.services.all() {
+		if svc.EscalationPolicyID == ep.ID {
+			services = append(services, s.serviceRef(svc.ID))
 		}
 	}
 	return map[string]any{

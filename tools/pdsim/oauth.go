@@ -128,13 +128,13 @@ func (s *Sim) defaultOAuthUserLocked() string {
 	if s.oauth.userID != "" {
 		return s.oauth.userID
 	}
-	for _, id := range s.userOrder {
-		if u := s.users[id]; u != nil && (u.Role == RoleOwner || u.Role == RoleAdmin) {
-			return id
+	for u := range s.users.all() {
+		if u.Role == RoleOwner || u.Role == RoleAdmin {
+			return u.ID
 		}
 	}
-	if len(s.userOrder) > 0 {
-		return s.userOrder[0]
+	if len(s.users.order) > 0 {
+		return s.users.order[0]
 	}
 	return ""
 }
@@ -227,7 +227,7 @@ func (s *Sim) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	user := s.defaultOAuthUserLocked()
-	if s.users[user] == nil {
+	if s.users.byID[user] == nil {
 		fail("server_error", "no user is available to approve the request")
 		return
 	}
@@ -382,7 +382,7 @@ func (s *Sim) idToken(clientID, userID string, now time.Time) string {
 	}
 	if userID != "" {
 		claims["sub"], claims["user_id"] = userID, userID
-		if u := s.users[userID]; u != nil {
+		if u := s.users.byID[userID]; u != nil {
 			claims["email"], claims["name"] = u.Email, u.Name
 		}
 	}

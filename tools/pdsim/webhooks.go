@@ -37,9 +37,7 @@ func (s *Sim) AddWebhookSubscription(ws WebhookSubscription) WebhookSubscription
 }
 
 func (s *Sim) addSubLocked(ws WebhookSubscription) *subscription {
-	if ws.ID == "" {
-		ws.ID = newPDID()
-	}
+	ws.ID = orNewID(ws.ID)
 	if ws.FilterType == "" {
 		ws.FilterType = "account_reference"
 	}
@@ -50,11 +48,16 @@ func (s *Sim) addSubLocked(ws WebhookSubscription) *subscription {
 	ws.Events = copyStrings(ws.Events)
 	ws.CustomHeaders = append([]Header(nil), ws.CustomHeaders...)
 	sub := &subscription{WebhookSubscription: ws, deliveryMethodID: newPDID()}
-	if _, ok := s.subs[ws.ID]; !ok {
-		s.subOrder = append(s.subOrder, ws.ID)
-	}
-	s.subs[ws.ID] = sub
+	s.subs.put(ws.ID, sub)
 	return sub
+}
+
+// subLocked returns the subscription with id, or an error naming it.
+func (s *Sim) subLocked(id string) (*subscription, error) {
+	if sub := s.subs.byID[id]; sub != nil {
+		return sub, nil
+	}
+	return nil, fmt.Errorf("pdsim: no webhook subscription %q", id)
 }
 
 func (sub *subscription) snapshot(now time.Time) WebhookSubscription {
@@ -71,10 +74,8 @@ func (s *Sim) WebhookSubscriptions() []WebhookSubscription {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := []WebhookSubscription{}
-	for _, id := range s.subOrder {
-		if sub := s.subs[id]; sub != nil {
-			out = append(out, sub.snapshot(s.now()))
-		}
+	for sub := range s.subs.all() {
+		out = append(out, sub.snapshot(s.now()))
 	}
 	return out
 }
@@ -84,9 +85,9 @@ func (s *Sim) WebhookSubscriptions() []WebhookSubscription {
 func (s *Sim) SetWebhookSecrets(subscriptionID string, secrets ...string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sub := s.subs[subscriptionID]
-	if sub == nil {
-		return fmt.Errorf("pdsim: no webhook subscription %q", subscriptionID)
+	sub, err := s.subLocked(subscriptionID)
+	if err != nil {
+		return err
 	}
 	sub.Secrets = copyStrings(secrets)
 	return nil
@@ -97,9 +98,9 @@ func (s *Sim) SetWebhookSecrets(subscriptionID string, secrets ...string) error 
 func (s *Sim) RotateWebhookSecret(subscriptionID string) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sub := s.subs[subscriptionID]
-	if sub == nil {
-		return "", fmt.Errorf("pdsim: no webhook subscription %q", subscriptionID)
+	sub, err := s.subLocked(subscriptionID)
+	if err != nil {
+		return "", err
 	}
 	secret := newSecret(64)
 	sub.Secrets = append(sub.Secrets, secret)
@@ -185,29 +186,18 @@ func (s *Sim) listSubscriptions(c *reqCtx) {
 		writeInvalid(c.w, "filter_type must be one of account, service or team.")
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var list []*subscription
-	for _, id := range s.subOrder {
-		sub := s.subs[id]
-		if sub == nil || (ft != "" && sub.FilterType != ft+"_reference") || (fid != "" && sub.FilterID != fid) {
-			continue
-		}
-		list = append(list, sub)
-	}
-	writeJSON(c.w, http.StatusOK, envelope("webhook_subscriptions", list, p,
-		func(sub *subscription) map[string]any { return s.renderSub(sub, false) }))
+	list := s.subs.list(func(sub *subscription) bool {
+		return (ft == "" || sub.FilterType == ft+"_reference") && (fid == "" || sub.FilterID == fid)
+	})
+	writeJSON(c.w, http.StatusOK, envelope("webhook_subscriptions", list, p, s.renderSubPublic))
 }
 
+// renderSubPublic renders a subscription as every answer but creation's
+// does: without its secret.
+func (s *Sim) renderSubPublic(sub *subscription) map[string]any { return s.renderSub(sub, false) }
+
 func (s *Sim) getSubscription(c *reqCtx) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sub := s.subs[c.param(0)]
-	if sub == nil {
-		writeNotFound(c.w)
-		return
-	}
-	writeJSON(c.w, http.StatusOK, map[string]any{"webhook_subscription": s.renderSub(sub, false)})
+	writeItem(c, "webhook_subscription", s.subs.byID[c.param(0)], s.renderSubPublic)
 }
 
 // parseSubscription validates a webhook_subscription object; partial is
@@ -300,13 +290,13 @@ func (s *Sim) parseSubscription(body []byte, partial bool) (WebhookSubscription,
 			case "service_reference":
 				if ws.FilterID == "" {
 					errs = append(errs, "filter.id is required for service_reference filters.")
-				} else if s.services[ws.FilterID] == nil {
+				} else if s.services.byID[ws.FilterID] == nil {
 					errs = append(errs, "filter.id does not name an existing service.")
 				}
 			case "team_reference":
 				if ws.FilterID == "" {
 					errs = append(errs, "filter.id is required for team_reference filters.")
-				} else if s.teams[ws.FilterID] == nil {
+				} else if s.teams.byID[ws.FilterID] == nil {
 					errs = append(errs, "filter.id does not name an existing team.")
 				}
 			default:
@@ -334,8 +324,6 @@ func (s *Sim) parseSubscription(body []byte, partial bool) (WebhookSubscription,
 }
 
 func (s *Sim) createSubscription(c *reqCtx) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	ws, _, errs := s.parseSubscription(c.body, false)
 	if len(errs) > 0 {
 		writeInvalid(c.w, errs...)
@@ -348,11 +336,8 @@ func (s *Sim) createSubscription(c *reqCtx) {
 }
 
 func (s *Sim) updateSubscription(c *reqCtx) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sub := s.subs[c.param(0)]
-	if sub == nil {
-		writeNotFound(c.w)
+	sub := s.subs.byID[c.param(0)]
+	if !found(c, sub) {
 		return
 	}
 	ws, given, errs := s.parseSubscription(c.body, true)
@@ -378,33 +363,20 @@ func (s *Sim) updateSubscription(c *reqCtx) {
 	if given["active"] {
 		sub.Inactive = ws.Inactive
 	}
-	writeJSON(c.w, http.StatusOK, map[string]any{"webhook_subscription": s.renderSub(sub, false)})
+	writeItem(c, "webhook_subscription", sub, s.renderSubPublic)
 }
 
 func (s *Sim) deleteSubscription(c *reqCtx) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	id := c.param(0)
-	if s.subs[id] == nil {
+	if !s.subs.remove(c.param(0)) {
 		writeNotFound(c.w)
 		return
-	}
-	delete(s.subs, id)
-	for i, x := range s.subOrder {
-		if x == id {
-			s.subOrder = append(s.subOrder[:i:i], s.subOrder[i+1:]...)
-			break
-		}
 	}
 	c.w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *Sim) pingSubscription(c *reqCtx) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sub := s.subs[c.param(0)]
-	if sub == nil {
-		writeNotFound(c.w)
+	sub := s.subs.byID[c.param(0)]
+	if !found(c, sub) {
 		return
 	}
 	s.enqueueLocked(sub.ID, PingEvent().At(s.now()))
@@ -412,15 +384,12 @@ func (s *Sim) pingSubscription(c *reqCtx) {
 }
 
 func (s *Sim) enableSubscription(c *reqCtx) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sub := s.subs[c.param(0)]
-	if sub == nil {
-		writeNotFound(c.w)
+	sub := s.subs.byID[c.param(0)]
+	if !found(c, sub) {
 		return
 	}
 	sub.disabledUntil, sub.drops = time.Time{}, 0
-	writeJSON(c.w, http.StatusOK, map[string]any{"webhook_subscription": s.renderSub(sub, false)})
+	writeItem(c, "webhook_subscription", sub, s.renderSubPublic)
 }
 
 // ---- building events from sim state -----------------------------------------
@@ -465,7 +434,7 @@ func (s *Sim) noteEvent(st *incidentState, n note, actor Reference) Event {
 
 func (s *Sim) incidentTeams(st *incidentState) []string {
 	teams := copyStrings(st.TeamIDs)
-	if svc := s.services[st.ServiceID]; svc != nil {
+	if svc := s.services.byID[st.ServiceID]; svc != nil {
 		for _, t := range svc.TeamIDs {
 			if !contains(teams, t) {
 				teams = append(teams, t)
@@ -495,9 +464,8 @@ func (s *Sim) emitIncidentLocked(eventType string, st *incidentState, agent Refe
 // resource of serviceID owned by teams.
 func (s *Sim) matchingSubsLocked(eventType, serviceID string, teams []string) []string {
 	var out []string
-	for _, id := range s.subOrder {
-		sub := s.subs[id]
-		if sub == nil || sub.Inactive || !contains(sub.Events, eventType) {
+	for sub := range s.subs.all() {
+		if sub.Inactive || !contains(sub.Events, eventType) {
 			continue
 		}
 		switch sub.FilterType {
@@ -510,7 +478,7 @@ func (s *Sim) matchingSubsLocked(eventType, serviceID string, teams []string) []
 				continue
 			}
 		}
-		out = append(out, id)
+		out = append(out, sub.ID)
 	}
 	return out
 }
@@ -637,7 +605,7 @@ func (s *Sim) eventScopeLocked(ev Event) (string, []string) {
 			teams = append(teams, s.incidentTeams(st)...)
 		}
 	}
-	if sv := s.services[svc]; sv != nil {
+	if sv := s.services.byID[svc]; sv != nil {
 		teams = append(teams, sv.TeamIDs...)
 	}
 	return svc, teams
@@ -651,10 +619,10 @@ func (s *Sim) eventScopeLocked(ev Event) (string, []string) {
 func (s *Sim) deliver(ctx context.Context, subID string, ev Event) (*Delivery, error) {
 	body := ev.Body()
 	s.mu.Lock()
-	sub := s.subs[subID]
-	if sub == nil {
+	sub, err := s.subLocked(subID)
+	if err != nil {
 		s.mu.Unlock()
-		return nil, fmt.Errorf("pdsim: no webhook subscription %q", subID)
+		return nil, err
 	}
 	d := &Delivery{
 		WebhookID: newUUID(), SubscriptionID: subID, URL: sub.URL,

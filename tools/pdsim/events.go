@@ -134,7 +134,7 @@ func IncidentEvent(eventType string, inc WebhookIncident) Event {
 		inc.Self = DefaultBaseURL + "/incidents/" + inc.ID
 	}
 	if inc.HTMLURL == "" {
-		inc.HTMLURL = "https://" + DemoSubdomain + ".pagerduty.com/incidents/" + inc.ID
+		inc.HTMLURL = htmlURL(DemoSubdomain, "/incidents/"+inc.ID)
 	}
 	if inc.Number == 0 {
 		inc.Number = 1
@@ -179,7 +179,7 @@ func CustomFieldValuesEvent(incident Reference, all, changed []CustomFieldValue)
 		incident.Self = DefaultBaseURL + "/incidents/" + incident.ID
 	}
 	if incident.HTMLURL == "" && incident.ID != "" {
-		incident.HTMLURL = "https://" + DemoSubdomain + ".pagerduty.com/incidents/" + incident.ID
+		incident.HTMLURL = htmlURL(DemoSubdomain, "/incidents/"+incident.ID)
 	}
 	ref := map[string]any{
 		"id": incident.ID, "type": incident.Type, "self": incident.Self,
@@ -237,7 +237,7 @@ func ServiceEvent(eventType string, svc WebhookService) Event {
 		svc.Self = DefaultBaseURL + "/services/" + svc.ID
 	}
 	if svc.HTMLURL == "" {
-		svc.HTMLURL = "https://" + DemoSubdomain + ".pagerduty.com/service-directory/" + svc.ID
+		svc.HTMLURL = htmlURL(DemoSubdomain, "/service-directory/"+svc.ID)
 	}
 	if svc.Summary == "" {
 		svc.Summary = svc.Name
@@ -309,11 +309,11 @@ func V2Body() []byte {
 		"incident": map[string]any{
 			"id": "PIJ90N7", "incident_number": 1, "title": "The server is on fire.",
 			"created_at": "2024-01-01T10:00:00Z", "status": "triggered", "incident_key": "server-on-fire",
-			"html_url": "https://" + DemoSubdomain + ".pagerduty.com/incidents/PIJ90N7",
+			"html_url": htmlURL(DemoSubdomain, "/incidents/PIJ90N7"),
 			"self":     DefaultBaseURL + "/incidents/PIJ90N7", "urgency": "high",
 			"service": map[string]any{
 				"id": "PSVC001", "type": "service_reference", "summary": "payments-api", "name": "payments-api",
-				"self": DefaultBaseURL + "/services/PSVC001", "html_url": "https://" + DemoSubdomain + ".pagerduty.com/services/PSVC001",
+				"self": DefaultBaseURL + "/services/PSVC001", "html_url": htmlURL(DemoSubdomain, "/services/PSVC001"),
 			},
 			"assignments": []any{}, "acknowledgements": []any{},
 		},
@@ -338,17 +338,17 @@ func V1Body() []byte {
 			"incident": map[string]any{
 				"id": "PIJ90N7", "incident_number": 1, "created_on": "2024-01-01T10:00:00Z",
 				"status":       "triggered",
-				"html_url":     "https://" + DemoSubdomain + ".pagerduty.com/incidents/PIJ90N7",
+				"html_url":     htmlURL(DemoSubdomain, "/incidents/PIJ90N7"),
 				"incident_key": "server-on-fire",
 				"service": map[string]any{
 					"id": "PSVC001", "name": "payments-api",
-					"html_url": "https://" + DemoSubdomain + ".pagerduty.com/services/PSVC001", "deleted_at": nil,
+					"html_url": htmlURL(DemoSubdomain, "/services/PSVC001"), "deleted_at": nil,
 				},
 				"escalation_policy":        map[string]any{"id": "PEPOL01", "name": "Default", "deleted_at": nil},
 				"assigned_to_user":         nil,
 				"assigned_to":              []any{},
 				"trigger_summary_data":     map[string]any{"subject": "The server is on fire."},
-				"trigger_details_html_url": "https://" + DemoSubdomain + ".pagerduty.com/incidents/PIJ90N7/log_entries/Q1",
+				"trigger_details_html_url": htmlURL(DemoSubdomain, "/incidents/PIJ90N7/log_entries/Q1"),
 				"last_status_change_on":    "2024-01-01T10:00:00Z",
 				"last_status_change_by":    nil,
 				"number_of_escalations":    0,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -22,7 +23,7 @@ type route struct {
 	method  string
 	pattern string
 	scope   string
-	handle  func(s *Sim, c *reqCtx)
+	handle  func(s *Sim, c *reqCtx) // called with s.mu held
 }
 
 // routes is the REST API the sim implements. Scopes are those the OpenAPI
@@ -192,6 +193,23 @@ func envelope[T any](key string, items []T, p page, render func(T) map[string]an
 	return map[string]any{key: out, "limit": p.limit, "offset": p.offset, "more": end < len(items), "total": total}
 }
 
+// found writes the 404 answer when item is nil; it reports whether item is
+// there.
+func found[T any](c *reqCtx, item *T) bool {
+	if item == nil {
+		writeNotFound(c.w)
+		return false
+	}
+	return true
+}
+
+// writeItem answers one object, rendered under key, or 404 when it is nil.
+func writeItem[T any](c *reqCtx, key string, item *T, render func(*T) map[string]any) {
+	if found(c, item) {
+		writeJSON(c.w, http.StatusOK, map[string]any{key: render(item)})
+	}
+}
+
 func matchesQuery(query string, fields ...string) bool {
 	if query == "" {
 		return true
@@ -208,18 +226,11 @@ func matchesQuery(query string, fields ...string) bool {
 // ---- users, teams, services, policies ------------------------------------
 
 func (s *Sim) getUsersMe(c *reqCtx) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if c.p.userID == "" {
 		writeJSON(c.w, http.StatusBadRequest, map[string]any{"error": accountLevelUsersMe})
 		return
 	}
-	u, ok := s.users[c.p.userID]
-	if !ok {
-		writeNotFound(c.w)
-		return
-	}
-	writeJSON(c.w, http.StatusOK, map[string]any{"user": s.renderUser(u)})
+	writeItem(c, "user", s.users.byID[c.p.userID], s.renderUser)
 }
 
 func (s *Sim) listUsers(c *reqCtx) {
@@ -227,20 +238,10 @@ func (s *Sim) listUsers(c *reqCtx) {
 	if !ok {
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	query, teams := c.q("query"), c.qList("team_ids")
-	var list []*User
-	for _, id := range s.userOrder {
-		u := s.users[id]
-		if u == nil || !matchesQuery(query, u.Name, u.Email) {
-			continue
-		}
-		if len(teams) > 0 && !anyIn(u.TeamIDs, teams) {
-			continue
-		}
-		list = append(list, u)
-	}
+	list := s.users.list(func(u *User) bool {
+		return matchesQuery(query, u.Name, u.Email) && (len(teams) == 0 || anyIn(u.TeamIDs, teams))
+	})
 	writeJSON(c.w, http.StatusOK, envelope("users", list, p, s.renderUser))
 }
 
@@ -254,14 +255,7 @@ func anyIn(have, want []string) bool {
 }
 
 func (s *Sim) getUser(c *reqCtx) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	u, ok := s.users[c.param(0)]
-	if !ok {
-		writeNotFound(c.w)
-		return
-	}
-	writeJSON(c.w, http.StatusOK, map[string]any{"user": s.renderUser(u)})
+	writeItem(c, "user", s.users.byID[c.param(0)], s.renderUser)
 }
 
 func (s *Sim) listTeams(c *reqCtx) {
@@ -269,26 +263,13 @@ func (s *Sim) listTeams(c *reqCtx) {
 	if !ok {
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var list []*Team
-	for _, id := range s.teamOrder {
-		if t := s.teams[id]; t != nil && matchesQuery(c.q("query"), t.Name) {
-			list = append(list, t)
-		}
-	}
+	query := c.q("query")
+	list := s.teams.list(func(t *Team) bool { return matchesQuery(query, t.Name) })
 	writeJSON(c.w, http.StatusOK, envelope("teams", list, p, s.renderTeam))
 }
 
 func (s *Sim) getTeam(c *reqCtx) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t, ok := s.teams[c.param(0)]
-	if !ok {
-		writeNotFound(c.w)
-		return
-	}
-	writeJSON(c.w, http.StatusOK, map[string]any{"team": s.renderTeam(t)})
+	writeItem(c, "team", s.teams.byID[c.param(0)], s.renderTeam)
 }
 
 func (s *Sim) listServices(c *reqCtx) {
@@ -296,20 +277,11 @@ func (s *Sim) listServices(c *reqCtx) {
 	if !ok {
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	query, name, teams := c.q("query"), c.q("name"), c.qList("team_ids")
-	var list []*Service
-	for _, id := range s.svcOrder {
-		svc := s.services[id]
-		if svc == nil || !matchesQuery(query, svc.Name) || (name != "" && svc.Name != name) {
-			continue
-		}
-		if len(teams) > 0 && !anyIn(svc.TeamIDs, teams) {
-			continue
-		}
-		list = append(list, svc)
-	}
+	list := s.services.list(func(svc *Service) bool {
+		return matchesQuery(query, svc.Name) && (name == "" || svc.Name == name) &&
+			(len(teams) == 0 || anyIn(svc.TeamIDs, teams))
+	})
 	desc := c.q("sort_by") == "name:desc"
 	sort.SliceStable(list, func(i, j int) bool {
 		a, b := strings.ToLower(list[i].Name), strings.ToLower(list[j].Name)
@@ -322,14 +294,7 @@ func (s *Sim) listServices(c *reqCtx) {
 }
 
 func (s *Sim) getService(c *reqCtx) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	svc, ok := s.services[c.param(0)]
-	if !ok {
-		writeNotFound(c.w)
-		return
-	}
-	writeJSON(c.w, http.StatusOK, map[string]any{"service": s.renderService(svc)})
+	writeItem(c, "service", s.services.byID[c.param(0)], s.renderService)
 }
 
 func (s *Sim) listPolicies(c *reqCtx) {
@@ -337,33 +302,18 @@ func (s *Sim) listPolicies(c *reqCtx) {
 	if !ok {
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	users, teams := c.qList("user_ids"), c.qList("team_ids")
-	var list []*EscalationPolicy
-	for _, id := range s.epOrder {
-		ep := s.policies[id]
-		if ep == nil || !matchesQuery(c.q("query"), ep.Name) {
-			continue
-		}
-		if (len(users) > 0 && !anyIn(ep.UserIDs, users)) || (len(teams) > 0 && !anyIn(ep.TeamIDs, teams)) {
-			continue
-		}
-		list = append(list, ep)
-	}
+	query := c.q("query")
+	list := s.policies.list(func(ep *EscalationPolicy) bool {
+		return matchesQuery(query, ep.Name) && (len(users) == 0 || anyIn(ep.UserIDs, users)) &&
+			(len(teams) == 0 || anyIn(ep.TeamIDs, teams))
+	})
 	sort.SliceStable(list, func(i, j int) bool { return strings.ToLower(list[i].Name) < strings.ToLower(list[j].Name) })
 	writeJSON(c.w, http.StatusOK, envelope("escalation_policies", list, p, s.renderPolicy))
 }
 
 func (s *Sim) getPolicy(c *reqCtx) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ep, ok := s.policies[c.param(0)]
-	if !ok {
-		writeNotFound(c.w)
-		return
-	}
-	writeJSON(c.w, http.StatusOK, map[string]any{"escalation_policy": s.renderPolicy(ep)})
+	writeItem(c, "escalation_policy", s.policies.byID[c.param(0)], s.renderPolicy)
 }
 
 func (s *Sim) listPriorities(c *reqCtx) {
@@ -371,26 +321,15 @@ func (s *Sim) listPriorities(c *reqCtx) {
 	if !ok {
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var list []*Priority
-	for _, id := range s.prioOrder {
-		if pr := s.priorities[id]; pr != nil {
-			list = append(list, pr)
-		}
-	}
+	list := slices.Collect(s.priorities.all())
 	writeJSON(c.w, http.StatusOK, envelope("priorities", list, p, s.renderPriority))
 }
 
 func (s *Sim) listAbilities(c *reqCtx) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	writeJSON(c.w, http.StatusOK, map[string]any{"abilities": copyStrings(s.abilities)})
 }
 
 func (s *Sim) testAbility(c *reqCtx) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if contains(s.abilities, c.param(0)) {
 		c.w.WriteHeader(http.StatusNoContent)
 		return
@@ -423,8 +362,6 @@ func (s *Sim) listIncidents(c *reqCtx) {
 		}
 	}
 	urgencies := c.qList("urgencies")
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	var since, until time.Time
 	if c.q("date_range") != "all" {
 		var errs []string
@@ -468,11 +405,7 @@ func (s *Sim) listIncidents(c *reqCtx) {
 	services, teams, users := c.qList("service_ids"), c.qList("team_ids"), c.qList("user_ids")
 	key := c.q("incident_key")
 	var list []*incidentState
-	for _, id := range s.incOrder {
-		st := s.incidents[id]
-		if st == nil {
-			continue
-		}
+	for st := range s.incidents.all() {
 		if len(statuses) > 0 && !contains(statuses, st.Status) ||
 			len(services) > 0 && !contains(services, st.ServiceID) ||
 			len(teams) > 0 && !anyIn(st.TeamIDs, teams) ||
@@ -488,22 +421,13 @@ func (s *Sim) listIncidents(c *reqCtx) {
 	}
 	sortIncidents(list)
 	if strings.HasSuffix(strings.Join(c.qList("sort_by"), ","), ":desc") {
-		for i, j := 0, len(list)-1; i < j; i, j = i+1, j-1 {
-			list[i], list[j] = list[j], list[i]
-		}
+		slices.Reverse(list)
 	}
 	writeJSON(c.w, http.StatusOK, envelope("incidents", list, p, s.renderIncident))
 }
 
 func (s *Sim) getIncident(c *reqCtx) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st := s.findIncident(c.param(0))
-	if st == nil {
-		writeNotFound(c.w)
-		return
-	}
-	writeJSON(c.w, http.StatusOK, map[string]any{"incident": s.renderIncident(st)})
+	writeItem(c, "incident", s.findIncident(c.param(0)), s.renderIncident)
 }
 
 // requester resolves who acts for a write: the key's or token's user, or
@@ -516,8 +440,8 @@ func (s *Sim) requester(c *reqCtx) (userID string, errs []string) {
 	if from == "" {
 		return "", []string{`You must specify a user's email address in the "From" header to perform this action.`}
 	}
-	for _, id := range s.userOrder {
-		if u := s.users[id]; u != nil && strings.EqualFold(u.Email, from) {
+	for u := range s.users.all() {
+		if strings.EqualFold(u.Email, from) {
 			return u.ID, nil
 		}
 	}
@@ -525,8 +449,6 @@ func (s *Sim) requester(c *reqCtx) (userID string, errs []string) {
 }
 
 func (s *Sim) createIncident(c *reqCtx) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	root, ok := decodeObject(c.body)
 	if !ok {
 		writeInvalid(c.w, "The request body must be a JSON object.")
@@ -553,7 +475,7 @@ func (s *Sim) createIncident(c *reqCtx) {
 		errs = append(errs, "Service is required.")
 	case e != "":
 		errs = append(errs, e)
-	case s.services[svcID] == nil:
+	case s.services.byID[svcID] == nil:
 		errs = append(errs, "Service not found.")
 	}
 	urgency, _ := str(inc, "urgency")
@@ -563,13 +485,13 @@ func (s *Sim) createIncident(c *reqCtx) {
 	prioID, present, e := refID(inc, "priority", "priority_reference")
 	if e != "" {
 		errs = append(errs, e)
-	} else if present && s.priorities[prioID] == nil {
+	} else if present && s.priorities.byID[prioID] == nil {
 		errs = append(errs, "Priority not found.")
 	}
 	epID, epPresent, e := refID(inc, "escalation_policy", "escalation_policy_reference")
 	if e != "" {
 		errs = append(errs, e)
-	} else if epPresent && s.policies[epID] == nil {
+	} else if epPresent && s.policies.byID[epID] == nil {
 		errs = append(errs, "Escalation policy not found.")
 	}
 	assignees, aerrs := s.parseAssignments(inc)
@@ -592,7 +514,7 @@ func (s *Sim) createIncident(c *reqCtx) {
 		incType, _ = str(it, "name")
 	}
 	if len(errs) == 0 && key != "" {
-		for _, st := range s.incidents {
+		for st := range s.incidents.all() {
 			if st.ServiceID == svcID && st.IncidentKey == key && st.Status != "resolved" {
 				errs = append(errs, "Open incident with matching dedup key already exists on this service")
 				break
@@ -640,7 +562,7 @@ func (s *Sim) parseAssignments(inc map[string]any) ([]string, []string) {
 			errs = append(errs, "Each assignment needs an assignee.")
 		case e != "":
 			errs = append(errs, e)
-		case s.users[id] == nil:
+		case s.users.byID[id] == nil:
 			errs = append(errs, "Assignee not found.")
 		default:
 			ids = append(ids, id)
@@ -650,8 +572,6 @@ func (s *Sim) parseAssignments(inc map[string]any) ([]string, []string) {
 }
 
 func (s *Sim) updateIncident(c *reqCtx) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	st := s.findIncident(c.param(0))
 	if st == nil {
 		writeNotFound(c.w)
@@ -689,7 +609,7 @@ func (s *Sim) updateIncident(c *reqCtx) {
 	_, prioKey := inc["priority"]
 	if e != "" {
 		errs = append(errs, e)
-	} else if prioPresent && s.priorities[prioID] == nil {
+	} else if prioPresent && s.priorities.byID[prioID] == nil {
 		errs = append(errs, "Priority not found.")
 	}
 	assignees, aerrs := s.parseAssignments(inc)
@@ -722,7 +642,7 @@ func (s *Sim) updateIncident(c *reqCtx) {
 		if old == "resolved" {
 			st.resolvedAt, st.reopenedAt = time.Time{}, now
 			if len(st.AssigneeIDs) == 0 {
-				if ep, ok := s.policies[st.EscalationPolicyID]; ok && len(ep.UserIDs) > 0 {
+				if ep, ok := s.policies.byID[st.EscalationPolicyID]; ok && len(ep.UserIDs) > 0 {
 					st.AssigneeIDs, st.assignedAt = []string{ep.UserIDs[0]}, now
 				}
 			}
@@ -760,11 +680,10 @@ func (s *Sim) updateIncident(c *reqCtx) {
 }
 
 func (s *Sim) incidentOr404(c *reqCtx) *incidentState {
-	st := s.findIncident(c.param(0))
-	if st == nil {
-		writeNotFound(c.w)
+	if st := s.findIncident(c.param(0)); found(c, st) {
+		return st
 	}
-	return st
+	return nil
 }
 
 func (s *Sim) listAlerts(c *reqCtx) {
@@ -772,8 +691,6 @@ func (s *Sim) listAlerts(c *reqCtx) {
 	if !ok {
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	st := s.incidentOr404(c)
 	if st == nil {
 		return
@@ -787,9 +704,7 @@ func (s *Sim) listAlerts(c *reqCtx) {
 	}
 	sort.SliceStable(list, func(i, j int) bool { return list[i].CreatedAt.Before(list[j].CreatedAt) })
 	if c.q("sort_by") == "created_at:desc" {
-		for i, j := 0, len(list)-1; i < j; i, j = i+1, j-1 {
-			list[i], list[j] = list[j], list[i]
-		}
+		slices.Reverse(list)
 	}
 	writeJSON(c.w, http.StatusOK, envelope("alerts", list, p, func(a *Alert) map[string]any { return s.renderAlert(st, a) }))
 }
@@ -799,8 +714,6 @@ func (s *Sim) listLogEntries(c *reqCtx) {
 	if !ok {
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	st := s.incidentOr404(c)
 	if st == nil {
 		return
@@ -862,8 +775,6 @@ func (c *reqCtx) timeRange(utcOnly bool) (since, until time.Time, ok bool) {
 }
 
 func (s *Sim) listNotes(c *reqCtx) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	st := s.incidentOr404(c)
 	if st == nil {
 		return
@@ -883,8 +794,6 @@ func (s *Sim) renderNote(n note) map[string]any {
 }
 
 func (s *Sim) createNote(c *reqCtx) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	st := s.incidentOr404(c)
 	if st == nil {
 		return
@@ -913,8 +822,6 @@ func (s *Sim) createNote(c *reqCtx) {
 }
 
 func (s *Sim) getCustomFields(c *reqCtx) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	st := s.incidentOr404(c)
 	if st == nil {
 		return
@@ -933,8 +840,6 @@ func restFields(fields []CustomFieldValue) []CustomFieldValue {
 }
 
 func (s *Sim) setCustomFields(c *reqCtx) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	st := s.incidentOr404(c)
 	if st == nil {
 		return
@@ -1020,8 +925,6 @@ func (s *Sim) briefIncident(st *incidentState) map[string]any {
 }
 
 func (s *Sim) getRelatedIncidents(c *reqCtx) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	st := s.incidentOr404(c)
 	if st == nil || !s.hasAbilityOrFail(c, AbilityRelatedIncidents) {
 		return
@@ -1045,8 +948,6 @@ func (s *Sim) getRelatedIncidents(c *reqCtx) {
 }
 
 func (s *Sim) getPastIncidents(c *reqCtx) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	st := s.incidentOr404(c)
 	if st == nil || !s.hasAbilityOrFail(c, AbilityPastIncidents) {
 		return
@@ -1085,9 +986,8 @@ func (s *Sim) computePast(st *incidentState) []PastIncident {
 	}
 	mine := words(st.Title)
 	var out []PastIncident
-	for _, id := range s.incOrder {
-		o := s.incidents[id]
-		if o == nil || o.ID == st.ID || o.ServiceID != st.ServiceID || !o.CreatedAt.Before(st.CreatedAt) ||
+	for o := range s.incidents.all() {
+		if o.ID == st.ID || o.ServiceID != st.ServiceID || !o.CreatedAt.Before(st.CreatedAt) ||
 			st.CreatedAt.Sub(o.CreatedAt) > 183*24*time.Hour {
 			continue
 		}
@@ -1117,11 +1017,8 @@ func (s *Sim) listChangeEvents(c *reqCtx) {
 	if !ok {
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	svcID := c.param(0)
-	if s.services[svcID] == nil {
-		writeNotFound(c.w)
+	if !found(c, s.services.byID[svcID]) {
 		return
 	}
 	since, until, ok := c.timeRange(true)
@@ -1143,11 +1040,8 @@ func (s *Sim) listChangeEvents(c *reqCtx) {
 }
 
 func (s *Sim) getServiceDependencies(c *reqCtx) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	id := c.param(0)
-	if s.services[id] == nil {
-		writeNotFound(c.w)
+	if !found(c, s.services.byID[id]) {
 		return
 	}
 	out := []map[string]any{}

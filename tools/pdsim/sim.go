@@ -60,26 +60,19 @@ type Sim struct {
 	mu      sync.Mutex
 	baseURL string
 
-	users      map[string]*User
-	userOrder  []string
+	users      table[User]
 	keys       map[string]APIKey
-	teams      map[string]*Team
-	teamOrder  []string
-	services   map[string]*Service
-	svcOrder   []string
-	policies   map[string]*EscalationPolicy
-	epOrder    []string
-	priorities map[string]*Priority
-	prioOrder  []string
+	teams      table[Team]
+	services   table[Service]
+	policies   table[EscalationPolicy]
+	priorities table[Priority]
 	abilities  []string
 
-	incidents    map[string]*incidentState
-	incOrder     []string
+	incidents    table[incidentState]
 	changeEvents []*ChangeEvent
 	deps         []*ServiceDependency
 
-	subs     map[string]*subscription
-	subOrder []string
+	subs table[subscription]
 
 	faults   []*faultState
 	requests []RecordedRequest
@@ -185,15 +178,15 @@ func New(opts Options) *Sim {
 		ctx:        ctx,
 		cancel:     cancel,
 		baseURL:    strings.TrimRight(opts.BaseURL, "/"),
-		users:      map[string]*User{},
+		users:      newTable[User](),
 		keys:       map[string]APIKey{},
-		teams:      map[string]*Team{},
-		services:   map[string]*Service{},
-		policies:   map[string]*EscalationPolicy{},
-		priorities: map[string]*Priority{},
+		teams:      newTable[Team](),
+		services:   newTable[Service](),
+		policies:   newTable[EscalationPolicy](),
+		priorities: newTable[Priority](),
 		abilities:  copyStrings(DefaultAbilities),
-		incidents:  map[string]*incidentState{},
-		subs:       map[string]*subscription{},
+		incidents:  newTable[incidentState](),
+		subs:       newTable[subscription](),
 		rate:       map[string]*rateWindow{},
 		queues:     map[string][]queuedEvent{},
 		running:    map[string]bool{},
@@ -231,9 +224,7 @@ func (s *Sim) Subdomain() string { return s.opts.Subdomain }
 func (s *Sim) AddUser(u User) User {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if u.ID == "" {
-		u.ID = newPDID()
-	}
+	u.ID = orNewID(u.ID)
 	if u.Role == "" {
 		u.Role = RoleUser
 	}
@@ -244,10 +235,7 @@ func (s *Sim) AddUser(u User) User {
 		u.Color = "purple"
 	}
 	u.TeamIDs = copyStrings(u.TeamIDs)
-	if _, ok := s.users[u.ID]; !ok {
-		s.userOrder = append(s.userOrder, u.ID)
-	}
-	s.users[u.ID] = &u
+	s.users.put(u.ID, &u)
 	return u
 }
 
@@ -272,13 +260,8 @@ func (s *Sim) RemoveAPIKey(token string) {
 func (s *Sim) AddTeam(t Team) Team {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if t.ID == "" {
-		t.ID = newPDID()
-	}
-	if _, ok := s.teams[t.ID]; !ok {
-		s.teamOrder = append(s.teamOrder, t.ID)
-	}
-	s.teams[t.ID] = &t
+	t.ID = orNewID(t.ID)
+	s.teams.put(t.ID, &t)
 	return t
 }
 
@@ -286,9 +269,7 @@ func (s *Sim) AddTeam(t Team) Team {
 func (s *Sim) AddService(svc Service) Service {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if svc.ID == "" {
-		svc.ID = newPDID()
-	}
+	svc.ID = orNewID(svc.ID)
 	if svc.Status == "" {
 		svc.Status = "active"
 	}
@@ -296,10 +277,7 @@ func (s *Sim) AddService(svc Service) Service {
 		svc.CreatedAt = s.now()
 	}
 	svc.TeamIDs = copyStrings(svc.TeamIDs)
-	if _, ok := s.services[svc.ID]; !ok {
-		s.svcOrder = append(s.svcOrder, svc.ID)
-	}
-	s.services[svc.ID] = &svc
+	s.services.put(svc.ID, &svc)
 	return svc
 }
 
@@ -307,18 +285,13 @@ func (s *Sim) AddService(svc Service) Service {
 func (s *Sim) AddEscalationPolicy(ep EscalationPolicy) EscalationPolicy {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if ep.ID == "" {
-		ep.ID = newPDID()
-	}
+	ep.ID = orNewID(ep.ID)
 	if ep.EscalationDelayInMinutes <= 0 {
 		ep.EscalationDelayInMinutes = defaultEscalationMinutes
 	}
 	ep.UserIDs = copyStrings(ep.UserIDs)
 	ep.TeamIDs = copyStrings(ep.TeamIDs)
-	if _, ok := s.policies[ep.ID]; !ok {
-		s.epOrder = append(s.epOrder, ep.ID)
-	}
-	s.policies[ep.ID] = &ep
+	s.policies.put(ep.ID, &ep)
 	return ep
 }
 
@@ -326,13 +299,8 @@ func (s *Sim) AddEscalationPolicy(ep EscalationPolicy) EscalationPolicy {
 func (s *Sim) AddPriority(p Priority) Priority {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if p.ID == "" {
-		p.ID = newPDID()
-	}
-	if _, ok := s.priorities[p.ID]; !ok {
-		s.prioOrder = append(s.prioOrder, p.ID)
-	}
-	s.priorities[p.ID] = &p
+	p.ID = orNewID(p.ID)
+	s.priorities.put(p.ID, &p)
 	return p
 }
 
@@ -360,7 +328,7 @@ func (s *Sim) addIncidentLocked(inc Incident, actor Reference) *incidentState {
 	if inc.ID == "" {
 		inc.ID = newPDID()
 	}
-	if old, ok := s.incidents[inc.ID]; ok && inc.Number == 0 {
+	if old, ok := s.incidents.byID[inc.ID]; ok && inc.Number == 0 {
 		inc.Number = old.Number
 	}
 	if inc.Number <= 0 {
@@ -375,7 +343,7 @@ func (s *Sim) addIncidentLocked(inc Incident, actor Reference) *incidentState {
 		inc.Urgency = "high"
 	}
 	if inc.EscalationPolicyID == "" {
-		if svc, ok := s.services[inc.ServiceID]; ok {
+		if svc, ok := s.services.byID[inc.ServiceID]; ok {
 			inc.EscalationPolicyID = svc.EscalationPolicyID
 		}
 	}
@@ -389,7 +357,7 @@ func (s *Sim) addIncidentLocked(inc Incident, actor Reference) *incidentState {
 		inc.IncidentKey = strings.ReplaceAll(newUUID(), "-", "")
 	}
 	if inc.AssigneeIDs == nil && inc.Status != "resolved" {
-		if ep, ok := s.policies[inc.EscalationPolicyID]; ok && len(ep.UserIDs) > 0 {
+		if ep, ok := s.policies.byID[inc.EscalationPolicyID]; ok && len(ep.UserIDs) > 0 {
 			inc.AssigneeIDs = []string{ep.UserIDs[0]}
 		}
 	}
@@ -399,21 +367,19 @@ func (s *Sim) addIncidentLocked(inc Incident, actor Reference) *incidentState {
 	inc.AssigneeIDs = copyStrings(inc.AssigneeIDs)
 	inc.TeamIDs = copyStrings(inc.TeamIDs)
 	if inc.TeamIDs == nil {
-		if svc, ok := s.services[inc.ServiceID]; ok {
+		if svc, ok := s.services.byID[inc.ServiceID]; ok {
 			inc.TeamIDs = copyStrings(svc.TeamIDs)
 		}
 	}
 	st := &incidentState{Incident: inc, updatedAt: inc.CreatedAt, lastChangeAt: inc.CreatedAt, assignedAt: inc.CreatedAt}
-	if old, ok := s.incidents[inc.ID]; ok {
+	if old, ok := s.incidents.byID[inc.ID]; ok {
 		st.alerts, st.customFields, st.related, st.past, st.pastSet = old.alerts, old.customFields, old.related, old.past, old.pastSet
-	} else {
-		s.incOrder = append(s.incOrder, inc.ID)
 	}
 	if actor.ID == "" {
 		actor = s.serviceRef(inc.ServiceID)
 	}
 	st.lastChangeBy = actor
-	s.incidents[inc.ID] = st
+	s.incidents.put(inc.ID, st)
 	trigger := s.addLogLocked(st, "trigger_log_entry", "Triggered through the API", inc.CreatedAt, actor)
 	st.firstLogID = trigger.ID
 	if inc.Status != "triggered" {
@@ -427,7 +393,7 @@ func (s *Sim) addIncidentLocked(inc Incident, actor Reference) *incidentState {
 		var by Reference
 		if len(inc.AssigneeIDs) > 0 {
 			by = s.userRef(inc.AssigneeIDs[0])
-		} else if ep, ok := s.policies[inc.EscalationPolicyID]; ok && len(ep.UserIDs) > 0 {
+		} else if ep, ok := s.policies.byID[inc.EscalationPolicyID]; ok && len(ep.UserIDs) > 0 {
 			by = s.userRef(ep.UserIDs[0])
 		}
 		if by.ID == "" {
@@ -447,7 +413,7 @@ func (s *Sim) addIncidentLocked(inc Incident, actor Reference) *incidentState {
 
 func (s *Sim) nextIncidentNumber() int {
 	n := 0
-	for _, st := range s.incidents {
+	for st := range s.incidents.all() {
 		if st.Number > n {
 			n = st.Number
 		}
@@ -482,24 +448,22 @@ func (s *Sim) Incident(idOrNumber string) (Incident, bool) {
 func (s *Sim) Incidents() []Incident {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]Incident, 0, len(s.incOrder))
-	for _, id := range s.incOrder {
-		if st, ok := s.incidents[id]; ok {
-			inc := st.Incident
-			inc.AssigneeIDs = copyStrings(inc.AssigneeIDs)
-			inc.TeamIDs = copyStrings(inc.TeamIDs)
-			out = append(out, inc)
-		}
+	out := make([]Incident, 0, len(s.incidents.order))
+	for st := range s.incidents.all() {
+		inc := st.Incident
+		inc.AssigneeIDs = copyStrings(inc.AssigneeIDs)
+		inc.TeamIDs = copyStrings(inc.TeamIDs)
+		out = append(out, inc)
 	}
 	return out
 }
 
 func (s *Sim) findIncident(idOrNumber string) *incidentState {
-	if st, ok := s.incidents[idOrNumber]; ok {
+	if st, ok := s.incidents.byID[idOrNumber]; ok {
 		return st
 	}
 	if n, err := atoiOr(idOrNumber, -1); err == nil && n > 0 {
-		for _, st := range s.incidents {
+		for st := range s.incidents.all() {
 			if st.Number == n {
 				return st
 			}
@@ -931,6 +895,9 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			[]string{fmt.Sprintf("The access token does not have the required scope %q.", rt.scope)})
 		return
 	}
+	// A handler reads and changes the sim's state as one step.
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	rt.handle(s, &reqCtx{w: sw, r: r, p: p, params: params, body: body})
 }
 
@@ -948,7 +915,7 @@ func (s *Sim) roleOf(userID string) string {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if u, ok := s.users[userID]; ok {
+	if u, ok := s.users.byID[userID]; ok {
 		return u.Role
 	}
 	return ""
@@ -994,7 +961,7 @@ func (s *Sim) authenticate(r *http.Request) *principal {
 			return nil
 		}
 		if k.UserID != "" {
-			if _, ok := s.users[k.UserID]; !ok {
+			if _, ok := s.users.byID[k.UserID]; !ok {
 				return nil
 			}
 		}

@@ -12,7 +12,7 @@ import (
 // against PagerDuty's OpenAPI document when ../shared is present. The
 // document is read in place, never copied.
 func TestRoutesExistInSpec(t *testing.T) {
-	path := filepath.Join("..", "..", "..", "..", "shared", "pagerduty", "openapiv3.json")
+	path := filepath.Join("..", "..", "..", "shared", "pagerduty", "openapiv3.json")
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Skipf("OpenAPI document not available: %v", err)
