@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aurora-hub/aurora-hub/hub"
+	"github.com/aurora-hub/aurora-hub/hub/store"
 	"github.com/aurora-hub/aurora-hub/sdk"
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect"
@@ -218,8 +219,8 @@ func (b *batch) load(ctx context.Context, db bun.IDB) error {
 			}
 			inc.inserted = inc.row.ID == ids[inc.key]
 		}
-	} else if ex := sqliteExecer(db); ex != nil {
-		if err := b.loadSQLite(ctx, db, ex.(querier), &rows); err != nil {
+	} else if ex := store.SQLiteConn(db); ex != nil {
+		if err := b.loadSQLite(ctx, db, ex, &rows); err != nil {
 			return err
 		}
 		if err := b.attach(rows); err != nil {
@@ -258,8 +259,8 @@ func (b *batch) load(ctx context.Context, db bun.IDB) error {
 	if len(pairs) == 0 {
 		return nil
 	}
-	if ex := sqliteExecer(db); ex != nil {
-		return b.loadHeldSQLite(ctx, ex.(querier), plain)
+	if ex := store.SQLiteConn(db); ex != nil {
+		return b.loadHeldSQLite(ctx, ex, plain)
 	}
 	var held []eventRow
 	err := db.NewSelect().Model(&held).Column("e.incident_id", "e.event_id").
@@ -368,7 +369,7 @@ func (b *batch) write(ctx context.Context, db bun.IDB) error {
 			rows = append(rows, inc.row)
 		}
 	}
-	if ex := sqliteExecer(db); ex != nil {
+	if ex := store.SQLiteConn(db); ex != nil {
 		return b.writeSQLite(ctx, db, ex, rows)
 	}
 	if len(rows) > 0 {
@@ -428,7 +429,7 @@ var (
 )
 
 // writeSQLite is write on SQLite: the same rows, a prepared statement per row.
-func (b *batch) writeSQLite(ctx context.Context, db bun.IDB, ex execer, rows []*incidentRow) error {
+func (b *batch) writeSQLite(ctx context.Context, db bun.IDB, ex store.SQLConn, rows []*incidentRow) error {
 	if err := sqliteInsert(ctx, db, ex, rows, sqliteIncidentUpsert); err != nil {
 		return fmt.Errorf("writing %d incidents: %w", len(rows), err)
 	}

@@ -2,7 +2,6 @@ package incidents
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -10,8 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aurora-hub/aurora-hub/hub/store"
 	"github.com/uptrace/bun"
-	"github.com/uptrace/bun/dialect"
 	"github.com/uptrace/bun/dialect/sqlitedialect"
 )
 
@@ -19,33 +18,6 @@ import (
 // arguments: its text is the same every time, so the store's connection
 // keeps it compiled, where a multi-row statement with the values inlined
 // (as Bun writes it) was parsed and compiled again for every chunk.
-
-type execer interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-}
-
-// querier is what every execer here also is (*sql.Tx, *sql.DB, *sql.Conn).
-type querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
-// sqliteExecer returns db's database/sql handle when db is SQLite.
-func sqliteExecer(db bun.IDB) execer {
-	if db.Dialect().Name() != dialect.SQLite {
-		return nil
-	}
-	switch d := db.(type) {
-	case bun.Tx:
-		return d.Tx
-	case *bun.Tx:
-		return d.Tx
-	case *bun.DB:
-		return d.DB
-	case bun.Conn:
-		return d.Conn
-	}
-	return nil
-}
 
 // insertStatements caches the statement text per row type and suffix.
 var insertStatements sync.Map
@@ -74,7 +46,7 @@ func insertSQL(db bun.IDB, typ reflect.Type, suffix string) string {
 }
 
 // sqliteInsert writes rows (structs of one Bun model) one statement each.
-func sqliteInsert[T any](ctx context.Context, db bun.IDB, ex execer, rows []*T, suffix string) error {
+func sqliteInsert[T any](ctx context.Context, db bun.IDB, ex store.SQLConn, rows []*T, suffix string) error {
 	typ := reflect.TypeFor[T]()
 	q := insertSQL(db, typ, suffix)
 	t := db.Dialect().Tables().Get(typ)
@@ -126,7 +98,7 @@ const sqliteLoadHeld = "SELECT e.incident_id, e.event_id FROM incident_events AS
 	" WHERE (e.incident_id, e.event_id) IN (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))"
 
 // loadSQLite is load's select of the batch's incidents on SQLite.
-func (b *batch) loadSQLite(ctx context.Context, db bun.IDB, q querier, rows *[]incidentRow) error {
+func (b *batch) loadSQLite(ctx context.Context, db bun.IDB, q store.SQLConn, rows *[]incidentRow) error {
 	keys := make([][4]string, len(b.incs))
 	for i, inc := range b.incs {
 		keys[i] = [4]string{inc.key.provider, inc.key.ownerKind, inc.key.ownerID, inc.key.externalID}
@@ -148,7 +120,7 @@ func (b *batch) loadSQLite(ctx context.Context, db bun.IDB, q querier, rows *[]i
 
 // loadHeldSQLite marks which of pairs (incident id, event id) the
 // incidents' timelines hold.
-func (b *batch) loadHeldSQLite(ctx context.Context, q querier, pairs []pair) error {
+func (b *batch) loadHeldSQLite(ctx context.Context, q store.SQLConn, pairs []pair) error {
 	list := make([][2]string, len(pairs))
 	for i, k := range pairs {
 		list[i] = [2]string{k.incidentID, k.name}

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -75,32 +74,28 @@ func rowFromDomain(c *hub.Connection) (*connectionRow, error) {
 // ErrNotFound is returned when no row matches.
 var ErrNotFound = errors.New("store: not found")
 
+// found turns a scan's outcome into the connection read, or ErrNotFound.
+func (r *connectionRow) found(ok bool, err error) (*hub.Connection, error) {
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, ErrNotFound
+	}
+	return r.toDomain()
+}
+
 // Connection returns the owner's connection to provider, or ErrNotFound.
 func (s *Store) Connection(ctx context.Context, provider, ownerKind, ownerID string) (*hub.Connection, error) {
 	var r connectionRow
-	err := s.db.NewSelect().Model(&r).
-		Where("provider = ? AND owner_kind = ? AND owner_id = ?", provider, ownerKind, ownerID).
-		Scan(ctx)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("loading %s connection: %w", provider, err)
-	}
-	return r.toDomain()
+	q := s.db.NewSelect().Model(&r).Where("provider = ? AND owner_kind = ? AND owner_id = ?", provider, ownerKind, ownerID)
+	return r.found(scanOne(ctx, q, "loading "+provider+" connection"))
 }
 
 // ConnectionByID returns a connection by its id, or ErrNotFound.
 func (s *Store) ConnectionByID(ctx context.Context, id string) (*hub.Connection, error) {
 	var r connectionRow
-	err := s.db.NewSelect().Model(&r).Where("id = ?", id).Scan(ctx)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("loading connection: %w", err)
-	}
-	return r.toDomain()
+	return r.found(scanOne(ctx, s.db.NewSelect().Model(&r).Where("id = ?", id), "loading connection"))
 }
 
 // MaxReachable bounds how many connections one webhook URL may reach; a

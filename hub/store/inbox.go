@@ -46,7 +46,7 @@ const (
 func PendingInbox(ctx context.Context, tx bun.IDB, only []int64, limit, maxAttempts int) ([]PendingEvent, error) {
 	var rows *sql.Rows
 	var err error
-	if q := sqliteQuerier(tx); q != nil && only == nil {
+	if q := SQLiteConn(tx); q != nil && only == nil {
 		rows, err = q.QueryContext(ctx, sqlitePendingInbox, maxAttempts, limit)
 	} else {
 		q := tx.NewSelect().Model((*InboxEvent)(nil)).
@@ -91,7 +91,7 @@ func MarkInboxApplied(ctx context.Context, tx bun.IDB, ids []int64, now time.Tim
 	if len(ids) == 0 {
 		return nil
 	}
-	if q := sqliteQuerier(tx); q != nil {
+	if q := SQLiteConn(tx); q != nil {
 		list, err := json.Marshal(ids)
 		if err != nil {
 			return err

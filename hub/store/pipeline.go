@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
@@ -29,9 +27,9 @@ func (s *Store) Settings(ctx context.Context, ownerKind, ownerID string) (*Setti
 // saved), read through db (a transaction's, when the caller acts on them).
 func TenantSettings(ctx context.Context, db bun.IDB, ownerKind, ownerID string) (*Settings, error) {
 	st := &Settings{OwnerKind: ownerKind, OwnerID: ownerID, AutomatedRCA: true}
-	err := db.NewSelect().Model(st).Where("owner_kind = ? AND owner_id = ?", ownerKind, ownerID).Scan(ctx)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("loading settings: %w", err)
+	q := db.NewSelect().Model(st).Where("owner_kind = ? AND owner_id = ?", ownerKind, ownerID)
+	if _, err := scanOne(ctx, q, "loading settings"); err != nil {
+		return nil, err
 	}
 	return st, nil
 }
@@ -39,15 +37,7 @@ func TenantSettings(ctx context.Context, db bun.IDB, ownerKind, ownerID string) 
 // SaveSettings stores the tenant's settings.
 func (s *Store) SaveSettings(ctx context.Context, st *Settings) error {
 	st.UpdatedAt = time.Now().UTC()
-	_, err := s.db.NewInsert().Model(st).
-		On("CONFLICT (owner_kind, owner_id) DO UPDATE").
-		Set("automated_rca = EXCLUDED.automated_rca").
-		Set("updated_at = EXCLUDED.updated_at").
-		Exec(ctx)
-	if err != nil {
-		return fmt.Errorf("saving settings: %w", err)
-	}
-	return nil
+	return upsert(ctx, s.db, st, "owner_kind, owner_id", []string{"automated_rca", "updated_at"}, "saving settings")
 }
 
 // Enrichment records what gathering evidence for an incident achieved.
@@ -87,18 +77,7 @@ func SaveEnrichment(ctx context.Context, db bun.IDB, e *Enrichment, evidence []E
 			return fmt.Errorf("storing evidence: %w", err)
 		}
 	}
-	_, err := db.NewInsert().Model(e).
-		On("CONFLICT (incident_id) DO UPDATE").
-		Set("status = EXCLUDED.status").
-		Set("notes = EXCLUDED.notes").
-		Set("related_services = EXCLUDED.related_services").
-		Set("error = EXCLUDED.error").
-		Set("gathered_at = EXCLUDED.gathered_at").
-		Exec(ctx)
-	if err != nil {
-		return fmt.Errorf("storing enrichment: %w", err)
-	}
-	return nil
+	return upsert(ctx, db, e, "incident_id", []string{"status", "notes", "related_services", "error", "gathered_at"}, "storing enrichment")
 }
 
 // IncidentEvidence returns the incident's enrichment record (nil when none)
@@ -148,12 +127,9 @@ type RCA struct {
 // LatestRCA returns the incident's newest analysis, or nil.
 func LatestRCA(ctx context.Context, db bun.IDB, incidentID string) (*RCA, error) {
 	r := &RCA{}
-	err := db.NewSelect().Model(r).Where("incident_id = ?", incidentID).Order("created_at DESC", "id DESC").Limit(1).Scan(ctx)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("loading analysis: %w", err)
+	q := db.NewSelect().Model(r).Where("incident_id = ?", incidentID).Order("created_at DESC", "id DESC").Limit(1)
+	if found, err := scanOne(ctx, q, "loading analysis"); !found {
+		return nil, err
 	}
 	return r, nil
 }

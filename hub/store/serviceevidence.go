@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
@@ -33,15 +31,11 @@ type ServiceEvidence struct {
 // or nil.
 func FreshServiceEvidence(ctx context.Context, db bun.IDB, connectionID, serviceID string, triggered time.Time, window time.Duration) (*ServiceEvidence, error) {
 	se := &ServiceEvidence{}
-	err := db.NewSelect().Model(se).
+	q := db.NewSelect().Model(se).
 		Where("connection_id = ? AND service_id = ?", connectionID, serviceID).
-		Where("gathered_until >= ? AND gathered_until <= ?", triggered.UTC(), triggered.Add(window).UTC()).
-		Scan(ctx)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("loading service evidence: %w", err)
+		Where("gathered_until >= ? AND gathered_until <= ?", triggered.UTC(), triggered.Add(window).UTC())
+	if found, err := scanOne(ctx, q, "loading service evidence"); !found {
+		return nil, err
 	}
 	return se, nil
 }
@@ -50,19 +44,11 @@ func FreshServiceEvidence(ctx context.Context, db bun.IDB, connectionID, service
 // read up to a later time.
 func SaveServiceEvidence(ctx context.Context, db bun.IDB, se *ServiceEvidence) error {
 	se.GatheredUntil, se.GatheredAt = se.GatheredUntil.UTC(), se.GatheredAt.UTC()
-	_, err := db.NewInsert().Model(se).
-		On("CONFLICT (connection_id, service_id) DO UPDATE").
-		Set("gathered_until = EXCLUDED.gathered_until").
-		Set("gathered_at = EXCLUDED.gathered_at").
-		Set("evidence = EXCLUDED.evidence").
-		Set("notes = EXCLUDED.notes").
-		Set("related_services = EXCLUDED.related_services").
-		Where("service_evidence.gathered_until < EXCLUDED.gathered_until").
-		Exec(ctx)
-	if err != nil {
-		return fmt.Errorf("storing service evidence: %w", err)
+	newer := func(q *bun.InsertQuery) *bun.InsertQuery {
+		return q.Where("service_evidence.gathered_until < EXCLUDED.gathered_until")
 	}
-	return nil
+	return upsert(ctx, db, se, "connection_id, service_id",
+		[]string{"gathered_until", "gathered_at", "evidence", "notes", "related_services"}, "storing service evidence", newer)
 }
 
 // CorrelationSignals returns, of the incidents' evidence, only what

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
-	"github.com/uptrace/bun/dialect"
 )
 
 // WebhookSecret is a sealed signing secret of a connection. A secret with an
@@ -92,9 +91,8 @@ type WebhookState struct {
 // WebhookState returns the connection's webhook state (zero when none).
 func (s *Store) WebhookState(ctx context.Context, connectionID string) (*WebhookState, error) {
 	st := &WebhookState{ConnectionID: connectionID, Subscription: "{}"}
-	err := s.db.NewSelect().Model(st).Where("connection_id = ?", connectionID).Scan(ctx)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("loading webhook state: %w", err)
+	if _, err := scanOne(ctx, s.db.NewSelect().Model(st).Where("connection_id = ?", connectionID), "loading webhook state"); err != nil {
+		return nil, err
 	}
 	return st, nil
 }
@@ -104,29 +102,13 @@ func (s *Store) SetWebhookSubscription(ctx context.Context, connectionID, id, su
 	if subscriptionJSON == "" {
 		subscriptionJSON = "{}"
 	}
-	_, err := s.db.NewInsert().Model(&WebhookState{ConnectionID: connectionID, SubscriptionID: id, Subscription: subscriptionJSON}).
-		On("CONFLICT (connection_id) DO UPDATE").
-		Set("subscription_id = EXCLUDED.subscription_id").
-		Set("subscription = EXCLUDED.subscription").
-		Exec(ctx)
-	if err != nil {
-		return fmt.Errorf("saving webhook subscription: %w", err)
-	}
-	return nil
+	return upsert(ctx, s.db, &WebhookState{ConnectionID: connectionID, SubscriptionID: id, Subscription: subscriptionJSON}, "connection_id", []string{"subscription_id", "subscription"}, "saving webhook subscription")
 }
 
 // RecordWebhookError remembers the last rejected delivery of a connection.
 func (s *Store) RecordWebhookError(ctx context.Context, connectionID, msg string, at time.Time) error {
 	at = at.UTC()
-	_, err := s.db.NewInsert().Model(&WebhookState{ConnectionID: connectionID, Subscription: "{}", LastError: msg, LastErrorAt: &at}).
-		On("CONFLICT (connection_id) DO UPDATE").
-		Set("last_error = EXCLUDED.last_error").
-		Set("last_error_at = EXCLUDED.last_error_at").
-		Exec(ctx)
-	if err != nil {
-		return fmt.Errorf("recording webhook error: %w", err)
-	}
-	return nil
+	return upsert(ctx, s.db, &WebhookState{ConnectionID: connectionID, Subscription: "{}", LastError: msg, LastErrorAt: &at}, "connection_id", []string{"last_error", "last_error_at"}, "recording webhook error")
 }
 
 // InboxEvent is one received event, recorded before it is applied.
@@ -157,7 +139,7 @@ func InsertInbox(ctx context.Context, tx bun.IDB, events []InboxEvent) ([]InboxE
 	if len(events) == 0 {
 		return nil, nil
 	}
-	if q := sqliteQuerier(tx); q != nil {
+	if q := SQLiteConn(tx); q != nil {
 		return insertInboxSQLite(ctx, tx, q, events)
 	}
 	var inserted []InboxEvent
@@ -181,14 +163,7 @@ func TouchWebhookDeliveries(ctx context.Context, tx bun.IDB, connectionIDs []str
 	if len(rows) == 0 {
 		return nil
 	}
-	_, err := tx.NewInsert().Model(&rows).
-		On("CONFLICT (connection_id) DO UPDATE").
-		Set("last_delivery_at = EXCLUDED.last_delivery_at").
-		Exec(ctx)
-	if err != nil {
-		return fmt.Errorf("recording webhook delivery time: %w", err)
-	}
-	return nil
+	return upsert(ctx, tx, &rows, "connection_id", []string{"last_delivery_at"}, "recording webhook delivery time")
 }
 
 // sqliteInsertInbox records one event; its text never changes, so the
@@ -200,30 +175,7 @@ const sqliteInsertInbox = "INSERT INTO webhook_inbox (provider, connection_id, o
 	" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" +
 	" ON CONFLICT (provider, connection_id, event_id) DO NOTHING RETURNING id"
 
-type querier interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-}
-
-// sqliteQuerier returns db's database/sql handle when db is SQLite, so
-// arguments reach the driver instead of being inlined by Bun.
-func sqliteQuerier(db bun.IDB) querier {
-	if db.Dialect().Name() != dialect.SQLite {
-		return nil
-	}
-	switch d := db.(type) {
-	case bun.Tx:
-		return d.Tx
-	case *bun.Tx:
-		return d.Tx
-	case *bun.DB:
-		return d.DB
-	}
-	return nil
-}
-
-func insertInboxSQLite(ctx context.Context, db bun.IDB, q querier, events []InboxEvent) ([]InboxEvent, error) {
+func insertInboxSQLite(ctx context.Context, db bun.IDB, q SQLConn, events []InboxEvent) ([]InboxEvent, error) {
 	// Times as Bun writes them, so every reader sees one format.
 	sqlTime := func(t time.Time) string {
 		b := db.Dialect().AppendTime(nil, t)
