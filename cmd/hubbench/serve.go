@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 	"time"
 
@@ -242,6 +243,14 @@ func startHub(ctx context.Context, cc childConfig) (string, func(), error) {
 		"HUB_LISTEN": addr, "HUB_DATABASE_URL": dbURL,
 		"HUB_PLUGIN_DIR": cc.PluginDir, "HUB_ENCRYPTION_KEY": base64.StdEncoding.EncodeToString(key),
 		"PAGERDUTY_API_URL": cc.PagerDutyURL,
+	}
+	// The hub's own settings given with -server-env (HUB_MEMORY_LIMIT=...).
+	for _, kv := range os.Environ() {
+		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "HUB_") {
+			if _, fixed := env[k]; !fixed {
+				env[k] = v
+			}
+		}
 	}
 	cfg, err := config.FromEnv(env)
 	if err != nil {

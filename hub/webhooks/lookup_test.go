@@ -3,6 +3,8 @@ package webhooks
 import (
 	"context"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -10,6 +12,7 @@ import (
 	"github.com/aurora-hub/aurora-hub/hub/secrets"
 	"github.com/aurora-hub/aurora-hub/hub/store/storetest"
 	"github.com/hashicorp/go-hclog"
+	"github.com/uptrace/bun"
 )
 
 // TestLookupCandidates checks which connections a webhook URL reaches, on
@@ -91,6 +94,92 @@ func TestLookupCandidates(t *testing.T) {
 				if len(got) != len(tt.want) || (len(got) > 0 && fmt.Sprint(got) != fmt.Sprint(tt.want)) {
 					t.Errorf("lookup(%s, key %q) = %v, want %v", tt.user, tt.key, got, tt.want)
 				}
+			}
+		})
+	}
+}
+
+// queryCounter counts the statements run through a Bun DB.
+type queryCounter struct{ n atomic.Int64 }
+
+func (q *queryCounter) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context {
+	q.n.Add(1)
+	return ctx
+}
+
+func (*queryCounter) AfterQuery(context.Context, *bun.QueryEvent) {}
+
+// TestConcurrentLookupsShareOneLoad: deliveries that miss the lookup cache
+// at the same moment (as every delivery in flight does when its entry
+// expires under load) load it from the database once, not once each; after
+// Invalidate the next lookup loads again.
+func TestConcurrentLookupsShareOneLoad(t *testing.T) {
+	for _, driver := range storetest.Backends(t) {
+		t.Run(driver, func(t *testing.T) {
+			ctx := context.Background()
+			st := storetest.Open(t, driver)
+			sealer, err := secrets.New(make([]byte, 32))
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := New(st, sealer, nil, hclog.NewNullLogger(), Options{})
+			now := time.Now().UTC()
+			c := &hub.Connection{ID: "c-u1", Provider: "pagerduty", OwnerKind: "user", OwnerID: "u1", CreatedBy: "u1",
+				DisplayName: "PD", AuthType: "api_token", Secret: []byte{1}, Status: hub.StatusConnected,
+				ValidatedAt: now, CreatedAt: now, UpdatedAt: now}
+			if err := st.SaveConnection(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.PutSecret(ctx, c, "secret", SourceManual); err != nil {
+				t.Fatal(err)
+			}
+			// One load alone, to know what one load costs.
+			var q queryCounter
+			st.DB.AddQueryHook(&q)
+			if _, err := s.lookup(ctx, "pagerduty", "u1", ""); err != nil {
+				t.Fatal(err)
+			}
+			perLoad := q.n.Swap(0)
+			s.Invalidate()
+
+			const n = 32
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			errs := make(chan error, n)
+			for range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-start
+					e, err := s.lookup(ctx, "pagerduty", "u1", "")
+					if err == nil && (len(e.cands) != 1 || len(e.cands[0].secrets) != 1) {
+						err = fmt.Errorf("lookup = %+v", e.cands)
+					}
+					errs <- err
+				}()
+			}
+			close(start)
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Generous: a goroutine that starts after the shared load has
+			// finished and been cached finds it in the cache; one that starts
+			// between the load's end and its caching may load again.
+			t.Logf("%d concurrent lookups ran %d statements; one load runs %d", n, q.n.Load(), perLoad)
+			if got := q.n.Load(); got > 2*perLoad {
+				t.Fatalf("%d concurrent lookups ran %d statements; one load runs %d", n, got, perLoad)
+			}
+			q.n.Store(0)
+			s.Invalidate()
+			if _, err := s.lookup(ctx, "pagerduty", "u1", ""); err != nil {
+				t.Fatal(err)
+			}
+			if got := q.n.Load(); got != perLoad {
+				t.Fatalf("lookup after Invalidate ran %d statements, want a new load (%d)", got, perLoad)
 			}
 		})
 	}

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -23,6 +24,7 @@ import (
 	"github.com/aurora-hub/aurora-hub/sdk"
 	"github.com/google/uuid"
 	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sync/singleflight"
 )
 
 // MaxBodyBytes is the largest delivery accepted: PagerDuty sends at most 256 KB.
@@ -44,6 +46,12 @@ type Service struct {
 	mu        sync.Mutex
 	cache     map[string]cacheEntry
 	nextSweep time.Time
+	// gen counts Invalidate calls: a load started before one is neither
+	// shared with lookups after it nor cached.
+	gen uint64
+	// loads shares one load of an expired or missing entry among the
+	// deliveries that need it at the same time.
+	loads singleflight.Group
 	// lastErrorWrite throttles writes of rejected deliveries per connection.
 	lastErrorWrite map[string]time.Time
 	// rejects counts rejected deliveries and logs them at a bounded rate.
@@ -104,6 +112,7 @@ func New(st *store.Store, sealer *secrets.Sealer, inbox *Inbox, log hclog.Logger
 func (s *Service) Invalidate() {
 	s.mu.Lock()
 	clear(s.cache)
+	s.gen++
 	s.mu.Unlock()
 }
 
@@ -130,11 +139,34 @@ func (s *Service) lookup(ctx context.Context, provider, userID, keyHash string) 
 	now := time.Now()
 	s.mu.Lock()
 	e, ok := s.cache[key]
+	gen := s.gen
 	s.mu.Unlock()
 	if ok && now.Before(e.expires) {
 		return e, nil
 	}
-	e = cacheEntry{expires: now.Add(s.opts.CacheTTL)}
+	// When an entry expires under load, every delivery in flight misses it
+	// at once: they share one load (its queries and secret openings) instead
+	// of each doing it. The load outlives a caller that gives up, and fills
+	// the cache for the others.
+	ch := s.loads.DoChan(strconv.FormatUint(gen, 10)+"\x00"+key, func() (any, error) {
+		return s.load(context.WithoutCancel(ctx), provider, userID, keyHash, key, gen)
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return cacheEntry{}, r.Err
+		}
+		return r.Val.(cacheEntry), nil
+	case <-ctx.Done():
+		return cacheEntry{}, ctx.Err()
+	}
+}
+
+// load reads what key reaches from the database and caches it, unless
+// Invalidate was called since generation gen.
+func (s *Service) load(ctx context.Context, provider, userID, keyHash, key string, gen uint64) (cacheEntry, error) {
+	now := time.Now()
+	e := cacheEntry{expires: now.Add(s.opts.CacheTTL)}
 	conns, err := s.store.ConnectionsReachableBy(ctx, provider, userID)
 	if err != nil {
 		return e, err
@@ -165,7 +197,9 @@ func (s *Service) lookup(ctx context.Context, provider, userID, keyHash string) 
 		e.cands = append(e.cands, c)
 	}
 	s.mu.Lock()
-	s.remember(key, e, now)
+	if s.gen == gen {
+		s.remember(key, e, now)
+	}
 	s.mu.Unlock()
 	return e, nil
 }

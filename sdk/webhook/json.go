@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aurora-hub/aurora-hub/sdk"
 )
@@ -45,6 +46,10 @@ func (f *String) UnmarshalJSON(b []byte) error {
 	}
 	switch b[0] {
 	case '"':
+		if s, ok := plainString(b); ok {
+			*f = String(s)
+			return nil
+		}
 		var s string
 		if json.Unmarshal(b, &s) == nil {
 			*f = String(s)
@@ -53,6 +58,26 @@ func (f *String) UnmarshalJSON(b []byte) error {
 		*f = String(b)
 	}
 	return nil
+}
+
+// plainString returns the text of b, a JSON string, when it needs no
+// unescaping: no backslash, quote or control character inside, valid UTF-8.
+// That is what json.Unmarshal would return, without its validation pass and
+// decoder (most strings of a webhook are plain; this is the plugins' hot path).
+func plainString(b []byte) (string, bool) {
+	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
+		return "", false
+	}
+	in := b[1 : len(b)-1]
+	for _, c := range in {
+		if c < ' ' || c == '"' || c == '\\' {
+			return "", false
+		}
+	}
+	if !utf8.Valid(in) {
+		return "", false
+	}
+	return string(in), true
 }
 
 // Trimmed is the value without surrounding space.

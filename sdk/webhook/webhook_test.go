@@ -256,3 +256,27 @@ func TestAlertHelpers(t *testing.T) {
 		t.Errorf("Unique = %v", ids)
 	}
 }
+
+// TestStringMatchesEncodingJSON: String's fast path for plain strings gives
+// exactly what encoding/json decodes, for plain, escaped, control, invalid
+// UTF-8 and unterminated strings.
+func TestStringMatchesEncodingJSON(t *testing.T) {
+	for _, in := range []string{
+		`""`, `"plain"`, `"with space and ünïcödé ✓"`, `"esc\"aped"`, `"back\\slash"`, `"\u00e9"`, `"tab\tin"`,
+		"\"raw\ttab\"", "\"bad \xff utf8\"", "\"cut \xe2\x82\"", `"unterminated`, `"`, `"a"b"`, `"\/"`,
+	} {
+		t.Run(in, func(t *testing.T) {
+			var want string
+			if json.Unmarshal([]byte(in), &want) != nil {
+				want = ""
+			}
+			var got webhook.String
+			if err := got.UnmarshalJSON([]byte(in)); err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != want {
+				t.Fatalf("String(%q) = %q, encoding/json gives %q", in, got, want)
+			}
+		})
+	}
+}
