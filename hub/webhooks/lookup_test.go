@@ -135,7 +135,7 @@ func TestConcurrentLookupsShareOneLoad(t *testing.T) {
 			}
 			// One load alone, to know what one load costs.
 			var q queryCounter
-			st.DB.AddQueryHook(&q)
+			st.Bun().AddQueryHook(&q)
 			if _, err := s.lookup(ctx, "pagerduty", "u1", ""); err != nil {
 				t.Fatal(err)
 			}

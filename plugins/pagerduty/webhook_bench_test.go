@@ -4,7 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/aurora-hub/aurora-hub/plugins/pagerduty/pdsim"
+	"github.com/aurora-hub/aurora-hub/tools/pdsim"
 	"github.com/aurora-hub/aurora-hub/sdk"
 )
 
