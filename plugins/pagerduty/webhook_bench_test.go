@@ -4,8 +4,8 @@ import (
 	"context"
 	"testing"
 
-	"github.com/aurora-hub/aurora-hub/tools/pdsim"
 	"github.com/aurora-hub/aurora-hub/sdk"
+	"github.com/aurora-hub/aurora-hub/tools/pdsim"
 )
 
 // BenchmarkHandleWebhook is the plugin's side of one delivery: verify the
