@@ -41,6 +41,17 @@ type options struct {
 	postgres   string
 	bodies     int
 	hubEnv     string
+	phases     string
+}
+
+// runs reports whether phase is one of -phases.
+func (o options) runs(phase string) bool {
+	for _, p := range strings.Split(o.phases, ",") {
+		if strings.TrimSpace(p) == phase {
+			return true
+		}
+	}
+	return false
 }
 
 func main() {
@@ -55,6 +66,7 @@ func main() {
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of each server to <this>-<row>-<phase>.pprof")
 	flag.StringVar(&o.only, "only", "", "run only the rows whose name contains this")
 	flag.StringVar(&o.postgres, "postgres", os.Getenv("HUB_BENCH_POSTGRES_URL"), "also run the hub rows on PostgreSQL: a URL whose user may create databases (default $HUB_BENCH_POSTGRES_URL)")
+	flag.StringVar(&o.phases, "phases", "closed,rate,drain", "phases to run (comma-separated): closed (throughput, CPU), rate (latency at -rate), drain (storm drain)")
 	flag.IntVar(&o.bodies, "bodies", 150_000, "distinct signed deliveries prepared per mix")
 	flag.StringVar(&o.hubEnv, "server-env", "", "extra environment of the server processes, e.g. GOMEMLIMIT=48MiB (comma-separated)")
 	flag.Parse()
@@ -187,30 +199,34 @@ func measure(ctx context.Context, o options, r *row, bodies []loadgen.Body) erro
 		}
 		return err
 	}
-	if err := phase("closed", func(c *child, l *load, _ string) error {
-		hub0, plugin0 := treeCPU(c.cmd.Process.Pid)
-		db0 := commandCPU("postgres")
-		n, errs, p := l.closedLoop(o.conns, o.duration)
-		hub1, plugin1 := treeCPU(c.cmd.Process.Pid)
-		if r.db == "postgres" {
-			r.dbCPU = commandCPU("postgres") - db0
+	if o.runs("closed") {
+		if err := phase("closed", func(c *child, l *load, _ string) error {
+			hub0, plugin0 := treeCPU(c.cmd.Process.Pid)
+			db0 := commandCPU("postgres")
+			n, errs, p := l.closedLoop(o.conns, o.duration)
+			hub1, plugin1 := treeCPU(c.cmd.Process.Pid)
+			if r.db == "postgres" {
+				r.dbCPU = commandCPU("postgres") - db0
+			}
+			r.throughput, r.errors, r.tp = float64(n)/o.duration.Seconds(), errs, p
+			r.hubCPU, r.pluginCPU, r.delivered = hub1-hub0, plugin1-plugin0, n
+			return nil
+		}); err != nil {
+			return err
 		}
-		r.throughput, r.errors, r.tp = float64(n)/o.duration.Seconds(), errs, p
-		r.hubCPU, r.pluginCPU, r.delivered = hub1-hub0, plugin1-plugin0, n
-		return nil
-	}); err != nil {
-		return err
 	}
 	if !r.hubRow {
 		return nil
 	}
-	if err := phase("rate", func(c *child, l *load, _ string) error {
-		r.fixed, _, r.fixedErrs = l.openLoop(o.rate, o.duration)
-		return nil
-	}); err != nil {
-		return err
+	if o.runs("rate") {
+		if err := phase("rate", func(c *child, l *load, _ string) error {
+			r.fixed, _, r.fixedErrs = l.openLoop(o.rate, o.duration)
+			return nil
+		}); err != nil {
+			return err
+		}
 	}
-	if r.mix != "storm" {
+	if r.mix != "storm" || !o.runs("drain") {
 		return nil
 	}
 	return phase("drain", func(c *child, l *load, dbURL string) error {

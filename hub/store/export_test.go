@@ -31,3 +31,6 @@ func (s *Store) MigrateBefore(ctx context.Context, version string) error {
 	}
 	return s.migrateFS(ctx, older)
 }
+
+// ExclusiveCheckpoints is how many checkpoints ran holding the hub's connection.
+func (s *Store) ExclusiveCheckpoints() int64 { return s.exclusiveCheckpoints.Load() }

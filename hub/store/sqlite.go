@@ -90,7 +90,7 @@ const walIdleFloor = 1 << 20
 // file outside of any request's commit, and keeps the log bounded:
 //
 //   - every second a PASSIVE checkpoint, which never blocks writers;
-//   - when the log file reaches a quarter of the limit (looked at every
+//   - when the log file grows past a quarter of the limit (looked at every
 //     50 ms), a PASSIVE one and then a RESTART one, so the next commit starts
 //     the log over and cuts the file back to journal_size_limit (a quarter
 //     of the limit): under a burst, PASSIVE alone rarely catches up with a
@@ -129,7 +129,12 @@ func (s *Store) checkpointLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		size := s.WALSize()
-		over := size >= s.walLimit/4
+		// Strictly more than a quarter: when a commit starts the log over,
+		// SQLite cuts the file back to exactly a quarter (journal_size_limit)
+		// and reuses it, so a file of that size says nothing about how much
+		// of it is in use; taking it for a full log ran a RESTART, holding
+		// every commit up, every 50 ms.
+		over := size > s.walLimit/4
 		if size >= s.walLimit/2 {
 			// A writer outran the PASSIVE copies: copy and restart the log
 			// while holding the connection, so it cannot grow meanwhile.
@@ -180,5 +185,6 @@ func (s *Store) exclusiveCheckpoint(ctx context.Context, mode string) (frames, d
 		return 0, 0, fmt.Errorf("waiting for the hub's connection: %w", err)
 	}
 	defer conn.Close()
+	s.exclusiveCheckpoints.Add(1)
 	return s.checkpoint(ctx, mode)
 }

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -37,10 +38,13 @@ type Store struct {
 	checkpointDB    *sql.DB
 	stopCheckpoints context.CancelFunc
 	checkpointsDone chan struct{}
-	log             hclog.Logger
-	sqlitePath      string
-	walLimit        int64
-	lockFile        *os.File
+	// exclusiveCheckpoints counts the checkpoints run while holding the
+	// hub's connection (each one holds up every commit meanwhile).
+	exclusiveCheckpoints atomic.Int64
+	log                  hclog.Logger
+	sqlitePath           string
+	walLimit             int64
+	lockFile             *os.File
 }
 
 // Options say which database to open.
