@@ -91,7 +91,8 @@ const walIdleFloor = 1 << 20
 //
 //   - every second a PASSIVE checkpoint, which never blocks writers;
 //   - when the log file grows past a quarter of the limit (looked at every
-//     50 ms), a PASSIVE one and then a RESTART one, so the next commit starts
+//     50 ms), three PASSIVE ones (each copies what the writer added during
+//     the one before) and then a RESTART one, so the next commit starts
 //     the log over and cuts the file back to journal_size_limit (a quarter
 //     of the limit): under a burst, PASSIVE alone rarely catches up with a
 //     writer that never pauses, and the log grew to several times the
@@ -158,6 +159,14 @@ func (s *Store) checkpointLoop(ctx context.Context) {
 			_, _, err = s.exclusiveCheckpoint(ctx, "TRUNCATE")
 			warn("TRUNCATE", err)
 		case over:
+			// What the writer added during that copy is copied again, twice,
+			// without holding anything, so the RESTART, which holds up every
+			// commit, has only the last few milliseconds' frames to copy.
+			for range 2 {
+				if _, _, err := s.checkpoint(ctx, "PASSIVE"); err != nil {
+					break
+				}
+			}
 			_, _, err = s.exclusiveCheckpoint(ctx, "RESTART")
 			warn("RESTART", err)
 		}
@@ -184,7 +193,7 @@ func (s *Store) exclusiveCheckpoint(ctx context.Context, mode string) (frames, d
 	if err != nil {
 		return 0, 0, fmt.Errorf("waiting for the hub's connection: %w", err)
 	}
-	defer conn.Close()
 	s.exclusiveCheckpoints.Add(1)
+	defer conn.Close()
 	return s.checkpoint(ctx, mode)
 }
