@@ -84,12 +84,14 @@ func (w *Wakeups) Claim() bool {
 // Unclaim undoes a Claim whose transaction did not commit.
 func (w *Wakeups) Unclaim() { w.pending.Store(false) }
 
-// chunk is how many events the next apply transaction takes: while webhooks
-// arrive, ingestChunk, so that the inbox's commits (which the webhooks'
-// answers wait on) wait at most a few milliseconds for SQLite's one
-// connection; otherwise chunk, the cheapest per event.
+// chunk is how many events the next apply transaction takes: on SQLite
+// while webhooks arrive, ingestChunk, so that the inbox's commits (which the
+// webhooks' answers wait on) wait at most a few milliseconds for its one
+// connection; otherwise chunk, the cheapest per event (on PostgreSQL the
+// inbox never waits for the appliers' connections, and a smaller chunk is
+// only more commits, each a WAL flush).
 func (w *Wakeups) chunk() int {
-	if w.ingesting() {
+	if !w.always && w.ingesting() {
 		return ingestChunk
 	}
 	return chunk
