@@ -117,7 +117,7 @@ func (w *ApplyEventsWorker) Work(ctx context.Context, _ *river.Job[ApplyEventsAr
 		var ids []int64
 		var out applied
 		limit := w.Wakeups.chunk()
-		err := w.Store.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		err := w.Store.InTxDeferring(ctx, func(ctx context.Context, tx bun.Tx) error {
 			var err error
 			ids, err = w.apply(ctx, tx, nil, limit, &out)
 			return err

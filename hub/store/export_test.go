@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"testing/fstest"
+	"time"
 )
 
 // MigrateBefore applies the pending migrations older than version, so a
@@ -34,3 +35,6 @@ func (s *Store) MigrateBefore(ctx context.Context, version string) error {
 
 // ExclusiveCheckpoints is how many checkpoints ran holding the hub's connection.
 func (s *Store) ExclusiveCheckpoints() int64 { return s.exclusiveCheckpoints.Load() }
+
+// SetMaxDefer sets how long deferring transactions stand back at most.
+func (s *Store) SetMaxDefer(d time.Duration) { s.prio.limit = d }

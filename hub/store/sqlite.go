@@ -189,7 +189,7 @@ func (s *Store) checkpoint(ctx context.Context, mode string) (frames, done int64
 func (s *Store) exclusiveCheckpoint(ctx context.Context, mode string) (frames, done int64, err error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	conn, err := s.db.DB.Conn(ctx)
+	conn, err := s.connDeferring(ctx)
 	if err != nil {
 		return 0, 0, fmt.Errorf("waiting for the hub's connection: %w", err)
 	}

@@ -41,10 +41,13 @@ type Store struct {
 	// exclusiveCheckpoints counts the checkpoints run while holding the
 	// hub's connection (each one holds up every commit meanwhile).
 	exclusiveCheckpoints atomic.Int64
-	log                  hclog.Logger
-	sqlitePath           string
-	walLimit             int64
-	lockFile             *os.File
+	// prio puts the inbox's commits first on SQLite's one connection (nil
+	// on PostgreSQL).
+	prio       *priority
+	log        hclog.Logger
+	sqlitePath string
+	walLimit   int64
+	lockFile   *os.File
 }
 
 // Options say which database to open.
@@ -140,6 +143,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 			return nil, fmt.Errorf("opening sqlite for checkpoints: %w", err)
 		}
 		s.checkpointDB.SetMaxOpenConns(1)
+		s.prio = newPriority()
 		ctx, cancel := context.WithCancel(context.Background())
 		s.stopCheckpoints = cancel
 		s.checkpointsDone = make(chan struct{})

@@ -127,7 +127,7 @@ func (i *Inbox) commit(ctx context.Context, batch []*pendingWrite) {
 	}
 	var inserted []store.InboxEvent
 	claimed := false
-	err := i.store.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+	err := i.store.InTxUrgent(ctx, func(ctx context.Context, tx bun.Tx) error {
 		var err error
 		inserted, err = store.InsertInbox(ctx, tx, rows)
 		if err != nil {
