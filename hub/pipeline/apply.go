@@ -193,7 +193,7 @@ func (w *ApplyEventsWorker) apply(ctx context.Context, tx bun.Tx, only []int64, 
 	// large statement, JSON functions on SQLite) per incident was a sixth of
 	// the hub's CPU per delivery in a storm, where every event opens one.
 	if len(lc.Opened) > 0 {
-		params := []river.InsertManyParams{{Args: ProcessIncidentsArgs{IncidentIDs: lc.Opened}}}
+		params := []river.InsertManyParams{{Args: ProcessIncidentsArgs{IncidentIDs: inArrivalOrder(results, lc.Opened)}}}
 		if _, err := river.ClientFromContext[*sql.Tx](ctx).InsertManyFastTx(ctx, tx.Tx, params); err != nil {
 			return ids, fmt.Errorf("enqueuing processing of %d incidents: %w", len(lc.Opened), err)
 		}
@@ -209,6 +209,30 @@ func (w *ApplyEventsWorker) apply(ctx context.Context, tx bun.Tx, only []int64, 
 		return ids, err
 	}
 	return ids, nil
+}
+
+// inArrivalOrder orders opened (incident ids) by their first event in the
+// chunk, so a storm's first incident, its likely parent, is processed
+// first (ApplyBatch reports them in the order of its keys).
+func inArrivalOrder(results []incidents.Result, opened []string) []string {
+	want := make(map[string]bool, len(opened))
+	for _, id := range opened {
+		want[id] = true
+	}
+	out := make([]string, 0, len(opened))
+	for _, r := range results {
+		if want[r.IncidentID] {
+			out = append(out, r.IncidentID)
+			delete(want, r.IncidentID)
+		}
+	}
+	// Every opened incident has an event in the chunk; kept if not.
+	for _, id := range opened {
+		if want[id] {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // customFieldsUpdated ends the type of events that only set custom fields
