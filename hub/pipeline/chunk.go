@@ -31,9 +31,9 @@ func (ProcessIncidentsArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: jobs.QueueAnalysis, Priority: 2}
 }
 
-// chunkBudget is how long one run of a chunk's job starts new incidents;
-// then it snoozes (no attempt spent) and a worker continues with the rest,
-// well before River could take a long run for a crashed one.
+// chunkBudget is how long one run of a chunk's job starts new incidents by
+// default; then it snoozes (no attempt spent) and a worker continues with
+// the rest, well before River could take a long run for a crashed one.
 const chunkBudget = 30 * time.Second
 
 // ProcessIncidentsWorker processes a chunk's incidents one after another,
@@ -46,6 +46,9 @@ const chunkBudget = 30 * time.Second
 type ProcessIncidentsWorker struct {
 	river.WorkerDefaults[ProcessIncidentsArgs]
 	Deps
+	// RunFor is how long one run starts new incidents (at least one);
+	// 0: 30 s. Keep it well under HUB_JOB_RESCUE_AFTER.
+	RunFor time.Duration
 }
 
 // Work implements river.Worker.
@@ -56,15 +59,25 @@ func (w *ProcessIncidentsWorker) Work(ctx context.Context, job *river.Job[Proces
 		return err
 	}
 	one := &ProcessIncidentWorker{Deps: w.Deps}
+	runFor := w.RunFor
+	if runFor <= 0 {
+		runFor = chunkBudget
+	}
 	began := time.Now()
+	// progress: this run marked an incident done. A run stops only after
+	// one, so every run moves the chunk on. (An incident that no longer
+	// exists cannot be marked: it is handed off again by each run, which
+	// its own job's uniqueness makes a no-op.)
+	progress := false
 	for _, id := range ids {
 		if done[id] {
 			continue
 		}
-		if time.Since(began) > chunkBudget {
+		if progress && time.Since(began) > runFor {
 			return river.JobSnooze(0)
 		}
 		err := one.process(ctx, id, nil)
+		progress = progress || !errors.Is(err, sql.ErrNoRows)
 		var snooze *river.JobSnoozeError
 		switch {
 		case err == nil:
