@@ -99,7 +99,7 @@ func TestProcessIncidentsChunk(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-				if j.State == rivertype.JobStateCompleted {
+					if j.State == rivertype.JobStateCompleted {
 						if j.Attempt != 1 {
 							t.Fatalf("chunk completed after %d attempts, want 1: %v", j.Attempt, j.Errors)
 						}
