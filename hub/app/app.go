@@ -155,7 +155,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &pipeline.ApplyEventsWorker{Deps: deps, Wakeups: wakeups})
 	river.AddWorker(workers, &pipeline.ProcessIncidentWorker{Deps: deps})
-	river.AddWorker(workers, &pipeline.ProcessIncidentsWorker{Deps: deps, RunFor: min(30*time.Second, cfg.JobRescueAfter/4)})
+	river.AddWorker(workers, &pipeline.ProcessIncidentsWorker{Deps: deps, RunFor: min(time.Second, cfg.JobRescueAfter/4)})
 	river.AddWorker(workers, &pipeline.RCAWorker{Deps: deps, Analyzer: analyzer(cfg.Pipeline)})
 	replicaID := newReplicaID()
 	// Retention runs as a River periodic job: River's leader inserts it, so

@@ -33,8 +33,10 @@ func (ProcessIncidentsArgs) InsertOpts() river.InsertOpts {
 
 // chunkBudget is how long one run of a chunk's job starts new incidents by
 // default; then it snoozes (no attempt spent) and a worker continues with
-// the rest, well before River could take a long run for a crashed one.
-const chunkBudget = 30 * time.Second
+// the rest. Short, so that an analysis a chunk scheduled (priority 1, the
+// same workers) waits at most about this long for a worker, and far from
+// River taking a long run for a crashed one.
+const chunkBudget = time.Second
 
 // ProcessIncidentsWorker processes a chunk's incidents one after another,
 // each exactly as ProcessIncidentWorker does, and marks each processed in
@@ -47,7 +49,7 @@ type ProcessIncidentsWorker struct {
 	river.WorkerDefaults[ProcessIncidentsArgs]
 	Deps
 	// RunFor is how long one run starts new incidents (at least one);
-	// 0: 30 s. Keep it well under HUB_JOB_RESCUE_AFTER.
+	// 0: 1 s. Keep it well under HUB_JOB_RESCUE_AFTER.
 	RunFor time.Duration
 }
 
