@@ -17,11 +17,11 @@ type drain struct {
 	accepted int // deliveries answered 202 (each a new incident)
 	// applied: every accepted event applied, and as many incidents stored;
 	// listed: GET /incidents lists them all; processed: every incident's
-	// process_incident job (enrichment, correlation) finished. Each is
+	// processing (enrichment, correlation) finished. Each is
 	// measured from the last 202, -1 when it did not happen within the wait.
 	applied, listed, processed time.Duration
 	listedCount                int
-	processedCount, jobs       int
+	processedCount, jobs       int         // incidents processed, of stored
 	visible                    percentiles // 202 to the incident stored (created_at)
 	visibleN                   int
 	correlated                 int // incidents attached to another
@@ -65,10 +65,16 @@ func measureDrain(ctx context.Context, c *child, driver, dbURL string, l *load, 
 				d.listed = time.Since(lastAt)
 			}
 		}
-		if err := db.QueryRowContext(ctx, "SELECT count(*), COALESCE(SUM(CASE WHEN state IN ('completed', 'discarded', 'cancelled') THEN 1 ELSE 0 END), 0) FROM river_job WHERE kind = 'process_incident'").Scan(&d.jobs, &d.processedCount); err != nil {
-			return d, fmt.Errorf("reading jobs: %w", err)
+		// Processed: every stored incident marked so (its chunk's or its own
+		// job finished it) and no processing job left to run.
+		var unfinished int
+		if err := db.QueryRowContext(ctx, "SELECT (SELECT count(*) FROM incident_processed), "+
+			"(SELECT count(*) FROM river_job WHERE kind IN ('process_incidents', 'process_incident') AND state NOT IN ('completed', 'discarded', 'cancelled'))").
+			Scan(&d.processedCount, &unfinished); err != nil {
+			return d, fmt.Errorf("reading processed incidents: %w", err)
 		}
-		if d.processed < 0 && d.jobs >= d.accepted && d.processedCount == d.jobs {
+		d.jobs = stored
+		if d.processed < 0 && stored >= d.accepted && d.processedCount >= stored && unfinished == 0 {
 			d.processed = time.Since(lastAt)
 		}
 		time.Sleep(100 * time.Millisecond)

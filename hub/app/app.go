@@ -155,6 +155,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &pipeline.ApplyEventsWorker{Deps: deps, Wakeups: wakeups})
 	river.AddWorker(workers, &pipeline.ProcessIncidentWorker{Deps: deps})
+	river.AddWorker(workers, &pipeline.ProcessIncidentsWorker{Deps: deps, RunFor: min(time.Second, cfg.JobRescueAfter/4)})
 	river.AddWorker(workers, &pipeline.RCAWorker{Deps: deps, Analyzer: analyzer(cfg.Pipeline)})
 	replicaID := newReplicaID()
 	// Retention runs as a River periodic job: River's leader inserts it, so
@@ -182,7 +183,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 	}
 	a.Queues = queues.New(a.Store, a.Jobs, queues.Options{
 		Metrics: a.Metrics, RescueAfter: cfg.JobRescueAfter, ReplicaTimeout: cfg.Ops.ReplicaTimeout,
-		Kinds: []string{pipeline.ApplyEventsArgs{}.Kind(), pipeline.ProcessIncidentArgs{}.Kind(), pipeline.RCAArgs{}.Kind(), retention.Args{}.Kind()},
+		Kinds: []string{pipeline.ApplyEventsArgs{}.Kind(), pipeline.ProcessIncidentArgs{}.Kind(), pipeline.ProcessIncidentsArgs{}.Kind(), pipeline.RCAArgs{}.Kind(), retention.Args{}.Kind()},
 	})
 	a.Metrics.ObserveQueues(a.Queues.Stats)
 	inbox := webhooks.NewInbox(a.Store, a.Jobs, wakeups, log.Named("inbox"))

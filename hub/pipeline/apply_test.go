@@ -38,6 +38,7 @@ func TestApplyReadsEveryInboxForm(t *testing.T) {
 			workers := river.NewWorkers()
 			river.AddWorker(workers, &pipeline.ApplyEventsWorker{Deps: deps, Wakeups: pipeline.NewWakeups(st.Driver)})
 			river.AddWorker(workers, &pipeline.ProcessIncidentWorker{Deps: deps})
+			river.AddWorker(workers, &pipeline.ProcessIncidentsWorker{Deps: deps})
 			client, err := jobs.New(st, jobs.Options{Workers: workers, Logger: log, PollInterval: 50 * time.Millisecond})
 			if err != nil {
 				t.Fatal(err)

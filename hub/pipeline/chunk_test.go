@@ -2,122 +2,146 @@ package pipeline_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
 
+	"github.com/aurora-hub/aurora-hub/hub/incidents"
 	"github.com/aurora-hub/aurora-hub/hub/jobs"
 	"github.com/aurora-hub/aurora-hub/hub/live"
-	"github.com/aurora-hub/aurora-hub/hub/metrics"
 	"github.com/aurora-hub/aurora-hub/hub/pipeline"
+	"github.com/aurora-hub/aurora-hub/hub/pluginhost"
+	"github.com/aurora-hub/aurora-hub/hub/rca"
 	"github.com/aurora-hub/aurora-hub/hub/store"
 	"github.com/aurora-hub/aurora-hub/hub/store/storetest"
 	"github.com/aurora-hub/aurora-hub/sdk"
 	"github.com/hashicorp/go-hclog"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+	"github.com/uptrace/bun"
 )
 
-// TestApplyTransactionsAreSmallWhileIngesting: on SQLite, while webhooks
-// arrive, the apply worker's transactions take at most 8 events, so the
-// inbox's commits (and the webhooks' answers) do not wait behind a 32-event
-// transaction on its one connection; with no webhook arriving it takes 32
-// again. PostgreSQL always takes 32 (the inbox has connections of its own,
-// and each commit is a WAL flush). The events of one transaction share their
-// applied_at.
-func TestApplyTransactionsAreSmallWhileIngesting(t *testing.T) {
-	tests := []struct {
-		name      string
-		ingesting bool
-		// wantLarge is the largest transaction, in events, per driver.
-		wantLarge map[string]int
-	}{
-		{name: "webhooks arriving", ingesting: true, wantLarge: map[string]int{"sqlite": 8, "postgres": 32}},
-		{name: "idle", ingesting: false, wantLarge: map[string]int{"sqlite": 32, "postgres": 32}},
-	}
-	for _, driver := range storetest.Backends(t) {
-		for _, tt := range tests {
-			t.Run(driver+"/"+tt.name, func(t *testing.T) {
+// failingAnalyzer never completes an analysis (the test only looks at
+// what processing scheduled).
+type failingAnalyzer struct{}
+
+func (failingAnalyzer) Analyze(context.Context, rca.Input) (*rca.Report, error) {
+	return nil, fmt.Errorf("not in this test")
+}
+
+// TestProcessIncidentsChunk: a chunk's job processes its incidents in
+// order, skips one already marked processed (a retried or rescued chunk),
+// and hands one it cannot process to a process_incident job of its own
+// while still processing the incidents after it. With a run time of 1 ns
+// each run processes one incident and snoozes: the same outcome, no
+// attempt spent.
+func TestProcessIncidentsChunk(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		runFor time.Duration
+	}{{"one run", 0}, {"a run per incident", time.Nanosecond}} {
+		for _, driver := range storetest.Backends(t) {
+			t.Run(tc.name+"/"+driver, func(t *testing.T) {
+				t.Parallel()
 				ctx := context.Background()
 				st := storetest.Open(t, driver)
 				log := hclog.NewNullLogger()
 				if err := jobs.Migrate(ctx, st, log); err != nil {
 					t.Fatal(err)
 				}
-				wakeups := pipeline.NewWakeups(st.Driver)
-				deps := pipeline.Deps{Store: st, Live: live.New(st, false, log), Logger: log, Metrics: metrics.New(metrics.Options{})}
-				workers := river.NewWorkers()
-				river.AddWorker(workers, &pipeline.ApplyEventsWorker{Deps: deps, Wakeups: wakeups})
-				river.AddWorker(workers, &pipeline.ProcessIncidentWorker{Deps: deps})
-				client, err := jobs.New(st, jobs.Options{Workers: workers, Logger: log, PollInterval: 50 * time.Millisecond})
+				src := incidents.Source{Provider: "pagerduty", OwnerKind: "user", OwnerID: "u1", ConnectionID: "c1"}
+				titles := []string{"Disk full on db-1", "Certificate expired for api", "Queue backlog in billing"}
+				var ids []string
+				err := st.Bun().RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+					for i, title := range titles {
+						id, _, err := incidents.Apply(ctx, tx, src, sdk.Event{ID: fmt.Sprintf("e%d", i), Type: "incident.triggered", OccurredAt: time.Now().UTC(),
+							Incident: &sdk.Incident{ExternalID: fmt.Sprintf("P%d", i), Title: title, Status: "triggered",
+								Service: &sdk.Reference{ID: fmt.Sprintf("S%d", i), Summary: fmt.Sprintf("svc-%d", i)}}})
+						if err != nil {
+							return err
+						}
+						ids = append(ids, id)
+					}
+					// The first was processed by an earlier run of the chunk.
+					return incidents.MarkProcessed(ctx, tx, ids[0], time.Now())
+				})
 				if err != nil {
 					t.Fatal(err)
 				}
 
-				const events = 40
-				at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
-				rows := make([]store.InboxEvent, events)
-				for i := range rows {
-					enc, err := store.EncodeInboxEvent(sdk.Event{ID: fmt.Sprintf("ev-%02d", i), Type: "incident.triggered", ResourceType: "incident", OccurredAt: at,
-						Incident: &sdk.Incident{ExternalID: fmt.Sprintf("PCHUNK%02d", i), Title: "CPU hot", Status: "triggered", Urgency: "low", CreatedAt: at}})
-					if err != nil {
-						t.Fatal(err)
-					}
-					rows[i] = store.InboxEvent{Provider: "pagerduty", ConnectionID: "conn-1", OwnerKind: "user", OwnerID: "u1", EventID: fmt.Sprintf("ev-%02d", i),
-						EventType: "incident.triggered", Verified: true, Event: enc, ReceivedAt: time.Now().UTC()}
-				}
-				if got, err := store.InsertInbox(ctx, st.Bun(), rows); err != nil || len(got) != events {
-					t.Fatalf("recording: %d rows, %v", len(got), err)
-				}
-
-				// Webhooks arriving: the inbox commits every few milliseconds.
-				stopIngest := make(chan struct{})
-				ingestDone := make(chan struct{})
-				go func() {
-					defer close(ingestDone)
-					for tt.ingesting {
-						wakeups.Committed()
-						select {
-						case <-stopIngest:
-							return
-						case <-time.After(10 * time.Millisecond):
-						}
-					}
-				}()
-				defer func() { close(stopIngest); <-ingestDone }()
-
-				if _, err := client.Insert(ctx, pipeline.ApplyEventsArgs{}, nil); err != nil {
+				deps := pipeline.Deps{Store: st, Live: live.New(st, false, log), Logger: log,
+					Plugins: pluginhost.New(pluginhost.Options{Logger: log})}
+				workers := river.NewWorkers()
+				river.AddWorker(workers, &pipeline.ProcessIncidentsWorker{Deps: deps, RunFor: tc.runFor})
+				river.AddWorker(workers, &pipeline.ProcessIncidentWorker{Deps: deps})
+				river.AddWorker(workers, &pipeline.RCAWorker{Deps: deps, Analyzer: failingAnalyzer{}})
+				jc, err := jobs.New(st, jobs.Options{Workers: workers, Logger: log, PollInterval: 50 * time.Millisecond})
+				if err != nil {
 					t.Fatal(err)
 				}
-				if err := client.Start(ctx); err != nil {
+				chunk := []string{ids[0], "no-such-incident", ids[1], ids[2]}
+				ins, err := jc.Insert(ctx, pipeline.ProcessIncidentsArgs{IncidentIDs: chunk}, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := jc.Start(ctx); err != nil {
 					t.Fatal(err)
 				}
 				t.Cleanup(func() {
-					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+					sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 					defer cancel()
-					client.Stop(ctx)
+					jc.Stop(sctx)
 				})
 				deadline := time.Now().Add(20 * time.Second)
-				var c store.InboxCounts
-				for time.Now().Before(deadline) {
-					if c, err = st.CountInbox(ctx, pipeline.MaxEventAttempts); err == nil && c.Pending == 0 {
+				for {
+					j, err := jc.JobGet(ctx, ins.Job.ID)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if j.State == rivertype.JobStateCompleted {
+						if j.Attempt != 1 {
+							t.Fatalf("chunk completed after %d attempts, want 1: %v", j.Attempt, j.Errors)
+						}
 						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("chunk job %s after 20 s (errors %v), want completed", j.State, j.Errors)
 					}
 					time.Sleep(25 * time.Millisecond)
 				}
-				if c.Pending != 0 {
-					t.Fatalf("inbox: %+v (%v), want everything applied", c, err)
-				}
 
-				var sizes []int
-				if err := st.Bun().NewSelect().Table("webhook_inbox").ColumnExpr("count(*)").Group("applied_at").Scan(ctx, &sizes); err != nil {
+				done, err := incidents.Processed(ctx, st.Bun(), chunk)
+				if err != nil {
 					t.Fatal(err)
 				}
-				largest := 0
-				for _, n := range sizes {
-					largest = max(largest, n)
+				enriched, _, err := store.IncidentEvidence(ctx, st.Bun(), ids...)
+				if err != nil {
+					t.Fatal(err)
 				}
-				if want := tt.wantLarge[driver]; largest != want {
-					t.Errorf("transactions applied %v events: the largest %d, want %d", sizes, largest, want)
+				for i, id := range ids {
+					if !done[id] {
+						t.Errorf("incident %d not marked processed", i)
+					}
+					// Skipped: the earlier run that marked it did the work.
+					if want := i > 0; (enriched[id] != nil) != want {
+						t.Errorf("incident %d: enrichment recorded %v, want %v", i, enriched[id] != nil, want)
+					}
+				}
+				if done["no-such-incident"] {
+					t.Error("a missing incident is marked processed")
+				}
+				// The one that failed is retried in a job of its own.
+				own, err := jc.JobList(ctx, river.NewJobListParams().Kinds(pipeline.ProcessIncidentArgs{}.Kind()))
+				if err != nil {
+					t.Fatal(err)
+				}
+				var args pipeline.ProcessIncidentArgs
+				if len(own.Jobs) == 1 {
+					_ = json.Unmarshal(own.Jobs[0].EncodedArgs, &args)
+				}
+				if len(own.Jobs) != 1 || args.IncidentID != "no-such-incident" {
+					t.Fatalf("%d process_incident jobs (the first for %q), want one for no-such-incident", len(own.Jobs), args.IncidentID)
 				}
 			})
 		}

@@ -59,16 +59,34 @@ type ProcessIncidentWorker struct {
 	Deps
 }
 
-// Work implements river.Worker. An incident that joins an open one on what
-// the hub already knows (same service or key, before any API call) gets a
-// light enrichment, its own alerts; any other is enriched in full (the
-// service-level part shared with the service's other incidents), then
+// Work implements river.Worker: it processes the job's incident and
+// completes the job in the transaction that finishes it.
+func (w *ProcessIncidentWorker) Work(ctx context.Context, job *river.Job[ProcessIncidentArgs]) error {
+	return w.process(ctx, job.Args.IncidentID, func(ctx context.Context, tx bun.Tx) error {
+		return jobs.CompleteTx(ctx, w.Store, tx.Tx, job)
+	})
+}
+
+// process processes one incident. An incident that joins an open one on
+// what the hub already knows (same service or key, before any API call)
+// gets a light enrichment, its own alerts; any other is enriched in full
+// (the service-level part shared with the service's other incidents), then
 // correlated with everything known and, unless it joins one, analysed.
 // So a storm costs one full enrichment per parent and one call per child.
-func (w *ProcessIncidentWorker) Work(ctx context.Context, job *river.Job[ProcessIncidentArgs]) error {
-	inc, err := incidents.LoadFacts(ctx, w.Store.Bun(), job.Args.IncidentID)
+// The last transaction marks the incident processed and runs finish.
+func (w *ProcessIncidentWorker) process(ctx context.Context, id string, finish func(context.Context, bun.Tx) error) error {
+	inc, err := incidents.LoadFacts(ctx, w.Store.Bun(), id)
 	if err != nil {
 		return err
+	}
+	done := func(ctx context.Context, tx bun.Tx) error {
+		if err := incidents.MarkProcessed(ctx, tx, inc.ID, time.Now()); err != nil {
+			return err
+		}
+		if finish == nil {
+			return nil
+		}
+		return finish(ctx, tx)
 	}
 	joined, err := w.correlateEarly(ctx, inc)
 	if err != nil {
@@ -78,9 +96,7 @@ func (w *ProcessIncidentWorker) Work(ctx context.Context, job *river.Job[Process
 		if err := w.enrich(ctx, inc, true); err != nil {
 			return err
 		}
-		return w.Store.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-			return jobs.CompleteTx(ctx, w.Store, tx.Tx, job)
-		})
+		return w.Store.InTx(ctx, done)
 	}
 	if err := w.enrich(ctx, inc, false); err != nil {
 		return err
@@ -98,7 +114,7 @@ func (w *ProcessIncidentWorker) Work(ctx context.Context, job *river.Job[Process
 				return err
 			}
 		}
-		return jobs.CompleteTx(ctx, w.Store, tx.Tx, job)
+		return done(ctx, tx)
 	})
 	if err == nil && correlated != nil {
 		// Only once committed: a client that refetches must find it.

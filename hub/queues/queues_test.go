@@ -43,6 +43,7 @@ func newEnv(t *testing.T, driver string) *env {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &pipeline.ApplyEventsWorker{Deps: deps, Wakeups: pipeline.NewWakeups(st.Driver)})
 	river.AddWorker(workers, &pipeline.ProcessIncidentWorker{Deps: deps})
+	river.AddWorker(workers, &pipeline.ProcessIncidentsWorker{Deps: deps})
 	c, err := jobs.New(st, jobs.Options{Workers: workers, Logger: log, PollInterval: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

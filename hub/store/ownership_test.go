@@ -28,7 +28,7 @@ var owners = map[string]string{
 	"incident_rca": "store", "incident_thoughts": "store", "incident_citations": "store", "incident_suggestions": "store",
 
 	"incidents": "incidents", "incident_events": "incidents", "incident_custom_fields": "incidents",
-	"incident_feedback": "incidents", "incident_correlations": "incidents",
+	"incident_feedback": "incidents", "incident_correlations": "incidents", "incident_processed": "incidents",
 
 	"hub_replicas": "jobs",
 	// River's own tables (created by River's migrations, not the hub's).

@@ -1,0 +1,126 @@
+package pipeline_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/aurora-hub/aurora-hub/hub/jobs"
+	"github.com/aurora-hub/aurora-hub/hub/live"
+	"github.com/aurora-hub/aurora-hub/hub/metrics"
+	"github.com/aurora-hub/aurora-hub/hub/pipeline"
+	"github.com/aurora-hub/aurora-hub/hub/store"
+	"github.com/aurora-hub/aurora-hub/hub/store/storetest"
+	"github.com/aurora-hub/aurora-hub/sdk"
+	"github.com/hashicorp/go-hclog"
+	"github.com/riverqueue/river"
+)
+
+// TestApplyTransactionsAreSmallWhileIngesting: on SQLite, while webhooks
+// arrive, the apply worker's transactions take at most 8 events, so the
+// inbox's commits (and the webhooks' answers) do not wait behind a 32-event
+// transaction on its one connection; with no webhook arriving it takes 32
+// again. PostgreSQL always takes 32 (the inbox has connections of its own,
+// and each commit is a WAL flush). The events of one transaction share their
+// applied_at.
+func TestApplyTransactionsAreSmallWhileIngesting(t *testing.T) {
+	tests := []struct {
+		name      string
+		ingesting bool
+		// wantLarge is the largest transaction, in events, per driver.
+		wantLarge map[string]int
+	}{
+		{name: "webhooks arriving", ingesting: true, wantLarge: map[string]int{"sqlite": 8, "postgres": 32}},
+		{name: "idle", ingesting: false, wantLarge: map[string]int{"sqlite": 32, "postgres": 32}},
+	}
+	for _, driver := range storetest.Backends(t) {
+		for _, tt := range tests {
+			t.Run(driver+"/"+tt.name, func(t *testing.T) {
+				ctx := context.Background()
+				st := storetest.Open(t, driver)
+				log := hclog.NewNullLogger()
+				if err := jobs.Migrate(ctx, st, log); err != nil {
+					t.Fatal(err)
+				}
+				wakeups := pipeline.NewWakeups(st.Driver)
+				deps := pipeline.Deps{Store: st, Live: live.New(st, false, log), Logger: log, Metrics: metrics.New(metrics.Options{})}
+				workers := river.NewWorkers()
+				river.AddWorker(workers, &pipeline.ApplyEventsWorker{Deps: deps, Wakeups: wakeups})
+				river.AddWorker(workers, &pipeline.ProcessIncidentWorker{Deps: deps})
+				river.AddWorker(workers, &pipeline.ProcessIncidentsWorker{Deps: deps})
+				client, err := jobs.New(st, jobs.Options{Workers: workers, Logger: log, PollInterval: 50 * time.Millisecond})
+				if err != nil {
+					t.Fatal(err)
+				}
+
+				const events = 40
+				at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+				rows := make([]store.InboxEvent, events)
+				for i := range rows {
+					enc, err := store.EncodeInboxEvent(sdk.Event{ID: fmt.Sprintf("ev-%02d", i), Type: "incident.triggered", ResourceType: "incident", OccurredAt: at,
+						Incident: &sdk.Incident{ExternalID: fmt.Sprintf("PCHUNK%02d", i), Title: "CPU hot", Status: "triggered", Urgency: "low", CreatedAt: at}})
+					if err != nil {
+						t.Fatal(err)
+					}
+					rows[i] = store.InboxEvent{Provider: "pagerduty", ConnectionID: "conn-1", OwnerKind: "user", OwnerID: "u1", EventID: fmt.Sprintf("ev-%02d", i),
+						EventType: "incident.triggered", Verified: true, Event: enc, ReceivedAt: time.Now().UTC()}
+				}
+				if got, err := store.InsertInbox(ctx, st.Bun(), rows); err != nil || len(got) != events {
+					t.Fatalf("recording: %d rows, %v", len(got), err)
+				}
+
+				// Webhooks arriving: the inbox commits every few milliseconds.
+				stopIngest := make(chan struct{})
+				ingestDone := make(chan struct{})
+				go func() {
+					defer close(ingestDone)
+					for tt.ingesting {
+						wakeups.Committed()
+						select {
+						case <-stopIngest:
+							return
+						case <-time.After(10 * time.Millisecond):
+						}
+					}
+				}()
+				defer func() { close(stopIngest); <-ingestDone }()
+
+				if _, err := client.Insert(ctx, pipeline.ApplyEventsArgs{}, nil); err != nil {
+					t.Fatal(err)
+				}
+				if err := client.Start(ctx); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() {
+					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+					defer cancel()
+					client.Stop(ctx)
+				})
+				deadline := time.Now().Add(20 * time.Second)
+				var c store.InboxCounts
+				for time.Now().Before(deadline) {
+					if c, err = st.CountInbox(ctx, pipeline.MaxEventAttempts); err == nil && c.Pending == 0 {
+						break
+					}
+					time.Sleep(25 * time.Millisecond)
+				}
+				if c.Pending != 0 {
+					t.Fatalf("inbox: %+v (%v), want everything applied", c, err)
+				}
+
+				var sizes []int
+				if err := st.Bun().NewSelect().Table("webhook_inbox").ColumnExpr("count(*)").Group("applied_at").Scan(ctx, &sizes); err != nil {
+					t.Fatal(err)
+				}
+				largest := 0
+				for _, n := range sizes {
+					largest = max(largest, n)
+				}
+				if want := tt.wantLarge[driver]; largest != want {
+					t.Errorf("transactions applied %v events: the largest %d, want %d", sizes, largest, want)
+				}
+			})
+		}
+	}
+}
