@@ -153,10 +153,9 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 	}
 	wakeups := pipeline.NewWakeups(a.Store.Driver)
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &pipeline.ApplyEventsWorker{Deps: deps, Wakeups: wakeups})
-	river.AddWorker(workers, &pipeline.ProcessIncidentWorker{Deps: deps})
-	river.AddWorker(workers, &pipeline.ProcessIncidentsWorker{Deps: deps, RunFor: min(time.Second, cfg.JobRescueAfter/4)})
-	river.AddWorker(workers, &pipeline.RCAWorker{Deps: deps, Analyzer: analyzer(cfg.Pipeline)})
+	pipeline.AddWorkers(workers, deps, pipeline.WorkerOptions{
+		Wakeups: wakeups, Analyzer: analyzer(cfg.Pipeline), RunFor: min(time.Second, cfg.JobRescueAfter/4),
+	})
 	replicaID := newReplicaID()
 	// Retention runs as a River periodic job: River's leader inserts it, so
 	// replicas on one PostgreSQL prune once, and a run cut short by a

@@ -46,9 +46,7 @@ func TestApplyTransactionsAreSmallWhileIngesting(t *testing.T) {
 				wakeups := pipeline.NewWakeups(st.Driver)
 				deps := pipeline.Deps{Store: st, Live: live.New(st, false, log), Logger: log, Metrics: metrics.New(metrics.Options{})}
 				workers := river.NewWorkers()
-				river.AddWorker(workers, &pipeline.ApplyEventsWorker{Deps: deps, Wakeups: wakeups})
-				river.AddWorker(workers, &pipeline.ProcessIncidentWorker{Deps: deps})
-				river.AddWorker(workers, &pipeline.ProcessIncidentsWorker{Deps: deps})
+				pipeline.AddWorkers(workers, deps, pipeline.WorkerOptions{Wakeups: wakeups})
 				client, err := jobs.New(st, jobs.Options{Workers: workers, Logger: log, PollInterval: 50 * time.Millisecond})
 				if err != nil {
 					t.Fatal(err)

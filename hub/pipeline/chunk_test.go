@@ -73,9 +73,9 @@ func TestProcessIncidentsChunk(t *testing.T) {
 				deps := pipeline.Deps{Store: st, Live: live.New(st, false, log), Logger: log,
 					Plugins: pluginhost.New(pluginhost.Options{Logger: log})}
 				workers := river.NewWorkers()
-				river.AddWorker(workers, &pipeline.ProcessIncidentsWorker{Deps: deps, RunFor: tc.runFor})
-				river.AddWorker(workers, &pipeline.ProcessIncidentWorker{Deps: deps})
-				river.AddWorker(workers, &pipeline.RCAWorker{Deps: deps, Analyzer: failingAnalyzer{}})
+				pipeline.AddWorkers(workers, deps, pipeline.WorkerOptions{
+					Wakeups: pipeline.NewWakeups(st.Driver), Analyzer: failingAnalyzer{}, RunFor: tc.runFor,
+				})
 				jc, err := jobs.New(st, jobs.Options{Workers: workers, Logger: log, PollInterval: 50 * time.Millisecond})
 				if err != nil {
 					t.Fatal(err)

@@ -41,9 +41,7 @@ func newEnv(t *testing.T, driver string) *env {
 	}
 	deps := pipeline.Deps{Store: st, Live: live.New(st, false, log), Logger: log}
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &pipeline.ApplyEventsWorker{Deps: deps, Wakeups: pipeline.NewWakeups(st.Driver)})
-	river.AddWorker(workers, &pipeline.ProcessIncidentWorker{Deps: deps})
-	river.AddWorker(workers, &pipeline.ProcessIncidentsWorker{Deps: deps})
+	pipeline.AddWorkers(workers, deps, pipeline.WorkerOptions{Wakeups: pipeline.NewWakeups(st.Driver)})
 	c, err := jobs.New(st, jobs.Options{Workers: workers, Logger: log, PollInterval: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
