@@ -8,11 +8,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/aurora-hub/aurora-hub/cmd/internal/procstat"
 )
 
 // child is a server running in a process of its own.
@@ -91,7 +92,7 @@ func (c *child) sampleRSS() {
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
 	for {
-		if own, kids := treeRSS(c.cmd.Process.Pid); own > 0 {
+		if own, kids := procstat.TreeRSS(c.cmd.Process.Pid); own > 0 {
 			c.mu.Lock()
 			c.peakRSS = max(c.peakRSS, own+kids)
 			c.peakOwn, c.peakKids = max(c.peakOwn, own), max(c.peakKids, kids)
@@ -140,108 +141,6 @@ func (c *child) stop() {
 	if c.dir != "" {
 		os.RemoveAll(c.dir)
 	}
-}
-
-// treeRSS is the resident memory of pid and of its direct children, in bytes.
-func treeRSS(pid int) (own, kids int64) {
-	own = rss(pid)
-	if own == 0 {
-		return 0, 0
-	}
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if ppid(p) == pid {
-			kids += rss(p)
-		}
-	}
-	return own, kids
-}
-
-func rss(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
-}
-
-// statFields are the fields of /proc/pid/stat after the command name:
-// state, ppid, ... (comm may hold spaces, so they are read after ')').
-func statFields(pid int) []string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return nil
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return nil
-	}
-	return strings.Fields(s[i+1:])
-}
-
-func ppid(pid int) int {
-	f := statFields(pid)
-	if len(f) < 2 {
-		return 0
-	}
-	n, _ := strconv.Atoi(f[1])
-	return n
-}
-
-// clockTick is the unit of utime and stime (USER_HZ, 100 on Linux).
-const clockTick = 10 * time.Millisecond
-
-// cpuTime is the CPU time (user + system) pid has used.
-func cpuTime(pid int) time.Duration {
-	f := statFields(pid)
-	if len(f) < 13 {
-		return 0
-	}
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	s, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(u+s) * clockTick
-}
-
-// treeCPU is the CPU time of pid and of its direct children.
-func treeCPU(pid int) (own, kids time.Duration) {
-	own = cpuTime(pid)
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err == nil && ppid(p) == pid {
-			kids += cpuTime(p)
-		}
-	}
-	return own, kids
-}
-
-// commandCPU is the CPU time of every process whose command is name (the
-// PostgreSQL server's processes: other clients of it are counted too).
-func commandCPU(name string) time.Duration {
-	var total time.Duration
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", p))
-		if err == nil && strings.TrimSpace(string(b)) == name {
-			total += cpuTime(p)
-		}
-	}
-	return total
 }
 
 // pagerDutyOnly returns a plugin directory under dir holding only the

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/aurora-hub/aurora-hub/cmd/internal/loadgen"
+	"github.com/aurora-hub/aurora-hub/cmd/internal/procstat"
 )
 
 const (
@@ -201,12 +202,12 @@ func measure(ctx context.Context, o options, r *row, bodies []loadgen.Body) erro
 	}
 	if o.runs("closed") {
 		if err := phase("closed", func(c *child, l *load, _ string) error {
-			hub0, plugin0 := treeCPU(c.cmd.Process.Pid)
-			db0 := commandCPU("postgres")
+			hub0, plugin0 := procstat.TreeCPU(c.cmd.Process.Pid)
+			db0 := procstat.CommandCPU("postgres")
 			n, errs, p := l.closedLoop(o.conns, o.duration)
-			hub1, plugin1 := treeCPU(c.cmd.Process.Pid)
+			hub1, plugin1 := procstat.TreeCPU(c.cmd.Process.Pid)
 			if r.db == "postgres" {
-				r.dbCPU = commandCPU("postgres") - db0
+				r.dbCPU = procstat.CommandCPU("postgres") - db0
 			}
 			r.throughput, r.errors, r.tp = float64(n)/o.duration.Seconds(), errs, p
 			r.hubCPU, r.pluginCPU, r.delivered = hub1-hub0, plugin1-plugin0, n

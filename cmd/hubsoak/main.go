@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/aurora-hub/aurora-hub/cmd/internal/loadgen"
+	"github.com/aurora-hub/aurora-hub/cmd/internal/procstat"
 	"github.com/aurora-hub/aurora-hub/tools/pdsim"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 	_ "modernc.org/sqlite"             // database/sql driver "sqlite"
@@ -412,43 +413,8 @@ func (h *hubProc) stop() {
 
 // rss returns the resident memory (MB) of the hub and of its plugin processes.
 func (h *hubProc) rss() (hub, plugins float64) {
-	pid := h.cmd.Process.Pid
-	hub = rssMB(pid)
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		child, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		s := string(stat)
-		rp := strings.LastIndexByte(s, ')')
-		if rp < 0 {
-			continue
-		}
-		f := strings.Fields(s[rp+1:])
-		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
-			plugins += rssMB(child)
-		}
-	}
-	return hub, plugins
-}
-
-func rssMB(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
-			return kb / 1024
-		}
-	}
-	return 0
+	own, kids := procstat.TreeRSS(h.cmd.Process.Pid)
+	return float64(own) / (1 << 20), float64(kids) / (1 << 20)
 }
 
 // queue reads the pipeline's backlog from the hub's database.
