@@ -448,15 +448,25 @@ func (s *Sim) requester(c *reqCtx) (userID string, errs []string) {
 	return "", []string{"Requester User Not Found"}
 }
 
-func (s *Sim) createIncident(c *reqCtx) {
+// incidentBody is the "incident" object of the request's JSON body; when
+// there is none it writes PagerDuty's answer and returns false.
+func incidentBody(c *reqCtx) (map[string]any, bool) {
 	root, ok := decodeObject(c.body)
 	if !ok {
 		writeInvalid(c.w, "The request body must be a JSON object.")
-		return
+		return nil, false
 	}
 	inc, ok := obj(root, "incident")
 	if !ok {
 		writeInvalid(c.w, "Incident is required and must be an object.")
+		return nil, false
+	}
+	return inc, true
+}
+
+func (s *Sim) createIncident(c *reqCtx) {
+	inc, ok := incidentBody(c)
+	if !ok {
 		return
 	}
 	var errs []string
@@ -572,19 +582,12 @@ func (s *Sim) parseAssignments(inc map[string]any) ([]string, []string) {
 }
 
 func (s *Sim) updateIncident(c *reqCtx) {
-	st := s.findIncident(c.param(0))
+	st := s.incidentOr404(c)
 	if st == nil {
-		writeNotFound(c.w)
 		return
 	}
-	root, ok := decodeObject(c.body)
+	inc, ok := incidentBody(c)
 	if !ok {
-		writeInvalid(c.w, "The request body must be a JSON object.")
-		return
-	}
-	inc, ok := obj(root, "incident")
-	if !ok {
-		writeInvalid(c.w, "Incident is required and must be an object.")
 		return
 	}
 	var errs []string
