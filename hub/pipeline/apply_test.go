@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aurora-hub/aurora-hub/hub/jobs"
 	"github.com/aurora-hub/aurora-hub/hub/live"
 	"github.com/aurora-hub/aurora-hub/hub/metrics"
 	"github.com/aurora-hub/aurora-hub/hub/pipeline"
@@ -14,7 +13,6 @@ import (
 	"github.com/aurora-hub/aurora-hub/hub/store/storetest"
 	"github.com/aurora-hub/aurora-hub/sdk"
 	"github.com/hashicorp/go-hclog"
-	"github.com/riverqueue/river"
 )
 
 // legacyTriggered is an inbox row as hubs before the versioned record wrote
@@ -31,16 +29,8 @@ func TestApplyReadsEveryInboxForm(t *testing.T) {
 			ctx := context.Background()
 			st := storetest.Open(t, driver)
 			log := hclog.NewNullLogger()
-			if err := jobs.Migrate(ctx, st, log); err != nil {
-				t.Fatal(err)
-			}
 			deps := pipeline.Deps{Store: st, Live: live.New(st, false, log), Logger: log, Metrics: metrics.New(metrics.Options{})}
-			workers := river.NewWorkers()
-			pipeline.AddWorkers(workers, deps, pipeline.WorkerOptions{Wakeups: pipeline.NewWakeups(st.Driver)})
-			client, err := jobs.New(st, jobs.Options{Workers: workers, Logger: log, PollInterval: 50 * time.Millisecond})
-			if err != nil {
-				t.Fatal(err)
-			}
+			client := pipelineJobs(t, st, deps, pipeline.WorkerOptions{Wakeups: pipeline.NewWakeups(st.Driver)})
 
 			at := time.Date(2026, 11, 30, 9, 15, 0, 0, time.UTC)
 			current, err := store.EncodeInboxEvent(sdk.Event{ID: "ev-current", Type: "incident.triggered", ResourceType: "incident", OccurredAt: at,
@@ -60,14 +50,7 @@ func TestApplyReadsEveryInboxForm(t *testing.T) {
 			if _, err := client.Insert(ctx, pipeline.ApplyEventsArgs{}, nil); err != nil {
 				t.Fatal(err)
 			}
-			if err := client.Start(ctx); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				client.Stop(ctx)
-			})
+			runJobs(t, client)
 
 			deadline := time.Now().Add(20 * time.Second)
 			var c store.InboxCounts

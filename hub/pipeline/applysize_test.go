@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aurora-hub/aurora-hub/hub/jobs"
 	"github.com/aurora-hub/aurora-hub/hub/live"
 	"github.com/aurora-hub/aurora-hub/hub/metrics"
 	"github.com/aurora-hub/aurora-hub/hub/pipeline"
@@ -14,7 +13,6 @@ import (
 	"github.com/aurora-hub/aurora-hub/hub/store/storetest"
 	"github.com/aurora-hub/aurora-hub/sdk"
 	"github.com/hashicorp/go-hclog"
-	"github.com/riverqueue/river"
 )
 
 // TestApplyTransactionsAreSmallWhileIngesting: on SQLite, while webhooks
@@ -40,17 +38,9 @@ func TestApplyTransactionsAreSmallWhileIngesting(t *testing.T) {
 				ctx := context.Background()
 				st := storetest.Open(t, driver)
 				log := hclog.NewNullLogger()
-				if err := jobs.Migrate(ctx, st, log); err != nil {
-					t.Fatal(err)
-				}
 				wakeups := pipeline.NewWakeups(st.Driver)
 				deps := pipeline.Deps{Store: st, Live: live.New(st, false, log), Logger: log, Metrics: metrics.New(metrics.Options{})}
-				workers := river.NewWorkers()
-				pipeline.AddWorkers(workers, deps, pipeline.WorkerOptions{Wakeups: wakeups})
-				client, err := jobs.New(st, jobs.Options{Workers: workers, Logger: log, PollInterval: 50 * time.Millisecond})
-				if err != nil {
-					t.Fatal(err)
-				}
+				client := pipelineJobs(t, st, deps, pipeline.WorkerOptions{Wakeups: wakeups})
 
 				const events = 40
 				at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
@@ -87,16 +77,10 @@ func TestApplyTransactionsAreSmallWhileIngesting(t *testing.T) {
 				if _, err := client.Insert(ctx, pipeline.ApplyEventsArgs{}, nil); err != nil {
 					t.Fatal(err)
 				}
-				if err := client.Start(ctx); err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() {
-					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-					defer cancel()
-					client.Stop(ctx)
-				})
+				runJobs(t, client)
 				deadline := time.Now().Add(20 * time.Second)
 				var c store.InboxCounts
+				var err error
 				for time.Now().Before(deadline) {
 					if c, err = st.CountInbox(ctx, pipeline.MaxEventAttempts); err == nil && c.Pending == 0 {
 						break

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/aurora-hub/aurora-hub/hub/incidents"
-	"github.com/aurora-hub/aurora-hub/hub/jobs"
 	"github.com/aurora-hub/aurora-hub/hub/live"
 	"github.com/aurora-hub/aurora-hub/hub/pipeline"
 	"github.com/aurora-hub/aurora-hub/hub/pluginhost"
@@ -47,9 +46,6 @@ func TestProcessIncidentsChunk(t *testing.T) {
 				ctx := context.Background()
 				st := storetest.Open(t, driver)
 				log := hclog.NewNullLogger()
-				if err := jobs.Migrate(ctx, st, log); err != nil {
-					t.Fatal(err)
-				}
 				src := incidents.Source{Provider: "pagerduty", OwnerKind: "user", OwnerID: "u1", ConnectionID: "c1"}
 				titles := []string{"Disk full on db-1", "Certificate expired for api", "Queue backlog in billing"}
 				var ids []string
@@ -72,27 +68,15 @@ func TestProcessIncidentsChunk(t *testing.T) {
 
 				deps := pipeline.Deps{Store: st, Live: live.New(st, false, log), Logger: log,
 					Plugins: pluginhost.New(pluginhost.Options{Logger: log})}
-				workers := river.NewWorkers()
-				pipeline.AddWorkers(workers, deps, pipeline.WorkerOptions{
+				jc := pipelineJobs(t, st, deps, pipeline.WorkerOptions{
 					Wakeups: pipeline.NewWakeups(st.Driver), Analyzer: failingAnalyzer{}, RunFor: tc.runFor,
 				})
-				jc, err := jobs.New(st, jobs.Options{Workers: workers, Logger: log, PollInterval: 50 * time.Millisecond})
-				if err != nil {
-					t.Fatal(err)
-				}
 				chunk := []string{ids[0], "no-such-incident", ids[1], ids[2]}
 				ins, err := jc.Insert(ctx, pipeline.ProcessIncidentsArgs{IncidentIDs: chunk}, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if err := jc.Start(ctx); err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() {
-					sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-					defer cancel()
-					jc.Stop(sctx)
-				})
+				runJobs(t, jc)
 				deadline := time.Now().Add(20 * time.Second)
 				for {
 					j, err := jc.JobGet(ctx, ins.Job.ID)

@@ -17,7 +17,6 @@ import (
 	"github.com/aurora-hub/aurora-hub/hub/store/storetest"
 	"github.com/aurora-hub/aurora-hub/sdk"
 	"github.com/hashicorp/go-hclog"
-	"github.com/riverqueue/river"
 	"github.com/uptrace/bun"
 )
 
@@ -55,9 +54,6 @@ func startRCA(t *testing.T, driver string, an rca.Analyzer, status string) *rcaR
 	ctx := context.Background()
 	st := storetest.Open(t, driver)
 	log := hclog.NewNullLogger()
-	if err := jobs.Migrate(ctx, st, log); err != nil {
-		t.Fatal(err)
-	}
 	src := incidents.Source{Provider: "pagerduty", OwnerKind: "user", OwnerID: "u1", ConnectionID: "c1"}
 	var id string
 	err := st.Bun().RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
@@ -71,20 +67,8 @@ func startRCA(t *testing.T, driver string, an rca.Analyzer, status string) *rcaR
 	}
 	deps := pipeline.Deps{Store: st, Live: live.New(st, false, log), Logger: log,
 		Config: config.Pipeline{RCAStepDelay: 300 * time.Millisecond}}
-	workers := river.NewWorkers()
-	river.AddWorker(workers, &pipeline.RCAWorker{Deps: deps, Analyzer: an})
-	jc, err := jobs.New(st, jobs.Options{Workers: workers, Logger: log, PollInterval: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := jc.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		jc.Stop(sctx)
-	})
+	jc := pipelineJobs(t, st, deps, pipeline.WorkerOptions{Analyzer: an})
+	runJobs(t, jc)
 	err = st.Bun().RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		_, err := pipeline.EnqueueRCA(ctx, tx, jc, id, "manual", 0)
 		return err
