@@ -39,10 +39,6 @@ var owners = map[string]string{
 	"api_rate_buckets": "apilimit",
 }
 
-// pendingMove lists files, relative to hub/, allowed to query tables they do
-// not own while a move is under way; empty when the map holds everywhere.
-var pendingMove = map[string]bool{}
-
 // queryMethods are the calls that issue SQL (Bun's query builders, raw
 // database/sql calls) or open a transaction around them; only owners make
 // them. Store.InTx is how others group owners' calls in a transaction.
@@ -74,11 +70,6 @@ func TestPersistenceOwnership(t *testing.T) {
 	v := scan(t, hubDir, tables)
 	for _, p := range v.problems {
 		t.Error(p)
-	}
-	for file := range pendingMove {
-		if !v.allowed[file] {
-			t.Errorf("pendingMove lists %s, which no longer queries tables it does not own: remove the entry", file)
-		}
 	}
 }
 
@@ -117,15 +108,9 @@ func migrationTables(t *testing.T, dir string) []string {
 
 type violations struct {
 	problems []string
-	// allowed: pendingMove files that had violations (not reported).
-	allowed map[string]bool
 }
 
 func (v *violations) add(file string, pos token.Position, format string, args ...any) {
-	if pendingMove[file] {
-		v.allowed[file] = true
-		return
-	}
 	v.problems = append(v.problems, fmt.Sprintf("%s:%d: %s", file, pos.Line, fmt.Sprintf(format, args...)))
 }
 
@@ -145,7 +130,7 @@ func scan(t *testing.T, hubDir string, tables []string) *violations {
 	for _, pkg := range owners {
 		isOwner[pkg] = true
 	}
-	v := &violations{allowed: map[string]bool{}}
+	v := &violations{}
 	models := map[string][]string{} // table -> where declared
 	fset := token.NewFileSet()
 	type file struct {
@@ -273,15 +258,7 @@ func scan(t *testing.T, hubDir string, tables []string) *violations {
 	if len(files) < 50 {
 		t.Fatalf("parsed only %d files under %s", len(files), hubDir)
 	}
-	for tbl, all := range models {
-		var where []string
-		for _, file := range all {
-			if pendingMove[file] {
-				v.allowed[file] = true
-				continue
-			}
-			where = append(where, file)
-		}
+	for tbl, where := range models {
 		if len(where) > 1 {
 			v.problems = append(v.problems, fmt.Sprintf("table %s has %d Bun models (one per table): %s", tbl, len(where), strings.Join(where, ", ")))
 		}
