@@ -195,12 +195,19 @@ func (s *Store) OldestPendingInbox(ctx context.Context, maxAttempts int) (at tim
 // DeadInbox lists the dead letters (unapplied events tried maxAttempts
 // times) of every tenant, newest first.
 func (s *Store) DeadInbox(ctx context.Context, maxAttempts, limit int) ([]InboxEvent, error) {
+	return deadInbox(ctx, s.db, maxAttempts, limit)
+}
+
+// deadInbox lists the newest dead letters (at most limit), without their
+// event records, narrowed by where (a tenant).
+func deadInbox(ctx context.Context, db bun.IDB, maxAttempts, limit int, where ...func(*bun.SelectQuery) *bun.SelectQuery) ([]InboxEvent, error) {
 	var rows []InboxEvent
-	err := s.db.NewSelect().Model(&rows).
-		ExcludeColumn("event").
-		Where("applied_at IS NULL AND attempts >= ?", maxAttempts).
-		Order("id DESC").Limit(int64(limit)).Scan(ctx)
-	if err != nil {
+	q := db.NewSelect().Model(&rows).ExcludeColumn("event").
+		Where("applied_at IS NULL AND attempts >= ?", maxAttempts)
+	for _, w := range where {
+		q = w(q)
+	}
+	if err := q.Order("id DESC").Limit(int64(limit)).Scan(ctx); err != nil {
 		return nil, fmt.Errorf("listing dead inbox events: %w", err)
 	}
 	return rows, nil

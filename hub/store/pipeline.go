@@ -171,15 +171,10 @@ func CompleteRCA(ctx context.Context, db bun.IDB, id string, done time.Time, ana
 }
 
 // DeadLetters returns the tenant's newest inbox events (at most limit)
-// that are not applied after minAttempts attempts, newest first.
+// that are not applied after minAttempts attempts, newest first, without
+// their event records.
 func DeadLetters(ctx context.Context, db bun.IDB, ownerKind, ownerID string, minAttempts, limit int) ([]InboxEvent, error) {
-	var rows []InboxEvent
-	err := db.NewSelect().Model(&rows).
-		Where("owner_kind = ? AND owner_id = ?", ownerKind, ownerID).
-		Where("applied_at IS NULL AND attempts >= ?", minAttempts).
-		Order("id DESC").Limit(int64(limit)).Scan(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("loading dead letters: %w", err)
-	}
-	return rows, nil
+	return deadInbox(ctx, db, minAttempts, limit, func(q *bun.SelectQuery) *bun.SelectQuery {
+		return q.Where("owner_kind = ? AND owner_id = ?", ownerKind, ownerID)
+	})
 }
