@@ -59,18 +59,28 @@ type Wakeups struct {
 	pending atomic.Bool
 	// lastCommit is when the inbox last committed (unix nanoseconds).
 	lastCommit atomic.Int64
+	// window is how long after a commit webhooks count as arriving;
+	// ingestWindow unless a test widens it.
+	window time.Duration
 }
+
+// ingestWindow: webhooks count as arriving for this long after the inbox's
+// last commit.
+const ingestWindow = 100 * time.Millisecond
 
 // Committed tells the appliers that the inbox is taking webhooks.
 func (w *Wakeups) Committed() { w.lastCommit.Store(time.Now().UnixNano()) }
 
-// ingesting reports whether webhooks arrived in the last 100 ms.
+// ingesting reports whether webhooks arrived within the window.
 func (w *Wakeups) ingesting() bool {
-	return time.Since(time.Unix(0, w.lastCommit.Load())) < 100*time.Millisecond
+	last := w.lastCommit.Load()
+	return last != 0 && time.Since(time.Unix(0, last)) < w.window
 }
 
 // NewWakeups returns the policy for a database driver.
-func NewWakeups(driver string) *Wakeups { return &Wakeups{always: driver != "sqlite"} }
+func NewWakeups(driver string) *Wakeups {
+	return &Wakeups{always: driver != "sqlite", window: ingestWindow}
+}
 
 // Claim reports whether the caller must enqueue an apply job in the
 // transaction it is about to commit. If that transaction fails, call Unclaim.
