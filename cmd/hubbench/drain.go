@@ -16,15 +16,18 @@ import (
 type drain struct {
 	accepted int // deliveries answered 202 (each a new incident)
 	// applied: every accepted event applied, and as many incidents stored;
-	// listed: GET /incidents lists them all; processed: every incident's
-	// processing (enrichment, correlation) finished. Each is
-	// measured from the last 202, -1 when it did not happen within the wait.
-	applied, listed, processed time.Duration
-	listedCount                int
-	processedCount, jobs       int         // incidents processed, of stored
-	visible                    percentiles // 202 to the incident stored (created_at)
-	visibleN                   int
-	correlated                 int // incidents attached to another
+	// listed: GET /incidents lists them all; correlated: every incident's
+	// correlation decided (it joined another, or its processing finished
+	// without joining one); processed: every incident's processing
+	// (enrichment, correlation) finished. Each is measured from the last
+	// 202, -1 when it did not happen within the wait.
+	applied, listed, decided, processed time.Duration
+	decidedCount                        int // incidents whose correlation is decided
+	listedCount                         int
+	processedCount, jobs                int         // incidents processed, of stored
+	visible                             percentiles // 202 to the incident stored (created_at)
+	visibleN                            int
+	correlated                          int // incidents attached to another
 }
 
 // measureDrain polls the child's database (a connection of its own,
@@ -45,9 +48,9 @@ func measureDrain(ctx context.Context, c *child, driver, dbURL string, l *load, 
 		return d, err
 	}
 	defer db.Close()
-	d.applied, d.listed, d.processed = -1, -1, -1
+	d.applied, d.listed, d.decided, d.processed = -1, -1, -1, -1
 	deadline := lastAt.Add(wait)
-	for time.Now().Before(deadline) && (d.applied < 0 || d.listed < 0 || d.processed < 0) {
+	for time.Now().Before(deadline) && (d.applied < 0 || d.listed < 0 || d.decided < 0 || d.processed < 0) {
 		var pending, stored int
 		if err := db.QueryRowContext(ctx, "SELECT (SELECT count(*) FROM webhook_inbox WHERE applied_at IS NULL), (SELECT count(*) FROM incidents)").Scan(&pending, &stored); err != nil {
 			return d, fmt.Errorf("reading the inbox: %w", err)
@@ -74,6 +77,17 @@ func measureDrain(ctx context.Context, c *child, driver, dbURL string, l *load, 
 			return d, fmt.Errorf("reading processed incidents: %w", err)
 		}
 		d.jobs = stored
+		// Correlated: attached to another, or processed (its correlation
+		// after enrichment done) without joining one.
+		if d.decided < 0 {
+			if err := db.QueryRowContext(ctx, "SELECT count(*) FROM incidents WHERE parent_incident_id IS NOT NULL "+
+				"OR id IN (SELECT incident_id FROM incident_processed)").Scan(&d.decidedCount); err != nil {
+				return d, fmt.Errorf("reading correlated incidents: %w", err)
+			}
+			if stored >= d.accepted && d.decidedCount >= stored {
+				d.decided = time.Since(lastAt)
+			}
+		}
 		if d.processed < 0 && stored >= d.accepted && d.processedCount >= stored && unfinished == 0 {
 			d.processed = time.Since(lastAt)
 		}

@@ -58,6 +58,23 @@ func LoadFacts(ctx context.Context, db bun.IDB, id string) (*Facts, error) {
 	return &f, nil
 }
 
+// LoadFactsOf returns the facts of those of ids that exist, by id.
+func LoadFactsOf(ctx context.Context, db bun.IDB, ids []string) (map[string]*Facts, error) {
+	out := make(map[string]*Facts, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	var rows []incidentRow
+	if err := db.NewSelect().Model(&rows).Column(factsColumns...).Where("id IN (?)", bun.In(ids)).Scan(ctx); err != nil {
+		return nil, fmt.Errorf("loading %d incidents: %w", len(ids), err)
+	}
+	for i := range rows {
+		f := rows[i].facts()
+		out[f.ID] = &f
+	}
+	return out, nil
+}
+
 // LockCorrelation serialises, on PostgreSQL, the correlation decisions of
 // one tenant until db's transaction ends (across replicas too), so two new
 // incidents cannot each pick the other. Only for PostgreSQL: SQLite's

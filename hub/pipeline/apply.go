@@ -219,11 +219,14 @@ func (w *ApplyEventsWorker) apply(ctx context.Context, tx bun.Tx, only []int64, 
 		return ids, fmt.Errorf("events %d to %d: applying: %w", good[0].ID, good[len(good)-1].ID, err)
 	}
 	// An incident that has its first full state now is new to the pipeline.
-	// One job for the chunk's new incidents: River's insert of a job (a
-	// large statement, JSON functions on SQLite) per incident was a sixth of
-	// the hub's CPU per delivery in a storm, where every event opens one.
+	// Two jobs for the chunk's new incidents, not one per incident (River's
+	// insert of a job, a large statement with JSON functions on SQLite, was
+	// a sixth of the hub's CPU per delivery in a storm, where every event
+	// opens one): their early correlation, beside this worker, and their
+	// processing, at the pace of the providers' API budgets.
 	if len(lc.Opened) > 0 {
-		params := []river.InsertManyParams{{Args: ProcessIncidentsArgs{IncidentIDs: inArrivalOrder(results, lc.Opened)}}}
+		order := inArrivalOrder(results, lc.Opened)
+		params := []river.InsertManyParams{{Args: CorrelateIncidentsArgs{IncidentIDs: order}}, {Args: ProcessIncidentsArgs{IncidentIDs: order}}}
 		if _, err := river.ClientFromContext[*sql.Tx](ctx).InsertManyFastTx(ctx, tx.Tx, params); err != nil {
 			return ids, fmt.Errorf("enqueuing processing of %d incidents: %w", len(lc.Opened), err)
 		}

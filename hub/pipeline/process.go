@@ -272,23 +272,34 @@ func evidenceRows(incidentID string, es []sdk.Evidence) []store.Evidence {
 // if any scores at or above the threshold, and returns the live event to
 // publish once tx commits. narrow considers only open incidents of the same
 // service or incident key (an index lookup, a handful of rows in a storm)
-// instead of up to 500.
+// instead of up to 500. inc is read again in tx first: another job (the
+// chunk's correlate_incidents, or a retry) may have attached it since.
 func (w *ProcessIncidentWorker) correlate(ctx context.Context, tx bun.Tx, inc *incidents.Facts, narrow bool) (bool, *live.Event, error) {
-	if w.Store.Driver == "postgres" {
-		// One tenant's correlation decisions are made one at a time (across
-		// replicas too), so two new incidents cannot each pick the other,
-		// or a parent that is being attached elsewhere at that moment.
-		// SQLite's single writer gives the same order.
-		if err := incidents.LockCorrelation(ctx, tx, inc.OwnerKind, inc.OwnerID); err != nil {
-			return false, nil, err
-		}
-		// Re-read: an earlier decision may have changed this incident.
-		fresh, err := incidents.LoadFacts(ctx, tx, inc.ID)
-		if err != nil {
-			return false, nil, err
-		}
-		*inc = *fresh
+	if err := w.lockCorrelation(ctx, tx, inc.OwnerKind, inc.OwnerID); err != nil {
+		return false, nil, err
 	}
+	fresh, err := incidents.LoadFacts(ctx, tx, inc.ID)
+	if err != nil {
+		return false, nil, err
+	}
+	*inc = *fresh
+	return w.correlateLocked(ctx, tx, inc, narrow)
+}
+
+// lockCorrelation makes one tenant's correlation decisions one at a time
+// on PostgreSQL (across replicas too), so two new incidents cannot each
+// pick the other, or a parent that is being attached elsewhere at that
+// moment. SQLite's single writer gives the same order.
+func (w *ProcessIncidentWorker) lockCorrelation(ctx context.Context, tx bun.Tx, ownerKind, ownerID string) error {
+	if w.Store.Driver != "postgres" {
+		return nil
+	}
+	return incidents.LockCorrelation(ctx, tx, ownerKind, ownerID)
+}
+
+// correlateLocked is correlate for an inc read in tx after the tenant's
+// correlation lock was taken.
+func (w *ProcessIncidentWorker) correlateLocked(ctx context.Context, tx bun.Tx, inc *incidents.Facts, narrow bool) (bool, *live.Event, error) {
 	if inc.ParentIncidentID != nil {
 		return true, nil, nil // already attached by an earlier attempt
 	}

@@ -27,6 +27,7 @@ func AddWorkers(workers *river.Workers, deps Deps, o WorkerOptions) {
 	}
 	river.AddWorker(workers, &ApplyEventsWorker{Deps: deps, Wakeups: o.Wakeups})
 	river.AddWorker(workers, &ProcessIncidentWorker{Deps: deps})
+	river.AddWorker(workers, &CorrelateIncidentsWorker{Deps: deps})
 	river.AddWorker(workers, &ProcessIncidentsWorker{Deps: deps, RunFor: o.RunFor})
 	river.AddWorker(workers, &RCAWorker{Deps: deps, Analyzer: o.Analyzer})
 }
