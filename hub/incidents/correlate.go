@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/aurora-hub/aurora-hub/hub"
@@ -90,39 +92,68 @@ func LockCorrelation(ctx context.Context, tx bun.IDB, ownerKind, ownerID string)
 // inc's tenant that inc may join: started at or after since and before inc
 // (ties broken by id, so two incidents never choose each other). narrow
 // reads only incidents of the same service or incident key, attached ones
-// included, the most recent 50 first (an index lookup, a handful of rows in
-// a storm); otherwise the oldest 500 top-level ones.
+// included, the most recent 50 (an index range read backwards, 50 rows
+// however large a storm); otherwise the oldest 500 top-level ones.
 func Candidates(ctx context.Context, db bun.IDB, inc *Facts, since time.Time, narrow bool) ([]Facts, error) {
 	var rows []incidentRow
-	q := db.NewSelect().Model(&rows).Column(factsColumns...)
-	if narrow {
-		q = q.Order("started_at DESC", "id DESC").Limit(50).WhereGroup(" AND ", func(q *bun.SelectQuery) *bun.SelectQuery {
-			if inc.ServiceID != "" {
-				q = q.WhereOr("service_id = ?", inc.ServiceID)
-			}
-			if inc.IncidentKey != "" {
-				q = q.WhereOr("incident_key = ?", inc.IncidentKey)
-			}
-			return q
-		})
-	} else {
-		q = q.Where("parent_incident_id IS NULL").Order("started_at", "id").Limit(500)
+	if !narrow {
+		err := openBefore(db.NewSelect().Model(&rows), inc, since).
+			Where("parent_incident_id IS NULL").Order("started_at", "id").Limit(500).Scan(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("loading open incidents: %w", err)
+		}
+		return factsOf(rows), nil
 	}
-	err := q.
+	// One query per index (service, key): with "service_id = ? OR
+	// incident_key = ?" SQLite read and sorted every incident of the
+	// service, 2,500 rows per new incident in a storm of 20 services.
+	const most = 50
+	seen := map[string]bool{}
+	for _, by := range []struct{ column, value string }{{"service_id", inc.ServiceID}, {"incident_key", inc.IncidentKey}} {
+		if by.value == "" {
+			continue
+		}
+		var some []incidentRow
+		q := openBefore(db.NewSelect().Model(&some), inc, since).Where("? = ?", bun.Ident(by.column), by.value)
+		if by.column == "incident_key" {
+			q = q.Where("incident_key <> ''") // the condition of its partial index
+		}
+		if err := q.Order("started_at DESC", "id DESC").Limit(most).Scan(ctx); err != nil {
+			return nil, fmt.Errorf("loading open incidents of the same %s: %w", by.column, err)
+		}
+		for _, r := range some {
+			if !seen[r.ID] {
+				seen[r.ID] = true
+				rows = append(rows, r)
+			}
+		}
+	}
+	slices.SortFunc(rows, func(a, b incidentRow) int {
+		if c := b.StartedAt.Compare(a.StartedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(b.ID, a.ID)
+	})
+	return factsOf(rows[:min(len(rows), most)]), nil
+}
+
+// openBefore narrows q to the open incidents of inc's tenant that started
+// at or after since and before inc (ties broken by id).
+func openBefore(q *bun.SelectQuery, inc *Facts, since time.Time) *bun.SelectQuery {
+	return q.Column(factsColumns...).
 		Where("owner_kind = ? AND owner_id = ?", inc.OwnerKind, inc.OwnerID).
 		Where("id <> ?", inc.ID).
 		Where("status IN (?)", bun.List([]string{hub.IncidentInvestigating, hub.IncidentAnalyzed})).
 		Where("started_at >= ?", since.UTC()).
-		Where("(started_at < ? OR (started_at = ? AND id < ?))", inc.StartedAt.UTC(), inc.StartedAt.UTC(), inc.ID).
-		Scan(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("loading open incidents: %w", err)
-	}
+		Where("(started_at < ? OR (started_at = ? AND id < ?))", inc.StartedAt.UTC(), inc.StartedAt.UTC(), inc.ID)
+}
+
+func factsOf(rows []incidentRow) []Facts {
 	out := make([]Facts, len(rows))
 	for i := range rows {
 		out[i] = rows[i].facts()
 	}
-	return out, nil
+	return out
 }
 
 // Attachment is a correlation decision: IncidentID joins ParentID.
