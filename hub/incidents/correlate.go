@@ -45,7 +45,9 @@ func (r *incidentRow) facts() Facts {
 		ExternalID: r.ExternalID, Title: r.Title, Status: r.Status, ServiceID: r.ServiceID, ServiceName: r.ServiceName,
 		IncidentKey: r.IncidentKey, StartedAt: r.StartedAt, ParentIncidentID: r.ParentIncidentID,
 	}
-	_ = json.Unmarshal([]byte(r.AffectedServices), &f.AffectedServices)
+	if r.AffectedServices != "" && r.AffectedServices != "[]" { // most have none: no decoding per candidate
+		_ = json.Unmarshal([]byte(r.AffectedServices), &f.AffectedServices)
+	}
 	return f
 }
 
@@ -92,8 +94,9 @@ func LockCorrelation(ctx context.Context, tx bun.IDB, ownerKind, ownerID string)
 // inc's tenant that inc may join: started at or after since and before inc
 // (ties broken by id, so two incidents never choose each other). narrow
 // reads only incidents of the same service or incident key, attached ones
-// included, the most recent 50 (an index range read backwards, 50 rows
-// however large a storm); otherwise the oldest 500 top-level ones.
+// included, the most recent narrowCandidates (an index range read
+// backwards, a few rows however large a storm); otherwise the oldest 500
+// top-level ones.
 func Candidates(ctx context.Context, db bun.IDB, inc *Facts, since time.Time, narrow bool) ([]Facts, error) {
 	var rows []incidentRow
 	if !narrow {
@@ -107,7 +110,7 @@ func Candidates(ctx context.Context, db bun.IDB, inc *Facts, since time.Time, na
 	// One query per index (service, key): with "service_id = ? OR
 	// incident_key = ?" SQLite read and sorted every incident of the
 	// service, 2,500 rows per new incident in a storm of 20 services.
-	const most = 50
+	const most = narrowCandidates
 	seen := map[string]bool{}
 	for _, by := range []struct{ column, value string }{{"service_id", inc.ServiceID}, {"incident_key", inc.IncidentKey}} {
 		if by.value == "" {
@@ -136,6 +139,13 @@ func Candidates(ctx context.Context, db bun.IDB, inc *Facts, since time.Time, na
 	})
 	return factsOf(rows[:min(len(rows), most)]), nil
 }
+
+// narrowCandidates is how many of the most recent incidents of a service
+// (or key) a new one is scored against before enrichment. In a storm they
+// are the storm's latest children, which all lead to its parent: 50 cost
+// about 2.3 ms of reading and scoring per new incident, for the same
+// decision.
+const narrowCandidates = 16
 
 // openBefore narrows q to the open incidents of inc's tenant that started
 // at or after since and before inc (ties broken by id).
