@@ -62,6 +62,9 @@ type Wakeups struct {
 	// window is how long after a commit webhooks count as arriving;
 	// ingestWindow unless a test widens it.
 	window time.Duration
+	// behind: the apply worker's last transaction was full, so more
+	// events wait (see yieldToApply).
+	behind atomic.Bool
 }
 
 // ingestWindow: webhooks count as arriving for this long after the inbox's
@@ -110,6 +113,23 @@ func (w *Wakeups) chunk() int {
 // started is called as an apply job begins: later commits need a new job.
 func (w *Wakeups) started() { w.pending.Store(false) }
 
+// yieldToApply is called by background work that shares the apply
+// worker's database (early correlation) after a piece of work that took
+// since began: while the apply worker has a backlog it waits as long, so
+// applying (what makes incidents visible) keeps most of the machine and
+// SQLite's one connection in a storm. A nil Wakeups never waits.
+func (w *Wakeups) yieldToApply(ctx context.Context, began time.Time) error {
+	if w == nil || !w.behind.Load() {
+		return nil
+	}
+	select {
+	case <-time.After(time.Since(began)):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // ApplyEventsWorker applies inbox events to incidents, in the order they
 // were recorded, each chunk in one transaction that also marks them applied,
 // so a retried job (after a crash or an error) applies the rest exactly once.
@@ -122,6 +142,7 @@ type ApplyEventsWorker struct {
 // Work implements river.Worker.
 func (w *ApplyEventsWorker) Work(ctx context.Context, _ *river.Job[ApplyEventsArgs]) error {
 	w.Wakeups.started()
+	defer w.Wakeups.behind.Store(false)
 	for {
 		began := time.Now()
 		var ids []int64
@@ -145,6 +166,7 @@ func (w *ApplyEventsWorker) Work(ctx context.Context, _ *river.Job[ApplyEventsAr
 		if len(ids) < limit {
 			return nil
 		}
+		w.Wakeups.behind.Store(true)
 		// A backlog while webhooks keep arriving: applying yields half of
 		// its time, so accepting webhooks (what PagerDuty waits on) keeps the
 		// machine and SQLite's one connection first; the backlog is applied

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"slices"
+	"time"
 
 	"github.com/aurora-hub/aurora-hub/hub/incidents"
 	"github.com/aurora-hub/aurora-hub/hub/live"
@@ -37,6 +38,9 @@ func (CorrelateIncidentsArgs) InsertOpts() river.InsertOpts { return river.Inser
 type CorrelateIncidentsWorker struct {
 	river.WorkerDefaults[CorrelateIncidentsArgs]
 	Deps
+	// Wakeups tells whether the apply worker is behind: correlating then
+	// takes at most half of the time (nil: never yields).
+	Wakeups *Wakeups
 }
 
 // Work implements river.Worker.
@@ -47,6 +51,7 @@ func (w *CorrelateIncidentsWorker) Work(ctx context.Context, job *river.Job[Corr
 		ev                 live.Event
 	}
 	var out []published
+	began := time.Now()
 	err := w.Store.InTxDeferring(ctx, func(ctx context.Context, tx bun.Tx) error {
 		out = out[:0]
 		facts, err := incidents.LoadFactsOf(ctx, tx, job.Args.IncidentIDs)
@@ -91,7 +96,7 @@ func (w *CorrelateIncidentsWorker) Work(ctx context.Context, job *river.Job[Corr
 	for _, p := range out {
 		w.Live.Publish(ctx, p.ownerKind, p.ownerID, p.ev)
 	}
-	return nil
+	return w.Wakeups.yieldToApply(ctx, began)
 }
 
 func compareTenant(a, b [2]string) int {

@@ -9,7 +9,8 @@ import (
 
 // WorkerOptions are what the pipeline's workers take besides Deps.
 type WorkerOptions struct {
-	// Wakeups signals the apply worker (NewWakeups(driver)).
+	// Wakeups signals the apply worker (NewWakeups(driver)), and tells
+	// early correlation when the apply worker is behind.
 	Wakeups *Wakeups
 	// Analyzer runs root-cause analyses; the builtin one when nil.
 	Analyzer rca.Analyzer
@@ -27,7 +28,7 @@ func AddWorkers(workers *river.Workers, deps Deps, o WorkerOptions) {
 	}
 	river.AddWorker(workers, &ApplyEventsWorker{Deps: deps, Wakeups: o.Wakeups})
 	river.AddWorker(workers, &ProcessIncidentWorker{Deps: deps})
-	river.AddWorker(workers, &CorrelateIncidentsWorker{Deps: deps})
+	river.AddWorker(workers, &CorrelateIncidentsWorker{Deps: deps, Wakeups: o.Wakeups})
 	river.AddWorker(workers, &ProcessIncidentsWorker{Deps: deps, RunFor: o.RunFor})
 	river.AddWorker(workers, &RCAWorker{Deps: deps, Analyzer: o.Analyzer})
 }
