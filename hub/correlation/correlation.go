@@ -26,10 +26,12 @@
 package correlation
 
 import (
+	"bytes"
 	"math"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -121,7 +123,8 @@ const epsilon = 1e-9
 // and false. Ties go to the higher total, then the earlier StartedAt, then
 // the smaller ID.
 func Best(cfg Config, g Graph, incoming Candidate, open []Candidate) (best Score, ok bool) {
-	sc := newScorer(cfg, g, &incoming)
+	sc := newScorer(cfg, g, incoming)
+	defer sc.release()
 	found := false
 	var bestStart time.Time
 	for i := range open {
@@ -143,7 +146,8 @@ func Best(cfg Config, g Graph, incoming Candidate, open []Candidate) (best Score
 // Rank scores every eligible candidate and returns them best first (same
 // order as Best), for explaining a decision.
 func Rank(cfg Config, g Graph, incoming Candidate, open []Candidate) []Score {
-	sc := newScorer(cfg, g, &incoming)
+	sc := newScorer(cfg, g, incoming)
+	defer sc.release()
 	type scored struct {
 		s     Score
 		start time.Time
@@ -176,23 +180,25 @@ func better(s Score, start time.Time, than Score, thanStart time.Time) bool {
 // eligible (outside the window, started after incoming, no start time, or
 // incoming itself), and the score is then zero.
 func Evaluate(cfg Config, g Graph, incoming, c Candidate) (s Score, in bool) {
-	return newScorer(cfg, g, &incoming).evaluate(&c)
+	sc := newScorer(cfg, g, incoming)
+	defer sc.release()
+	return sc.evaluate(&c)
 }
 
 // scorer scores candidates against one incoming incident. What it needs of
 // the incoming incident it computes once, on the first eligible candidate;
 // what it needs of a candidate it computes into buffers that the next
-// candidate reuses, so that scoring allocates little once the buffers have
-// grown.
+// candidate reuses. Scorers and their buffers are pooled, so that scoring
+// does not allocate once the buffers have grown.
 type scorer struct {
 	cfg Config
 	g   Graph
-	in  *Candidate
+	in  Candidate
 
 	ready     bool     // the fields below are set
 	serviceID string   // incoming's, trimmed
 	provider  string   // incoming's, trimmed
-	service   string   // incoming's normalised service name
+	service   []byte   // incoming's normalised service name
 	keys      []string // incoming's keys, trimmed, without empty ones
 	title     title    // incoming's title and service names
 	// rest are incoming's title tokens that are not among its own service
@@ -209,8 +215,30 @@ type scorer struct {
 	sb    tokenSet
 }
 
-func newScorer(cfg Config, g Graph, incoming *Candidate) *scorer {
-	return &scorer{cfg: cfg.normalised(), g: g, in: incoming}
+var scorers = sync.Pool{New: func() any { return new(scorer) }}
+
+func newScorer(cfg Config, g Graph, incoming Candidate) *scorer {
+	sc := scorers.Get().(*scorer)
+	sc.cfg, sc.g, sc.in, sc.ready = cfg.normalised(), g, incoming, false
+	return sc
+}
+
+// maxPooled is the most runes a pooled scorer's title buffers keep: one
+// that parsed a huge title is left to the garbage collector.
+const maxPooled = 4096
+
+// release puts sc back into the pool, without references to the call's
+// graph and candidates.
+func (sc *scorer) release() {
+	if cap(sc.title.runes) > maxPooled || cap(sc.c.runes) > maxPooled ||
+		cap(sc.title.nameRunes) > maxPooled || cap(sc.c.nameRunes) > maxPooled {
+		return
+	}
+	sc.g, sc.in = nil, Candidate{}
+	clear(sc.keys[:cap(sc.keys)])
+	sc.title.forget()
+	sc.c.forget()
+	scorers.Put(sc)
 }
 
 func (sc *scorer) prepare() {
@@ -218,12 +246,13 @@ func (sc *scorer) prepare() {
 		return
 	}
 	sc.ready = true
-	in := sc.in
+	in := &sc.in
 	sc.serviceID, sc.provider = strings.TrimSpace(in.ServiceID), strings.TrimSpace(in.Provider)
-	sc.service = string(appendServiceName(nil, in))
-	sc.keys = appendKeys(nil, in)
+	sc.service = appendServiceName(sc.service[:0], in)
+	sc.keys = appendKeys(sc.keys[:0], in)
 	sc.title.parse(in.Title)
 	sc.title.parseNames(in.ServiceName, in.ServiceID)
+	sc.rest = sc.rest[:0]
 	for _, t := range sc.title.tokens {
 		if !has(sc.title.names, t) {
 			sc.rest = append(sc.rest, t)
@@ -235,7 +264,7 @@ func (sc *scorer) prepare() {
 }
 
 func (sc *scorer) evaluate(c *Candidate) (s Score, in bool) {
-	incoming, cfg := sc.in, sc.cfg
+	incoming, cfg := &sc.in, sc.cfg
 	if incoming.StartedAt.IsZero() || c.StartedAt.IsZero() {
 		return Score{}, false
 	}
@@ -295,11 +324,11 @@ func (sc *scorer) sameService(c *Candidate) bool {
 		strings.EqualFold(sc.provider, strings.TrimSpace(c.Provider)) {
 		return true
 	}
-	if sc.service == "" {
+	if len(sc.service) == 0 {
 		return false
 	}
 	sc.name = appendServiceName(sc.name[:0], c)
-	return string(sc.name) == sc.service
+	return bytes.Equal(sc.name, sc.service)
 }
 
 // appendServiceName appends c's normalised service name, or its

@@ -47,35 +47,75 @@ type span struct{ start, end int }
 // that contain a digit. TitleTokens is this as strings.
 func appendTokens(runes []rune, spans []span, s string) ([]rune, []span) {
 	start, digit := -1, false
-	end := func() {
-		if start < 0 {
-			return
-		}
-		if digit || isStopword(runes[start:]) {
-			runes = runes[:start]
+	for i := 0; i < len(s); {
+		var r rune
+		var class uint8
+		if c := s[i]; c < utf8.RuneSelf {
+			r, class = rune(asciiLower[c]), asciiClass[c]
+			i++
 		} else {
-			spans = append(spans, span{start, len(runes)})
+			var n int
+			r, n = utf8.DecodeRuneInString(s[i:])
+			i += n
+			switch r = unicode.ToLower(r); {
+			case unicode.IsLetter(r):
+				class = letterClass
+			case unicode.IsDigit(r):
+				class = digitClass
+			}
 		}
-		start = -1
-	}
-	for _, r := range s {
-		r = unicode.ToLower(r)
-		letter := unicode.IsLetter(r)
-		if !letter && !unicode.IsDigit(r) {
-			end()
+		if class == separator {
+			if start >= 0 {
+				runes, spans = endToken(runes, spans, start, digit)
+				start = -1
+			}
 			continue
 		}
 		if start < 0 {
 			start, digit = len(runes), false
 		}
-		if !letter {
+		if class == digitClass {
 			digit = true
 		}
 		runes = append(runes, r)
 	}
-	end()
+	if start >= 0 {
+		runes, spans = endToken(runes, spans, start, digit)
+	}
 	return runes, spans
 }
+
+// endToken keeps the token runes[start:], or drops it when it has a digit
+// or is a stop word.
+func endToken(runes []rune, spans []span, start int, digit bool) ([]rune, []span) {
+	if digit || isStopword(runes[start:]) {
+		return runes[:start], spans
+	}
+	return runes, append(spans, span{start, len(runes)})
+}
+
+// Character classes of appendTokens.
+const (
+	separator uint8 = iota
+	letterClass
+	digitClass
+)
+
+// asciiLower and asciiClass are unicode.ToLower and the class of the
+// lower-cased rune for ASCII.
+var asciiLower, asciiClass = func() (lower, class [utf8.RuneSelf]uint8) {
+	for c := range utf8.RuneSelf {
+		r := unicode.ToLower(rune(c))
+		lower[c] = uint8(r)
+		switch {
+		case unicode.IsLetter(r):
+			class[c] = letterClass
+		case unicode.IsDigit(r):
+			class[c] = digitClass
+		}
+	}
+	return lower, class
+}()
 
 // TitleTokens lower-cases a title and splits it into word tokens, dropping
 // stop words and every token that contains a digit (numbers, pod and
@@ -115,32 +155,45 @@ func TitleSimilarity(a, b string) float64 {
 // title is what the title score needs of one incident, computed once per
 // incident; its buffers are reused when it parses the next one.
 type title struct {
-	runes  []rune   // the runes of tokens and names
+	runes  []rune   // the runes of tokens
 	spans  []span   // scratch
 	tokens [][]rune // the title's tokens, in order (TitleTokens)
-	names  [][]rune // the tokens of the service name and id, sorted, distinct
 	all    tokenSet // of tokens
+
+	nameRunes []rune
+	names     [][]rune  // the tokens of the service name and id, sorted, distinct
+	namesOf   [2]string // the service name and id names are of
+	hasNames  bool      // names are set
 }
 
-// parse sets tokens and all from a title, and clears names.
+// forget drops the strings names were parsed from (a pooled title must not
+// keep them alive).
+func (t *title) forget() {
+	t.hasNames, t.namesOf = false, [2]string{}
+}
+
+// parse sets tokens and all from a title.
 func (t *title) parse(s string) {
 	t.runes, t.spans = appendTokens(t.runes[:0], t.spans[:0], s)
 	t.tokens = t.tokens[:0]
 	for _, sp := range t.spans {
 		t.tokens = append(t.tokens, t.runes[sp.start:sp.end:sp.end])
 	}
-	t.names = t.names[:0]
 	t.all.build(t.tokens)
 }
 
-// parseNames sets names from a service's name and id. It appends to runes,
-// which tokens share: the tokens keep the array they were cut from.
+// parseNames sets names from a service's name and id, unless they are the
+// last ones it parsed (the candidates of a storm share their service).
 func (t *title) parseNames(serviceName, serviceID string) {
-	t.runes, t.spans = appendTokens(t.runes, t.spans[:0], serviceName)
-	t.runes, t.spans = appendTokens(t.runes, t.spans, serviceID)
+	if t.hasNames && t.namesOf == [2]string{serviceName, serviceID} {
+		return
+	}
+	t.hasNames, t.namesOf = true, [2]string{serviceName, serviceID}
+	t.nameRunes, t.spans = appendTokens(t.nameRunes[:0], t.spans[:0], serviceName)
+	t.nameRunes, t.spans = appendTokens(t.nameRunes, t.spans, serviceID)
 	t.names = t.names[:0]
 	for _, sp := range t.spans {
-		t.names = append(t.names, t.runes[sp.start:sp.end:sp.end])
+		t.names = append(t.names, t.nameRunes[sp.start:sp.end:sp.end])
 	}
 	slices.SortFunc(t.names, slices.Compare[[]rune])
 	t.names = slices.CompactFunc(t.names, slices.Equal[[]rune])
@@ -148,8 +201,16 @@ func (t *title) parseNames(serviceName, serviceID string) {
 
 // has reports whether a token is among sorted, distinct names.
 func has(names [][]rune, tok []rune) bool {
-	_, ok := slices.BinarySearchFunc(names, tok, slices.Compare[[]rune])
-	return ok
+	if len(names) > 8 {
+		_, ok := slices.BinarySearchFunc(names, tok, slices.Compare[[]rune])
+		return ok
+	}
+	for _, n := range names {
+		if slices.Equal(n, tok) {
+			return true
+		}
+	}
+	return false
 }
 
 // tokenSet is the two sets a similarity compares: the distinct tokens and
