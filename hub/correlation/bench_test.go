@@ -51,9 +51,9 @@ var benchServices = [][2]string{
 	{"PMAIL", "mailer"}, {"PAUTH", "auth-service"}, {"PCDN", "cdn-edge"}, {"PKAFKA", "kafka"},
 }
 
-var benchGraph = NewGraph([][2]string{
+var benchEdges = [][2]string{
 	{"PCHK", "PPAY"}, {"PPAY", "PPG"}, {"PPG", "PSTORE"}, {"PORD", "PKAFKA"}, {"PPAY", "PORD"},
-})
+}
 
 // benchOpen returns 50 open candidates within the window before at(15m):
 // all of payments-api, or spread over ten services.
@@ -77,21 +77,29 @@ func benchOpen(mixed bool) []Candidate {
 var benchSink Score
 
 // BenchmarkBest scores one new incident against 50 open candidates, the
-// work correlation does for every new incident of an alert storm.
+// work correlation does for every new incident of an alert storm. The
+// graph-per-call case builds the dependency graph for every call, as
+// hub/pipeline does; the others share one.
 func BenchmarkBest(b *testing.B) {
 	incoming := Candidate{
 		ID: "new", Provider: "pagerduty", ServiceID: "PPAY", ServiceName: "payments-api",
 		IncidentKey: "key-new", Title: "High CPU on payments-api pod 12", StartedAt: at(15 * time.Minute),
 	}
+	shared := NewGraph(benchEdges)
 	for _, bc := range []struct {
-		name  string
-		mixed bool
-	}{{"same-service", false}, {"mixed-services", true}} {
+		name     string
+		mixed    bool
+		newGraph bool
+	}{{"same-service", false, false}, {"mixed-services", true, false}, {"mixed-services-graph-per-call", true, true}} {
 		open := benchOpen(bc.mixed)
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				benchSink, _ = Best(Config{}, benchGraph, incoming, open)
+				g := shared
+				if bc.newGraph {
+					g = NewGraph(benchEdges)
+				}
+				benchSink, _ = Best(Config{}, g, incoming, open)
 			}
 		})
 	}

@@ -399,19 +399,26 @@ func (sc *scorer) sameKey(c *Candidate) bool {
 	return false
 }
 
-// graph is an undirected adjacency map.
-type graph map[string]map[string]bool
+// graph is an undirected graph. It remembers the services within MaxHops
+// of each service it was asked about, so that Best, which asks about the
+// incoming incident's service and every candidate's, searches it once.
+type graph struct {
+	adj  map[string]map[string]bool
+	mu   sync.Mutex
+	hops map[string]map[string]int // from a service to those within MaxHops
+}
 
 // NewGraph builds an undirected graph from service id pairs; its Distance
-// is a breadth-first search of at most MaxHops hops. A service is at 0 hops
-// from itself.
+// is the length of a shortest path of at most MaxHops hops (found by a
+// breadth-first search). A service is at 0 hops from itself. Its Distance
+// may be called concurrently.
 func NewGraph(edges [][2]string) Graph {
-	g := graph{}
+	g := &graph{adj: map[string]map[string]bool{}, hops: map[string]map[string]int{}}
 	add := func(a, b string) {
-		if g[a] == nil {
-			g[a] = map[string]bool{}
+		if g.adj[a] == nil {
+			g.adj[a] = map[string]bool{}
 		}
-		g[a][b] = true
+		g.adj[a][b] = true
 	}
 	for _, e := range edges {
 		a, b := strings.TrimSpace(e[0]), strings.TrimSpace(e[1])
@@ -424,7 +431,7 @@ func NewGraph(edges [][2]string) Graph {
 	return g
 }
 
-func (g graph) Distance(from, to string) (int, bool) {
+func (g *graph) Distance(from, to string) (int, bool) {
 	from, to = strings.TrimSpace(from), strings.TrimSpace(to)
 	if from == "" || to == "" {
 		return 0, false
@@ -432,24 +439,38 @@ func (g graph) Distance(from, to string) (int, bool) {
 	if from == to {
 		return 0, true
 	}
-	seen := map[string]bool{from: true}
+	if g.adj[from] == nil {
+		return 0, false // not in the graph
+	}
+	g.mu.Lock()
+	near, ok := g.hops[from]
+	if !ok {
+		near = g.search(from)
+		g.hops[from] = near
+	}
+	g.mu.Unlock()
+	hops, ok := near[to]
+	return hops, ok
+}
+
+// search returns the hops from a service to every service within MaxHops,
+// breadth first.
+func (g *graph) search(from string) map[string]int {
+	near := map[string]int{from: 0}
 	frontier := []string{from}
 	for hops := 1; hops <= MaxHops && len(frontier) > 0; hops++ {
 		var next []string
 		for _, n := range frontier {
-			for m := range g[n] {
-				if m == to {
-					return hops, true
-				}
-				if !seen[m] {
-					seen[m] = true
+			for m := range g.adj[n] {
+				if _, seen := near[m]; !seen {
+					near[m] = hops
 					next = append(next, m)
 				}
 			}
 		}
 		frontier = next
 	}
-	return 0, false
+	return near
 }
 
 // titleScore is the better of the titles' similarity as they are and with

@@ -6,6 +6,7 @@ import (
 	"math/rand"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -87,12 +88,13 @@ func corpusCandidate(r *rand.Rand, id string, base time.Time) Candidate {
 	return c
 }
 
-// corpusGraph links ids and names of corpusServices, as process.go links
+// corpusEdges link ids and names of corpusServices, as process.go links
 // the services of dependency evidence.
-var corpusGraph = NewGraph([][2]string{
-	{"PCHK", "PPAY"}, {"PPAY", "PPG"}, {"PPG", "P1"}, {"P1", "P2"}, {"P2", "P3"},
+var corpusEdges = [][2]string{
+	{"PCHK", "PPAY"}, {"PPAY", "PPG"}, {"PPG", "P1"}, {"P1", "P2"}, {"P2", "P3"}, {"P3", "P4"}, {"P4", "P5"},
 	{"payments-api", "postgres-primary"}, {"postgres primary", "search"}, {"checkout", "payments-api"},
-})
+	{" PSEARCH ", "P6"}, {"P6", "P6"}, {"", "P7"},
+}
 
 var corpusConfigs = []Config{
 	{},
@@ -119,9 +121,10 @@ func TestMatchesReference(t *testing.T) {
 	pairs, titled, stripped, correlated := 0, 0, 0, 0
 	for group := 0; group < 400; group++ {
 		cfg := corpusConfigs[group%len(corpusConfigs)]
-		g := corpusGraph
+		// Each group gets new graphs: the new one remembers searches.
+		g, rg := NewGraph(corpusEdges), referenceNewGraph(corpusEdges)
 		if group%5 == 0 {
-			g = nil
+			g, rg = nil, nil
 		}
 		incoming := corpusCandidate(r, "in", base)
 		incoming.StartedAt = base
@@ -138,7 +141,7 @@ func TestMatchesReference(t *testing.T) {
 		}
 		for _, c := range open {
 			got, gotIn := Evaluate(cfg, g, incoming, c)
-			want, wantIn := referenceEvaluate(cfg, g, incoming, c)
+			want, wantIn := referenceEvaluate(cfg, rg, incoming, c)
 			if gotIn != wantIn || !identical(got, want) {
 				t.Fatalf("Evaluate(%q, %q):\n got  %+v %v\n want %+v %v", incoming.Title, c.Title, got, gotIn, want, wantIn)
 			}
@@ -162,14 +165,14 @@ func TestMatchesReference(t *testing.T) {
 			}
 		}
 		got, gotOK := Best(cfg, g, incoming, open)
-		want, wantOK := referenceBest(cfg, g, incoming, open)
+		want, wantOK := referenceBest(cfg, rg, incoming, open)
 		if gotOK != wantOK || !identical(got, want) {
 			t.Fatalf("group %d: Best = %+v %v, want %+v %v", group, got, gotOK, want, wantOK)
 		}
 		if wantOK {
 			correlated++
 		}
-		gotRank, wantRank := Rank(cfg, g, incoming, open), referenceRank(cfg, g, incoming, open)
+		gotRank, wantRank := Rank(cfg, g, incoming, open), referenceRank(cfg, rg, incoming, open)
 		if len(gotRank) != len(wantRank) {
 			t.Fatalf("group %d: Rank has %d scores, want %d", group, len(gotRank), len(wantRank))
 		}
@@ -186,6 +189,55 @@ func TestMatchesReference(t *testing.T) {
 	}
 	t.Logf("%d pairs, %d with a title score, %d better without service names, %d of 400 groups correlated",
 		pairs, titled, stripped, correlated)
+}
+
+// TestGraphMatchesReference compares NewGraph's Distance with the
+// breadth-first search it replaced over random graphs, asked in random
+// order (the new one remembers earlier searches).
+func TestGraphMatchesReference(t *testing.T) {
+	r := rand.New(rand.NewSource(7))
+	for round := 0; round < 50; round++ {
+		nodes := 2 + r.Intn(30)
+		name := func() string { return fmt.Sprintf("S%d", r.Intn(nodes)) }
+		var edges [][2]string
+		for n := r.Intn(2 * nodes); n > 0; n-- {
+			edges = append(edges, [2]string{name(), name()})
+		}
+		g, rg := NewGraph(edges), referenceNewGraph(edges)
+		for q := 0; q < 400; q++ {
+			from, to := name(), name()
+			if r.Intn(20) == 0 {
+				to = "unknown"
+			}
+			if r.Intn(20) == 0 {
+				from = " " + from
+			}
+			gh, gok := g.Distance(from, to)
+			wh, wok := rg.Distance(from, to)
+			if gh != wh || gok != wok {
+				t.Fatalf("round %d: Distance(%q, %q) = %d, %v; want %d, %v (edges %v)", round, from, to, gh, gok, wh, wok, edges)
+			}
+		}
+		// A fresh graph asked from several goroutines at once (go test
+		// -race checks that what it remembers is guarded).
+		g = NewGraph(edges)
+		var wg sync.WaitGroup
+		for w := 0; w < 4; w++ {
+			wg.Go(func() {
+				for i := 0; i < nodes; i++ {
+					for j := 0; j < nodes; j++ {
+						from, to := fmt.Sprintf("S%d", (i+w)%nodes), fmt.Sprintf("S%d", j)
+						gh, gok := g.Distance(from, to)
+						if wh, wok := rg.Distance(from, to); gh != wh || gok != wok {
+							t.Errorf("concurrent Distance(%q, %q) = %d, %v; want %d, %v", from, to, gh, gok, wh, wok)
+							return
+						}
+					}
+				}
+			})
+		}
+		wg.Wait()
+	}
 }
 
 // FuzzTitleScore compares the title part of Evaluate, and TitleSimilarity,

@@ -273,3 +273,52 @@ func referenceRank(cfg Config, g Graph, incoming Candidate, open []Candidate) []
 	}
 	return out
 }
+
+type referenceGraph map[string]map[string]bool
+
+func referenceNewGraph(edges [][2]string) Graph {
+	g := referenceGraph{}
+	add := func(a, b string) {
+		if g[a] == nil {
+			g[a] = map[string]bool{}
+		}
+		g[a][b] = true
+	}
+	for _, e := range edges {
+		a, b := strings.TrimSpace(e[0]), strings.TrimSpace(e[1])
+		if a == "" || b == "" || a == b {
+			continue
+		}
+		add(a, b)
+		add(b, a)
+	}
+	return g
+}
+
+func (g referenceGraph) Distance(from, to string) (int, bool) {
+	from, to = strings.TrimSpace(from), strings.TrimSpace(to)
+	if from == "" || to == "" {
+		return 0, false
+	}
+	if from == to {
+		return 0, true
+	}
+	seen := map[string]bool{from: true}
+	frontier := []string{from}
+	for hops := 1; hops <= MaxHops && len(frontier) > 0; hops++ {
+		var next []string
+		for _, n := range frontier {
+			for m := range g[n] {
+				if m == to {
+					return hops, true
+				}
+				if !seen[m] {
+					seen[m] = true
+					next = append(next, m)
+				}
+			}
+		}
+		frontier = next
+	}
+	return 0, false
+}
