@@ -223,18 +223,21 @@ func newScorer(cfg Config, g Graph, incoming Candidate) *scorer {
 	return sc
 }
 
-// maxPooled is the most runes a pooled scorer's title buffers keep: one
-// that parsed a huge title is left to the garbage collector.
+// maxPooled is the largest buffer (in runes or bytes) a pooled scorer
+// keeps: one that a huge title or service name grew is left to the
+// garbage collector.
 const maxPooled = 4096
 
 // release puts sc back into the pool, without references to the call's
 // graph and candidates.
 func (sc *scorer) release() {
-	if cap(sc.title.runes) > maxPooled || cap(sc.c.runes) > maxPooled ||
-		cap(sc.title.nameRunes) > maxPooled || cap(sc.c.nameRunes) > maxPooled {
-		return
+	for _, n := range []int{cap(sc.title.runes), cap(sc.title.nameRunes), cap(sc.c.runes), cap(sc.c.nameRunes),
+		cap(sc.service), cap(sc.name)} {
+		if n > maxPooled {
+			return
+		}
 	}
-	sc.g, sc.in = nil, Candidate{}
+	sc.g, sc.in, sc.serviceID, sc.provider = nil, Candidate{}, "", ""
 	clear(sc.keys[:cap(sc.keys)])
 	sc.title.forget()
 	sc.c.forget()

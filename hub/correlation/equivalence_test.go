@@ -34,6 +34,7 @@ var corpusServices = [][2]string{
 	{"PPAY", "payments-api"}, {"PPAY", "Payments API"}, {"payments-api", "payments-api"}, {"PX7Q2ZB", "Payments API"},
 	{"PPG", "postgres-primary"}, {"PPG", ""}, {"", "postgres primary"}, {"PCHK", "checkout"}, {"P1", "the"},
 	{"P2", "pod"}, {"svc-7f9c", ""}, {"P3", "ДИСК-сервис"}, {"P4", "高延迟"}, {"P5", "high latency"},
+	{"P8", "queue depth high latency on payments api search index disk full lag"},
 	{"", ""}, {"  ", "  "}, {"PSEARCH", "search"}, {"P6", "7"}, {"P7", "Connection errors"},
 }
 
@@ -55,6 +56,10 @@ func corpusTitle(r *rand.Rand) string {
 	case 2: // a service's name in the title
 		s := corpusServices[r.Intn(len(corpusServices))]
 		return "Connection errors on " + s[1] + " " + s[0]
+	case 3:
+		if r.Intn(20) == 0 { // larger than a pooled scorer keeps
+			return strings.Repeat(corpusWords[r.Intn(len(corpusWords))]+" "+corpusWords[r.Intn(len(corpusWords))]+" ", 700)
+		}
 	}
 	var b strings.Builder
 	for n := r.Intn(9); n >= 0; n-- {
