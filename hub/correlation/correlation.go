@@ -26,11 +26,13 @@
 package correlation
 
 import (
+	"bytes"
 	"math"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
-	"unicode"
 )
 
 // Defaults used for zero Config fields.
@@ -121,11 +123,13 @@ const epsilon = 1e-9
 // and false. Ties go to the higher total, then the earlier StartedAt, then
 // the smaller ID.
 func Best(cfg Config, g Graph, incoming Candidate, open []Candidate) (best Score, ok bool) {
-	cfg = cfg.normalised()
+	sc := newScorer(cfg, g, incoming)
+	defer sc.release()
 	found := false
 	var bestStart time.Time
-	for _, c := range open {
-		s, in := Evaluate(cfg, g, incoming, c)
+	for i := range open {
+		c := &open[i]
+		s, in := sc.evaluate(c)
 		if !in {
 			continue
 		}
@@ -136,7 +140,30 @@ func Best(cfg Config, g Graph, incoming Candidate, open []Candidate) (best Score
 	if !found {
 		return Score{}, false
 	}
-	return best, best.Total+epsilon >= cfg.Threshold
+	return best, best.Total+epsilon >= sc.cfg.Threshold
+}
+
+// Rank scores every eligible candidate and returns them best first (same
+// order as Best), for explaining a decision.
+func Rank(cfg Config, g Graph, incoming Candidate, open []Candidate) []Score {
+	sc := newScorer(cfg, g, incoming)
+	defer sc.release()
+	type scored struct {
+		s     Score
+		start time.Time
+	}
+	var all []scored
+	for i := range open {
+		if s, in := sc.evaluate(&open[i]); in {
+			all = append(all, scored{s, open[i].StartedAt})
+		}
+	}
+	sort.SliceStable(all, func(i, j int) bool { return better(all[i].s, all[i].start, all[j].s, all[j].start) })
+	out := make([]Score, len(all))
+	for i, x := range all {
+		out[i] = x.s
+	}
+	return out
 }
 
 func better(s Score, start time.Time, than Score, thanStart time.Time) bool {
@@ -153,7 +180,94 @@ func better(s Score, start time.Time, than Score, thanStart time.Time) bool {
 // eligible (outside the window, started after incoming, no start time, or
 // incoming itself), and the score is then zero.
 func Evaluate(cfg Config, g Graph, incoming, c Candidate) (s Score, in bool) {
-	cfg = cfg.normalised()
+	sc := newScorer(cfg, g, incoming)
+	defer sc.release()
+	return sc.evaluate(&c)
+}
+
+// scorer scores candidates against one incoming incident. What it needs of
+// the incoming incident it computes once, on the first eligible candidate;
+// what it needs of a candidate it computes into buffers that the next
+// candidate reuses. Scorers and their buffers are pooled, so that scoring
+// does not allocate once the buffers have grown.
+type scorer struct {
+	cfg Config
+	g   Graph
+	in  Candidate
+
+	ready     bool     // the fields below are set
+	serviceID string   // incoming's, trimmed
+	provider  string   // incoming's, trimmed
+	service   []byte   // incoming's normalised service name
+	keys      []string // incoming's keys, trimmed, without empty ones
+	title     title    // incoming's title and service names
+	// rest are incoming's title tokens that are not among its own service
+	// names, and restSet their set when that is not title.all (some were).
+	rest     [][]rune
+	restSet  tokenSet
+	stripped bool // rest is shorter than title.tokens
+
+	// Buffers for the current candidate.
+	c     title
+	name  []byte
+	strip [][]rune
+	sa    tokenSet
+	sb    tokenSet
+}
+
+var scorers = sync.Pool{New: func() any { return new(scorer) }}
+
+func newScorer(cfg Config, g Graph, incoming Candidate) *scorer {
+	sc := scorers.Get().(*scorer)
+	sc.cfg, sc.g, sc.in, sc.ready = cfg.normalised(), g, incoming, false
+	return sc
+}
+
+// maxPooled is the largest buffer (in runes or bytes) a pooled scorer
+// keeps: one that a huge title or service name grew is left to the
+// garbage collector.
+const maxPooled = 4096
+
+// release puts sc back into the pool, without references to the call's
+// graph and candidates.
+func (sc *scorer) release() {
+	for _, n := range []int{cap(sc.title.runes), cap(sc.title.nameRunes), cap(sc.c.runes), cap(sc.c.nameRunes),
+		cap(sc.service), cap(sc.name)} {
+		if n > maxPooled {
+			return
+		}
+	}
+	sc.g, sc.in, sc.serviceID, sc.provider = nil, Candidate{}, "", ""
+	clear(sc.keys[:cap(sc.keys)])
+	sc.title.forget()
+	sc.c.forget()
+	scorers.Put(sc)
+}
+
+func (sc *scorer) prepare() {
+	if sc.ready {
+		return
+	}
+	sc.ready = true
+	in := &sc.in
+	sc.serviceID, sc.provider = strings.TrimSpace(in.ServiceID), strings.TrimSpace(in.Provider)
+	sc.service = appendServiceName(sc.service[:0], in)
+	sc.keys = appendKeys(sc.keys[:0], in)
+	sc.title.parse(in.Title)
+	sc.title.parseNames(in.ServiceName, in.ServiceID)
+	sc.rest = sc.rest[:0]
+	for _, t := range sc.title.tokens {
+		if !has(sc.title.names, t) {
+			sc.rest = append(sc.rest, t)
+		}
+	}
+	if sc.stripped = len(sc.rest) < len(sc.title.tokens); sc.stripped {
+		sc.restSet.build(sc.rest)
+	}
+}
+
+func (sc *scorer) evaluate(c *Candidate) (s Score, in bool) {
+	incoming, cfg := &sc.in, sc.cfg
 	if incoming.StartedAt.IsZero() || c.StartedAt.IsZero() {
 		return Score{}, false
 	}
@@ -164,20 +278,21 @@ func Evaluate(cfg Config, g Graph, incoming, c Candidate) (s Score, in bool) {
 	if age < 0 || age > cfg.Window {
 		return Score{}, false
 	}
+	sc.prepare()
 	p := Parts{Time: Clamp01(1 - float64(age)/float64(cfg.Window))}
-	if sameService(incoming, c) {
+	if sc.sameService(c) {
 		p.SameService = 1
-	} else if hops, ok := distance(g, incoming, c); ok {
+	} else if hops, ok := distance(sc.g, incoming, c); ok {
 		if hops <= 0 {
 			p.SameService = 1
 		} else {
 			p.Dependency = hopScore(hops)
 		}
 	}
-	if sameKey(incoming, c) {
+	if sc.sameKey(c) {
 		p.SameKey = 1
 	}
-	p.Title = titleScore(incoming, c)
+	p.Title = sc.titleScore(c)
 	w := cfg.Weights
 	total := w.SameService*p.SameService + w.Dependency*p.Dependency + w.SameKey*p.SameKey +
 		w.Title*p.Title + w.Time*p.Time
@@ -207,97 +322,106 @@ func Clamp01(v float64) float64 {
 // sameService: same non-empty service id within one provider, or the same
 // normalised service name (a service without a name is named by its id, as
 // Alertmanager's service label is both).
-func sameService(a, b Candidate) bool {
-	aid, bid := strings.TrimSpace(a.ServiceID), strings.TrimSpace(b.ServiceID)
-	if aid != "" && aid == bid && strings.EqualFold(strings.TrimSpace(a.Provider), strings.TrimSpace(b.Provider)) {
+func (sc *scorer) sameService(c *Candidate) bool {
+	if sc.serviceID != "" && sc.serviceID == strings.TrimSpace(c.ServiceID) &&
+		strings.EqualFold(sc.provider, strings.TrimSpace(c.Provider)) {
 		return true
 	}
-	an, bn := serviceName(a), serviceName(b)
-	return an != "" && an == bn
+	if len(sc.service) == 0 {
+		return false
+	}
+	sc.name = appendServiceName(sc.name[:0], c)
+	return bytes.Equal(sc.name, sc.service)
 }
 
-func serviceName(c Candidate) string {
-	if n := NormalizeServiceName(c.ServiceName); n != "" {
-		return n
+// appendServiceName appends c's normalised service name, or its
+// normalised service id when it has no name, to dst.
+func appendServiceName(dst []byte, c *Candidate) []byte {
+	n := len(dst)
+	if dst = appendNormalized(dst, c.ServiceName); len(dst) > n {
+		return dst
 	}
-	return NormalizeServiceName(c.ServiceID)
+	return appendNormalized(dst, c.ServiceID)
 }
 
 // NormalizeServiceName lower-cases a service name and turns every run of
 // other characters than letters and digits into one '-', so that
 // "Payments API", "payments_api" and "payments-api" are one service.
 func NormalizeServiceName(s string) string {
-	var b strings.Builder
-	dash := false
-	for _, r := range strings.ToLower(strings.TrimSpace(s)) {
-		if unicode.IsLetter(r) || unicode.IsDigit(r) {
-			if dash && b.Len() > 0 {
-				b.WriteByte('-')
-			}
-			dash = false
-			b.WriteRune(r)
-			continue
-		}
-		dash = true
-	}
-	return b.String()
+	return string(appendNormalized(make([]byte, 0, len(s)), s))
 }
 
 // distance asks the graph by service id, then by service name.
-func distance(g Graph, a, b Candidate) (int, bool) {
+func distance(g Graph, a, b *Candidate) (int, bool) {
 	if g == nil {
 		return 0, false
 	}
-	pairs := [][2]string{
-		{strings.TrimSpace(a.ServiceID), strings.TrimSpace(b.ServiceID)},
-		{strings.TrimSpace(a.ServiceName), strings.TrimSpace(b.ServiceName)},
+	if hops, ok := ask(g, strings.TrimSpace(a.ServiceID), strings.TrimSpace(b.ServiceID)); ok {
+		return hops, true
 	}
-	for _, p := range pairs {
-		if p[0] == "" || p[1] == "" || p[0] == p[1] {
-			continue // equal ids are sameService's call (ids are per provider)
-		}
-		if hops, ok := g.Distance(p[0], p[1]); ok && hops <= MaxHops {
-			return hops, true
-		}
+	return ask(g, strings.TrimSpace(a.ServiceName), strings.TrimSpace(b.ServiceName))
+}
+
+func ask(g Graph, from, to string) (int, bool) {
+	if from == "" || to == "" || from == to {
+		return 0, false // equal ids are sameService's call (ids are per provider)
+	}
+	if hops, ok := g.Distance(from, to); ok && hops <= MaxHops {
+		return hops, true
 	}
 	return 0, false
 }
 
-func keys(c Candidate) []string {
-	out := make([]string, 0, 1+len(c.DedupKeys))
-	for _, k := range append([]string{c.IncidentKey}, c.DedupKeys...) {
+// appendKeys appends c's incident key and dedup keys, trimmed, but for
+// empty ones, to dst.
+func appendKeys(dst []string, c *Candidate) []string {
+	if k := strings.TrimSpace(c.IncidentKey); k != "" {
+		dst = append(dst, k)
+	}
+	for _, k := range c.DedupKeys {
 		if k = strings.TrimSpace(k); k != "" {
-			out = append(out, k)
+			dst = append(dst, k)
 		}
 	}
-	return out
+	return dst
 }
 
-func sameKey(a, b Candidate) bool {
-	bk := keys(b)
-	for _, x := range keys(a) {
-		for _, y := range bk {
-			if x == y {
-				return true
-			}
+// sameKey: one of c's keys is one of incoming's.
+func (sc *scorer) sameKey(c *Candidate) bool {
+	if len(sc.keys) == 0 {
+		return false
+	}
+	if k := strings.TrimSpace(c.IncidentKey); k != "" && slices.Contains(sc.keys, k) {
+		return true
+	}
+	for _, k := range c.DedupKeys {
+		if k = strings.TrimSpace(k); k != "" && slices.Contains(sc.keys, k) {
+			return true
 		}
 	}
 	return false
 }
 
-// graph is an undirected adjacency map.
-type graph map[string]map[string]bool
+// graph is an undirected graph. It remembers the services within MaxHops
+// of each service it was asked about, so that Best, which asks about the
+// incoming incident's service and every candidate's, searches it once.
+type graph struct {
+	adj  map[string]map[string]bool
+	mu   sync.Mutex
+	hops map[string]map[string]int // from a service to those within MaxHops
+}
 
 // NewGraph builds an undirected graph from service id pairs; its Distance
-// is a breadth-first search of at most MaxHops hops. A service is at 0 hops
-// from itself.
+// is the length of a shortest path of at most MaxHops hops (found by a
+// breadth-first search). A service is at 0 hops from itself. Its Distance
+// may be called concurrently.
 func NewGraph(edges [][2]string) Graph {
-	g := graph{}
+	g := &graph{adj: map[string]map[string]bool{}, hops: map[string]map[string]int{}}
 	add := func(a, b string) {
-		if g[a] == nil {
-			g[a] = map[string]bool{}
+		if g.adj[a] == nil {
+			g.adj[a] = map[string]bool{}
 		}
-		g[a][b] = true
+		g.adj[a][b] = true
 	}
 	for _, e := range edges {
 		a, b := strings.TrimSpace(e[0]), strings.TrimSpace(e[1])
@@ -310,7 +434,7 @@ func NewGraph(edges [][2]string) Graph {
 	return g
 }
 
-func (g graph) Distance(from, to string) (int, bool) {
+func (g *graph) Distance(from, to string) (int, bool) {
 	from, to = strings.TrimSpace(from), strings.TrimSpace(to)
 	if from == "" || to == "" {
 		return 0, false
@@ -318,143 +442,96 @@ func (g graph) Distance(from, to string) (int, bool) {
 	if from == to {
 		return 0, true
 	}
-	seen := map[string]bool{from: true}
+	if g.adj[from] == nil {
+		return 0, false // not in the graph
+	}
+	g.mu.Lock()
+	near, ok := g.hops[from]
+	if !ok {
+		near = g.search(from)
+		g.hops[from] = near
+	}
+	g.mu.Unlock()
+	hops, ok := near[to]
+	return hops, ok
+}
+
+// search returns the hops from a service to every service within MaxHops,
+// breadth first.
+func (g *graph) search(from string) map[string]int {
+	near := map[string]int{from: 0}
 	frontier := []string{from}
 	for hops := 1; hops <= MaxHops && len(frontier) > 0; hops++ {
 		var next []string
 		for _, n := range frontier {
-			for m := range g[n] {
-				if m == to {
-					return hops, true
-				}
-				if !seen[m] {
-					seen[m] = true
+			for m := range g.adj[n] {
+				if _, seen := near[m]; !seen {
+					near[m] = hops
 					next = append(next, m)
 				}
 			}
 		}
 		frontier = next
 	}
-	return 0, false
-}
-
-// stopwords carry no meaning in alert titles.
-var stopwords = map[string]bool{
-	"a": true, "an": true, "the": true, "on": true, "in": true, "of": true, "for": true,
-	"at": true, "to": true, "is": true, "and": true, "or": true, "with": true, "by": true, "from": true,
-}
-
-// TitleTokens lower-cases a title and splits it into word tokens, dropping
-// stop words and every token that contains a digit (numbers, pod and
-// request ids, versions), so "High latency on pod-7f9c" is [high latency pod].
-func TitleTokens(title string) []string {
-	fields := strings.FieldsFunc(strings.ToLower(title), func(r rune) bool {
-		return !unicode.IsLetter(r) && !unicode.IsDigit(r)
-	})
-	out := fields[:0]
-	for _, f := range fields {
-		if stopwords[f] || strings.IndexFunc(f, unicode.IsDigit) >= 0 {
-			continue
-		}
-		out = append(out, f)
-	}
-	return out
-}
-
-// TitleSimilarity is in [0, 1]: the mean of the Jaccard index of the two
-// titles' word tokens and of their character trigrams (see TitleTokens).
-// Titles without any token are similar to nothing.
-func TitleSimilarity(a, b string) float64 {
-	return tokenSimilarity(TitleTokens(a), TitleTokens(b))
+	return near
 }
 
 // titleScore is the better of the titles' similarity as they are and with
 // the words of both service names removed, so "Connection errors on
 // payments-api" matches "Connection errors on postgres-primary".
-func titleScore(a, b Candidate) float64 {
-	ta, tb := TitleTokens(a.Title), TitleTokens(b.Title)
-	best := tokenSimilarity(ta, tb)
-	names := map[string]bool{}
-	for _, c := range []Candidate{a, b} {
-		for _, s := range []string{c.ServiceName, c.ServiceID} {
-			for _, tok := range TitleTokens(s) {
-				names[tok] = true
+func (sc *scorer) titleScore(c *Candidate) float64 {
+	a, b := &sc.title, &sc.c
+	b.parse(c.Title)
+	best := similarity(&a.all, &b.all)
+	if best >= 1 {
+		return best // the stripped titles cannot do better
+	}
+	b.parseNames(c.ServiceName, c.ServiceID)
+	// Incoming without its own names is rest; without c's names too, a
+	// subset of rest.
+	sa, changed := &a.all, false
+	if sc.stripped {
+		sa, changed = &sc.restSet, true
+	}
+	if anyOf(sc.rest, b.names) {
+		sc.strip = sc.strip[:0]
+		for _, t := range sc.rest {
+			if !has(b.names, t) {
+				sc.strip = append(sc.strip, t)
 			}
 		}
+		sc.sa.build(sc.strip)
+		sa, changed = &sc.sa, true
 	}
-	strip := func(ts []string) []string {
-		var out []string
-		for _, t := range ts {
-			if !names[t] {
-				out = append(out, t)
+	sb := &b.all
+	if anyOf(b.tokens, a.names) || anyOf(b.tokens, b.names) {
+		sc.strip = sc.strip[:0]
+		for _, t := range b.tokens {
+			if !has(a.names, t) && !has(b.names, t) {
+				sc.strip = append(sc.strip, t)
 			}
 		}
-		return out
+		sc.sb.build(sc.strip)
+		sb, changed = &sc.sb, true
 	}
-	if s := tokenSimilarity(strip(ta), strip(tb)); s > best {
+	if !changed {
+		return best // the same sets again
+	}
+	if s := similarity(sa, sb); s > best {
 		best = s
 	}
 	return best
 }
 
-func tokenSimilarity(ta, tb []string) float64 {
-	if len(ta) == 0 || len(tb) == 0 {
-		return 0
+// anyOf reports whether one of tokens is among names.
+func anyOf(tokens, names [][]rune) bool {
+	if len(names) == 0 {
+		return false
 	}
-	words := jaccard(set(ta), set(tb))
-	grams := jaccard(trigrams(ta), trigrams(tb))
-	return Clamp01((words + grams) / 2)
-}
-
-func set(xs []string) map[string]bool {
-	m := make(map[string]bool, len(xs))
-	for _, x := range xs {
-		m[x] = true
-	}
-	return m
-}
-
-// trigrams of the tokens joined by single spaces, padded with a space.
-func trigrams(tokens []string) map[string]bool {
-	r := []rune(" " + strings.Join(tokens, " ") + " ")
-	m := map[string]bool{}
-	for i := 0; i+3 <= len(r); i++ {
-		m[string(r[i:i+3])] = true
-	}
-	return m
-}
-
-func jaccard(a, b map[string]bool) float64 {
-	if len(a) == 0 && len(b) == 0 {
-		return 0
-	}
-	inter := 0
-	for k := range a {
-		if b[k] {
-			inter++
+	for _, t := range tokens {
+		if has(names, t) {
+			return true
 		}
 	}
-	return float64(inter) / float64(len(a)+len(b)-inter)
-}
-
-// Rank scores every eligible candidate and returns them best first (same
-// order as Best), for explaining a decision.
-func Rank(cfg Config, g Graph, incoming Candidate, open []Candidate) []Score {
-	cfg = cfg.normalised()
-	type scored struct {
-		s     Score
-		start time.Time
-	}
-	var all []scored
-	for _, c := range open {
-		if s, in := Evaluate(cfg, g, incoming, c); in {
-			all = append(all, scored{s, c.StartedAt})
-		}
-	}
-	sort.SliceStable(all, func(i, j int) bool { return better(all[i].s, all[i].start, all[j].s, all[j].start) })
-	out := make([]Score, len(all))
-	for i, x := range all {
-		out[i] = x.s
-	}
-	return out
+	return false
 }
