@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -104,6 +105,9 @@ func (w *Wakeups) Unclaim() { w.pending.Store(false) }
 // inbox never waits for the appliers' connections, and a smaller chunk is
 // only more commits, each a WAL flush).
 func (w *Wakeups) chunk() int {
+	if w == nil {
+		return chunk
+	}
 	if !w.always && w.ingesting() {
 		return ingestChunk
 	}
@@ -143,25 +147,31 @@ type ApplyEventsWorker struct {
 func (w *ApplyEventsWorker) Work(ctx context.Context, _ *river.Job[ApplyEventsArgs]) error {
 	w.Wakeups.started()
 	defer w.Wakeups.behind.Store(false)
+	// carried: incidents opened by committed chunks of this run whose early
+	// correlation is not enqueued yet (see enqueueCorrelation).
+	var carried []string
 	for {
 		began := time.Now()
 		var ids []int64
-		var out applied
+		out := applied{correlate: slices.Clip(carried)}
 		limit := w.Wakeups.chunk()
 		err := w.Store.InTxDeferring(ctx, func(ctx context.Context, tx bun.Tx) error {
 			var err error
-			ids, err = w.apply(ctx, tx, nil, limit, &out)
-			return err
+			if ids, err = w.apply(ctx, tx, nil, limit, &out); err != nil {
+				return err
+			}
+			return enqueueCorrelation(ctx, tx, &out, len(ids) < limit)
 		})
 		if err == nil {
 			w.committed(ctx, &out)
+			carried = out.correlate
 		} else {
 			if ctx.Err() != nil || len(ids) == 0 {
 				return err
 			}
 			// One bad event must not hold back the others: apply each on its
 			// own and record the error against the one that fails.
-			return w.applyEach(ctx, ids)
+			return w.applyEach(ctx, ids, carried)
 		}
 		if len(ids) < limit {
 			return nil
@@ -181,13 +191,15 @@ func (w *ApplyEventsWorker) Work(ctx context.Context, _ *river.Job[ApplyEventsAr
 	}
 }
 
-func (w *ApplyEventsWorker) applyEach(ctx context.Context, ids []int64) error {
+func (w *ApplyEventsWorker) applyEach(ctx context.Context, ids []int64, carried []string) error {
 	var errs []error
 	for _, id := range ids {
-		var out applied
+		out := applied{correlate: slices.Clip(carried)}
 		err := w.Store.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-			_, err := w.apply(ctx, tx, []int64{id}, 1, &out)
-			return err
+			if _, err := w.apply(ctx, tx, []int64{id}, 1, &out); err != nil {
+				return err
+			}
+			return enqueueCorrelation(ctx, tx, &out, true)
 		})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("inbox event %d: %w", id, err))
@@ -195,8 +207,32 @@ func (w *ApplyEventsWorker) applyEach(ctx context.Context, ids []int64) error {
 			continue
 		}
 		w.committed(ctx, &out)
+		carried = nil
 	}
 	return errors.Join(errs...)
+}
+
+// correlateBatch is how many newly opened incidents one correlate_incidents
+// job takes. One job per apply transaction (8 events while webhooks arrive)
+// left early correlation waiting on River's fetches, one job at a time
+// every 50 ms: about 160 incidents a second in a storm.
+const correlateBatch = 128
+
+// enqueueCorrelation enqueues, in tx, the early correlation of the
+// incidents out carries once there are correlateBatch of them or the run
+// has applied everything (last). Those carried between transactions are
+// in memory only: if the hub stops first, their process_incidents jobs
+// (enqueued with their chunks) correlate them instead.
+func enqueueCorrelation(ctx context.Context, tx bun.Tx, out *applied, last bool) error {
+	if len(out.correlate) == 0 || (!last && len(out.correlate) < correlateBatch) {
+		return nil
+	}
+	params := []river.InsertManyParams{{Args: CorrelateIncidentsArgs{IncidentIDs: out.correlate}}}
+	if _, err := river.ClientFromContext[*sql.Tx](ctx).InsertManyFastTx(ctx, tx.Tx, params); err != nil {
+		return fmt.Errorf("enqueuing early correlation of %d incidents: %w", len(out.correlate), err)
+	}
+	out.correlate = nil
+	return nil
 }
 
 // apply applies, in id order, up to chunk pending events (only those in
@@ -240,18 +276,19 @@ func (w *ApplyEventsWorker) apply(ctx context.Context, tx bun.Tx, only []int64, 
 		}
 		return ids, fmt.Errorf("events %d to %d: applying: %w", good[0].ID, good[len(good)-1].ID, err)
 	}
-	// An incident that has its first full state now is new to the pipeline.
-	// Two jobs for the chunk's new incidents, not one per incident (River's
-	// insert of a job, a large statement with JSON functions on SQLite, was
-	// a sixth of the hub's CPU per delivery in a storm, where every event
-	// opens one): their early correlation, beside this worker, and their
-	// processing, at the pace of the providers' API budgets.
+	// An incident that has its first full state now is new to the pipeline:
+	// one processing job for the chunk's new incidents, not one per
+	// incident (River's insert of a job, a large statement with JSON
+	// functions on SQLite, was a sixth of the hub's CPU per delivery in a
+	// storm, where every event opens one), and their early correlation
+	// with those of the next chunks (enqueueCorrelation).
 	if len(lc.Opened) > 0 {
 		order := inArrivalOrder(results, lc.Opened)
-		params := []river.InsertManyParams{{Args: CorrelateIncidentsArgs{IncidentIDs: order}}, {Args: ProcessIncidentsArgs{IncidentIDs: order}}}
+		params := []river.InsertManyParams{{Args: ProcessIncidentsArgs{IncidentIDs: order}}}
 		if _, err := river.ClientFromContext[*sql.Tx](ctx).InsertManyFastTx(ctx, tx.Tx, params); err != nil {
 			return ids, fmt.Errorf("enqueuing processing of %d incidents: %w", len(lc.Opened), err)
 		}
+		out.correlate = append(out.correlate, order...)
 	}
 	out.updates = append(out.updates, incidentUpdates(items, results)...)
 	out.count(items, results, lc)
@@ -325,9 +362,11 @@ func incidentUpdates(items []incidents.Item, results []incidents.Result) []updat
 
 // applied is what a committed chunk reports: live updates and metrics.
 type applied struct {
-	updates  []update
-	received []time.Time // of the events applied
-	dead     []deadEvent // left as dead letters, unreadable
+	// correlate: opened incidents whose early correlation is not enqueued.
+	correlate []string
+	updates   []update
+	received  []time.Time // of the events applied
+	dead      []deadEvent // left as dead letters, unreadable
 	// opened and resolved count incidents by provider.
 	opened, resolved map[string]int
 }

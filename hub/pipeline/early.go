@@ -11,9 +11,10 @@ import (
 	"github.com/uptrace/bun"
 )
 
-// CorrelateIncidentsArgs asks for the early correlation of the incidents
-// one applied chunk opened: each that matches an open incident of its
-// service or incident key on what the hub knows joins it. It runs in the
+// CorrelateIncidentsArgs asks for the early correlation of incidents that
+// applied chunks opened (up to correlateBatch): each that matches an open
+// incident of its service or incident key on what the hub knows joins it.
+// It runs in the
 // default queue, beside the apply worker, because the chunk's
 // process_incidents job runs in the analysis queue at the pace of the
 // provider's API budget: a storm's children were correlated at about 15 a
@@ -31,10 +32,9 @@ func (CorrelateIncidentsArgs) Kind() string { return "correlate_incidents" }
 // that applying what arrives stays first.
 func (CorrelateIncidentsArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Priority: 2} }
 
-// CorrelateIncidentsWorker correlates a chunk's incidents early, in order,
-// in one transaction (the chunk is at most an apply transaction's size).
-// Correlating is idempotent: an incident already attached is left as it is,
-// so a retry or the chunk's process_incidents job running first is harmless.
+// CorrelateIncidentsWorker correlates newly opened incidents early, in
+// order. Correlating is idempotent: an incident already attached is left as
+// it is, so a retry or a process_incidents job running first is harmless.
 type CorrelateIncidentsWorker struct {
 	river.WorkerDefaults[CorrelateIncidentsArgs]
 	Deps
@@ -43,47 +43,76 @@ type CorrelateIncidentsWorker struct {
 	Wakeups *Wakeups
 }
 
-// Work implements river.Worker.
+// Work implements river.Worker: the incidents in order, a few per
+// transaction (as many as an apply transaction takes), so that the inbox's
+// commits never wait long for SQLite's one connection.
 func (w *CorrelateIncidentsWorker) Work(ctx context.Context, job *river.Job[CorrelateIncidentsArgs]) error {
+	ids := job.Args.IncidentIDs
+	for len(ids) > 0 {
+		n := min(len(ids), w.Wakeups.chunk())
+		began := time.Now()
+		if err := w.correlate(ctx, ids[:n]); err != nil {
+			return err
+		}
+		ids = ids[n:]
+		if err := w.Wakeups.yieldToApply(ctx, began); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// correlate correlates ids early in one transaction and publishes the
+// correlations once it has committed.
+func (w *CorrelateIncidentsWorker) correlate(ctx context.Context, ids []string) error {
 	one := &ProcessIncidentWorker{Deps: w.Deps}
 	type published struct {
 		ownerKind, ownerID string
 		ev                 live.Event
 	}
 	var out []published
-	began := time.Now()
 	err := w.Store.InTxDeferring(ctx, func(ctx context.Context, tx bun.Tx) error {
 		out = out[:0]
-		facts, err := incidents.LoadFactsOf(ctx, tx, job.Args.IncidentIDs)
+		facts, err := incidents.LoadFactsOf(ctx, tx, ids)
 		if err != nil {
 			return err
 		}
-		// The tenants' locks in one order, so two chunks' jobs never wait
-		// for each other crosswise.
-		var tenants [][2]string
-		for _, f := range facts {
-			tenants = append(tenants, [2]string{f.OwnerKind, f.OwnerID})
-		}
-		slices.SortFunc(tenants, func(a, b [2]string) int { return compareTenant(a, b) })
-		for _, t := range slices.Compact(tenants) {
-			if err := one.lockCorrelation(ctx, tx, t[0], t[1]); err != nil {
+		if w.Store.Driver == "postgres" {
+			// The tenants' locks in one order, so two jobs never wait for
+			// each other crosswise; then read again what they guard.
+			var tenants [][2]string
+			for _, f := range facts {
+				tenants = append(tenants, [2]string{f.OwnerKind, f.OwnerID})
+			}
+			slices.SortFunc(tenants, compareTenant)
+			for _, t := range slices.Compact(tenants) {
+				if err := one.lockCorrelation(ctx, tx, t[0], t[1]); err != nil {
+					return err
+				}
+			}
+			if facts, err = incidents.LoadFactsOf(ctx, tx, ids); err != nil {
 				return err
 			}
 		}
-		for _, id := range job.Args.IncidentIDs {
-			if f := facts[id]; f == nil || (f.ServiceID == "" && f.IncidentKey == "") {
+		// joined: incidents that others joined in this transaction (their
+		// stored affected services changed since facts were read).
+		joined := map[string]bool{}
+		for _, id := range ids {
+			inc := facts[id]
+			if inc == nil || (inc.ServiceID == "" && inc.IncidentKey == "") {
 				continue // gone (retention), or nothing to match on before enrichment
 			}
-			// Read again: the chunk's earlier decisions may have changed it.
-			inc, err := incidents.LoadFacts(ctx, tx, id)
-			if err != nil {
-				return err
+			if joined[id] {
+				if inc, err = incidents.LoadFacts(ctx, tx, id); err != nil {
+					return err
+				}
 			}
 			_, ev, err := one.correlateLocked(ctx, tx, inc, true)
 			if err != nil {
 				return err
 			}
 			if ev != nil {
+				joined[ev.IncidentID] = true
 				out = append(out, published{inc.OwnerKind, inc.OwnerID, *ev})
 			}
 		}
@@ -96,7 +125,7 @@ func (w *CorrelateIncidentsWorker) Work(ctx context.Context, job *river.Job[Corr
 	for _, p := range out {
 		w.Live.Publish(ctx, p.ownerKind, p.ownerID, p.ev)
 	}
-	return w.Wakeups.yieldToApply(ctx, began)
+	return nil
 }
 
 func compareTenant(a, b [2]string) int {
