@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aurora-hub/aurora-hub/hub"
+	"github.com/aurora-hub/aurora-hub/hub/store"
 	"github.com/uptrace/bun"
 )
 
@@ -54,13 +55,22 @@ func (r *incidentRow) facts() Facts {
 // LoadFacts returns the facts of incident id, of any owner (the pipeline's
 // jobs name incidents by id).
 func LoadFacts(ctx context.Context, db bun.IDB, id string) (*Facts, error) {
-	r := &incidentRow{}
-	if err := db.NewSelect().Model(r).Column(factsColumns...).Where("id = ?", id).Scan(ctx); err != nil {
+	var rows []incidentRow
+	if err := store.Select(ctx, db, &rows, factsSelect+" WHERE id = ?", id); err != nil {
 		return nil, fmt.Errorf("loading incident %s: %w", id, err)
 	}
-	f := r.facts()
+	if len(rows) == 0 {
+		return nil, fmt.Errorf("loading incident %s: %w", id, sql.ErrNoRows)
+	}
+	f := rows[0].facts()
 	return &f, nil
 }
+
+// factsSelect reads Facts' columns of incidents; the correlation's
+// statements are written out with "?" for their values (store.Select), so
+// SQLite keeps each compiled: compiling was a third of a storm's early
+// correlation.
+var factsSelect = "SELECT " + strings.Join(factsColumns, ", ") + " FROM incidents"
 
 // LoadFactsOf returns the facts of those of ids that exist, by id.
 func LoadFactsOf(ctx context.Context, db bun.IDB, ids []string) (map[string]*Facts, error) {
@@ -117,11 +127,12 @@ func Candidates(ctx context.Context, db bun.IDB, inc *Facts, since time.Time, na
 			continue
 		}
 		var some []incidentRow
-		q := openBefore(db.NewSelect().Model(&some), inc, since).Where("? = ?", bun.Ident(by.column), by.value)
+		q := narrowByService
 		if by.column == "incident_key" {
-			q = q.Where("incident_key <> ''") // the condition of its partial index
+			q = narrowByKey
 		}
-		if err := q.Order("started_at DESC", "id DESC").Limit(most).Scan(ctx); err != nil {
+		start := inc.StartedAt.UTC()
+		if err := store.Select(ctx, db, &some, q, inc.OwnerKind, inc.OwnerID, inc.ID, since.UTC(), start, start, inc.ID, by.value); err != nil {
 			return nil, fmt.Errorf("loading open incidents of the same %s: %w", by.column, err)
 		}
 		for _, r := range some {
@@ -146,6 +157,18 @@ func Candidates(ctx context.Context, db bun.IDB, inc *Facts, since time.Time, na
 // about 2.3 ms of reading and scoring per new incident, for the same
 // decision.
 const narrowCandidates = 16
+
+// narrowByService and narrowByKey are Candidates' narrow reads, each an
+// index range read backwards (incidents_service_started,
+// incidents_key_started); the open-before conditions are openBefore's.
+var (
+	narrowOpenBefore = factsSelect + " WHERE owner_kind = ? AND owner_id = ? AND id <> ?" +
+		" AND status IN ('" + hub.IncidentInvestigating + "', '" + hub.IncidentAnalyzed + "')" +
+		" AND started_at >= ? AND (started_at < ? OR (started_at = ? AND id < ?))"
+	narrowOrder     = fmt.Sprintf(" ORDER BY started_at DESC, id DESC LIMIT %d", narrowCandidates)
+	narrowByService = narrowOpenBefore + " AND service_id = ?" + narrowOrder
+	narrowByKey     = narrowOpenBefore + " AND incident_key = ? AND incident_key <> ''" + narrowOrder
+)
 
 // openBefore narrows q to the open incidents of inc's tenant that started
 // at or after since and before inc (ties broken by id).
@@ -191,22 +214,16 @@ func Attach(ctx context.Context, db bun.IDB, a Attachment) error {
 	if err != nil {
 		return err
 	}
-	if _, err := db.NewUpdate().Table("incidents").
-		Set("parent_incident_id = ?", a.ParentID).Set("correlated_alert_count = 0").Set("updated_at = ?", a.At).
-		Where("id = ?", a.IncidentID).Exec(ctx); err != nil {
+	if _, err := store.Exec(ctx, db, "UPDATE incidents SET parent_incident_id = ?, correlated_alert_count = 0, updated_at = ? WHERE id = ?",
+		a.ParentID, a.At, a.IncidentID); err != nil {
 		return fmt.Errorf("attaching incident: %w", err)
 	}
-	if _, err := db.NewUpdate().Table("incidents").
-		Set("correlated_alert_count = correlated_alert_count + ?", 1+n).
-		Set("affected_services = ?", string(services)).
-		Set("updated_at = ?", a.At).
-		Where("id = ?", a.ParentID).Exec(ctx); err != nil {
+	if _, err := store.Exec(ctx, db, "UPDATE incidents SET correlated_alert_count = correlated_alert_count + ?, affected_services = ?, updated_at = ? WHERE id = ?",
+		1+n, string(services), a.At, a.ParentID); err != nil {
 		return fmt.Errorf("updating the parent incident: %w", err)
 	}
-	_, err = db.NewInsert().Model(&correlationRow{
-		IncidentID: a.IncidentID, ParentIncidentID: a.ParentID, Score: a.Score, Parts: a.Parts, CreatedAt: a.At,
-	}).On("CONFLICT (incident_id) DO NOTHING").Exec(ctx)
-	if err != nil {
+	if _, err := store.Exec(ctx, db, "INSERT INTO incident_correlations (incident_id, parent_incident_id, score, parts, created_at)"+
+		" VALUES (?, ?, ?, ?, ?) ON CONFLICT (incident_id) DO NOTHING", a.IncidentID, a.ParentID, a.Score, a.Parts, a.At); err != nil {
 		return fmt.Errorf("recording correlation: %w", err)
 	}
 	return nil
@@ -215,16 +232,12 @@ func Attach(ctx context.Context, db bun.IDB, a Attachment) error {
 // moveAttached moves the incidents attached to fromID, and their
 // correlation records, to toID, and returns how many moved.
 func moveAttached(ctx context.Context, db bun.IDB, fromID, toID string, at time.Time) (int64, error) {
-	moved, err := db.NewUpdate().Table("incidents").
-		Set("parent_incident_id = ?", toID).Set("updated_at = ?", at).
-		Where("parent_incident_id = ?", fromID).Exec(ctx)
+	moved, err := store.Exec(ctx, db, "UPDATE incidents SET parent_incident_id = ?, updated_at = ? WHERE parent_incident_id = ?", toID, at, fromID)
 	if err != nil {
 		return 0, fmt.Errorf("moving attached incidents: %w", err)
 	}
 	n, _ := moved.RowsAffected()
-	if _, err := db.NewUpdate().Model((*correlationRow)(nil)).
-		Set("parent_incident_id = ?", toID).
-		Where("parent_incident_id = ?", fromID).Exec(ctx); err != nil {
+	if _, err := store.Exec(ctx, db, "UPDATE incident_correlations SET parent_incident_id = ? WHERE parent_incident_id = ?", toID, fromID); err != nil {
 		return 0, fmt.Errorf("moving correlation records: %w", err)
 	}
 	return n, nil

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect"
@@ -67,4 +68,42 @@ func upsert(ctx context.Context, db bun.IDB, model any, key string, cols []strin
 		return fmt.Errorf("%s: %w", doing, err)
 	}
 	return nil
+}
+
+// Exec runs q, whose placeholders are "?", with args: on SQLite as a
+// statement the connection keeps compiled (its text is the same every
+// time), elsewhere through Bun, which writes the values into the text.
+// Times are written as Bun writes them on both, so comparisons with stored
+// times hold.
+func Exec(ctx context.Context, db bun.IDB, q string, args ...any) (sql.Result, error) {
+	if ex := SQLiteConn(db); ex != nil {
+		return ex.ExecContext(ctx, q, sqliteArgs(db, args)...)
+	}
+	return db.ExecContext(ctx, q, args...)
+}
+
+// Select runs the query q (see Exec) and scans its rows into dst, a
+// pointer to a slice of a Bun model.
+func Select(ctx context.Context, db bun.IDB, dst any, q string, args ...any) error {
+	ex := SQLiteConn(db)
+	if ex == nil {
+		return db.NewRaw(q, args...).Scan(ctx, dst)
+	}
+	rows, err := ex.QueryContext(ctx, q, sqliteArgs(db, args)...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	return db.NewSelect().DB().ScanRows(ctx, rows, dst)
+}
+
+// sqliteArgs are args with times in Bun's text form.
+func sqliteArgs(db bun.IDB, args []any) []any {
+	for i, a := range args {
+		if t, ok := a.(time.Time); ok {
+			b := db.Dialect().AppendTime(nil, t)
+			args[i] = string(b[1 : len(b)-1])
+		}
+	}
+	return args
 }
