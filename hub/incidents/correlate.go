@@ -132,7 +132,7 @@ func Candidates(ctx context.Context, db bun.IDB, inc *Facts, since time.Time, na
 			q = narrowByKey
 		}
 		start := inc.StartedAt.UTC()
-		if err := store.Select(ctx, db, &some, q, inc.OwnerKind, inc.OwnerID, inc.ID, since.UTC(), start, start, inc.ID, by.value); err != nil {
+		if err := store.Select(ctx, db, &some, q, inc.OwnerKind, inc.OwnerID, inc.ID, since.UTC(), start, start, start, inc.ID, by.value); err != nil {
 			return nil, fmt.Errorf("loading open incidents of the same %s: %w", by.column, err)
 		}
 		for _, r := range some {
@@ -161,10 +161,14 @@ const narrowCandidates = 16
 // narrowByService and narrowByKey are Candidates' narrow reads, each an
 // index range read backwards (incidents_service_started,
 // incidents_key_started); the open-before conditions are openBefore's.
+// "started_at <= ?" repeats what the OR after it implies: with the values
+// as arguments SQLite's planner bounds the range by it, and without it
+// read every newer incident of the service first (thousands in a storm
+// whose correlation lags behind).
 var (
 	narrowOpenBefore = factsSelect + " WHERE owner_kind = ? AND owner_id = ? AND id <> ?" +
 		" AND status IN ('" + hub.IncidentInvestigating + "', '" + hub.IncidentAnalyzed + "')" +
-		" AND started_at >= ? AND (started_at < ? OR (started_at = ? AND id < ?))"
+		" AND started_at >= ? AND started_at <= ? AND (started_at < ? OR (started_at = ? AND id < ?))"
 	narrowOrder     = fmt.Sprintf(" ORDER BY started_at DESC, id DESC LIMIT %d", narrowCandidates)
 	narrowByService = narrowOpenBefore + " AND service_id = ?" + narrowOrder
 	narrowByKey     = narrowOpenBefore + " AND incident_key = ? AND incident_key <> ''" + narrowOrder
