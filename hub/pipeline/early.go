@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/aurora-hub/aurora-hub/hub/incidents"
@@ -41,6 +42,11 @@ type CorrelateIncidentsWorker struct {
 	// Wakeups tells whether the apply worker is behind: correlating then
 	// takes at most half of the time (nil: never yields).
 	Wakeups *Wakeups
+	// one lets one of this replica's jobs correlate at a time. A tenant's
+	// decisions are one at a time anyway (its lock, or SQLite's one
+	// writer); on PostgreSQL the default queue's other workers would each
+	// hold a connection of the pool while waiting for that lock.
+	one sync.Mutex
 }
 
 // Work implements river.Worker: the incidents in order, a few per
@@ -50,8 +56,11 @@ func (w *CorrelateIncidentsWorker) Work(ctx context.Context, job *river.Job[Corr
 	ids := job.Args.IncidentIDs
 	for len(ids) > 0 {
 		n := min(len(ids), w.Wakeups.chunk())
+		w.one.Lock()
 		began := time.Now()
-		if err := w.correlate(ctx, ids[:n]); err != nil {
+		err := w.correlate(ctx, ids[:n])
+		w.one.Unlock()
+		if err != nil {
 			return err
 		}
 		ids = ids[n:]
