@@ -114,16 +114,31 @@ func (w *Wakeups) chunk() int {
 	return chunk
 }
 
+// correlateChunk is how many incidents one early-correlation transaction
+// takes: on SQLite while webhooks arrive, ingestCorrelateChunk (a
+// correlation costs about as much as eight applied events, and the inbox's
+// commits wait for SQLite's one connection meanwhile), otherwise chunk.
+func (w *Wakeups) correlateChunk() int {
+	if w != nil && !w.always && w.ingesting() {
+		return ingestCorrelateChunk
+	}
+	return chunk
+}
+
+// ingestCorrelateChunk is correlateChunk while webhooks arrive.
+const ingestCorrelateChunk = 2
+
 // started is called as an apply job begins: later commits need a new job.
 func (w *Wakeups) started() { w.pending.Store(false) }
 
 // yieldToApply is called by background work that shares the apply
 // worker's database (early correlation) after a piece of work that took
-// since began: while the apply worker has a backlog it waits as long, so
-// applying (what makes incidents visible) keeps most of the machine and
-// SQLite's one connection in a storm. A nil Wakeups never waits.
+// since began: while webhooks arrive or the apply worker has a backlog it
+// waits as long, so accepting webhooks and applying them (what makes
+// incidents visible) keep most of the machine and SQLite's one connection
+// in a storm. A nil Wakeups never waits.
 func (w *Wakeups) yieldToApply(ctx context.Context, began time.Time) error {
-	if w == nil || !w.behind.Load() {
+	if w == nil || !(w.behind.Load() || w.ingesting()) {
 		return nil
 	}
 	select {

@@ -50,12 +50,12 @@ type CorrelateIncidentsWorker struct {
 }
 
 // Work implements river.Worker: the incidents in order, a few per
-// transaction (as many as an apply transaction takes), so that the inbox's
-// commits never wait long for SQLite's one connection.
+// transaction (Wakeups.correlateChunk), so that the inbox's commits never
+// wait long for SQLite's one connection.
 func (w *CorrelateIncidentsWorker) Work(ctx context.Context, job *river.Job[CorrelateIncidentsArgs]) error {
 	ids := job.Args.IncidentIDs
 	for len(ids) > 0 {
-		n := min(len(ids), w.Wakeups.chunk())
+		n := min(len(ids), w.Wakeups.correlateChunk())
 		w.one.Lock()
 		began := time.Now()
 		err := w.correlate(ctx, ids[:n])
