@@ -1,6 +1,7 @@
 package correlation
 
 import (
+	"cmp"
 	"slices"
 	"strings"
 	"unicode"
@@ -261,36 +262,22 @@ func similarity(a, b *tokenSet) float64 {
 	return Clamp01((words + grams) / 2)
 }
 
-func jaccardWords(a, b [][]rune) float64 {
+func jaccardWords(a, b [][]rune) float64 { return jaccard(a, b, slices.Compare[[]rune]) }
+
+func jaccardGrams(a, b []uint64) float64 { return jaccard(a, b, cmp.Compare[uint64]) }
+
+// jaccard is the Jaccard index of two sorted sets without duplicates (0
+// for two empty ones), counting the intersection in one merge.
+func jaccard[T any](a, b []T, compare func(T, T) int) float64 {
 	if len(a) == 0 && len(b) == 0 {
 		return 0
 	}
 	inter := 0
 	for i, j := 0, 0; i < len(a) && j < len(b); {
-		switch c := slices.Compare(a[i], b[j]); {
+		switch c := compare(a[i], b[j]); {
 		case c < 0:
 			i++
 		case c > 0:
-			j++
-		default:
-			inter++
-			i++
-			j++
-		}
-	}
-	return float64(inter) / float64(len(a)+len(b)-inter)
-}
-
-func jaccardGrams(a, b []uint64) float64 {
-	if len(a) == 0 && len(b) == 0 {
-		return 0
-	}
-	inter := 0
-	for i, j := 0, 0; i < len(a) && j < len(b); {
-		switch {
-		case a[i] < b[j]:
-			i++
-		case a[i] > b[j]:
 			j++
 		default:
 			inter++
