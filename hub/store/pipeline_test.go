@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"reflect"
+	"sort"
 	"testing"
 	"time"
 
@@ -137,6 +138,68 @@ func TestDeadLetters(t *testing.T) {
 			}
 			if want := []string{"dead-3", "dead-2"}; !reflect.DeepEqual(names, want) {
 				t.Errorf("dead letters %v, want %v", names, want)
+			}
+		})
+	}
+}
+
+// TestCorrelationSignals: of the incidents' evidence, only alerts with a
+// dedup key and dependencies with a service, for as many incidents as
+// asked (on SQLite the ids travel as one JSON argument).
+func TestCorrelationSignals(t *testing.T) {
+	for _, driver := range storetest.Backends(t) {
+		t.Run(driver, func(t *testing.T) {
+			ctx := context.Background()
+			s := storetest.Open(t, driver)
+			at := time.Now().UTC().Truncate(time.Second)
+			var ids []string
+			for i, ext := range []string{"PSIG1", "PSIG2", "PSIG3"} {
+				var id string
+				err := s.Bun().RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+					var err error
+					id, _, err = incidents.Apply(ctx, tx, incidents.Source{Provider: "pagerduty", OwnerKind: "user", OwnerID: "u1", ConnectionID: "c1"},
+						sdk.Event{ID: "e-" + ext, Type: "incident.triggered", OccurredAt: at, Incident: &sdk.Incident{ExternalID: ext, Title: "t", Status: "triggered"}})
+					return err
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				ids = append(ids, id)
+				evidence := []store.Evidence{
+					{IncidentID: id, Kind: "alert", ExternalID: "A1", DedupKey: "dedup-" + ext},
+					{IncidentID: id, Kind: "alert", ExternalID: "A2"},
+					{IncidentID: id, Kind: "dependency", ExternalID: "D1", ServiceID: "SVC" + ext},
+					{IncidentID: id, Kind: "dependency", ExternalID: "D2"},
+					{IncidentID: id, Kind: "log_entry", ExternalID: "L1", DedupKey: "not-an-alert", ServiceID: "S"},
+				}
+				rec := &store.Enrichment{IncidentID: id, Status: "complete", Notes: "[]", RelatedServices: "[]", GatheredAt: at.Add(time.Duration(i) * time.Second)}
+				if err := store.SaveEnrichment(ctx, s.Bun(), rec, evidence); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, tc := range []struct {
+				name string
+				ids  []string
+				want []string
+			}{
+				{"none", nil, nil},
+				{"one", ids[:1], []string{"PSIG1 alert A1", "PSIG1 dependency D1"}},
+				{"two of three, and an unknown id", []string{ids[0], "no-such-incident", ids[2]},
+					[]string{"PSIG1 alert A1", "PSIG1 dependency D1", "PSIG3 alert A1", "PSIG3 dependency D1"}},
+			} {
+				got, err := store.CorrelationSignals(ctx, s.Bun(), tc.ids...)
+				if err != nil {
+					t.Fatalf("%s: %v", tc.name, err)
+				}
+				ext := map[string]string{ids[0]: "PSIG1", ids[1]: "PSIG2", ids[2]: "PSIG3"}
+				var rows []string
+				for _, e := range got {
+					rows = append(rows, ext[e.IncidentID]+" "+e.Kind+" "+e.ExternalID)
+				}
+				sort.Strings(rows)
+				if !reflect.DeepEqual(rows, tc.want) {
+					t.Errorf("%s: %v, want %v", tc.name, rows, tc.want)
+				}
 			}
 		})
 	}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -51,6 +52,13 @@ func SaveServiceEvidence(ctx context.Context, db bun.IDB, se *ServiceEvidence) e
 		[]string{"gathered_until", "gathered_at", "evidence", "notes", "related_services"}, "storing service evidence", newer)
 }
 
+// correlationSignalKinds are the evidence correlation reads.
+const correlationSignalKinds = "(kind = 'alert' AND dedup_key <> '') OR (kind = 'dependency' AND service_id <> '')"
+
+// sqliteCorrelationSignals is CorrelationSignals' read on SQLite.
+const sqliteCorrelationSignals = "SELECT incident_id, kind, external_id, dedup_key, service_id FROM incident_evidence" +
+	" WHERE incident_id IN (SELECT value FROM json_each(?)) AND (" + correlationSignalKinds + ")"
+
 // CorrelationSignals returns, of the incidents' evidence, only what
 // correlation scores with: alerts with a dedup key and dependencies.
 func CorrelationSignals(ctx context.Context, db bun.IDB, incidentIDs ...string) ([]Evidence, error) {
@@ -58,10 +66,21 @@ func CorrelationSignals(ctx context.Context, db bun.IDB, incidentIDs ...string) 
 		return nil, nil
 	}
 	var ev []Evidence
-	err := db.NewSelect().Model(&ev).Column("incident_id", "kind", "external_id", "dedup_key", "service_id").
-		Where("incident_id IN (?)", bun.List(incidentIDs)).
-		Where("(kind = 'alert' AND dedup_key <> '') OR (kind = 'dependency' AND service_id <> '')").
-		Scan(ctx)
+	var err error
+	if SQLiteConn(db) != nil {
+		// The ids as one JSON argument: one statement text whatever their
+		// number, which SQLite keeps compiled (see Exec).
+		ids, jerr := json.Marshal(incidentIDs)
+		if jerr != nil {
+			return nil, fmt.Errorf("encoding incident ids: %w", jerr)
+		}
+		err = Select(ctx, db, &ev, sqliteCorrelationSignals, string(ids))
+	} else {
+		err = db.NewSelect().Model(&ev).Column("incident_id", "kind", "external_id", "dedup_key", "service_id").
+			Where("incident_id IN (?)", bun.List(incidentIDs)).
+			Where(correlationSignalKinds).
+			Scan(ctx)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("loading correlation evidence: %w", err)
 	}
