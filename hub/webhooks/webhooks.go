@@ -166,6 +166,15 @@ func (s *Service) lookup(ctx context.Context, provider, userID, keyHash string) 
 // Invalidate was called since generation gen.
 func (s *Service) load(ctx context.Context, provider, userID, keyHash, key string, gen uint64) (cacheEntry, error) {
 	now := time.Now()
+	// A caller that missed the cache just before another's load filled it
+	// (and left the group) takes that entry instead of loading again.
+	s.mu.Lock()
+	cached, ok := s.cache[key]
+	fresh := ok && s.gen == gen && now.Before(cached.expires)
+	s.mu.Unlock()
+	if fresh {
+		return cached, nil
+	}
 	e := cacheEntry{expires: now.Add(s.opts.CacheTTL)}
 	conns, err := s.store.ConnectionsReachableBy(ctx, provider, userID)
 	if err != nil {
