@@ -138,10 +138,12 @@ func TestSQLiteWALStaysBounded(t *testing.T) {
 		t.Fatalf("%d rows recorded, want %d", rows, deliveries)
 	}
 
-	// Idle: the log is truncated.
+	// Idle: the log is truncated. Usually within 0.1 to 2 s; once, on a
+	// loaded CI machine, not within 15 s (cause not found: see the
+	// checkpoint's state logged below if it happens again).
 	idleStart := time.Now()
 	var idle int64
-	for time.Since(idleStart) < 15*time.Second {
+	for time.Since(idleStart) < 30*time.Second {
 		if idle = st.WALSize(); idle <= 1<<20 {
 			break
 		}
@@ -160,6 +162,11 @@ func TestSQLiteWALStaysBounded(t *testing.T) {
 		t.Errorf("WAL peaked at %d bytes, more than HUB_SQLITE_WAL_LIMIT (%d)", p, limit)
 	}
 	if idle > 1<<20 {
-		t.Errorf("WAL is %d bytes after %s idle, want at most 1 MiB", idle, time.Since(idleStart).Round(time.Second))
+		// What a checkpoint sees now: busy (a reader or writer holds the
+		// log), the log's frames and how many are copied.
+		var busy, frames, done int64
+		cerr := st.Bun().QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &done)
+		t.Errorf("WAL is %d bytes after %s idle, want at most 1 MiB (a PASSIVE checkpoint now: busy %d, frames %d, copied %d, %v)",
+			idle, time.Since(idleStart).Round(time.Second), busy, frames, done, cerr)
 	}
 }
