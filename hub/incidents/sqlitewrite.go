@@ -75,8 +75,7 @@ func sqliteValue(db bun.IDB, v reflect.Value) any {
 		v = v.Elem()
 	}
 	if v.Type() == timeType {
-		b := db.Dialect().AppendTime(nil, v.Interface().(time.Time))
-		return string(b[1 : len(b)-1])
+		return store.SQLiteTime(db, v.Interface().(time.Time))
 	}
 	return v.Interface()
 }

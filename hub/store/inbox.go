@@ -96,10 +96,7 @@ func MarkInboxApplied(ctx context.Context, tx bun.IDB, ids []int64, now time.Tim
 		if err != nil {
 			return err
 		}
-		// The time as Bun writes it, so comparisons with times Bun writes
-		// (retention's cutoff) keep working.
-		at := tx.Dialect().AppendTime(nil, now)
-		if _, err := q.ExecContext(ctx, sqliteMarkInboxApplied, string(at[1:len(at)-1]), string(list)); err != nil {
+		if _, err := q.ExecContext(ctx, sqliteMarkInboxApplied, SQLiteTime(tx, now), string(list)); err != nil {
 			return fmt.Errorf("marking inbox events applied: %w", err)
 		}
 		return nil

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -97,13 +98,28 @@ func Select(ctx context.Context, db bun.IDB, dst any, q string, args ...any) err
 	return db.NewSelect().DB().ScanRows(ctx, rows, dst)
 }
 
-// sqliteArgs are args with times in Bun's text form.
+// sqliteArgs are args with times in Bun's text form (a copy when any is a
+// time: the caller's slice is left as it is).
 func sqliteArgs(db bun.IDB, args []any) []any {
+	var out []any
 	for i, a := range args {
 		if t, ok := a.(time.Time); ok {
-			b := db.Dialect().AppendTime(nil, t)
-			args[i] = string(b[1 : len(b)-1])
+			if out == nil {
+				out = slices.Clone(args)
+			}
+			out[i] = SQLiteTime(db, t)
 		}
 	}
-	return args
+	if out == nil {
+		return args
+	}
+	return out
+}
+
+// SQLiteTime is t as Bun writes times into SQLite's text, for a statement
+// that takes its values as arguments: every reader and comparison then
+// sees one format (retention's cutoffs, correlation's windows).
+func SQLiteTime(db bun.IDB, t time.Time) string {
+	b := db.Dialect().AppendTime(nil, t)
+	return string(b[1 : len(b)-1])
 }

@@ -176,23 +176,18 @@ const sqliteInsertInbox = "INSERT INTO webhook_inbox (provider, connection_id, o
 	" ON CONFLICT (provider, connection_id, event_id) DO NOTHING RETURNING id"
 
 func insertInboxSQLite(ctx context.Context, db bun.IDB, q SQLConn, events []InboxEvent) ([]InboxEvent, error) {
-	// Times as Bun writes them, so every reader sees one format.
-	sqlTime := func(t time.Time) string {
-		b := db.Dialect().AppendTime(nil, t)
-		return string(b[1 : len(b)-1])
-	}
 	var inserted []InboxEvent
 	for _, e := range events {
 		var occurred, applied any
 		if e.OccurredAt != nil {
-			occurred = sqlTime(*e.OccurredAt)
+			occurred = SQLiteTime(db, *e.OccurredAt)
 		}
 		if e.AppliedAt != nil {
-			applied = sqlTime(*e.AppliedAt)
+			applied = SQLiteTime(db, *e.AppliedAt)
 		}
 		var id int64
 		err := q.QueryRowContext(ctx, sqliteInsertInbox, e.Provider, e.ConnectionID, e.OwnerKind, e.OwnerID, e.EventID, e.WebhookID,
-			e.EventType, occurred, e.Verified, e.Event, sqlTime(e.ReceivedAt), applied, e.Attempts, e.LastError).Scan(&id)
+			e.EventType, occurred, e.Verified, e.Event, SQLiteTime(db, e.ReceivedAt), applied, e.Attempts, e.LastError).Scan(&id)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			continue // already recorded
