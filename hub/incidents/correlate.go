@@ -108,11 +108,12 @@ func LockCorrelation(ctx context.Context, tx bun.IDB, ownerKind, ownerID string)
 // backwards, a few rows however large a storm); otherwise the oldest 500
 // top-level ones.
 func Candidates(ctx context.Context, db bun.IDB, inc *Facts, since time.Time, narrow bool) ([]Facts, error) {
+	start := inc.StartedAt.UTC()
+	// The arguments of openBefore's placeholders.
+	before := []any{inc.OwnerKind, inc.OwnerID, inc.ID, since.UTC(), start, start, start, inc.ID}
 	var rows []incidentRow
 	if !narrow {
-		err := openBefore(db.NewSelect().Model(&rows), inc, since).
-			Where("parent_incident_id IS NULL").Order("started_at", "id").Limit(500).Scan(ctx)
-		if err != nil {
+		if err := store.Select(ctx, db, &rows, openTopLevel, before...); err != nil {
 			return nil, fmt.Errorf("loading open incidents: %w", err)
 		}
 		return factsOf(rows), nil
@@ -120,19 +121,15 @@ func Candidates(ctx context.Context, db bun.IDB, inc *Facts, since time.Time, na
 	// One query per index (service, key): with "service_id = ? OR
 	// incident_key = ?" SQLite read and sorted every incident of the
 	// service, 2,500 rows per new incident in a storm of 20 services.
-	const most = narrowCandidates
 	seen := map[string]bool{}
-	for _, by := range []struct{ column, value string }{{"service_id", inc.ServiceID}, {"incident_key", inc.IncidentKey}} {
+	for _, by := range []struct{ column, value, query string }{
+		{"service_id", inc.ServiceID, narrowByService}, {"incident_key", inc.IncidentKey, narrowByKey},
+	} {
 		if by.value == "" {
 			continue
 		}
 		var some []incidentRow
-		q := narrowByService
-		if by.column == "incident_key" {
-			q = narrowByKey
-		}
-		start := inc.StartedAt.UTC()
-		if err := store.Select(ctx, db, &some, q, inc.OwnerKind, inc.OwnerID, inc.ID, since.UTC(), start, start, start, inc.ID, by.value); err != nil {
+		if err := store.Select(ctx, db, &some, by.query, append(before, by.value)...); err != nil {
 			return nil, fmt.Errorf("loading open incidents of the same %s: %w", by.column, err)
 		}
 		for _, r := range some {
@@ -148,7 +145,7 @@ func Candidates(ctx context.Context, db bun.IDB, inc *Facts, since time.Time, na
 		}
 		return strings.Compare(b.ID, a.ID)
 	})
-	return factsOf(rows[:min(len(rows), most)]), nil
+	return factsOf(rows[:min(len(rows), narrowCandidates)]), nil
 }
 
 // narrowCandidates is how many of the most recent incidents of a service
@@ -158,32 +155,23 @@ func Candidates(ctx context.Context, db bun.IDB, inc *Facts, since time.Time, na
 // decision.
 const narrowCandidates = 16
 
-// narrowByService and narrowByKey are Candidates' narrow reads, each an
-// index range read backwards (incidents_service_started,
-// incidents_key_started); the open-before conditions are openBefore's.
-// "started_at <= ?" repeats what the OR after it implies: with the values
-// as arguments SQLite's planner bounds the range by it, and without it
-// read every newer incident of the service first (thousands in a storm
-// whose correlation lags behind).
+// Candidates' reads: openBefore selects the open incidents of a tenant
+// that started at or after a time and before an incident (ties broken by
+// id); narrowByService and narrowByKey read backwards along an index
+// (incidents_service_started, incidents_key_started), openTopLevel
+// forwards along incidents_owner_started. "started_at <= ?" repeats what
+// the OR after it implies: with the values as arguments SQLite's planner
+// bounds the range by it, and without it read every newer incident of the
+// service first (thousands in a storm whose correlation lags behind).
 var (
-	narrowOpenBefore = factsSelect + " WHERE owner_kind = ? AND owner_id = ? AND id <> ?" +
+	openBefore = factsSelect + " WHERE owner_kind = ? AND owner_id = ? AND id <> ?" +
 		" AND status IN ('" + hub.IncidentInvestigating + "', '" + hub.IncidentAnalyzed + "')" +
 		" AND started_at >= ? AND started_at <= ? AND (started_at < ? OR (started_at = ? AND id < ?))"
 	narrowOrder     = fmt.Sprintf(" ORDER BY started_at DESC, id DESC LIMIT %d", narrowCandidates)
-	narrowByService = narrowOpenBefore + " AND service_id = ?" + narrowOrder
-	narrowByKey     = narrowOpenBefore + " AND incident_key = ? AND incident_key <> ''" + narrowOrder
+	narrowByService = openBefore + " AND service_id = ?" + narrowOrder
+	narrowByKey     = openBefore + " AND incident_key = ? AND incident_key <> ''" + narrowOrder
+	openTopLevel    = openBefore + " AND parent_incident_id IS NULL ORDER BY started_at, id LIMIT 500"
 )
-
-// openBefore narrows q to the open incidents of inc's tenant that started
-// at or after since and before inc (ties broken by id).
-func openBefore(q *bun.SelectQuery, inc *Facts, since time.Time) *bun.SelectQuery {
-	return q.Column(factsColumns...).
-		Where("owner_kind = ? AND owner_id = ?", inc.OwnerKind, inc.OwnerID).
-		Where("id <> ?", inc.ID).
-		Where("status IN (?)", bun.List([]string{hub.IncidentInvestigating, hub.IncidentAnalyzed})).
-		Where("started_at >= ?", since.UTC()).
-		Where("(started_at < ? OR (started_at = ? AND id < ?))", inc.StartedAt.UTC(), inc.StartedAt.UTC(), inc.ID)
-}
 
 func factsOf(rows []incidentRow) []Facts {
 	out := make([]Facts, len(rows))
