@@ -64,7 +64,7 @@ type Wakeups struct {
 	// ingestWindow unless a test widens it.
 	window time.Duration
 	// behind: the apply worker's last transaction was full, so more
-	// events wait (see yieldToApply).
+	// events wait (see yieldWhileBusy).
 	behind atomic.Bool
 }
 
@@ -105,9 +105,6 @@ func (w *Wakeups) Unclaim() { w.pending.Store(false) }
 // inbox never waits for the appliers' connections, and a smaller chunk is
 // only more commits, each a WAL flush).
 func (w *Wakeups) chunk() int {
-	if w == nil {
-		return chunk
-	}
 	if !w.always && w.ingesting() {
 		return ingestChunk
 	}
@@ -134,16 +131,22 @@ const ingestCorrelateChunk = 2
 // started is called as an apply job begins: later commits need a new job.
 func (w *Wakeups) started() { w.pending.Store(false) }
 
-// yieldToApply is called by background work that shares the apply
+// yieldWhileBusy is called by background work that shares the apply
 // worker's database (early correlation) after a piece of work that took
 // since began: while webhooks arrive or the apply worker has a backlog it
 // waits as long, so accepting webhooks and applying them (what makes
 // incidents visible) keep most of the machine and SQLite's one connection
 // in a storm. A nil Wakeups never waits.
-func (w *Wakeups) yieldToApply(ctx context.Context, began time.Time) error {
+func (w *Wakeups) yieldWhileBusy(ctx context.Context, began time.Time) error {
 	if w == nil || !(w.behind.Load() || w.ingesting()) {
 		return nil
 	}
+	return waitAsLong(ctx, began)
+}
+
+// waitAsLong waits as long as has passed since began: half of the time for
+// the work that took it.
+func waitAsLong(ctx context.Context, began time.Time) error {
 	select {
 	case <-time.After(time.Since(began)):
 		return nil
@@ -200,10 +203,8 @@ func (w *ApplyEventsWorker) Work(ctx context.Context, _ *river.Job[ApplyEventsAr
 		// machine and SQLite's one connection first; the backlog is applied
 		// at full speed as soon as the burst ends.
 		if w.Wakeups.ingesting() {
-			select {
-			case <-time.After(time.Since(began)):
-			case <-ctx.Done():
-				return ctx.Err()
+			if err := waitAsLong(ctx, began); err != nil {
+				return err
 			}
 		}
 	}

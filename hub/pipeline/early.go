@@ -15,11 +15,11 @@ import (
 // CorrelateIncidentsArgs asks for the early correlation of incidents that
 // applied chunks opened (up to correlateBatch): each that matches an open
 // incident of its service or incident key on what the hub knows joins it.
-// It runs in the
-// default queue, beside the apply worker, because the chunk's
-// process_incidents job runs in the analysis queue at the pace of the
-// provider's API budget: a storm's children were correlated at about 15 a
-// second there (the enrichment rate), and now as fast as they are applied.
+// It runs in the default queue, beside the apply worker, because the
+// chunk's process_incidents job runs in the analysis queue at the pace of
+// the provider's API budget: a storm's children were correlated at about
+// 15 a second there (the enrichment rate), and now as fast as they are
+// applied.
 // The process_incidents job finds them attached and gives them their light
 // enrichment; it correlates early itself when it runs first.
 type CorrelateIncidentsArgs struct {
@@ -39,8 +39,8 @@ func (CorrelateIncidentsArgs) InsertOpts() river.InsertOpts { return river.Inser
 type CorrelateIncidentsWorker struct {
 	river.WorkerDefaults[CorrelateIncidentsArgs]
 	Deps
-	// Wakeups tells whether the apply worker is behind: correlating then
-	// takes at most half of the time (nil: never yields).
+	// Wakeups tells whether webhooks arrive or the apply worker is behind:
+	// correlating then takes at most half of the time (nil: never yields).
 	Wakeups *Wakeups
 	// one lets one of this replica's jobs correlate at a time. A tenant's
 	// decisions are one at a time anyway (its lock, or SQLite's one
@@ -64,7 +64,7 @@ func (w *CorrelateIncidentsWorker) Work(ctx context.Context, job *river.Job[Corr
 			return err
 		}
 		ids = ids[n:]
-		if err := w.Wakeups.yieldToApply(ctx, began); err != nil {
+		if err := w.Wakeups.yieldWhileBusy(ctx, began); err != nil {
 			return err
 		}
 	}
@@ -93,7 +93,7 @@ func (w *CorrelateIncidentsWorker) correlate(ctx context.Context, ids []string) 
 			for _, f := range facts {
 				tenants = append(tenants, [2]string{f.OwnerKind, f.OwnerID})
 			}
-			slices.SortFunc(tenants, compareTenant)
+			slices.SortFunc(tenants, func(a, b [2]string) int { return slices.Compare(a[:], b[:]) })
 			for _, t := range slices.Compact(tenants) {
 				if err := one.lockCorrelation(ctx, tx, t[0], t[1]); err != nil {
 					return err
@@ -135,20 +135,4 @@ func (w *CorrelateIncidentsWorker) correlate(ctx context.Context, ids []string) 
 		w.Live.Publish(ctx, p.ownerKind, p.ownerID, p.ev)
 	}
 	return nil
-}
-
-func compareTenant(a, b [2]string) int {
-	if a[0] != b[0] {
-		if a[0] < b[0] {
-			return -1
-		}
-		return 1
-	}
-	switch {
-	case a[1] < b[1]:
-		return -1
-	case a[1] > b[1]:
-		return 1
-	}
-	return 0
 }

@@ -10,7 +10,7 @@ import (
 // WorkerOptions are what the pipeline's workers take besides Deps.
 type WorkerOptions struct {
 	// Wakeups signals the apply worker (NewWakeups(driver)), and tells
-	// early correlation when the apply worker is behind.
+	// early correlation when to yield (webhooks arriving, apply behind).
 	Wakeups *Wakeups
 	// Analyzer runs root-cause analyses; the builtin one when nil.
 	Analyzer rca.Analyzer
