@@ -47,6 +47,9 @@ type rcaRig struct {
 	st *store.Store
 	jc *jobs.Client
 	id string
+	// queued is the incident's updated_at when its analysis was enqueued:
+	// read before the job could run, so the first thought must move it.
+	queued time.Time
 }
 
 func startRCA(t *testing.T, driver string, an rca.Analyzer, status string) *rcaRig {
@@ -69,6 +72,8 @@ func startRCA(t *testing.T, driver string, an rca.Analyzer, status string) *rcaR
 		Config: config.Pipeline{RCAStepDelay: 300 * time.Millisecond}}
 	jc := pipelineJobs(t, st, deps, pipeline.WorkerOptions{Analyzer: an})
 	runJobs(t, jc)
+	r := &rcaRig{st: st, jc: jc, id: id}
+	r.queued = r.incident(t).UpdatedAt
 	err = st.Bun().RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		_, err := pipeline.EnqueueRCA(ctx, tx, jc, id, "manual", 0)
 		return err
@@ -76,7 +81,7 @@ func startRCA(t *testing.T, driver string, an rca.Analyzer, status string) *rcaR
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &rcaRig{st: st, jc: jc, id: id}
+	return r
 }
 
 func (r *rcaRig) incident(t *testing.T) *hub.IncidentDetail {
@@ -117,7 +122,7 @@ func TestRCALifecycle(t *testing.T) {
 			}}
 			r := startRCA(t, driver, an, "triggered")
 			ctx := context.Background()
-			prev := r.incident(t).UpdatedAt
+			prev := r.queued
 			for i := 0; i < an.steps; i++ {
 				select {
 				case <-an.thought:
