@@ -108,44 +108,74 @@ func LockCorrelation(ctx context.Context, tx bun.IDB, ownerKind, ownerID string)
 // backwards, a few rows however large a storm); otherwise the oldest 500
 // top-level ones.
 func Candidates(ctx context.Context, db bun.IDB, inc *Facts, since time.Time, narrow bool) ([]Facts, error) {
-	start := inc.StartedAt.UTC()
-	// The arguments of openBefore's placeholders.
-	before := []any{inc.OwnerKind, inc.OwnerID, inc.ID, since.UTC(), start, start, start, inc.ID}
-	var rows []incidentRow
 	if !narrow {
-		if err := store.Select(ctx, db, &rows, openTopLevel, before...); err != nil {
+		var rows []incidentRow
+		if err := store.Select(ctx, db, &rows, openTopLevel, openBeforeArgs(inc, since)...); err != nil {
 			return nil, fmt.Errorf("loading open incidents: %w", err)
 		}
 		return factsOf(rows), nil
 	}
-	// One query per index (service, key): with "service_id = ? OR
-	// incident_key = ?" SQLite read and sorted every incident of the
-	// service, 2,500 rows per new incident in a storm of 20 services.
-	seen := map[string]bool{}
-	for _, by := range []struct{ column, value, query string }{
-		{"service_id", inc.ServiceID, narrowByService}, {"incident_key", inc.IncidentKey, narrowByKey},
-	} {
-		if by.value == "" {
-			continue
-		}
-		var some []incidentRow
-		if err := store.Select(ctx, db, &some, by.query, append(before, by.value)...); err != nil {
-			return nil, fmt.Errorf("loading open incidents of the same %s: %w", by.column, err)
-		}
-		for _, r := range some {
-			if !seen[r.ID] {
-				seen[r.ID] = true
-				rows = append(rows, r)
-			}
-		}
+	service, err := readNarrow(ctx, db, inc, since, narrowByService, inc.ServiceID, narrowCandidates)
+	if err != nil {
+		return nil, err
 	}
-	slices.SortFunc(rows, func(a, b incidentRow) int {
-		if c := b.StartedAt.Compare(a.StartedAt); c != 0 {
-			return c
-		}
-		return strings.Compare(b.ID, a.ID)
-	})
-	return factsOf(rows[:min(len(rows), narrowCandidates)]), nil
+	return withSameKey(ctx, db, inc, since, service)
+}
+
+// withSameKey adds to the candidates of inc's service those of its incident
+// key (one query per index: with "service_id = ? OR incident_key = ?"
+// SQLite read and sorted every incident of the service, 2,500 rows per new
+// incident in a storm of 20 services) and keeps the most recent
+// narrowCandidates.
+func withSameKey(ctx context.Context, db bun.IDB, inc *Facts, since time.Time, service []Facts) ([]Facts, error) {
+	key, err := readNarrow(ctx, db, inc, since, narrowByKey, inc.IncidentKey, narrowCandidates)
+	if err != nil {
+		return nil, err
+	}
+	all := service
+	if len(key) > 0 {
+		all = slices.Concat(service, key)
+		slices.SortFunc(all, newestFirst)
+		all = slices.CompactFunc(all, func(a, b Facts) bool { return a.ID == b.ID })
+	}
+	return all[:min(len(all), narrowCandidates)], nil
+}
+
+// readNarrow reads, newest first, up to limit open incidents of inc's
+// tenant that started since and before inc, with value in the column that
+// query (narrowByService or narrowByKey) matches; none when value is empty.
+func readNarrow(ctx context.Context, db bun.IDB, inc *Facts, since time.Time, query, value string, limit int) ([]Facts, error) {
+	if value == "" {
+		return nil, nil
+	}
+	var rows []incidentRow
+	if err := store.Select(ctx, db, &rows, query, append(openBeforeArgs(inc, since), value, limit)...); err != nil {
+		return nil, fmt.Errorf("loading open incidents of the same service or key: %w", err)
+	}
+	return factsOf(rows), nil
+}
+
+// openBeforeArgs are the arguments of openBefore's placeholders.
+func openBeforeArgs(inc *Facts, since time.Time) []any {
+	start := inc.StartedAt.UTC()
+	return []any{inc.OwnerKind, inc.OwnerID, inc.ID, since.UTC(), start, start, start, inc.ID}
+}
+
+// before reports whether a started before b (ties broken by id): the
+// order in which incidents may join one another.
+func before(a, b *Facts) bool {
+	if c := a.StartedAt.Compare(b.StartedAt); c != 0 {
+		return c < 0
+	}
+	return a.ID < b.ID
+}
+
+// newestFirst orders candidates as the narrow reads return them.
+func newestFirst(a, b Facts) int {
+	if c := b.StartedAt.Compare(a.StartedAt); c != 0 {
+		return c
+	}
+	return strings.Compare(b.ID, a.ID)
 }
 
 // narrowCandidates is how many of the most recent incidents of a service
@@ -167,7 +197,7 @@ var (
 	openBefore = factsSelect + " WHERE owner_kind = ? AND owner_id = ? AND id <> ?" +
 		" AND status IN ('" + hub.IncidentInvestigating + "', '" + hub.IncidentAnalyzed + "')" +
 		" AND started_at >= ? AND started_at <= ? AND (started_at < ? OR (started_at = ? AND id < ?))"
-	narrowOrder     = fmt.Sprintf(" ORDER BY started_at DESC, id DESC LIMIT %d", narrowCandidates)
+	narrowOrder     = " ORDER BY started_at DESC, id DESC LIMIT ?"
 	narrowByService = openBefore + " AND service_id = ?" + narrowOrder
 	narrowByKey     = openBefore + " AND incident_key = ? AND incident_key <> ''" + narrowOrder
 	openTopLevel    = openBefore + " AND parent_incident_id IS NULL ORDER BY started_at, id LIMIT 500"

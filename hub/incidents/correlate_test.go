@@ -21,7 +21,7 @@ func withKey(key string) func(*sdk.Incident) {
 	return func(in *sdk.Incident) { in.IncidentKey = key }
 }
 
-func facts(t *testing.T, db bun.IDB, id string) *incidents.Facts {
+func facts(t testing.TB, db bun.IDB, id string) *incidents.Facts {
 	t.Helper()
 	f, err := incidents.LoadFacts(context.Background(), db, id)
 	if err != nil {

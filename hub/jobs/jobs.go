@@ -23,6 +23,11 @@ import (
 // workers than the default queue, which applies events.
 const QueueAnalysis = "analysis"
 
+// QueueCorrelation runs early correlation (on what the hub knows, before
+// enrichment), beside applying: in the default queue it waited until a
+// storm's backlog was applied, because the apply jobs took its workers.
+const QueueCorrelation = "correlation"
+
 // Client is River's client over database/sql transactions on either backend.
 type Client = river.Client[*sql.Tx]
 
@@ -112,6 +117,7 @@ func New(st *store.Store, o Options) (*Client, error) {
 		cfg.Queues = map[string]river.QueueConfig{
 			river.QueueDefault: {MaxWorkers: o.MaxWorkers},
 			QueueAnalysis:      {MaxWorkers: max(1, o.MaxWorkers/2)},
+			QueueCorrelation:   {MaxWorkers: max(1, o.MaxWorkers/2)},
 		}
 	}
 	c, err := river.NewClient(drv, cfg)

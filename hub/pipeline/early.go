@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/aurora-hub/aurora-hub/hub/incidents"
+	"github.com/aurora-hub/aurora-hub/hub/jobs"
 	"github.com/aurora-hub/aurora-hub/hub/live"
 	"github.com/riverqueue/river"
 	"github.com/uptrace/bun"
@@ -29,9 +30,13 @@ type CorrelateIncidentsArgs struct {
 // Kind names the job in River.
 func (CorrelateIncidentsArgs) Kind() string { return "correlate_incidents" }
 
-// InsertOpts: the default queue, behind the apply worker (priority 1), so
-// that applying what arrives stays first.
-func (CorrelateIncidentsArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Priority: 2} }
+// InsertOpts: a queue of its own. In the default queue, behind the apply
+// jobs (priority 1), a storm's early correlation waited until its backlog
+// was applied: the apply jobs took both of SQLite's workers. It yields to
+// applying instead (Wakeups.yieldWhileBusy).
+func (CorrelateIncidentsArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: jobs.QueueCorrelation}
+}
 
 // CorrelateIncidentsWorker correlates newly opened incidents early, in
 // order. Correlating is idempotent: an incident already attached is left as
@@ -44,8 +49,8 @@ type CorrelateIncidentsWorker struct {
 	Wakeups *Wakeups
 	// one lets one of this replica's jobs correlate at a time. A tenant's
 	// decisions are one at a time anyway (its lock, or SQLite's one
-	// writer); on PostgreSQL the default queue's other workers would each
-	// hold a connection of the pool while waiting for that lock.
+	// writer); on PostgreSQL the queue's other workers would each hold a
+	// connection of the pool while waiting for that lock.
 	one sync.Mutex
 }
 
@@ -53,7 +58,10 @@ type CorrelateIncidentsWorker struct {
 // transaction (Wakeups.correlateChunk), so that the inbox's commits never
 // wait long for SQLite's one connection.
 func (w *CorrelateIncidentsWorker) Work(ctx context.Context, job *river.Job[CorrelateIncidentsArgs]) error {
-	ids := job.Args.IncidentIDs
+	ids, err := w.byService(ctx, job.Args.IncidentIDs)
+	if err != nil {
+		return err
+	}
 	for len(ids) > 0 {
 		n := min(len(ids), w.Wakeups.correlateChunk())
 		w.one.Lock()
@@ -69,6 +77,43 @@ func (w *CorrelateIncidentsWorker) Work(ctx context.Context, job *river.Job[Corr
 		}
 	}
 	return nil
+}
+
+// byService orders ids so that incidents of one tenant and service follow
+// one another, in the order they started (each service where its first
+// incident was), so that a transaction's incidents share one read of their
+// candidates (batchReads). The order across services does not change the
+// decisions: an incident that joins another takes those that had joined it
+// along.
+func (w *CorrelateIncidentsWorker) byService(ctx context.Context, ids []string) ([]string, error) {
+	facts, err := incidents.LoadFactsOf(ctx, w.Store.Bun(), ids)
+	if err != nil {
+		return nil, err
+	}
+	type service struct{ ownerKind, ownerID, id string }
+	rank := map[service]int{}
+	group := make(map[string]int, len(ids))
+	for _, id := range ids {
+		var s service
+		if f := facts[id]; f != nil {
+			s = service{f.OwnerKind, f.OwnerID, f.ServiceID}
+		}
+		if _, ok := rank[s]; !ok {
+			rank[s] = len(rank)
+		}
+		group[id] = rank[s]
+	}
+	out := slices.Clone(ids)
+	slices.SortStableFunc(out, func(a, b string) int {
+		if c := group[a] - group[b]; c != 0 {
+			return c
+		}
+		if fa, fb := facts[a], facts[b]; fa != nil && fb != nil {
+			return fa.StartedAt.Compare(fb.StartedAt)
+		}
+		return 0
+	})
+	return out, nil
 }
 
 // correlate correlates ids early in one transaction and publishes the
@@ -103,6 +148,16 @@ func (w *CorrelateIncidentsWorker) correlate(ctx context.Context, ids []string) 
 				return err
 			}
 		}
+		var incs []*incidents.Facts
+		for _, id := range ids {
+			if inc := facts[id]; inc != nil && (inc.ServiceID != "" || inc.IncidentKey != "") {
+				incs = append(incs, inc)
+			}
+		}
+		reads, err := batchReads(ctx, tx, incs, w.Config.CorrelationWindow)
+		if err != nil {
+			return err
+		}
 		// joined: incidents that others joined in this transaction (their
 		// stored affected services changed since facts were read).
 		joined := map[string]bool{}
@@ -116,7 +171,7 @@ func (w *CorrelateIncidentsWorker) correlate(ctx context.Context, ids []string) 
 					return err
 				}
 			}
-			_, ev, err := one.correlateLocked(ctx, tx, inc, true)
+			_, ev, err := one.correlateLocked(ctx, reads, inc, true)
 			if err != nil {
 				return err
 			}

@@ -1,8 +1,21 @@
 package pipeline
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // SetIngestWindow widens how long after a commit webhooks count as arriving,
 // so a test on a loaded machine does not depend on its goroutines being
 // scheduled every 100 ms.
 func (w *Wakeups) SetIngestWindow(d time.Duration) { w.window = d }
+
+// CorrelateEarly runs one early-correlation transaction over ids.
+func (w *CorrelateIncidentsWorker) CorrelateEarly(ctx context.Context, ids []string) error {
+	return w.correlate(ctx, ids)
+}
+
+// ByService orders ids as a correlate_incidents job takes them.
+func (w *CorrelateIncidentsWorker) ByService(ctx context.Context, ids []string) ([]string, error) {
+	return w.byService(ctx, ids)
+}

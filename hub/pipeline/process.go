@@ -283,7 +283,7 @@ func (w *ProcessIncidentWorker) correlate(ctx context.Context, tx bun.Tx, inc *i
 		return false, nil, err
 	}
 	*inc = *fresh
-	return w.correlateLocked(ctx, tx, inc, narrow)
+	return w.correlateLocked(ctx, newCorrelationReads(tx), inc, narrow)
 }
 
 // lockCorrelation makes one tenant's correlation decisions one at a time
@@ -297,9 +297,9 @@ func (w *ProcessIncidentWorker) lockCorrelation(ctx context.Context, tx bun.Tx, 
 	return incidents.LockCorrelation(ctx, tx, ownerKind, ownerID)
 }
 
-// correlateLocked is correlate for an inc read in tx after the tenant's
-// correlation lock was taken.
-func (w *ProcessIncidentWorker) correlateLocked(ctx context.Context, tx bun.Tx, inc *incidents.Facts, narrow bool) (bool, *live.Event, error) {
+// correlateLocked is correlate for an inc read in reads' transaction after
+// the tenant's correlation lock was taken.
+func (w *ProcessIncidentWorker) correlateLocked(ctx context.Context, reads *correlationReads, inc *incidents.Facts, narrow bool) (bool, *live.Event, error) {
 	if inc.ParentIncidentID != nil {
 		return true, nil, nil // already attached by an earlier attempt
 	}
@@ -308,7 +308,7 @@ func (w *ProcessIncidentWorker) correlateLocked(ctx context.Context, tx bun.Tx, 
 	// of the service that already joined a parent count too (inc then
 	// joins that parent), so a storm's later incidents find it however its
 	// first ones were attached.
-	open, err := incidents.Candidates(ctx, tx, inc, inc.StartedAt.Add(-w.Config.CorrelationWindow), narrow)
+	open, err := reads.candidates(ctx, inc, inc.StartedAt.Add(-w.Config.CorrelationWindow), narrow)
 	if err != nil {
 		return false, nil, err
 	}
@@ -319,7 +319,7 @@ func (w *ProcessIncidentWorker) correlateLocked(ctx context.Context, tx bun.Tx, 
 	for _, o := range open {
 		ids = append(ids, o.ID)
 	}
-	evidence, err := store.CorrelationSignals(ctx, tx, ids...)
+	evidence, err := reads.signals(ctx, ids)
 	if err != nil {
 		return false, nil, err
 	}
@@ -367,16 +367,18 @@ func (w *ProcessIncidentWorker) correlateLocked(ctx context.Context, tx bun.Tx, 
 		if *parent.ParentIncidentID == inc.ID {
 			return false, nil, nil
 		}
-		if parent, err = incidents.LoadFacts(ctx, tx, *parent.ParentIncidentID); err != nil {
+		if parent, err = reads.parent(ctx, *parent.ParentIncidentID); err != nil {
 			return false, nil, err
 		}
 		if parent.Status != hub.IncidentInvestigating && parent.Status != hub.IncidentAnalyzed {
 			return false, nil, nil // that storm is over
 		}
 	}
-	if err := attach(ctx, tx, inc, parent, best); err != nil {
+	services, err := attach(ctx, reads.tx, inc, parent, best)
+	if err != nil {
 		return false, nil, err
 	}
+	reads.attached(inc.ID, parent.ID, services)
 	score := best.Total
 	w.Metrics.IncidentCorrelated(inc.Provider)
 	w.Logger.Info("incident correlated", "incident", inc.ID, "parent", parent.ID, "score", score)
@@ -387,8 +389,9 @@ func (w *ProcessIncidentWorker) correlateLocked(ctx context.Context, tx bun.Tx, 
 }
 
 // attach makes inc a child of parent (incidents that had already joined
-// inc move with it), the parent's affected services now also inc's.
-func attach(ctx context.Context, tx bun.Tx, inc, parent *incidents.Facts, best correlation.Score) error {
+// inc move with it), the parent's affected services now also inc's, and
+// returns those.
+func attach(ctx context.Context, tx bun.Tx, inc, parent *incidents.Facts, best correlation.Score) ([]string, error) {
 	services := append([]string(nil), parent.AffectedServices...)
 	for _, s := range append([]string{parent.ServiceName, inc.ServiceName}, inc.AffectedServices...) {
 		if s != "" && !contains(services, s) {
@@ -396,7 +399,7 @@ func attach(ctx context.Context, tx bun.Tx, inc, parent *incidents.Facts, best c
 		}
 	}
 	sort.Strings(services)
-	return incidents.Attach(ctx, tx, incidents.Attachment{
+	return services, incidents.Attach(ctx, tx, incidents.Attachment{
 		IncidentID: inc.ID, ParentID: parent.ID, AffectedServices: services,
 		Score: best.Total, Parts: mustJSON(best.Parts), At: time.Now().UTC(),
 	})

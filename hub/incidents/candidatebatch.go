@@ -1,0 +1,129 @@
+package incidents
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/uptrace/bun"
+)
+
+// CandidateBatch answers the narrow Candidates of incidents correlated in
+// one transaction. Incidents of one tenant and service share one read of
+// the service's most recent open incidents instead of one read each (in a
+// storm, a chunk's incidents of a service are each other's candidates).
+// The transaction's attachments are told to it (Attached) so that what it
+// answers stays what a read would find.
+type CandidateBatch struct {
+	db    bun.IDB
+	pools map[serviceKey]*servicePool
+}
+
+type serviceKey struct{ ownerKind, ownerID, serviceID string }
+
+// servicePool holds the most recent open incidents of a service that
+// started before the latest of the batch's incidents of it, newest first.
+type servicePool struct {
+	rows []Facts
+	// cut: the read returned as many rows as it asked for, so older ones
+	// may exist that it did not return.
+	cut bool
+}
+
+// NewCandidateBatch reads, for each service with two or more of incs (of
+// one tenant), the open incidents any of them may join on service: those
+// that started within window before the earliest of them and before the
+// latest, as many as the newest candidates of each need.
+func NewCandidateBatch(ctx context.Context, db bun.IDB, incs []*Facts, window time.Duration) (*CandidateBatch, error) {
+	b := &CandidateBatch{db: db, pools: map[serviceKey]*servicePool{}}
+	groups := map[serviceKey][]*Facts{}
+	for _, inc := range incs {
+		if inc.ServiceID != "" {
+			k := serviceKey{inc.OwnerKind, inc.OwnerID, inc.ServiceID}
+			groups[k] = append(groups[k], inc)
+		}
+	}
+	for k, g := range groups {
+		if len(g) < 2 {
+			continue // one read either way
+		}
+		latest, earliest := g[0], g[0]
+		for _, inc := range g[1:] {
+			if before(latest, inc) {
+				latest = inc
+			}
+			if before(inc, earliest) {
+				earliest = inc
+			}
+		}
+		limit := narrowCandidates + 2*len(g)
+		rows, err := readNarrow(ctx, db, latest, earliest.StartedAt.Add(-window), narrowByService, k.serviceID, limit)
+		if err != nil {
+			return nil, err
+		}
+		b.pools[k] = &servicePool{rows: rows, cut: len(rows) == limit}
+	}
+	return b, nil
+}
+
+// Candidates is Candidates(ctx, db, inc, since, true), from the batch's
+// read of inc's service when that read holds all of them.
+func (b *CandidateBatch) Candidates(ctx context.Context, inc *Facts, since time.Time) ([]Facts, error) {
+	p := b.pools[serviceKey{inc.OwnerKind, inc.OwnerID, inc.ServiceID}]
+	if p == nil {
+		return Candidates(ctx, b.db, inc, since, true)
+	}
+	service, ok := p.before(inc, since)
+	if !ok {
+		return Candidates(ctx, b.db, inc, since, true)
+	}
+	return withSameKey(ctx, b.db, inc, since, service)
+}
+
+// before returns the pool's newest narrowCandidates that inc may join,
+// and whether they are exactly what a read for inc would return: they are
+// unless the pool's read was cut before it found that many.
+func (p *servicePool) before(inc *Facts, since time.Time) ([]Facts, bool) {
+	var out []Facts
+	for i := range p.rows {
+		r := &p.rows[i]
+		if !before(r, inc) {
+			continue
+		}
+		if r.StartedAt.Before(since) || len(out) == narrowCandidates {
+			return out, true // the rest are older still
+		}
+		out = append(out, *r)
+	}
+	return out, len(out) == narrowCandidates || !p.cut
+}
+
+// Attached tells the batch that childID joined parentID, whose affected
+// services are now parentServices, and that the incidents which had joined
+// childID moved with it (Attach).
+func (b *CandidateBatch) Attached(childID, parentID string, parentServices []string) {
+	for _, p := range b.pools {
+		for i := range p.rows {
+			r := &p.rows[i]
+			switch {
+			case r.ID == childID:
+				r.ParentIncidentID = &parentID
+			case r.ID == parentID:
+				r.AffectedServices = slices.Clone(parentServices)
+			case r.ParentIncidentID != nil && *r.ParentIncidentID == childID:
+				r.ParentIncidentID = &parentID
+			}
+		}
+	}
+}
+
+// Pooled returns the ids of the incidents the batch read.
+func (b *CandidateBatch) Pooled() []string {
+	var ids []string
+	for _, p := range b.pools {
+		for _, r := range p.rows {
+			ids = append(ids, r.ID)
+		}
+	}
+	return ids
+}

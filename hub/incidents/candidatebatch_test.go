@@ -1,0 +1,106 @@
+package incidents_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/aurora-hub/aurora-hub/hub/incidents"
+	"github.com/aurora-hub/aurora-hub/sdk"
+	"github.com/uptrace/bun"
+)
+
+// TestCandidateBatchMatchesCandidates: for chunks of incidents correlated
+// one after another in one transaction, some joining what they match, the
+// batch answers exactly what Candidates reads: the same incidents in the
+// same order, with their parents and affected services as the transaction
+// left them. Services with more incidents than a batch's read holds make it
+// fall back to Candidates for the older ones; starts tie often.
+func TestCandidateBatchMatchesCandidates(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *bun.DB) {
+		ctx := context.Background()
+		rng := rand.New(rand.NewPCG(7, 13))
+		const window = time.Hour
+		services := []string{"S1", "S1", "S1", "S2", "S2", "S3"}
+		var open []string
+		for i := range 90 {
+			status := "triggered"
+			if rng.IntN(8) == 0 {
+				status = "resolved"
+			}
+			mods := []func(*sdk.Incident){onService(services[rng.IntN(len(services))], "svc")}
+			if rng.IntN(5) == 0 {
+				mods = append(mods, withKey("shared"))
+			}
+			ext := fmt.Sprintf("P%03d", i)
+			when := at(-rng.IntN(100)) // 100 minutes, so starts tie and some fall outside the window
+			id, _ := apply(t, db, src1, event("e-"+ext, "incident."+status, when, full(ext, status, mods...)))
+			if status == "triggered" {
+				open = append(open, id)
+			}
+		}
+		var compared, attached int
+		for round := range 8 {
+			chunk := make([]string, 0, 12)
+			for _, i := range rng.Perm(len(open))[:12] {
+				chunk = append(chunk, open[i])
+			}
+			err := db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+				var incs []*incidents.Facts
+				for _, id := range chunk {
+					incs = append(incs, facts(t, tx, id))
+				}
+				batch, err := incidents.NewCandidateBatch(ctx, tx, incs, window)
+				if err != nil {
+					return err
+				}
+				for _, id := range chunk {
+					inc := facts(t, tx, id)
+					since := inc.StartedAt.Add(-window)
+					want, err := incidents.Candidates(ctx, tx, inc, since, true)
+					if err != nil {
+						return err
+					}
+					got, err := batch.Candidates(ctx, inc, since)
+					if err != nil {
+						return err
+					}
+					for _, f := range [][]incidents.Facts{want, got} {
+						for i := range f {
+							f[i].StartedAt = f[i].StartedAt.UTC()
+						}
+					}
+					if (len(got) > 0 || len(want) > 0) && !reflect.DeepEqual(got, want) {
+						t.Fatalf("round %d, %s: batch answered\n%+v\nCandidates read\n%+v", round, inc.ExternalID, got, want)
+					}
+					compared++
+					if len(want) == 0 || inc.ParentIncidentID != nil || rng.IntN(3) == 0 {
+						continue
+					}
+					parent := &want[rng.IntN(len(want))]
+					if parent.ParentIncidentID != nil {
+						if *parent.ParentIncidentID == inc.ID {
+							continue
+						}
+						parent = facts(t, tx, *parent.ParentIncidentID)
+					}
+					services := append(parent.AffectedServices, fmt.Sprintf("from-%s", inc.ExternalID))
+					if err := incidents.Attach(ctx, tx, incidents.Attachment{IncidentID: inc.ID, ParentID: parent.ID,
+						AffectedServices: services, Parts: "{}", At: at(1)}); err != nil {
+						return err
+					}
+					batch.Attached(inc.ID, parent.ID, services)
+					attached++
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		t.Logf("%d candidate lists compared, %d attachments", compared, attached)
+	})
+}
