@@ -108,7 +108,7 @@ func (s *Server) auroraListIncidents(c *fiber.Ctx) error {
 		return err
 	}
 	f.ExcludeMerged = true
-	ctx, db, o := c.UserContext(), s.store.Bun(), owner(c)
+	ctx, db, o := c.UserContext(), s.store.Reads(), owner(c)
 	items, next, err := incidents.List(ctx, db, o, f)
 	if err != nil {
 		return err
@@ -151,7 +151,7 @@ func (s *Server) auroraGetIncident(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	ctx, db, o := c.UserContext(), s.store.Bun(), owner(c)
+	ctx, db, o := c.UserContext(), s.store.Reads(), owner(c)
 	d, err := incidents.Get(ctx, db, o, id)
 	if err != nil {
 		return err
@@ -263,7 +263,7 @@ func (s *Server) auroraRecentUnlinked(c *fiber.Ctx) error {
 	if u, err := uuid.Parse(c.Query("exclude")); err == nil {
 		exclude = u.String()
 	}
-	items, err := incidents.RecentUnlinked(c.UserContext(), s.store.Bun(), owner(c), time.Now().Add(-recentWindow), exclude)
+	items, err := incidents.RecentUnlinked(c.UserContext(), s.store.Reads(), owner(c), time.Now().Add(-recentWindow), exclude)
 	if err != nil {
 		return err
 	}
@@ -320,10 +320,10 @@ func (s *Server) auroraGetFeedback(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if _, err := incidents.Lookup(c.UserContext(), s.store.Bun(), owner(c), id); err != nil {
+	if _, err := incidents.Lookup(c.UserContext(), s.store.Reads(), owner(c), id); err != nil {
 		return err
 	}
-	f, err := incidents.UserFeedback(c.UserContext(), s.store.Bun(), id, owner(c).UserID)
+	f, err := incidents.UserFeedback(c.UserContext(), s.store.Reads(), id, owner(c).UserID)
 	if err != nil {
 		return err
 	}
@@ -389,7 +389,7 @@ func (s *Server) auroraFindings(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if _, err := incidents.Lookup(c.UserContext(), s.store.Bun(), owner(c), id); err != nil {
+	if _, err := incidents.Lookup(c.UserContext(), s.store.Reads(), owner(c), id); err != nil {
 		return err
 	}
 	return c.JSON(fiber.Map{"findings": []struct{}{}})
@@ -406,7 +406,7 @@ func (s *Server) auroraFinding(c *fiber.Ctx) error {
 	if !agentIDPattern.MatchString(c.Params("agentId")) {
 		return hub.Errorf(hub.EInvalid, "Invalid agent ID format")
 	}
-	if _, err := incidents.Lookup(c.UserContext(), s.store.Bun(), owner(c), id); err != nil {
+	if _, err := incidents.Lookup(c.UserContext(), s.store.Reads(), owner(c), id); err != nil {
 		return err
 	}
 	return hub.Errorf(hub.ENotFound, "Finding not found")

@@ -56,8 +56,10 @@ func apiCall(t *testing.T, srv *httpapi.Server, method, path, body string, hdr m
 var orgUser = map[string]string{"X-Internal-Secret": incSecret, "X-User-ID": "u1", "X-Org-ID": "org-1"}
 
 type auroraFixture struct {
-	srv                   *httpapi.Server
-	db                    *bun.DB
+	srv *httpapi.Server
+	db  *bun.DB
+	// reads is what the API's GET handlers read through (store.Reads).
+	reads                 *bun.DB
 	open, open2, resolved string // incidents of org-1
 	placeholder           string // made from a partial event only
 	other                 string // another tenant's
@@ -73,7 +75,7 @@ func newAuroraFixture(t *testing.T, driver string) *auroraFixture {
 	src := incidents.Source{Provider: "pagerduty", OwnerKind: "org", OwnerID: "org-1", ConnectionID: "c1"}
 	now := time.Now().UTC().Truncate(time.Second)
 	at := func(m int) time.Time { return now.Add(time.Duration(m) * time.Minute) }
-	f := &auroraFixture{srv: srv, db: st.Bun()}
+	f := &auroraFixture{srv: srv, db: st.Bun(), reads: st.Reads()}
 	f.open = incApply(t, st.Bun(), src, sdk.Event{ID: "e1", Type: "incident.triggered", OccurredAt: at(-5),
 		Data: []byte(`{"id":"PA","type":"incident","title":"Checkout is down PA","note":"café ✓"}`), Incident: incIncident("PA", "triggered", at(-6))})
 	incApply(t, st.Bun(), src, sdk.Event{ID: "e2", Type: "incident.custom_field_values.updated", OccurredAt: at(-4),
@@ -243,7 +245,7 @@ func TestAuroraAPIMapping(t *testing.T) {
 
 			// The detail page polls: its cost does not grow with the related rows.
 			hook := &queryCounter{}
-			f.db.AddQueryHook(hook)
+			f.reads.AddQueryHook(hook)
 			apiCall(t, f.srv, "GET", "/api/incidents/"+f.complete, "", orgUser)
 			bare := hook.n.Swap(0)
 			code, body := apiCall(t, f.srv, "GET", "/api/incidents/"+f.open, "", orgUser)

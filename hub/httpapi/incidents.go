@@ -247,7 +247,7 @@ func (s *Server) listIncidents(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	items, next, err := incidents.List(c.UserContext(), s.store.Bun(), owner(c), f)
+	items, next, err := incidents.List(c.UserContext(), s.store.Reads(), owner(c), f)
 	if err != nil {
 		return err
 	}
@@ -260,7 +260,7 @@ func (s *Server) listIncidents(c *fiber.Ctx) error {
 
 // getIncident serves GET /incidents/:id.
 func (s *Server) getIncident(c *fiber.Ctx) error {
-	d, err := incidents.Get(c.UserContext(), s.store.Bun(), owner(c), c.Params("id"))
+	d, err := incidents.Get(c.UserContext(), s.store.Reads(), owner(c), c.Params("id"))
 	if err != nil {
 		return err
 	}

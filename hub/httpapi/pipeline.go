@@ -85,11 +85,11 @@ func toRCAJSON(r *store.RCA) *rcaJSON {
 // getRCA is GET /incidents/:id/rca: the latest analysis.
 func (s *Server) getRCA(c *fiber.Ctx) error {
 	ctx := c.UserContext()
-	d, err := incidents.Get(ctx, s.store.Bun(), owner(c), c.Params("id"))
+	d, err := incidents.Get(ctx, s.store.Reads(), owner(c), c.Params("id"))
 	if err != nil {
 		return err
 	}
-	r, err := store.LatestRCA(ctx, s.store.Bun(), d.ID)
+	r, err := store.LatestRCA(ctx, s.store.Reads(), d.ID)
 	if err != nil {
 		return err
 	}
@@ -123,7 +123,7 @@ type analysisJSON struct {
 }
 
 func (s *Server) incidentAnalysis(ctx context.Context, id string) (*analysisJSON, error) {
-	db := s.store.Bun()
+	db := s.store.Reads()
 	enr, ev, err := store.IncidentEvidence(ctx, db, id)
 	if err != nil {
 		return nil, err
@@ -164,7 +164,7 @@ func (s *Server) incidentAnalysis(ctx context.Context, id string) (*analysisJSON
 // that failed to apply MaxEventAttempts times.
 func (s *Server) deadLetters(c *fiber.Ctx) error {
 	o := owner(c)
-	rows, err := store.DeadLetters(c.UserContext(), s.store.Bun(), o.Kind(), o.ID(), pipeline.MaxEventAttempts, 200)
+	rows, err := store.DeadLetters(c.UserContext(), s.store.Reads(), o.Kind(), o.ID(), pipeline.MaxEventAttempts, 200)
 	if err != nil {
 		return err
 	}

@@ -35,6 +35,9 @@ type Store struct {
 	// see it; every layer reports what it sees there.
 	Avail *Availability
 
+	// reads: on SQLite, read-only connections of their own (see Reads);
+	// db on PostgreSQL.
+	reads           *bun.DB
 	checkpointDB    *sql.DB
 	stopCheckpoints context.CancelFunc
 	checkpointsDone chan struct{}
@@ -117,7 +120,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("database unreachable: %w", err)
 	}
-	s := &Store{db: db, Driver: o.Driver, log: o.Logger, sqlitePath: o.SQLitePath, walLimit: int64(o.WALLimit)}
+	s := &Store{db: db, reads: db, Driver: o.Driver, log: o.Logger, sqlitePath: o.SQLitePath, walLimit: int64(o.WALLimit)}
 	if s.log == nil {
 		s.log = hclog.NewNullLogger()
 	}
@@ -143,6 +146,15 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 			return nil, fmt.Errorf("opening sqlite for checkpoints: %w", err)
 		}
 		s.checkpointDB.SetMaxOpenConns(1)
+		readDB, err := sql.Open(sqliteCachedDriver, sqliteReadDSN(o.SQLitePath))
+		if err != nil {
+			s.checkpointDB.Close()
+			s.closeLock()
+			db.Close()
+			return nil, fmt.Errorf("opening sqlite for reads: %w", err)
+		}
+		readDB.SetMaxOpenConns(readConns)
+		s.reads = bun.NewDB(readDB, sqlitedialect.New())
 		s.prio = newPriority()
 		ctx, cancel := context.WithCancel(context.Background())
 		s.stopCheckpoints = cancel
@@ -160,6 +172,16 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 // (so that a caller can run several owners in one transaction, see InTx),
 // a caller passes Bun() or the transaction as an opaque handle.
 func (s *Store) Bun() *bun.DB { return s.db }
+
+// Reads returns the handle for what the API only reads (listing and
+// showing incidents). On SQLite these are read-only connections of their
+// own: in WAL mode they read the last commit while the hub's one writing
+// connection goes on, so GET /incidents does not queue behind applying and
+// correlating a storm, nor they behind it. On PostgreSQL it is Bun().
+func (s *Store) Reads() *bun.DB { return s.reads }
+
+// readConns is how many SQLite connections serve Reads.
+const readConns = 4
 
 // InTx runs fn in one transaction, committed when fn returns nil and
 // rolled back otherwise: the way a package that owns no table makes the
@@ -205,9 +227,23 @@ func sqliteDSN(path string, walLimit uint64) string {
 	return "file:" + path + "?" + q.Encode()
 }
 
+// sqliteReadDSN opens the database for Reads: query_only, so nothing
+// written there by mistake can bypass the writer's order, and deferred
+// transactions (a read never takes the write lock).
+func sqliteReadDSN(path string) string {
+	q := url.Values{}
+	for _, p := range []string{"busy_timeout(10000)", "query_only(1)"} {
+		q.Add("_pragma", p)
+	}
+	return "file:" + path + "?" + q.Encode()
+}
+
 // Close stops background work and closes the database, truncating the
 // SQLite write-ahead log.
 func (s *Store) Close() error {
+	if s.reads != s.db {
+		s.reads.Close()
+	}
 	if s.stopCheckpoints != nil {
 		s.stopCheckpoints()
 		<-s.checkpointsDone
