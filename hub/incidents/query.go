@@ -112,7 +112,12 @@ func List(ctx context.Context, db bun.IDB, owner hub.Owner, f Filter) (items []h
 		if err != nil {
 			return nil, "", err
 		}
-		q = q.Where("(i.started_at < ? OR (i.started_at = ? AND i.id < ?))", c.StartedAt, c.StartedAt, c.ID)
+		// "started_at <= ?" repeats what the OR implies: with it the index
+		// range starts at the cursor; without it PostgreSQL read the index
+		// from the newest incident and filtered, so paging through a storm
+		// grew with the square of its size (page 80 of 100 of 500: 32.5 ms
+		// instead of 1.5 ms).
+		q = q.Where("i.started_at <= ? AND (i.started_at < ? OR (i.started_at = ? AND i.id < ?))", c.StartedAt, c.StartedAt, c.StartedAt, c.ID)
 	}
 
 	if err := q.OrderExpr("i.started_at DESC, i.id DESC").Limit(int64(limit) + 1).Scan(ctx); err != nil {
