@@ -24,8 +24,11 @@ import (
 const QueueAnalysis = "analysis"
 
 // QueueCorrelation runs early correlation (on what the hub knows, before
-// enrichment), beside applying: in the default queue it waited until a
-// storm's backlog was applied, because the apply jobs took its workers.
+// enrichment) beside applying, one job at a time per replica: in the
+// default queue it waited until a storm's backlog was applied, because the
+// apply jobs took its workers. One worker, because a tenant's decisions are
+// one at a time anyway (its lock on PostgreSQL, the one writer on SQLite):
+// on PostgreSQL more would each hold a pooled connection while waiting.
 const QueueCorrelation = "correlation"
 
 // Client is River's client over database/sql transactions on either backend.
@@ -117,7 +120,7 @@ func New(st *store.Store, o Options) (*Client, error) {
 		cfg.Queues = map[string]river.QueueConfig{
 			river.QueueDefault: {MaxWorkers: o.MaxWorkers},
 			QueueAnalysis:      {MaxWorkers: max(1, o.MaxWorkers/2)},
-			QueueCorrelation:   {MaxWorkers: max(1, o.MaxWorkers/2)},
+			QueueCorrelation:   {MaxWorkers: 1},
 		}
 	}
 	c, err := river.NewClient(drv, cfg)

@@ -64,7 +64,7 @@ type Wakeups struct {
 	// ingestWindow unless a test widens it.
 	window time.Duration
 	// behind: the apply worker's last transaction was full, so more
-	// events wait (see yieldWhileBusy).
+	// events wait (see yieldToApply).
 	behind atomic.Bool
 }
 
@@ -131,17 +131,36 @@ const ingestCorrelateChunk = 2
 // started is called as an apply job begins: later commits need a new job.
 func (w *Wakeups) started() { w.pending.Store(false) }
 
-// yieldWhileBusy is called by background work that shares the apply
+// yieldToApply is called by background work that shares the apply
 // worker's database (early correlation) after a piece of work that took
-// since began: while webhooks arrive or the apply worker has a backlog it
-// waits as long, so accepting webhooks and applying them (what makes
-// incidents visible) keep most of the machine and SQLite's one connection
-// in a storm. A nil Wakeups never waits.
-func (w *Wakeups) yieldWhileBusy(ctx context.Context, began time.Time) error {
-	if w == nil || !(w.behind.Load() || w.ingesting()) {
+// since began. While the apply worker has a backlog it waits until that is
+// applied: applying is what makes incidents visible, and a storm's
+// correlation taking half of the time beside it delayed the last of 50,000
+// events by about 1.5 s for a few thousand correlations more
+// (docs/performance.md, round 6). While webhooks arrive (and are applied
+// as they come) it waits as long as the work took, so accepting them keeps
+// most of the machine and SQLite's one connection, and a steady stream
+// never stops it. A nil Wakeups never waits.
+func (w *Wakeups) yieldToApply(ctx context.Context, began time.Time) error {
+	if w == nil {
 		return nil
 	}
-	return waitAsLong(ctx, began)
+	if !w.behind.Load() {
+		if w.ingesting() {
+			return waitAsLong(ctx, began)
+		}
+		return nil
+	}
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for w.behind.Load() {
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
 }
 
 // waitAsLong waits as long as has passed since began: half of the time for

@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/aurora-hub/aurora-hub/hub/incidents"
@@ -30,10 +29,11 @@ type CorrelateIncidentsArgs struct {
 // Kind names the job in River.
 func (CorrelateIncidentsArgs) Kind() string { return "correlate_incidents" }
 
-// InsertOpts: a queue of its own. In the default queue, behind the apply
-// jobs (priority 1), a storm's early correlation waited until its backlog
-// was applied: the apply jobs took both of SQLite's workers. It yields to
-// applying instead (Wakeups.yieldWhileBusy).
+// InsertOpts: a queue of its own (jobs.QueueCorrelation, one worker per
+// replica). In the default queue, behind the apply jobs (priority 1), a
+// storm's early correlation waited until its backlog was applied: the apply
+// jobs took both of SQLite's workers. It yields to applying instead
+// (Wakeups.yieldToApply).
 func (CorrelateIncidentsArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: jobs.QueueCorrelation}
 }
@@ -44,19 +44,15 @@ func (CorrelateIncidentsArgs) InsertOpts() river.InsertOpts {
 type CorrelateIncidentsWorker struct {
 	river.WorkerDefaults[CorrelateIncidentsArgs]
 	Deps
-	// Wakeups tells whether webhooks arrive or the apply worker is behind:
-	// correlating then takes at most half of the time (nil: never yields).
+	// Wakeups tells whether the apply worker is behind (correlating then
+	// waits) or webhooks arrive (it takes at most half of the time); nil
+	// never waits.
 	Wakeups *Wakeups
-	// one lets one of this replica's jobs correlate at a time. A tenant's
-	// decisions are one at a time anyway (its lock, or SQLite's one
-	// writer); on PostgreSQL the queue's other workers would each hold a
-	// connection of the pool while waiting for that lock.
-	one sync.Mutex
 }
 
-// Work implements river.Worker: the incidents in order, a few per
-// transaction (Wakeups.correlateChunk), so that the inbox's commits never
-// wait long for SQLite's one connection.
+// Work implements river.Worker: the incidents grouped by service (byService),
+// a few per transaction (Wakeups.correlateChunk), so that the inbox's
+// commits never wait long for SQLite's one connection.
 func (w *CorrelateIncidentsWorker) Work(ctx context.Context, job *river.Job[CorrelateIncidentsArgs]) error {
 	ids, err := w.byService(ctx, job.Args.IncidentIDs)
 	if err != nil {
@@ -64,15 +60,12 @@ func (w *CorrelateIncidentsWorker) Work(ctx context.Context, job *river.Job[Corr
 	}
 	for len(ids) > 0 {
 		n := min(len(ids), w.Wakeups.correlateChunk())
-		w.one.Lock()
 		began := time.Now()
-		err := w.correlate(ctx, ids[:n])
-		w.one.Unlock()
-		if err != nil {
+		if err := w.correlate(ctx, ids[:n]); err != nil {
 			return err
 		}
 		ids = ids[n:]
-		if err := w.Wakeups.yieldWhileBusy(ctx, began); err != nil {
+		if err := w.Wakeups.yieldToApply(ctx, began); err != nil {
 			return err
 		}
 	}
