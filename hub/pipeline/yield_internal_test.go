@@ -1,0 +1,70 @@
+package pipeline
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// TestYieldToApply: early correlation waits for as long as the apply
+// worker has a backlog, and no longer; without one it goes on at once when
+// no webhook arrives, and waits as long as its work took while webhooks
+// arrive (a steady stream slows it, never stops it).
+func TestYieldToApply(t *testing.T) {
+	ctx := context.Background()
+	t.Run("backlog", func(t *testing.T) {
+		w := NewWakeups("sqlite")
+		w.behind.Store(true)
+		done := make(chan error, 1)
+		go func() { done <- w.yieldToApply(ctx, time.Now()) }()
+		select {
+		case err := <-done:
+			t.Fatalf("returned (%v) while the apply worker was behind", err)
+		case <-time.After(200 * time.Millisecond):
+		}
+		w.behind.Store(false)
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("still waiting after the backlog was applied")
+		}
+	})
+	t.Run("backlog, cancelled", func(t *testing.T) {
+		w := NewWakeups("sqlite")
+		w.behind.Store(true)
+		ctx, cancel := context.WithCancel(ctx)
+		cancel()
+		if err := w.yieldToApply(ctx, time.Now()); err == nil {
+			t.Fatal("a cancelled wait returned no error")
+		}
+	})
+	t.Run("webhooks arriving", func(t *testing.T) {
+		w := NewWakeups("sqlite")
+		w.SetIngestWindow(time.Hour)
+		w.Committed()
+		began := time.Now().Add(-300 * time.Millisecond) // the work took 300 ms
+		start := time.Now()
+		if err := w.yieldToApply(ctx, began); err != nil {
+			t.Fatal(err)
+		}
+		if waited := time.Since(start); waited < 250*time.Millisecond {
+			t.Fatalf("waited %v after 300 ms of work while webhooks arrive, want about as long", waited)
+		}
+	})
+	t.Run("quiet", func(t *testing.T) {
+		w := NewWakeups("sqlite")
+		done := make(chan error, 1)
+		go func() { done <- w.yieldToApply(ctx, time.Now().Add(-time.Hour)) }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("waited with no backlog and no webhook arriving")
+		}
+	})
+}
