@@ -19,10 +19,10 @@ import (
 
 // BenchmarkEarlyCorrelation: a storm's early correlation on SQLite, as
 // its correlate_incidents jobs run once the storm is applied: 2,048 new
-// incidents over 20 services, 128 per job, 8 per transaction. Reports the
+// incidents over 20 services, 128 per job, 32 per transaction. Reports the
 // time per incident.
 func BenchmarkEarlyCorrelation(b *testing.B) {
-	const storm, perJob, perTx = 2048, 128, 8
+	const storm, perJob, perTx = 2048, 128, 32
 	ctx := context.Background()
 	log := hclog.NewNullLogger()
 	for b.Loop() {
