@@ -151,32 +151,40 @@ func (s *Server) auroraGetIncident(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	ctx, db, o := c.UserContext(), s.store.Reads(), owner(c)
-	d, err := incidents.Get(ctx, db, o, id)
-	if err != nil {
-		return err
-	}
-	attached, err := incidents.Attached(ctx, db, d.ID)
-	if err != nil {
-		return err
-	}
-	var mergedInto *string
-	if m := d.MergedIntoIncidentID; m != nil {
-		titles, err := incidents.Titles(ctx, db, o, []string{*m})
-		if err != nil {
+	o := owner(c)
+	var (
+		d           *hub.IncidentDetail
+		attached    []incidents.AttachedIncident
+		mergedInto  *string
+		thoughts    []hub.Thought
+		citations   []hub.Citation
+		suggestions []hub.Suggestion
+	)
+	// One moment of the database: the page polls, and its parts must agree.
+	err = s.store.ReadTx(c.UserContext(), func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		if d, err = incidents.Get(ctx, tx, o, id); err != nil {
 			return err
 		}
-		mergedInto = mergedTitle(m, titles)
-	}
-	thoughts, err := store.Thoughts(ctx, db, d.ID)
-	if err != nil {
+		if attached, err = incidents.Attached(ctx, tx, d.ID); err != nil {
+			return err
+		}
+		if m := d.MergedIntoIncidentID; m != nil {
+			titles, err := incidents.Titles(ctx, tx, o, []string{*m})
+			if err != nil {
+				return err
+			}
+			mergedInto = mergedTitle(m, titles)
+		}
+		if thoughts, err = store.Thoughts(ctx, tx, d.ID); err != nil {
+			return err
+		}
+		if citations, err = store.Citations(ctx, tx, d.ID); err != nil {
+			return err
+		}
+		suggestions, err = store.Suggestions(ctx, tx, d.ID)
 		return err
-	}
-	citations, err := store.Citations(ctx, db, d.ID)
-	if err != nil {
-		return err
-	}
-	suggestions, err := store.Suggestions(ctx, db, d.ID)
+	})
 	if err != nil {
 		return err
 	}

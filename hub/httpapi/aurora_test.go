@@ -369,10 +369,15 @@ func TestAuroraAPIMapping(t *testing.T) {
 }
 
 // queryCounter counts the queries a bun.DB runs.
+// queryCounter counts statements, not the transaction around them.
 type queryCounter struct{ n atomic.Int64 }
 
-func (q *queryCounter) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context {
-	q.n.Add(1)
+func (q *queryCounter) BeforeQuery(ctx context.Context, e *bun.QueryEvent) context.Context {
+	switch e.Operation() {
+	case "BEGIN", "COMMIT", "ROLLBACK":
+	default:
+		q.n.Add(1)
+	}
 	return ctx
 }
 

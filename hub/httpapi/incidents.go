@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"github.com/aurora-hub/aurora-hub/hub"
 	"github.com/aurora-hub/aurora-hub/hub/incidents"
 	"github.com/gofiber/fiber/v2"
+	"github.com/uptrace/bun"
 )
 
 // incidentJSON is the contract's incident object, plus the provider's own
@@ -260,11 +262,16 @@ func (s *Server) listIncidents(c *fiber.Ctx) error {
 
 // getIncident serves GET /incidents/:id.
 func (s *Server) getIncident(c *fiber.Ctx) error {
-	d, err := incidents.Get(c.UserContext(), s.store.Reads(), owner(c), c.Params("id"))
-	if err != nil {
+	var d *hub.IncidentDetail
+	var a *analysisJSON
+	err := s.store.ReadTx(c.UserContext(), func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		if d, err = incidents.Get(ctx, tx, owner(c), c.Params("id")); err != nil {
+			return err
+		}
+		a, err = incidentAnalysis(ctx, tx, d.ID)
 		return err
-	}
-	a, err := s.incidentAnalysis(c.UserContext(), d.ID)
+	})
 	if err != nil {
 		return err
 	}

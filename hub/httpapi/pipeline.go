@@ -122,8 +122,9 @@ type analysisJSON struct {
 	RCA         *rcaJSON       `json:"rca"`
 }
 
-func (s *Server) incidentAnalysis(ctx context.Context, id string) (*analysisJSON, error) {
-	db := s.store.Reads()
+// incidentAnalysis reads the enrichment, evidence, correlation and latest
+// analysis of incident id through db.
+func incidentAnalysis(ctx context.Context, db bun.IDB, id string) (*analysisJSON, error) {
 	enr, ev, err := store.IncidentEvidence(ctx, db, id)
 	if err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/aurora-hub/aurora-hub/hub/store"
+	"github.com/aurora-hub/aurora-hub/hub/store/storetest"
 	"github.com/hashicorp/go-hclog"
 	"github.com/uptrace/bun"
 )
@@ -63,5 +64,49 @@ func TestReadsDoNotWaitForTheWriter(t *testing.T) {
 	var n int
 	if err := st.Reads().NewSelect().Table("notes").ColumnExpr("count(*)").Scan(ctx, &n); err != nil || n != 2 {
 		t.Fatalf("after the commit: %d rows (%v), want 2", n, err)
+	}
+}
+
+// TestReadTxReadsOneMoment: the statements of a ReadTx read the database
+// as it was when the first of them ran, whatever commits meanwhile; the
+// next ReadTx sees the commit.
+func TestReadTxReadsOneMoment(t *testing.T) {
+	for _, driver := range storetest.Backends(t) {
+		t.Run(driver, func(t *testing.T) {
+			ctx := context.Background()
+			st := storetest.Open(t, driver)
+			if _, err := st.Bun().ExecContext(ctx, "CREATE TABLE notes (body TEXT)"); err != nil {
+				t.Fatal(err)
+			}
+			count := func(db bun.IDB) int {
+				var n int
+				if err := db.NewSelect().Table("notes").ColumnExpr("count(*)").Scan(ctx, &n); err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			err := st.ReadTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+				before := count(tx)
+				if _, err := st.Bun().ExecContext(ctx, "INSERT INTO notes VALUES ('meanwhile')"); err != nil {
+					return err
+				}
+				if after := count(tx); after != before {
+					t.Errorf("inside one ReadTx: %d rows, then %d after another connection's commit", before, after)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = st.ReadTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+				if n := count(tx); n != 1 {
+					t.Errorf("the next ReadTx reads %d rows, want the commit's 1", n)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }

@@ -180,6 +180,14 @@ func (s *Store) Bun() *bun.DB { return s.db }
 // correlating a storm, nor they behind it. On PostgreSQL it is Bun().
 func (s *Store) Reads() *bun.DB { return s.reads }
 
+// ReadTx runs fn in a read-only transaction on Reads: its statements read
+// one moment of the database (a WAL snapshot on SQLite, REPEATABLE READ on
+// PostgreSQL), so a page read in several statements never mixes an
+// incident with rows written after it.
+func (s *Store) ReadTx(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) error) error {
+	return s.reads.RunInTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}, fn)
+}
+
 // readConns is how many SQLite connections serve Reads.
 const readConns = 4
 
