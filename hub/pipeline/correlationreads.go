@@ -14,7 +14,7 @@ import (
 // service together (incidents.CandidateBatch), the candidates' evidence,
 // and the parents their candidates lead to. In a storm a chunk's incidents
 // share their service, candidates and parent, and reading them per
-// incident was most of early correlation's cost. Attached keeps what it
+// incident was most of early correlation's cost. attached keeps what it
 // holds true to what the transaction writes.
 type correlationReads struct {
 	tx bun.Tx

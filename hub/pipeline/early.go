@@ -141,6 +141,8 @@ func (w *CorrelateIncidentsWorker) correlate(ctx context.Context, ids []string) 
 				return err
 			}
 		}
+		// In ids' order, leaving out those gone (retention) and those with
+		// nothing to match on before enrichment.
 		var incs []*incidents.Facts
 		for _, id := range ids {
 			if inc := facts[id]; inc != nil && (inc.ServiceID != "" || inc.IncidentKey != "") {
@@ -154,13 +156,9 @@ func (w *CorrelateIncidentsWorker) correlate(ctx context.Context, ids []string) 
 		// joined: incidents that others joined in this transaction (their
 		// stored affected services changed since facts were read).
 		joined := map[string]bool{}
-		for _, id := range ids {
-			inc := facts[id]
-			if inc == nil || (inc.ServiceID == "" && inc.IncidentKey == "") {
-				continue // gone (retention), or nothing to match on before enrichment
-			}
-			if joined[id] {
-				if inc, err = incidents.LoadFacts(ctx, tx, id); err != nil {
+		for _, inc := range incs {
+			if joined[inc.ID] {
+				if inc, err = incidents.LoadFacts(ctx, tx, inc.ID); err != nil {
 					return err
 				}
 			}
