@@ -6,14 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aurora-hub/aurora-hub/hub/config"
 	"github.com/aurora-hub/aurora-hub/hub/incidents"
-	"github.com/aurora-hub/aurora-hub/hub/live"
-	"github.com/aurora-hub/aurora-hub/hub/metrics"
 	"github.com/aurora-hub/aurora-hub/hub/pipeline"
 	"github.com/aurora-hub/aurora-hub/hub/store/storetest"
 	"github.com/aurora-hub/aurora-hub/sdk"
-	"github.com/hashicorp/go-hclog"
 	"github.com/uptrace/bun"
 )
 
@@ -24,12 +20,10 @@ import (
 func BenchmarkEarlyCorrelation(b *testing.B) {
 	const storm, perJob, perTx = 2048, 128, 32
 	ctx := context.Background()
-	log := hclog.NewNullLogger()
 	for b.Loop() {
 		b.StopTimer()
 		st := storetest.Open(b, "sqlite")
-		w := &pipeline.CorrelateIncidentsWorker{Deps: pipeline.Deps{Store: st, Live: live.New(st, false, log), Logger: log,
-			Metrics: metrics.New(metrics.Options{}), Config: config.Pipeline{CorrelationWindow: 15 * time.Minute, CorrelationThreshold: 0.6}}}
+		w := &pipeline.CorrelateIncidentsWorker{Deps: earlyDeps(st)}
 		ids := make([]string, 0, storm)
 		base := time.Now().UTC().Add(-time.Minute)
 		src := incidents.Source{Provider: "pagerduty", OwnerKind: "user", OwnerID: "u1", ConnectionID: "c1"}

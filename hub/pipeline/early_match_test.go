@@ -8,14 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aurora-hub/aurora-hub/hub/config"
 	"github.com/aurora-hub/aurora-hub/hub/incidents"
-	"github.com/aurora-hub/aurora-hub/hub/live"
-	"github.com/aurora-hub/aurora-hub/hub/metrics"
 	"github.com/aurora-hub/aurora-hub/hub/pipeline"
 	"github.com/aurora-hub/aurora-hub/hub/store/storetest"
 	"github.com/aurora-hub/aurora-hub/sdk"
-	"github.com/hashicorp/go-hclog"
 	"github.com/uptrace/bun"
 )
 
@@ -31,9 +27,7 @@ func TestEarlyCorrelationMatchesOneByOne(t *testing.T) {
 		t.Run(driver, func(t *testing.T) {
 			ctx := context.Background()
 			st := storetest.Open(t, driver)
-			log := hclog.NewNullLogger()
-			w := &pipeline.CorrelateIncidentsWorker{Deps: pipeline.Deps{Store: st, Live: live.New(st, false, log), Logger: log,
-				Metrics: metrics.New(metrics.Options{}), Config: config.Pipeline{CorrelationWindow: 15 * time.Minute, CorrelationThreshold: 0.6}}}
+			w := &pipeline.CorrelateIncidentsWorker{Deps: earlyDeps(st)}
 			rng := rand.New(rand.NewPCG(11, 17))
 			titles := []string{"Connection errors on postgres-primary", "Replication lag on postgres-primary", "Disk almost full on db-7", "Certificate expired for www"}
 			base := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)

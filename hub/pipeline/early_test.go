@@ -27,10 +27,8 @@ func startEarly(t *testing.T, driver string) (*store.Store, *jobs.Client) {
 	t.Helper()
 	ctx := context.Background()
 	st := storetest.Open(t, driver)
-	log := hclog.NewNullLogger()
-	deps := pipeline.Deps{Store: st, Live: live.New(st, false, log), Logger: log, Metrics: metrics.New(metrics.Options{}),
-		Plugins: pluginhost.New(pluginhost.Options{Logger: log}),
-		Config:  config.Pipeline{CorrelationWindow: 15 * time.Minute, CorrelationThreshold: 0.6}}
+	deps := earlyDeps(st)
+	log := deps.Logger
 	wakeups := pipeline.NewWakeups(st.Driver)
 	if err := jobs.Migrate(ctx, st, log); err != nil {
 		t.Fatal(err)
@@ -47,6 +45,15 @@ func startEarly(t *testing.T, driver string) (*store.Store, *jobs.Client) {
 	}
 	runJobs(t, client)
 	return st, client
+}
+
+// earlyDeps are the pipeline's dependencies for early correlation on st:
+// a 15-minute window, threshold 0.6, no log.
+func earlyDeps(st *store.Store) pipeline.Deps {
+	log := hclog.NewNullLogger()
+	return pipeline.Deps{Store: st, Live: live.New(st, false, log), Logger: log, Metrics: metrics.New(metrics.Options{}),
+		Plugins: pluginhost.New(pluginhost.Options{Logger: log}),
+		Config:  config.Pipeline{CorrelationWindow: 15 * time.Minute, CorrelationThreshold: 0.6}}
 }
 
 // triggered is an inbox row of a PagerDuty incident.triggered event.

@@ -23,14 +23,7 @@ func TestYieldToApply(t *testing.T) {
 		case <-time.After(200 * time.Millisecond):
 		}
 		w.behind.Store(false)
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatal(err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("still waiting after the backlog was applied")
-		}
+		returns(t, done, "still waiting after the backlog was applied")
 	})
 	t.Run("backlog, cancelled", func(t *testing.T) {
 		w := NewWakeups("sqlite")
@@ -58,13 +51,20 @@ func TestYieldToApply(t *testing.T) {
 		w := NewWakeups("sqlite")
 		done := make(chan error, 1)
 		go func() { done <- w.yieldToApply(ctx, time.Now().Add(-time.Hour)) }()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatal(err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("waited with no backlog and no webhook arriving")
-		}
+		returns(t, done, "waited with no backlog and no webhook arriving")
 	})
+}
+
+// returns fails the test unless done delivers nil within 10 s (late says
+// what not returning means).
+func returns(t *testing.T, done <-chan error, late string) {
+	t.Helper()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal(late)
+	}
 }
