@@ -62,3 +62,38 @@ func TestSQLiteCheckpointHoldsConnectionOnlyForALargeLog(t *testing.T) {
 		t.Errorf("%d checkpoints held the hub's connection during 0.5 s of light writes (log file %d bytes, limit %d): want at most 1", n, st.WALSize(), limit)
 	}
 }
+
+// TestSQLiteIdleLargeLogIsTruncated: a burst that ends with the log file at
+// more than half of HUB_SQLITE_WAL_LIMIT leaves no writer to start the log
+// over, so the checkpoints must cut the file themselves. The loop ran a
+// RESTART every 50 ms (each holding the hub's connection) and never got to
+// its idle TRUNCATE: the idle log kept its size (webhooks'
+// TestSQLiteWALStaysBounded failed, now and then, with 16.3 MiB left of a
+// 32 MiB limit after 30 s, everything copied).
+func TestSQLiteIdleLargeLogIsTruncated(t *testing.T) {
+	const limit = 4 << 20
+	ctx := context.Background()
+	st, err := store.Open(ctx, store.Options{Driver: "sqlite", SQLitePath: filepath.Join(t.TempDir(), "hub.db"), WALLimit: limit, Logger: hclog.NewNullLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	db := st.Bun()
+	if _, err := db.ExecContext(ctx, "CREATE TABLE filler (b TEXT)"); err != nil {
+		t.Fatal(err)
+	}
+	// One commit of 3 MiB: the log file ends at three quarters of the limit.
+	if _, err := db.ExecContext(ctx, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 96) INSERT INTO filler (b) SELECT ? FROM n", strings.Repeat("x", 32<<10)); err != nil {
+		t.Fatal(err)
+	}
+	if size := st.WALSize(); size < limit/2 {
+		t.Fatalf("the log file is %d bytes after the burst; the test needs at least half of %d", size, limit)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for st.WALSize() > 1<<20 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the idle log file is still %d bytes after 10 s (%d checkpoints held the connection)", st.WALSize(), st.ExclusiveCheckpoints())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

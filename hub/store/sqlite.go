@@ -100,7 +100,8 @@ const walIdleFloor = 1 << 20
 //     writers held back (a writer faster than the copies otherwise took the
 //     log past the limit);
 //   - when the log has been fully copied and nothing was written since the
-//     previous look, a TRUNCATE one: an idle hub gives the disk back.
+//     previous look, a TRUNCATE one, whatever the file's size: an idle hub
+//     gives the disk back.
 //
 // RESTART and TRUNCATE wait for writers, so they run while this loop holds
 // the hub's one connection: writers queue in database/sql for the few
@@ -139,8 +140,16 @@ func (s *Store) checkpointLoop(ctx context.Context) {
 		if size >= s.walLimit/2 {
 			// A writer outran the PASSIVE copies: copy and restart the log
 			// while holding the connection, so it cannot grow meanwhile.
-			_, _, err := s.exclusiveCheckpoint(ctx, "RESTART")
+			// Only the next writer starts the log over (and cuts the file
+			// back): when nothing was written since the last look, cut it
+			// here, or an idle hub keeps the file and runs this every 50 ms.
+			frames, done, err := s.exclusiveCheckpoint(ctx, "RESTART")
 			warn("RESTART", err)
+			if err == nil && frames == done && frames == prevFrames {
+				_, _, err = s.exclusiveCheckpoint(ctx, "TRUNCATE")
+				warn("TRUNCATE", err)
+			}
+			prevFrames = frames
 			continue
 		}
 		if !over && time.Since(lastPassive) < time.Second {
