@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/url"
 	"path/filepath"
 	"time"
@@ -33,7 +34,8 @@ type drain struct {
 // measureDrain polls the child's database (a connection of its own,
 // read-only work) and its API after a storm until the pipeline has caught
 // up or wait has passed since the last delivery.
-func measureDrain(ctx context.Context, c *child, driver, dbURL string, l *load, wait time.Duration) (drain, error) {
+// With trace, it writes one line a second of how far the pipeline got.
+func measureDrain(ctx context.Context, c *child, driver, dbURL string, l *load, wait time.Duration, trace io.Writer) (drain, error) {
 	var d drain
 	var last int64
 	for i := range l.accepted {
@@ -50,6 +52,7 @@ func measureDrain(ctx context.Context, c *child, driver, dbURL string, l *load, 
 	defer db.Close()
 	d.applied, d.listed, d.decided, d.processed = -1, -1, -1, -1
 	deadline := lastAt.Add(wait)
+	var traced time.Time
 	for time.Now().Before(deadline) && (d.applied < 0 || d.listed < 0 || d.decided < 0 || d.processed < 0) {
 		var pending, stored int
 		if err := db.QueryRowContext(ctx, "SELECT (SELECT count(*) FROM webhook_inbox WHERE applied_at IS NULL), (SELECT count(*) FROM incidents)").Scan(&pending, &stored); err != nil {
@@ -91,6 +94,11 @@ func measureDrain(ctx context.Context, c *child, driver, dbURL string, l *load, 
 		if d.processed < 0 && stored >= d.accepted && d.processedCount >= stored && unfinished == 0 {
 			d.processed = time.Since(lastAt)
 		}
+		if trace != nil && time.Since(traced) >= time.Second {
+			traced = time.Now()
+			fmt.Fprintf(trace, "  %5.1f s after the last 202: %d pending, %d stored, %d listed, %d decided, %d processed\n",
+				time.Since(lastAt).Seconds(), pending, stored, d.listedCount, d.decidedCount, d.processedCount)
+		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	// Accept to visible: incidents.created_at is set in the transaction
@@ -128,6 +136,11 @@ func measureDrain(ctx context.Context, c *child, driver, dbURL string, l *load, 
 	d.visible = loadgen.Summarize(lat)
 	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM incidents WHERE parent_incident_id IS NOT NULL").Scan(&d.correlated); err != nil {
 		return d, err
+	}
+	if trace != nil {
+		if err := traceJobs(ctx, db, lastAt, trace); err != nil {
+			return d, err
+		}
 	}
 	return d, nil
 }
@@ -191,4 +204,55 @@ func listAll(base string) (int, error) {
 		}
 		cursor = *page.NextCursor
 	}
+}
+
+// traceJobs writes, for the apply and early-correlation jobs, how long
+// they ran and how long their worker waited between two of them (for the
+// next fetch): the time a queue of one worker leaves SQLite's writer idle.
+func traceJobs(ctx context.Context, db *sql.DB, lastAt time.Time, w io.Writer) error {
+	rows, err := db.QueryContext(ctx, "SELECT kind, attempted_at, finalized_at FROM river_job"+
+		" WHERE kind IN ('apply_webhook_events', 'correlate_incidents') AND attempted_at IS NOT NULL AND finalized_at IS NOT NULL"+
+		" ORDER BY kind, attempted_at")
+	if err != nil {
+		return fmt.Errorf("reading jobs: %w", err)
+	}
+	defer rows.Close()
+	type span struct{ began, ended time.Time }
+	var kinds []string
+	spans := map[string][]span{}
+	for rows.Next() {
+		var kind string
+		var began, ended any
+		if err := rows.Scan(&kind, &began, &ended); err != nil {
+			return fmt.Errorf("reading jobs: %w", err)
+		}
+		var sp span
+		if sp.began, err = asTime(began); err != nil {
+			return err
+		}
+		if sp.ended, err = asTime(ended); err != nil {
+			return err
+		}
+		if spans[kind] == nil {
+			kinds = append(kinds, kind)
+		}
+		spans[kind] = append(spans[kind], sp)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("reading jobs: %w", err)
+	}
+	for _, kind := range kinds {
+		sp := spans[kind]
+		var ran, between time.Duration
+		for i, s := range sp {
+			ran += s.ended.Sub(s.began)
+			// Gaps of a second or more: nothing was there to run.
+			if gap := s.began.Sub(sp[max(i-1, 0)].ended); i > 0 && gap > 0 && gap < time.Second {
+				between += gap
+			}
+		}
+		fmt.Fprintf(w, "  %s: %d jobs from %.1f to %.1f s after the last 202, running %.1f s, between two jobs %.1f s\n",
+			kind, len(sp), sp[0].began.Sub(lastAt).Seconds(), sp[len(sp)-1].ended.Sub(lastAt).Seconds(), ran.Seconds(), between.Seconds())
+	}
+	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"flag"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -36,6 +37,7 @@ type options struct {
 	rate       int
 	stormRate  int
 	drainWait  time.Duration
+	trace      bool
 	pluginDir  string
 	cpuProfile string
 	only       string
@@ -63,6 +65,7 @@ func main() {
 	flag.IntVar(&o.rate, "rate", 1000, "requests per second for the latency runs")
 	flag.IntVar(&o.stormRate, "storm-rate", 5000, "requests per second of the storm the pipeline must drain")
 	flag.DurationVar(&o.drainWait, "drain-wait", 30*time.Second, "how long after a storm's last delivery to wait for the pipeline")
+	flag.BoolVar(&o.trace, "drain-trace", false, "print the drain's progress once a second")
 	flag.StringVar(&o.pluginDir, "plugin-dir", "bin/plugins", "directory with aurora-plugin-pagerduty")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of each server to <this>-<row>-<phase>.pprof")
 	flag.StringVar(&o.only, "only", "", "run only the rows whose name contains this")
@@ -231,8 +234,14 @@ func measure(ctx context.Context, o options, r *row, bodies []loadgen.Body) erro
 		return nil
 	}
 	return phase("drain", func(c *child, l *load, dbURL string) error {
+		began := time.Now()
 		r.stormLat, r.stormOK, r.stormErrs = l.openLoop(o.stormRate, o.duration)
-		d, err := measureDrain(ctx, c, r.db, dbURL, l, o.drainWait)
+		var trace io.Writer
+		if o.trace {
+			trace = os.Stderr
+			fmt.Fprintf(trace, "  storm delivered in %.1f s\n", time.Since(began).Seconds())
+		}
+		d, err := measureDrain(ctx, c, r.db, dbURL, l, o.drainWait, trace)
 		r.drain = &d
 		return err
 	})
