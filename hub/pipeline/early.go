@@ -79,7 +79,9 @@ func (w *CorrelateIncidentsWorker) Work(ctx context.Context, job *river.Job[Corr
 // decisions: an incident that joins another takes those that had joined it
 // along.
 func (w *CorrelateIncidentsWorker) byService(ctx context.Context, ids []string) ([]string, error) {
-	facts, err := incidents.LoadFactsOf(ctx, w.Store.Bun(), ids)
+	// On the read connections: ordering needs no writer, and their
+	// transaction committed before this job could start.
+	facts, err := incidents.LoadFactsOf(ctx, w.Store.Reads(), ids)
 	if err != nil {
 		return nil, err
 	}

@@ -161,9 +161,10 @@ func TestStormIsCorrelatedWhileEnrichmentWaits(t *testing.T) {
 }
 
 // TestEarlyCorrelationIsBatched: the apply worker enqueues the early
-// correlation of what its transactions opened in jobs of up to 128
-// incidents (one per 8-event transaction kept early correlation waiting
-// on River's fetches), and every opened incident is in exactly one.
+// correlation of what its transactions opened in jobs of up to
+// CorrelateBatch incidents (one per 8-event transaction kept early
+// correlation waiting on River's fetches), and every opened incident is in
+// exactly one.
 func TestEarlyCorrelationIsBatched(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -171,7 +172,7 @@ func TestEarlyCorrelationIsBatched(t *testing.T) {
 		wantJobs  int
 	}{
 		{name: "one job for a few", incidents: 5, wantJobs: 1},
-		{name: "a storm in jobs of 128", incidents: 300, wantJobs: 3},
+		{name: "a storm in several jobs", incidents: 2*pipeline.CorrelateBatch + 44, wantJobs: 3},
 	}
 	for _, driver := range storetest.Backends(t) {
 		for _, tt := range tests {
@@ -214,8 +215,8 @@ func TestEarlyCorrelationIsBatched(t *testing.T) {
 					if err := json.Unmarshal([]byte(a), &job); err != nil {
 						t.Fatal(err)
 					}
-					if len(job.IncidentIDs) > 128 {
-						t.Errorf("a job of %d incidents, want at most 128", len(job.IncidentIDs))
+					if len(job.IncidentIDs) > pipeline.CorrelateBatch {
+						t.Errorf("a job of %d incidents, want at most %d", len(job.IncidentIDs), pipeline.CorrelateBatch)
 					}
 					for _, id := range job.IncidentIDs {
 						seen[id]++

@@ -19,3 +19,7 @@ func (w *CorrelateIncidentsWorker) CorrelateEarly(ctx context.Context, ids []str
 func (w *CorrelateIncidentsWorker) ByService(ctx context.Context, ids []string) ([]string, error) {
 	return w.byService(ctx, ids)
 }
+
+// CorrelateBatch is how many opened incidents a correlate_incidents job
+// takes at most.
+const CorrelateBatch = correlateBatch
