@@ -66,6 +66,12 @@ type Wakeups struct {
 	// behind: the apply worker's last transaction was full, so more
 	// events wait (see yieldToApply).
 	behind atomic.Bool
+	// applying lets one apply job run at a time on SQLite (nil on
+	// PostgreSQL, where replicas' jobs lock disjoint events). Two took
+	// turns on the one writer, each taking the events the other had read
+	// ahead (readAhead); one after the other, the second applies what the
+	// first left.
+	applying chan struct{}
 }
 
 // ingestWindow: webhooks count as arriving for this long after the inbox's
@@ -83,7 +89,11 @@ func (w *Wakeups) ingesting() bool {
 
 // NewWakeups returns the policy for a database driver.
 func NewWakeups(driver string) *Wakeups {
-	return &Wakeups{always: driver != "sqlite", window: ingestWindow}
+	w := &Wakeups{always: driver != "sqlite", window: ingestWindow}
+	if !w.always {
+		w.applying = make(chan struct{}, 1)
+	}
+	return w
 }
 
 // Claim reports whether the caller must enqueue an apply job in the
@@ -129,7 +139,20 @@ func (w *Wakeups) correlateChunk() int {
 const ingestCorrelateChunk = 2
 
 // started is called as an apply job begins: later commits need a new job.
-func (w *Wakeups) started() { w.pending.Store(false) }
+// On SQLite it waits until no other apply job runs; call the function it
+// returns when the job ends.
+func (w *Wakeups) started(ctx context.Context) (func(), error) {
+	w.pending.Store(false)
+	if w.applying == nil {
+		return func() {}, nil
+	}
+	select {
+	case w.applying <- struct{}{}:
+		return func() { <-w.applying }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
 
 // yieldToApply is called by background work that shares the apply
 // worker's database (early correlation) after a piece of work that took
@@ -185,19 +208,40 @@ type ApplyEventsWorker struct {
 
 // Work implements river.Worker.
 func (w *ApplyEventsWorker) Work(ctx context.Context, _ *river.Job[ApplyEventsArgs]) error {
-	w.Wakeups.started()
+	done, err := w.Wakeups.started(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
 	defer w.Wakeups.behind.Store(false)
 	// carried: incidents opened by committed chunks of this run whose early
 	// correlation is not enqueued yet (see enqueueCorrelation).
 	var carried []string
+	// On SQLite each chunk's events are read and decoded on a read
+	// connection, the next while the current one is applied (readAhead).
+	ahead := w.readAhead(ctx, 0, w.Wakeups.chunk())
 	for {
-		began := time.Now()
 		var ids []int64
 		out := applied{correlate: slices.Clip(carried)}
 		limit := w.Wakeups.chunk()
+		var rows []store.PendingEvent
+		if ahead != nil {
+			// A failed read is read again in the transaction.
+			if r, err := ahead.wait(ctx); err == nil {
+				rows, limit = r, ahead.limit
+			}
+			ahead = nil
+		}
 		err := w.Store.InTxDeferring(ctx, func(ctx context.Context, tx bun.Tx) error {
-			var err error
-			if ids, err = w.apply(ctx, tx, nil, limit, &out); err != nil {
+			pending, err := confirmAhead(ctx, tx, rows, limit)
+			if err != nil {
+				return err
+			}
+			// The next chunk is read meanwhile: the events after this one.
+			if ahead == nil && len(pending) == limit {
+				ahead = w.readAhead(ctx, pending[len(pending)-1].ID, w.Wakeups.chunk())
+			}
+			if ids, err = w.applyRows(ctx, tx, pending, &out); err != nil {
 				return err
 			}
 			return enqueueCorrelation(ctx, tx, &out, len(ids) < limit)
@@ -216,16 +260,14 @@ func (w *ApplyEventsWorker) Work(ctx context.Context, _ *river.Job[ApplyEventsAr
 		if len(ids) < limit {
 			return nil
 		}
+		// A backlog: the next chunk at once, also while webhooks keep
+		// arriving. The inbox's commits go first on SQLite's writer
+		// (store.InTxUrgent) and a chunk is small then (ingestChunk); a
+		// worker that waited as long as each chunk took (and then one job at
+		// a time, see Wakeups.applying) applied 5,000 of a 50,000-event
+		// storm while it arrived, and the rest 11 to 12 s after it, against
+		// 9 to 11 s without waiting (docs/performance.md, round 7).
 		w.Wakeups.behind.Store(true)
-		// A backlog while webhooks keep arriving: applying yields half of
-		// its time, so accepting webhooks (what PagerDuty waits on) keeps the
-		// machine and SQLite's one connection first; the backlog is applied
-		// at full speed as soon as the burst ends.
-		if w.Wakeups.ingesting() {
-			if err := waitAsLong(ctx, began); err != nil {
-				return err
-			}
-		}
 	}
 }
 
@@ -286,6 +328,12 @@ func (w *ApplyEventsWorker) apply(ctx context.Context, tx bun.Tx, only []int64, 
 	if err != nil {
 		return nil, fmt.Errorf("loading events: %w", err)
 	}
+	return w.applyRows(ctx, tx, rows, out)
+}
+
+// applyRows is apply's work on the pending events rows, read in tx or
+// confirmed in it (confirmAhead).
+func (w *ApplyEventsWorker) applyRows(ctx context.Context, tx bun.Tx, rows []store.PendingEvent, out *applied) ([]int64, error) {
 	ids := make([]int64, len(rows))
 	for i, row := range rows {
 		ids[i] = row.ID

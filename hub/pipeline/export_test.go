@@ -3,6 +3,9 @@ package pipeline
 import (
 	"context"
 	"time"
+
+	"github.com/aurora-hub/aurora-hub/hub/store"
+	"github.com/uptrace/bun"
 )
 
 // SetIngestWindow widens how long after a commit webhooks count as arriving,
@@ -23,3 +26,12 @@ func (w *CorrelateIncidentsWorker) ByService(ctx context.Context, ids []string) 
 // CorrelateBatch is how many opened incidents a correlate_incidents job
 // takes at most.
 const CorrelateBatch = correlateBatch
+
+// ConfirmAhead returns the events an apply transaction takes given those
+// read ahead (confirmAhead).
+func ConfirmAhead(ctx context.Context, tx bun.Tx, ahead []store.PendingEvent, limit int) ([]store.PendingEvent, error) {
+	return confirmAhead(ctx, tx, ahead, limit)
+}
+
+// Started is what an apply job does first (Wakeups.started).
+func (w *Wakeups) Started(ctx context.Context) (func(), error) { return w.started(ctx) }

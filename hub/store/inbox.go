@@ -35,6 +35,9 @@ type PendingEvent struct {
 const (
 	sqlitePendingInbox = "SELECT id, provider, connection_id, owner_kind, owner_id, event_type, event, received_at" +
 		" FROM webhook_inbox WHERE applied_at IS NULL AND attempts < ? ORDER BY id LIMIT ?"
+	sqlitePendingInboxAfter = "SELECT id, provider, connection_id, owner_kind, owner_id, event_type, event, received_at" +
+		" FROM webhook_inbox WHERE applied_at IS NULL AND attempts < ? AND id > ? ORDER BY id LIMIT ?"
+	sqlitePendingInboxIDs  = "SELECT id FROM webhook_inbox WHERE applied_at IS NULL AND attempts < ? ORDER BY id LIMIT ?"
 	sqliteMarkInboxApplied = "UPDATE webhook_inbox SET applied_at = ?, attempts = attempts + 1, last_error = ''" +
 		" WHERE id IN (SELECT value FROM json_each(?))"
 )
@@ -66,6 +69,11 @@ func PendingInbox(ctx context.Context, tx bun.IDB, only []int64, limit, maxAttem
 	if err != nil {
 		return nil, fmt.Errorf("reading pending inbox events: %w", err)
 	}
+	return scanPending(rows, limit)
+}
+
+// scanPending reads PendingInbox's rows and closes them.
+func scanPending(rows *sql.Rows, limit int) ([]PendingEvent, error) {
 	defer rows.Close()
 	out := make([]PendingEvent, 0, limit)
 	// The record is read in place (RawBytes, valid until the next Scan):
@@ -83,6 +91,49 @@ func PendingInbox(ctx context.Context, tx bun.IDB, only []int64, limit, maxAttem
 		return nil, fmt.Errorf("reading pending inbox events: %w", err)
 	}
 	return out, nil
+}
+
+// PendingInboxAfter is PendingInbox on SQLite, without a transaction, for
+// events with ids above after: the apply worker reads and decodes its next
+// chunk on a read connection (Store.Reads) while its current transaction
+// holds the writer, and confirms it with PendingInboxIDs once its turn
+// comes. On SQLite an event with a larger id always committed later.
+func PendingInboxAfter(ctx context.Context, db bun.IDB, after int64, limit, maxAttempts int) ([]PendingEvent, error) {
+	q := SQLiteConn(db)
+	if q == nil {
+		return nil, fmt.Errorf("reading pending inbox events ahead: SQLite only")
+	}
+	rows, err := q.QueryContext(ctx, sqlitePendingInboxAfter, maxAttempts, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("reading pending inbox events: %w", err)
+	}
+	return scanPending(rows, limit)
+}
+
+// PendingInboxIDs returns the ids of the first limit events PendingInbox
+// would return on SQLite, without reading their records.
+func PendingInboxIDs(ctx context.Context, tx bun.IDB, limit, maxAttempts int) ([]int64, error) {
+	q := SQLiteConn(tx)
+	if q == nil {
+		return nil, fmt.Errorf("reading pending inbox ids: SQLite only")
+	}
+	rows, err := q.QueryContext(ctx, sqlitePendingInboxIDs, maxAttempts, limit)
+	if err != nil {
+		return nil, fmt.Errorf("reading pending inbox ids: %w", err)
+	}
+	defer rows.Close()
+	ids := make([]int64, 0, limit)
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("reading pending inbox ids: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading pending inbox ids: %w", err)
+	}
+	return ids, nil
 }
 
 // MarkInboxApplied marks the events ids applied at now (one more attempt,
