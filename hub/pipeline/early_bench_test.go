@@ -15,10 +15,10 @@ import (
 
 // BenchmarkEarlyCorrelation: a storm's early correlation on SQLite, as
 // its correlate_incidents jobs run once the storm is applied: 2,048 new
-// incidents over 20 services, 128 per job, 32 per transaction. Reports the
-// time per incident.
+// incidents over 20 services, CorrelateBatch per job, 32 per transaction.
+// Reports the time per incident.
 func BenchmarkEarlyCorrelation(b *testing.B) {
-	const storm, perJob, perTx = 2048, 128, 32
+	const storm, perJob, perTx = 2048, pipeline.CorrelateBatch, 32
 	ctx := context.Background()
 	for b.Loop() {
 		b.StopTimer()

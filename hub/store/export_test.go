@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"testing/fstest"
 	"time"
+
+	"github.com/uptrace/bun/migrate"
 )
 
 // MigrateBefore applies the pending migrations older than version, so a
@@ -30,7 +32,7 @@ func (s *Store) MigrateBefore(ctx context.Context, version string) error {
 		}
 		older[e.Name()] = &fstest.MapFile{Data: b}
 	}
-	return s.migrateFS(ctx, older)
+	return s.migrateFS(ctx, older, version)
 }
 
 // ExclusiveCheckpoints is how many checkpoints ran holding the hub's connection.
@@ -38,3 +40,9 @@ func (s *Store) ExclusiveCheckpoints() int64 { return s.exclusiveCheckpoints.Loa
 
 // SetMaxDefer sets how long deferring transactions stand back at most.
 func (s *Store) SetMaxDefer(d time.Duration) { s.prio.limit = d }
+
+// UndoParentWithoutForeignKey runs the Down of the SQLite migration that
+// removed incidents.parent_incident_id's foreign key.
+func (s *Store) UndoParentWithoutForeignKey(ctx context.Context) error {
+	return sqliteParentWithoutForeignKey.Down(ctx, migrate.NewMigrator(s.db, migrate.NewMigrations()), nil)
+}

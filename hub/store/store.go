@@ -270,7 +270,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.migrateFS(ctx, sub)
+	return s.migrateFS(ctx, sub, "")
 }
 
 // migrations is the migration files of the store's driver.
@@ -282,11 +282,26 @@ func (s *Store) migrations() (fs.FS, error) {
 	return sub, nil
 }
 
-// migrateFS applies the pending migrations of sub.
-func (s *Store) migrateFS(ctx context.Context, sub fs.FS) error {
+// goMigrations are the driver's migrations written in Go, applied in
+// version order with its SQL files.
+func (s *Store) goMigrations() []migrate.Migration {
+	if s.Driver == "sqlite" {
+		return []migrate.Migration{sqliteParentWithoutForeignKey}
+	}
+	return nil
+}
+
+// migrateFS applies the pending migrations of sub, and those written in
+// Go older than before (all when before is empty).
+func (s *Store) migrateFS(ctx context.Context, sub fs.FS, before string) error {
 	ms := migrate.NewMigrations()
 	if err := ms.Discover(sub); err != nil {
 		return fmt.Errorf("discovering migrations: %w", err)
+	}
+	for _, m := range s.goMigrations() {
+		if before == "" || m.Name < before {
+			ms.Add(m)
+		}
 	}
 	m := migrate.NewMigrator(s.db, ms, migrate.WithTableName("hub_migrations"), migrate.WithLocksTableName("hub_migration_locks"))
 	if err := m.Init(ctx); err != nil {
