@@ -141,6 +141,14 @@ func measureDrain(ctx context.Context, c *child, driver, dbURL string, l *load, 
 		if err := traceJobs(ctx, db, lastAt, trace); err != nil {
 			return d, err
 		}
+		// The storm's parents: processed (enriched) first, whatever the
+		// number of their children.
+		var top, done int
+		if err := db.QueryRowContext(ctx, "SELECT count(*), count(p.incident_id) FROM incidents i"+
+			" LEFT JOIN incident_processed p ON p.incident_id = i.id WHERE i.parent_incident_id IS NULL").Scan(&top, &done); err != nil {
+			return d, fmt.Errorf("reading top-level incidents: %w", err)
+		}
+		fmt.Fprintf(trace, "  top-level incidents at the end: %d, %d of them processed\n", top, done)
 	}
 	return d, nil
 }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/aurora-hub/aurora-hub/hub/incidents"
+	"github.com/aurora-hub/aurora-hub/hub/jobs"
 	"github.com/aurora-hub/aurora-hub/hub/live"
 	"github.com/aurora-hub/aurora-hub/hub/pipeline"
 	"github.com/aurora-hub/aurora-hub/hub/pluginhost"
@@ -33,8 +35,8 @@ func (failingAnalyzer) Analyze(context.Context, rca.Input) (*rca.Report, error) 
 // order, skips one already marked processed (a retried or rescued chunk),
 // and hands one it cannot process to a process_incident job of its own
 // while still processing the incidents after it. With a run time of 1 ns
-// each run processes one incident and snoozes: the same outcome, no
-// attempt spent.
+// each run processes one incident and hands the rest to a job in its
+// place: the same outcome, no attempt spent.
 func TestProcessIncidentsChunk(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -77,23 +79,10 @@ func TestProcessIncidentsChunk(t *testing.T) {
 					t.Fatal(err)
 				}
 				runJobs(t, jc)
-				deadline := time.Now().Add(20 * time.Second)
-				for {
-					j, err := jc.JobGet(ctx, ins.Job.ID)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if j.State == rivertype.JobStateCompleted {
-						if j.Attempt != 1 {
-							t.Fatalf("chunk completed after %d attempts, want 1: %v", j.Attempt, j.Errors)
-						}
-						break
-					}
-					if time.Now().After(deadline) {
-						t.Fatalf("chunk job %s after 20 s (errors %v), want completed", j.State, j.Errors)
-					}
-					time.Sleep(25 * time.Millisecond)
+				if ins.Job.Attempt > 1 {
+					t.Fatal("the chunk's job was tried before it ran")
 				}
+				waitChunksDone(t, jc)
 
 				done, err := incidents.Processed(ctx, st.Bun(), chunk)
 				if err != nil {
@@ -129,5 +118,97 @@ func TestProcessIncidentsChunk(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// waitChunksDone waits until every process_incidents job completed, each
+// at its first attempt.
+func waitChunksDone(t *testing.T, jc *jobs.Client) {
+	t.Helper()
+	ctx := context.Background()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		res, err := jc.JobList(ctx, river.NewJobListParams().Kinds(pipeline.ProcessIncidentsArgs{}.Kind()).First(1000))
+		if err != nil {
+			t.Fatal(err)
+		}
+		left := 0
+		for _, j := range res.Jobs {
+			if j.State != rivertype.JobStateCompleted {
+				left++
+			} else if j.Attempt != 1 {
+				t.Fatalf("a chunk completed after %d attempts, want 1: %v", j.Attempt, j.Errors)
+			}
+		}
+		if left == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d chunk jobs left after 20 s", left)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// TestChunkKeepsItsPlaceInLine: a chunk's job that used its run time
+// leaves the rest of its incidents in its place in line, ahead of chunks
+// enqueued after it. A snoozed job went behind all of them: in a storm the
+// first chunk's parents waited behind thousands of children.
+func TestChunkKeepsItsPlaceInLine(t *testing.T) {
+	for _, driver := range storetest.Backends(t) {
+		t.Run(driver, func(t *testing.T) {
+			ctx := context.Background()
+			st := storetest.Open(t, driver)
+			log := hclog.NewNullLogger()
+			src := incidents.Source{Provider: "pagerduty", OwnerKind: "user", OwnerID: "u1", ConnectionID: "c1"}
+			var ids []string
+			err := st.Bun().RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+				for i := range 6 {
+					id, _, err := incidents.Apply(ctx, tx, src, sdk.Event{ID: fmt.Sprintf("e%d", i), Type: "incident.triggered", OccurredAt: time.Now().UTC(),
+						Incident: &sdk.Incident{ExternalID: fmt.Sprintf("P%d", i), Title: fmt.Sprintf("Outage %d", i), Status: "triggered",
+							Service: &sdk.Reference{ID: fmt.Sprintf("S%d", i), Summary: fmt.Sprintf("svc-%d", i)}}})
+					if err != nil {
+						return err
+					}
+					ids = append(ids, id)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			deps := pipeline.Deps{Store: st, Live: live.New(st, false, log), Logger: log,
+				Plugins: pluginhost.New(pluginhost.Options{Logger: log})}
+			if err := jobs.Migrate(ctx, st, log); err != nil {
+				t.Fatal(err)
+			}
+			workers := river.NewWorkers()
+			pipeline.AddWorkers(workers, deps, pipeline.WorkerOptions{
+				Wakeups: pipeline.NewWakeups(st.Driver), Analyzer: failingAnalyzer{}, RunFor: time.Nanosecond,
+			})
+			// One worker in the analysis queue (as on SQLite): the order it
+			// takes jobs in is the order chunks are processed.
+			jc, err := jobs.New(st, jobs.Options{Workers: workers, Logger: log, PollInterval: 50 * time.Millisecond, MaxWorkers: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Two chunks, the first enqueued first; one run per incident.
+			for _, chunk := range [][]string{ids[:3], ids[3:]} {
+				if _, err := jc.Insert(ctx, pipeline.ProcessIncidentsArgs{IncidentIDs: chunk}, nil); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			runJobs(t, jc)
+			waitChunksDone(t, jc)
+			var order []string
+			if err := st.Bun().NewSelect().Table("incident_processed").Column("incident_id").
+				OrderExpr("processed_at, incident_id").Scan(ctx, &order); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(order, ids) {
+				t.Errorf("processed in the order %v, want %v (the first chunk's, then the second's)", order, ids)
+			}
+		})
 	}
 }
