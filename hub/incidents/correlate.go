@@ -72,6 +72,10 @@ func LoadFacts(ctx context.Context, db bun.IDB, id string) (*Facts, error) {
 // correlation.
 var factsSelect = "SELECT " + strings.Join(factsColumns, ", ") + " FROM incidents"
 
+// factsByIDs selects the facts of the incidents whose ids are in a JSON
+// array (SQLite).
+var factsByIDs = factsSelect + " WHERE id IN (SELECT value FROM json_each(?))"
+
 // LoadFactsOf returns the facts of those of ids that exist, by id.
 func LoadFactsOf(ctx context.Context, db bun.IDB, ids []string) (map[string]*Facts, error) {
 	out := make(map[string]*Facts, len(ids))
@@ -79,7 +83,19 @@ func LoadFactsOf(ctx context.Context, db bun.IDB, ids []string) (map[string]*Fac
 		return out, nil
 	}
 	var rows []incidentRow
-	if err := db.NewSelect().Model(&rows).Column(factsColumns...).Where("id IN (?)", bun.In(ids)).Scan(ctx); err != nil {
+	var err error
+	if store.SQLiteConn(db) != nil {
+		// One statement text whatever the ids (a JSON array): SQLite keeps
+		// it compiled (store.Select); a list inlined by Bun was compiled
+		// again for every early-correlation transaction.
+		var list []byte
+		if list, err = json.Marshal(ids); err == nil {
+			err = store.Select(ctx, db, &rows, factsByIDs, string(list))
+		}
+	} else {
+		err = db.NewSelect().Model(&rows).Column(factsColumns...).Where("id IN (?)", bun.In(ids)).Scan(ctx)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("loading %d incidents: %w", len(ids), err)
 	}
 	for i := range rows {

@@ -15,10 +15,11 @@ import (
 
 // BenchmarkEarlyCorrelation: a storm's early correlation on SQLite, as
 // its correlate_incidents jobs run once the storm is applied: 2,048 new
-// incidents over 20 services, CorrelateBatch per job, 32 per transaction.
+// incidents over 20 services, CorrelateBatch per job, IdleCorrelateChunk per
+// transaction.
 // Reports the time per incident.
 func BenchmarkEarlyCorrelation(b *testing.B) {
-	const storm, perJob, perTx = 2048, pipeline.CorrelateBatch, 32
+	const storm, perJob, perTx = 2048, pipeline.CorrelateBatch, pipeline.IdleCorrelateChunk
 	ctx := context.Background()
 	for b.Loop() {
 		b.StopTimer()

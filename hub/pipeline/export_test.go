@@ -35,3 +35,7 @@ func ConfirmAhead(ctx context.Context, tx bun.Tx, ahead []store.PendingEvent, li
 
 // Started is what an apply job does first (Wakeups.started).
 func (w *Wakeups) Started(ctx context.Context) (func(), error) { return w.started(ctx) }
+
+// IdleCorrelateChunk is how many incidents an early-correlation
+// transaction takes while no webhook arrives.
+const IdleCorrelateChunk = idleCorrelateChunk
