@@ -48,23 +48,9 @@ func TestProcessIncidentsChunk(t *testing.T) {
 				ctx := context.Background()
 				st := storetest.Open(t, driver)
 				log := hclog.NewNullLogger()
-				src := incidents.Source{Provider: "pagerduty", OwnerKind: "user", OwnerID: "u1", ConnectionID: "c1"}
-				titles := []string{"Disk full on db-1", "Certificate expired for api", "Queue backlog in billing"}
-				var ids []string
-				err := st.Bun().RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-					for i, title := range titles {
-						id, _, err := incidents.Apply(ctx, tx, src, sdk.Event{ID: fmt.Sprintf("e%d", i), Type: "incident.triggered", OccurredAt: time.Now().UTC(),
-							Incident: &sdk.Incident{ExternalID: fmt.Sprintf("P%d", i), Title: title, Status: "triggered",
-								Service: &sdk.Reference{ID: fmt.Sprintf("S%d", i), Summary: fmt.Sprintf("svc-%d", i)}}})
-						if err != nil {
-							return err
-						}
-						ids = append(ids, id)
-					}
-					// The first was processed by an earlier run of the chunk.
-					return incidents.MarkProcessed(ctx, tx, ids[0], time.Now())
-				})
-				if err != nil {
+				ids := openIncidents(t, st, "Disk full on db-1", "Certificate expired for api", "Queue backlog in billing")
+				// The first was processed by an earlier run of the chunk.
+				if err := incidents.MarkProcessed(ctx, st.Bun(), ids[0], time.Now()); err != nil {
 					t.Fatal(err)
 				}
 
@@ -160,23 +146,7 @@ func TestChunkKeepsItsPlaceInLine(t *testing.T) {
 			ctx := context.Background()
 			st := storetest.Open(t, driver)
 			log := hclog.NewNullLogger()
-			src := incidents.Source{Provider: "pagerduty", OwnerKind: "user", OwnerID: "u1", ConnectionID: "c1"}
-			var ids []string
-			err := st.Bun().RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-				for i := range 6 {
-					id, _, err := incidents.Apply(ctx, tx, src, sdk.Event{ID: fmt.Sprintf("e%d", i), Type: "incident.triggered", OccurredAt: time.Now().UTC(),
-						Incident: &sdk.Incident{ExternalID: fmt.Sprintf("P%d", i), Title: fmt.Sprintf("Outage %d", i), Status: "triggered",
-							Service: &sdk.Reference{ID: fmt.Sprintf("S%d", i), Summary: fmt.Sprintf("svc-%d", i)}}})
-					if err != nil {
-						return err
-					}
-					ids = append(ids, id)
-				}
-				return nil
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
+			ids := openIncidents(t, st, "Disk full", "Certificate expired", "Queue backlog", "Node not ready", "Slow queries", "Packet loss")
 			deps := pipeline.Deps{Store: st, Live: live.New(st, false, log), Logger: log,
 				Plugins: pluginhost.New(pluginhost.Options{Logger: log})}
 			if err := jobs.Migrate(ctx, st, log); err != nil {
@@ -211,4 +181,29 @@ func TestChunkKeepsItsPlaceInLine(t *testing.T) {
 			}
 		})
 	}
+}
+
+// openIncidents opens one triggered incident per title, each of its own
+// service, and returns their ids in order.
+func openIncidents(t *testing.T, st *store.Store, titles ...string) []string {
+	t.Helper()
+	ctx := context.Background()
+	src := incidents.Source{Provider: "pagerduty", OwnerKind: "user", OwnerID: "u1", ConnectionID: "c1"}
+	var ids []string
+	err := st.Bun().RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		for i, title := range titles {
+			id, _, err := incidents.Apply(ctx, tx, src, sdk.Event{ID: fmt.Sprintf("e%d", i), Type: "incident.triggered", OccurredAt: time.Now().UTC(),
+				Incident: &sdk.Incident{ExternalID: fmt.Sprintf("P%d", i), Title: title, Status: "triggered",
+					Service: &sdk.Reference{ID: fmt.Sprintf("S%d", i), Summary: fmt.Sprintf("svc-%d", i)}}})
+			if err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids
 }
