@@ -34,17 +34,26 @@ type Facts struct {
 	ParentIncidentID *string
 	// AffectedServices as stored (nil when none were recorded).
 	AffectedServices []string
+	// Attached is how many incidents joined it (correlated_alert_count)
+	// when the facts were read by id (LoadFacts, LoadFactsOf); -1 from the
+	// candidate reads, which leave it out (a batch's attachments would have
+	// to keep it true).
+	Attached int
 }
 
 // factsColumns are the columns Facts are read from.
 var factsColumns = []string{"id", "provider", "owner_kind", "owner_id", "connection_id", "external_id", "title", "status",
 	"service_id", "service_name", "incident_key", "started_at", "parent_incident_id", "affected_services"}
 
+// factsByIDColumns are factsColumns and the count of incidents attached.
+var factsByIDColumns = append(slices.Clip(factsColumns), "correlated_alert_count")
+
 func (r *incidentRow) facts() Facts {
 	f := Facts{
 		ID: r.ID, Provider: r.Provider, OwnerKind: r.OwnerKind, OwnerID: r.OwnerID, ConnectionID: r.ConnectionID,
 		ExternalID: r.ExternalID, Title: r.Title, Status: r.Status, ServiceID: r.ServiceID, ServiceName: r.ServiceName,
 		IncidentKey: r.IncidentKey, StartedAt: r.StartedAt, ParentIncidentID: r.ParentIncidentID,
+		Attached: -1,
 	}
 	if r.AffectedServices != "" && r.AffectedServices != "[]" { // most have none: no decoding per candidate
 		_ = json.Unmarshal([]byte(r.AffectedServices), &f.AffectedServices)
@@ -56,13 +65,14 @@ func (r *incidentRow) facts() Facts {
 // jobs name incidents by id).
 func LoadFacts(ctx context.Context, db bun.IDB, id string) (*Facts, error) {
 	var rows []incidentRow
-	if err := store.Select(ctx, db, &rows, factsSelect+" WHERE id = ?", id); err != nil {
+	if err := store.Select(ctx, db, &rows, factsByIDSelect+" WHERE id = ?", id); err != nil {
 		return nil, fmt.Errorf("loading incident %s: %w", id, err)
 	}
 	if len(rows) == 0 {
 		return nil, fmt.Errorf("loading incident %s: %w", id, sql.ErrNoRows)
 	}
 	f := rows[0].facts()
+	f.Attached = rows[0].CorrelatedAlertCount
 	return &f, nil
 }
 
@@ -72,9 +82,12 @@ func LoadFacts(ctx context.Context, db bun.IDB, id string) (*Facts, error) {
 // correlation.
 var factsSelect = "SELECT " + strings.Join(factsColumns, ", ") + " FROM incidents"
 
-// factsByIDs selects the facts of the incidents whose ids are in a JSON
-// array (SQLite).
-var factsByIDs = factsSelect + " WHERE id IN (SELECT value FROM json_each(?))"
+// factsByIDSelect reads factsByIDColumns; factsByIDs those of the
+// incidents whose ids are in a JSON array (SQLite).
+var (
+	factsByIDSelect = "SELECT " + strings.Join(factsByIDColumns, ", ") + " FROM incidents"
+	factsByIDs      = factsByIDSelect + " WHERE id IN (SELECT value FROM json_each(?))"
+)
 
 // LoadFactsOf returns the facts of those of ids that exist, by id.
 func LoadFactsOf(ctx context.Context, db bun.IDB, ids []string) (map[string]*Facts, error) {
@@ -93,13 +106,14 @@ func LoadFactsOf(ctx context.Context, db bun.IDB, ids []string) (map[string]*Fac
 			err = store.Select(ctx, db, &rows, factsByIDs, string(list))
 		}
 	} else {
-		err = db.NewSelect().Model(&rows).Column(factsColumns...).Where("id IN (?)", bun.In(ids)).Scan(ctx)
+		err = db.NewSelect().Model(&rows).Column(factsByIDColumns...).Where("id IN (?)", bun.In(ids)).Scan(ctx)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("loading %d incidents: %w", len(ids), err)
 	}
 	for i := range rows {
 		f := rows[i].facts()
+		f.Attached = rows[i].CorrelatedAlertCount
 		out[f.ID] = &f
 	}
 	return out, nil
@@ -236,6 +250,12 @@ type Attachment struct {
 	Score float64
 	Parts string
 	At    time.Time
+	// NoneAttached: the caller read, under the correlation's lock, that no
+	// incident has joined IncidentID (Facts.Attached is 0), so there is
+	// nothing to move with it. Every attachment and merge keeps that count;
+	// a storm's children have none, and the move's statement was a tenth
+	// of an attachment.
+	NoneAttached bool
 }
 
 // Attach makes a.IncidentID a child of a.ParentID and records why.
@@ -248,9 +268,12 @@ func Attach(ctx context.Context, db bun.IDB, a Attachment) error {
 	if err != nil {
 		return fmt.Errorf("encoding affected services: %w", err)
 	}
-	n, err := moveAttached(ctx, db, a.IncidentID, a.ParentID, a.At)
-	if err != nil {
-		return err
+	var n int64
+	if !a.NoneAttached {
+		var err error
+		if n, err = moveAttached(ctx, db, a.IncidentID, a.ParentID, a.At); err != nil {
+			return err
+		}
 	}
 	if _, err := store.Exec(ctx, db, "UPDATE incidents SET parent_incident_id = ?, correlated_alert_count = 0, updated_at = ? WHERE id = ?",
 		a.ParentID, a.At, a.IncidentID); err != nil {

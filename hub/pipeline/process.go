@@ -401,7 +401,7 @@ func attach(ctx context.Context, tx bun.Tx, inc, parent *incidents.Facts, best c
 	sort.Strings(services)
 	return services, incidents.Attach(ctx, tx, incidents.Attachment{
 		IncidentID: inc.ID, ParentID: parent.ID, AffectedServices: services,
-		Score: best.Total, Parts: mustJSON(best.Parts), At: time.Now().UTC(),
+		Score: best.Total, Parts: mustJSON(best.Parts), At: time.Now().UTC(), NoneAttached: inc.Attached == 0,
 	})
 }
 
