@@ -368,8 +368,8 @@ func TestAuroraAPIMapping(t *testing.T) {
 	}
 }
 
-// queryCounter counts the queries a bun.DB runs.
-// queryCounter counts statements, not the transaction around them.
+// queryCounter counts the statements a bun.DB runs, not the transaction
+// around them.
 type queryCounter struct{ n atomic.Int64 }
 
 func (q *queryCounter) BeforeQuery(ctx context.Context, e *bun.QueryEvent) context.Context {

@@ -61,6 +61,13 @@ func (r *incidentRow) facts() Facts {
 	return f
 }
 
+// factsByID is facts for a row read with factsByIDColumns.
+func (r *incidentRow) factsByID() *Facts {
+	f := r.facts()
+	f.Attached = r.CorrelatedAlertCount
+	return &f
+}
+
 // LoadFacts returns the facts of incident id, of any owner (the pipeline's
 // jobs name incidents by id).
 func LoadFacts(ctx context.Context, db bun.IDB, id string) (*Facts, error) {
@@ -71,9 +78,7 @@ func LoadFacts(ctx context.Context, db bun.IDB, id string) (*Facts, error) {
 	if len(rows) == 0 {
 		return nil, fmt.Errorf("loading incident %s: %w", id, sql.ErrNoRows)
 	}
-	f := rows[0].facts()
-	f.Attached = rows[0].CorrelatedAlertCount
-	return &f, nil
+	return rows[0].factsByID(), nil
 }
 
 // factsSelect reads Facts' columns of incidents; the correlation's
@@ -112,9 +117,7 @@ func LoadFactsOf(ctx context.Context, db bun.IDB, ids []string) (map[string]*Fac
 		return nil, fmt.Errorf("loading %d incidents: %w", len(ids), err)
 	}
 	for i := range rows {
-		f := rows[i].facts()
-		f.Attached = rows[i].CorrelatedAlertCount
-		out[f.ID] = &f
+		out[rows[i].ID] = rows[i].factsByID()
 	}
 	return out, nil
 }

@@ -274,21 +274,14 @@ func (w *ApplyEventsWorker) Work(ctx context.Context, _ *river.Job[ApplyEventsAr
 			return nil
 		}
 		w.Wakeups.behind.Store(true)
-		// A backlog while webhooks keep arriving: applying waits half as
-		// long as its chunk took, so accepting webhooks (what PagerDuty
-		// waits on) keeps most of the machine, and the backlog is applied at
-		// full speed as soon as the burst ends. The inbox's commits also go
-		// first on SQLite's writer (store.InTxUrgent). Alternated runs with
-		// one apply job at a time (Wakeups.applying): waiting as long as the
-		// chunk took applied 5,000 of a 50,000-event storm while it arrived
-		// and the rest 12 s after it; not waiting cost the closed loop 7%
-		// (3,017 against 3,238 accepted/s, three runs each) for a storm
-		// applied 9.6 s after its last delivery against 9.3 to 10.8 s, and
-		// delivered 1 s later (docs/performance.md, round 7). Not on
-		// PostgreSQL: its inbox has connections of its own, and its apply
-		// transactions mostly wait for round trips, not for the CPU (a storm
-		// was applied 24 to 30 s after its last delivery with the wait,
-		// 10.8 s without).
+		// A backlog while webhooks keep arriving: on SQLite applying waits
+		// half as long as its chunk took, so accepting webhooks (what
+		// PagerDuty waits on) keeps most of the machine; the backlog is
+		// applied at full speed once the burst ends. Not waiting cost the
+		// closed loop 7% for a storm applied about as soon; waiting as long
+		// as the chunk took applied it 1.5 s later (docs/performance.md,
+		// round 7). PostgreSQL's inbox has connections of its own and its
+		// apply transactions wait for round trips, not for the CPU.
 		if !w.Wakeups.always && w.Wakeups.ingesting() {
 			if err := pause(ctx, time.Since(began)/2); err != nil {
 				return err

@@ -33,9 +33,9 @@ func (ProcessIncidentsArgs) InsertOpts() river.InsertOpts {
 
 // chunkBudget is how long one run of a chunk's job starts new incidents by
 // default; then a job ahead of the chunks not started continues with the
-// rest (continueInPlace). Short, so that an analysis a chunk scheduled (priority 1, the
-// same workers) waits at most about this long for a worker, and far from
-// River taking a long run for a crashed one.
+// rest (continueInPlace). Short, so that an analysis a chunk scheduled
+// (priority 1, the same workers) waits at most about this long for a
+// worker, and far from River taking a long run for a crashed one.
 const chunkBudget = time.Second
 
 // ProcessIncidentsWorker processes a chunk's incidents one after another,

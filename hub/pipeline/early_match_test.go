@@ -19,7 +19,7 @@ import (
 // incidents (six services over ten minutes, incident keys shared across
 // services, titles that match or not, starts that tie). One tenant's are
 // correlated one incident per transaction, each with reads of its own; the
-// other's as the jobs do, 32 per transaction with shared reads
+// other's as the jobs do, IdleCorrelateChunk per transaction with shared reads
 // (incidents.CandidateBatch). Every incident ends with the same parent,
 // count and affected services.
 func TestEarlyCorrelationMatchesOneByOne(t *testing.T) {
@@ -63,12 +63,14 @@ func TestEarlyCorrelationMatchesOneByOne(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			// Jobs of 40 in a random order, as apply chunks may open them.
+			// Jobs of 80 in a random order, as apply chunks may open them:
+			// each more than one transaction.
+			const perJob = 80
 			order := rng.Perm(n)
-			for job := 0; job < n; job += 40 {
+			for job := 0; job < n; job += perJob {
 				for _, tenant := range tenants {
 					var jobIDs []string
-					for _, i := range order[job : job+40] {
+					for _, i := range order[job : job+perJob] {
 						jobIDs = append(jobIDs, ids[tenant][i])
 					}
 					sorted, err := w.ByService(ctx, jobIDs)
@@ -77,7 +79,7 @@ func TestEarlyCorrelationMatchesOneByOne(t *testing.T) {
 					}
 					per := 1
 					if tenant == "batched" {
-						per = 32
+						per = pipeline.IdleCorrelateChunk
 					}
 					for len(sorted) > 0 {
 						k := min(per, len(sorted))

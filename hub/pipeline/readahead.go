@@ -51,8 +51,8 @@ func (r *readAhead) wait(ctx context.Context) ([]store.PendingEvent, error) {
 
 // confirmAhead returns the events tx applies: those read ahead when they
 // are still the first pending ones, found by their ids alone; otherwise
-// (an event before them came back for a retry, a job of another replica's
-// time applied them, nothing was read ahead) up to limit events read in tx.
+// (an event before them came back for a retry, they were applied or given
+// up on meanwhile, nothing was read ahead) up to limit events read in tx.
 func confirmAhead(ctx context.Context, tx bun.Tx, ahead []store.PendingEvent, limit int) ([]store.PendingEvent, error) {
 	if len(ahead) > 0 {
 		ids, err := store.PendingInboxIDs(ctx, tx, len(ahead), MaxEventAttempts)

@@ -21,15 +21,8 @@ import (
 func TestSQLiteCheckpointHoldsConnectionOnlyForALargeLog(t *testing.T) {
 	const limit = 4 << 20
 	ctx := context.Background()
-	st, err := store.Open(ctx, store.Options{Driver: "sqlite", SQLitePath: filepath.Join(t.TempDir(), "hub.db"), WALLimit: limit, Logger: hclog.NewNullLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := fillerStore(t, limit)
 	db := st.Bun()
-	if _, err := db.ExecContext(ctx, "CREATE TABLE filler (b TEXT)"); err != nil {
-		t.Fatal(err)
-	}
 	insert := func(n int) {
 		t.Helper()
 		if _, err := db.ExecContext(ctx, "INSERT INTO filler (b) VALUES (?)", strings.Repeat("x", n)); err != nil {
@@ -73,15 +66,8 @@ func TestSQLiteCheckpointHoldsConnectionOnlyForALargeLog(t *testing.T) {
 func TestSQLiteIdleLargeLogIsTruncated(t *testing.T) {
 	const limit = 4 << 20
 	ctx := context.Background()
-	st, err := store.Open(ctx, store.Options{Driver: "sqlite", SQLitePath: filepath.Join(t.TempDir(), "hub.db"), WALLimit: limit, Logger: hclog.NewNullLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := fillerStore(t, limit)
 	db := st.Bun()
-	if _, err := db.ExecContext(ctx, "CREATE TABLE filler (b TEXT)"); err != nil {
-		t.Fatal(err)
-	}
 	// One commit of 3 MiB: the log file ends at three quarters of the limit.
 	if _, err := db.ExecContext(ctx, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 96) INSERT INTO filler (b) SELECT ? FROM n", strings.Repeat("x", 32<<10)); err != nil {
 		t.Fatal(err)
@@ -96,4 +82,20 @@ func TestSQLiteIdleLargeLogIsTruncated(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// fillerStore opens a SQLite store whose log limit is limit, with a table
+// "filler (b TEXT)" to write to; it is closed when the test ends.
+func fillerStore(t *testing.T, limit uint64) *store.Store {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, store.Options{Driver: "sqlite", SQLitePath: filepath.Join(t.TempDir(), "hub.db"), WALLimit: limit, Logger: hclog.NewNullLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if _, err := st.Bun().ExecContext(ctx, "CREATE TABLE filler (b TEXT)"); err != nil {
+		t.Fatal(err)
+	}
+	return st
 }

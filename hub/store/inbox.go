@@ -33,12 +33,12 @@ type PendingEvent struct {
 // (see the statement cache); Bun would inline the values and SQLite would
 // compile each statement again, every chunk.
 const (
-	sqlitePendingInbox = "SELECT id, provider, connection_id, owner_kind, owner_id, event_type, event, received_at" +
-		" FROM webhook_inbox WHERE applied_at IS NULL AND attempts < ? ORDER BY id LIMIT ?"
-	sqlitePendingInboxAfter = "SELECT id, provider, connection_id, owner_kind, owner_id, event_type, event, received_at" +
-		" FROM webhook_inbox WHERE applied_at IS NULL AND attempts < ? AND id > ? ORDER BY id LIMIT ?"
-	sqlitePendingInboxIDs  = "SELECT id FROM webhook_inbox WHERE applied_at IS NULL AND attempts < ? ORDER BY id LIMIT ?"
-	sqliteMarkInboxApplied = "UPDATE webhook_inbox SET applied_at = ?, attempts = attempts + 1, last_error = ''" +
+	sqlitePending = "SELECT id, provider, connection_id, owner_kind, owner_id, event_type, event, received_at" +
+		" FROM webhook_inbox WHERE applied_at IS NULL AND attempts < ?"
+	sqlitePendingInbox      = sqlitePending + " ORDER BY id LIMIT ?"
+	sqlitePendingInboxAfter = sqlitePending + " AND id > ? ORDER BY id LIMIT ?"
+	sqlitePendingInboxIDs   = "SELECT id FROM webhook_inbox WHERE applied_at IS NULL AND attempts < ? ORDER BY id LIMIT ?"
+	sqliteMarkInboxApplied  = "UPDATE webhook_inbox SET applied_at = ?, attempts = attempts + 1, last_error = ''" +
 		" WHERE id IN (SELECT value FROM json_each(?))"
 )
 
