@@ -279,7 +279,7 @@ func (w *ApplyEventsWorker) Work(ctx context.Context, _ *river.Job[ApplyEventsAr
 		// PagerDuty waits on) keeps most of the machine; the backlog is
 		// applied at full speed once the burst ends. Not waiting cost the
 		// closed loop 7% for a storm applied about as soon; waiting as long
-		// as the chunk took applied it 1.5 s later (docs/performance.md,
+		// as the chunk took applied it about 2 s later (docs/performance.md,
 		// round 7). PostgreSQL's inbox has connections of its own and its
 		// apply transactions wait for round trips, not for the CPU.
 		if !w.Wakeups.always && w.Wakeups.ingesting() {
