@@ -3,6 +3,7 @@ package incidents
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand"
 	"reflect"
 	"sort"
@@ -474,32 +475,45 @@ func (h *countHook) AfterQuery(_ context.Context, e *bun.QueryEvent) {
 	}
 }
 
-// BenchmarkApplyBatch applies hubbench-like events (1,000 incidents, all
-// known) on SQLite, a chunk per transaction as the pipeline does: one by
-// one with the reference (Apply as it was), or with ApplyBatch.
+// BenchmarkApplyBatch applies hubbench-like events on SQLite, a chunk per
+// transaction as the pipeline does: lifecycle events of 1,000 known
+// incidents, one by one with the reference (Apply as it was) or with
+// ApplyBatch, and a storm's (every event a new incident, 20,000 stored
+// before) with ApplyBatch.
 func BenchmarkApplyBatch(b *testing.B) {
-	const incidents = 1000
 	for _, bc := range []struct {
 		name  string
 		chunk int
 		batch bool
+		storm bool
 	}{
-		{"one-by-one/chunk=16", 16, false},
-		{"batch/chunk=1", 1, true},
-		{"batch/chunk=16", 16, true},
-		{"batch/chunk=32", 32, true},
-		{"batch/chunk=64", 64, true},
-		{"batch/chunk=128", 128, true},
+		{"one-by-one/chunk=16", 16, false, false},
+		{"batch/chunk=1", 1, true, false},
+		{"batch/chunk=16", 16, true, false},
+		{"batch/chunk=32", 32, true, false},
+		{"batch/chunk=64", 64, true, false},
+		{"batch/chunk=128", 128, true, false},
+		{"storm/chunk=8", 8, true, true},
+		{"storm/chunk=32", 32, true, true},
+		{"storm/chunk=256", 256, true, true},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			db := storetest.Open(b, "sqlite").Bun()
 			ctx := context.Background()
-			warm := benchEvents(0, incidents, incidents)
-			runInTx(b, db, func(ctx context.Context, tx bun.Tx) error {
-				_, err := ApplyBatch(ctx, tx, warm)
-				return err
-			})
-			items := benchEvents(incidents, b.N, incidents)
+			incidents, stored := 1000, 1000
+			if bc.storm {
+				incidents, stored = math.MaxInt32, 20_000
+			}
+			warm := benchEvents(0, stored, incidents)
+			for len(warm) > 0 {
+				c := warm[:min(1000, len(warm))]
+				warm = warm[len(c):]
+				runInTx(b, db, func(ctx context.Context, tx bun.Tx) error {
+					_, err := ApplyBatch(ctx, tx, c)
+					return err
+				})
+			}
+			items := benchEvents(stored, b.N, incidents)
 			hook := &countHook{}
 			db.AddQueryHook(hook)
 			b.ResetTimer()

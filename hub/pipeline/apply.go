@@ -25,17 +25,25 @@ const MaxEventAttempts = 10
 
 // chunk is how many events one transaction applies when no webhook is
 // arriving (with one incidents.ApplyBatch, a handful of statements whatever
-// its size). Measured on SQLite: 32 costs a fifth less CPU per event than
-// 16, larger chunks save nothing more (the commit's page writes dominate)
-// and only hold the connection longer.
-const chunk = 32
+// its size). What a transaction costs besides its events (the commit's page
+// writes, marking the chunk applied, its processing job, reading the next
+// chunk ahead) is paid per chunk, so larger chunks apply a backlog sooner:
+// after a storm of 50,000 new incidents on SQLite the backlog was applied
+// 9.9 to 11.5 s after the last webhook with chunks of 32, 7.1 to 8.3 s
+// with 128, 5.4 to 7.0 s with 256 and 6.1 to 6.5 s with 512 (two to four
+// alternated runs each, docs/performance.md, round 8); on PostgreSQL 9.0
+// and 11.8 s with 32, 4.5 s with 256. A transaction of 256 new incidents
+// holds SQLite's writer about 20 ms (BenchmarkApplyBatch, storm cases),
+// which only a webhook arriving after an idle moment waits for: while they
+// keep arriving, ingestChunk applies.
+const chunk = 256
 
 // ingestChunk is chunk while webhooks arrive. At 1,000 webhooks/s on SQLite
 // a chunk of 32 held the connection 10 to 15 ms (p99 30 to 60 ms), and the
 // apply transactions were what the slow webhooks' commits waited on most;
 // 8 holds it about 3 ms (p99 12 to 17 ms), at more CPU per event (each
 // commit costs about the same whatever its size); the backlog left is
-// applied in chunks of 32 once the burst ends.
+// applied in chunks of chunk once the burst ends.
 const ingestChunk = 8
 
 // ApplyEventsArgs wakes a worker to apply every recorded event that is not

@@ -17,9 +17,9 @@ import (
 
 // TestApplyTransactionsAreSmallWhileIngesting: on SQLite, while webhooks
 // arrive, the apply worker's transactions take at most 8 events, so the
-// inbox's commits (and the webhooks' answers) do not wait behind a 32-event
-// transaction on its one connection; with no webhook arriving it takes 32
-// again. PostgreSQL always takes 32 (the inbox has connections of its own,
+// inbox's commits (and the webhooks' answers) do not wait behind a large
+// transaction on its one connection; with no webhook arriving it takes 256
+// again. PostgreSQL always takes 256 (the inbox has connections of its own,
 // and each commit is a WAL flush). The events of one transaction share their
 // applied_at.
 func TestApplyTransactionsAreSmallWhileIngesting(t *testing.T) {
@@ -29,8 +29,8 @@ func TestApplyTransactionsAreSmallWhileIngesting(t *testing.T) {
 		// wantLarge is the largest transaction, in events, per driver.
 		wantLarge map[string]int
 	}{
-		{name: "webhooks arriving", ingesting: true, wantLarge: map[string]int{"sqlite": 8, "postgres": 32}},
-		{name: "idle", ingesting: false, wantLarge: map[string]int{"sqlite": 32, "postgres": 32}},
+		{name: "webhooks arriving", ingesting: true, wantLarge: map[string]int{"sqlite": 8, "postgres": 256}},
+		{name: "idle", ingesting: false, wantLarge: map[string]int{"sqlite": 256, "postgres": 256}},
 	}
 	for _, driver := range storetest.Backends(t) {
 		for _, tt := range tests {
@@ -42,16 +42,16 @@ func TestApplyTransactionsAreSmallWhileIngesting(t *testing.T) {
 				deps := pipeline.Deps{Store: st, Live: live.New(st, false, log), Logger: log, Metrics: metrics.New(metrics.Options{})}
 				client := pipelineJobs(t, st, deps, pipeline.WorkerOptions{Wakeups: wakeups})
 
-				const events = 40
+				const events = 300
 				at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 				rows := make([]store.InboxEvent, events)
 				for i := range rows {
-					enc, err := store.EncodeInboxEvent(sdk.Event{ID: fmt.Sprintf("ev-%02d", i), Type: "incident.triggered", ResourceType: "incident", OccurredAt: at,
-						Incident: &sdk.Incident{ExternalID: fmt.Sprintf("PCHUNK%02d", i), Title: "CPU hot", Status: "triggered", Urgency: "low", CreatedAt: at}})
+					enc, err := store.EncodeInboxEvent(sdk.Event{ID: fmt.Sprintf("ev-%03d", i), Type: "incident.triggered", ResourceType: "incident", OccurredAt: at,
+						Incident: &sdk.Incident{ExternalID: fmt.Sprintf("PCHUNK%03d", i), Title: "CPU hot", Status: "triggered", Urgency: "low", CreatedAt: at}})
 					if err != nil {
 						t.Fatal(err)
 					}
-					rows[i] = store.InboxEvent{Provider: "pagerduty", ConnectionID: "conn-1", OwnerKind: "user", OwnerID: "u1", EventID: fmt.Sprintf("ev-%02d", i),
+					rows[i] = store.InboxEvent{Provider: "pagerduty", ConnectionID: "conn-1", OwnerKind: "user", OwnerID: "u1", EventID: fmt.Sprintf("ev-%03d", i),
 						EventType: "incident.triggered", Verified: true, Event: enc, ReceivedAt: time.Now().UTC()}
 				}
 				if got, err := store.InsertInbox(ctx, st.Bun(), rows); err != nil || len(got) != events {
