@@ -17,9 +17,7 @@ import (
 type drain struct {
 	accepted int // deliveries answered 202 (each a new incident)
 	// applied: every accepted event applied, and as many incidents stored;
-	// listed: every incident returned by GET /incidents at least once, to
-	// a client that polls the list from the top every 100 ms (listNew);
-	// correlated: every incident's
+	// listed: GET /incidents lists them all; correlated: every incident's
 	// correlation decided (it joined another, or its processing finished
 	// without joining one); processed: every incident's processing
 	// (enrichment, correlation) finished. Each is measured from the last
@@ -27,14 +25,10 @@ type drain struct {
 	applied, listed, decided, processed time.Duration
 	decidedCount                        int // incidents whose correlation is decided
 	listedCount                         int
-	// fullPass: one pass through every page once all were listed, and how
-	// many it listed (the check that none went missing meanwhile).
-	fullPass             time.Duration
-	fullPassCount        int
-	processedCount, jobs int         // incidents processed, of stored
-	visible              percentiles // 202 to the incident stored (created_at)
-	visibleN             int
-	correlated           int // incidents attached to another
+	processedCount, jobs                int         // incidents processed, of stored
+	visible                             percentiles // 202 to the incident stored (created_at)
+	visibleN                            int
+	correlated                          int // incidents attached to another
 }
 
 // measureDrain polls the child's database (a connection of its own,
@@ -56,10 +50,9 @@ func measureDrain(ctx context.Context, c *child, driver, dbURL string, l *load, 
 		return d, err
 	}
 	defer db.Close()
-	d.applied, d.listed, d.decided, d.processed, d.fullPass = -1, -1, -1, -1, -1
+	d.applied, d.listed, d.decided, d.processed = -1, -1, -1, -1
 	deadline := lastAt.Add(wait)
 	var traced time.Time
-	seen := make(map[string]struct{}, d.accepted)
 	for time.Now().Before(deadline) && (d.applied < 0 || d.listed < 0 || d.decided < 0 || d.processed < 0) {
 		var pending, stored int
 		if err := db.QueryRowContext(ctx, "SELECT (SELECT count(*) FROM webhook_inbox WHERE applied_at IS NULL), (SELECT count(*) FROM incidents)").Scan(&pending, &stored); err != nil {
@@ -68,21 +61,14 @@ func measureDrain(ctx context.Context, c *child, driver, dbURL string, l *load, 
 		if d.applied < 0 && pending == 0 && stored >= d.accepted {
 			d.applied = time.Since(lastAt)
 		}
-		if d.listed < 0 {
-			// Once everything is applied, a poll that finds nothing new
-			// at the top goes on through every page (an incident that
-			// sorts below others already seen).
-			if err := listNew(c.url, seen, d.accepted, d.applied >= 0); err != nil {
+		if d.applied >= 0 && d.listed < 0 {
+			n, err := listAll(c.url)
+			if err != nil {
 				return d, err
 			}
-			d.listedCount = len(seen)
-			if d.listedCount >= d.accepted {
+			d.listedCount = n
+			if n >= d.accepted {
 				d.listed = time.Since(lastAt)
-				began := time.Now()
-				if d.fullPassCount, err = listAll(c.url); err != nil {
-					return d, err
-				}
-				d.fullPass = time.Since(began)
 			}
 		}
 		// Processed: every stored incident marked so (its chunk's or its own
@@ -200,68 +186,25 @@ func parseTime(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("created_at: cannot parse %q", s)
 }
 
-// listPath is GET /incidents from cursor (the top when ""), correlated
-// incidents included, limit a page.
-func listPath(cursor string, limit int) string {
-	path := fmt.Sprintf("/incidents?includeCorrelated=true&limit=%d", limit)
-	if cursor != "" {
-		path += "&cursor=" + url.QueryEscape(cursor)
-	}
-	return path
-}
-
-type listPage struct {
-	Incidents []struct {
-		ID string `json:"id"`
-	} `json:"incidents"`
-	NextCursor *string `json:"nextCursor"`
-}
-
-func getPage(base, cursor string, limit int) (listPage, error) {
-	var page listPage
-	code, body, err := call(base, "GET", listPath(cursor, limit), "")
-	if err != nil || code != 200 {
-		return page, fmt.Errorf("GET /incidents: %d %v", code, err)
-	}
-	if err := json.Unmarshal(body, &page); err != nil {
-		return page, fmt.Errorf("GET /incidents: %w", err)
-	}
-	return page, nil
-}
-
-// listNew adds to seen the incidents GET /incidents lists, newest first,
-// page by page from the top until seen holds want or a page holds none it
-// had not seen (when all, until the last page). Pages of 100, Aurora's
-// page: polled every 100 ms, a page of 500 spent the hub's CPU on listing
-// again what the client had seen, and delayed the drain it measured.
-func listNew(base string, seen map[string]struct{}, want int, all bool) error {
-	cursor := ""
-	for {
-		page, err := getPage(base, cursor, 100)
-		if err != nil {
-			return err
-		}
-		fresh := 0
-		for _, in := range page.Incidents {
-			if _, ok := seen[in.ID]; !ok {
-				seen[in.ID] = struct{}{}
-				fresh++
-			}
-		}
-		if len(seen) >= want || (fresh == 0 && !all) || page.NextCursor == nil || *page.NextCursor == "" {
-			return nil
-		}
-		cursor = *page.NextCursor
-	}
-}
-
-// listAll counts the incidents GET /incidents lists, page by page.
+// listAll counts the incidents GET /incidents lists (correlated ones
+// included), page by page.
 func listAll(base string) (int, error) {
 	n, cursor := 0, ""
 	for {
-		page, err := getPage(base, cursor, 500)
-		if err != nil {
-			return n, err
+		path := "/incidents?includeCorrelated=true&limit=500"
+		if cursor != "" {
+			path += "&cursor=" + url.QueryEscape(cursor)
+		}
+		code, body, err := call(base, "GET", path, "")
+		if err != nil || code != 200 {
+			return n, fmt.Errorf("GET /incidents: %d %v", code, err)
+		}
+		var page struct {
+			Incidents  []json.RawMessage `json:"incidents"`
+			NextCursor *string           `json:"nextCursor"`
+		}
+		if err := json.Unmarshal(body, &page); err != nil {
+			return n, fmt.Errorf("GET /incidents: %w", err)
 		}
 		n += len(page.Incidents)
 		if page.NextCursor == nil || *page.NextCursor == "" {

@@ -71,8 +71,8 @@ func report(w io.Writer, o options, rows []*row) {
 		}
 		d := r.drain
 		fmt.Fprintf(w, "\n%s, storm of %s at %d/s: %d accepted, %d errors, p50 / p99 %s / %s\n", r.name, o.duration, o.stormRate, r.stormOK, r.stormErrs, ms(r.stormLat.P50), ms(r.stormLat.P99))
-		fmt.Fprintf(w, "  after the last 202: every event applied in %s; every incident listed by GET /incidents (polled from the top every 100 ms) in %s (%d listed; then a full pass listed %d in %s); every incident's correlation decided in %s (%d of %d; %d joined another); enrichment + correlation of every incident done in %s (%d of %d)\n",
-			secs(d.applied), secs(d.listed), d.listedCount, d.fullPassCount, secs(d.fullPass), secs(d.decided), d.decidedCount, d.jobs, d.correlated, secs(d.processed), d.processedCount, d.jobs)
+		fmt.Fprintf(w, "  after the last 202: every event applied in %s; every incident listed by GET /incidents in %s (%d listed); every incident's correlation decided in %s (%d of %d; %d joined another); enrichment + correlation of every incident done in %s (%d of %d)\n",
+			secs(d.applied), secs(d.listed), d.listedCount, secs(d.decided), d.decidedCount, d.jobs, d.correlated, secs(d.processed), d.processedCount, d.jobs)
 		fmt.Fprintf(w, "  accept to visible (202 to the incident stored, %d incidents): p50 %s, p99 %s\n", d.visibleN, ms(d.visible.P50), ms(d.visible.P99))
 		fmt.Fprintf(w, "  peak RSS hub + plugin over the run's phases: %s (hub alone %s, plugin alone %s)\n", mb(r.peakRSS), mb(r.peakHub), mb(r.peakPlugin))
 	}
