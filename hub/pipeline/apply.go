@@ -29,13 +29,13 @@ const MaxEventAttempts = 10
 // writes, marking the chunk applied, its processing job, reading the next
 // chunk ahead) is paid per chunk, so larger chunks apply a backlog sooner:
 // after a storm of 50,000 new incidents on SQLite the backlog was applied
-// 9.9 to 11.5 s after the last webhook with chunks of 32, 7.1 to 8.3 s
+// 9.9 to 11.5 s after the last webhook with chunks of 32, 7.1 to 10.8 s
 // with 128, 5.4 to 7.0 s with 256 and 6.1 to 6.5 s with 512 (two to four
 // alternated runs each, docs/performance.md, round 8); on PostgreSQL 9.0
-// and 11.8 s with 32, 4.5 s with 256. A transaction of 256 new incidents
-// holds SQLite's writer about 20 ms (BenchmarkApplyBatch, storm cases),
-// which only a webhook arriving after an idle moment waits for: while they
-// keep arriving, ingestChunk applies.
+// and 11.8 s with 32, 1.9 and 4.5 s with 256. A transaction of 256 new
+// incidents holds SQLite's writer about 20 ms (BenchmarkApplyBatch, storm
+// cases), which only a webhook arriving after an idle moment waits for:
+// while they keep arriving, ingestChunk applies.
 const chunk = 256
 
 // ingestChunk is chunk while webhooks arrive. At 1,000 webhooks/s on SQLite
