@@ -39,11 +39,24 @@ type incidentJSON struct {
 }
 
 type alertJSON struct {
-	Title     string         `json:"title"`
-	Service   string         `json:"service"`
-	Source    string         `json:"source"`
-	SourceURL string         `json:"sourceUrl"`
-	Metadata  map[string]any `json:"metadata"`
+	Title     string            `json:"title"`
+	Service   string            `json:"service"`
+	Source    string            `json:"source"`
+	SourceURL string            `json:"sourceUrl"`
+	Metadata  alertMetadataJSON `json:"metadata"`
+}
+
+// alertMetadataJSON is alert.metadata: the provider's fields that are set,
+// in the alphabetical order encoding/json gave the map it replaces (a
+// struct encodes without sorting keys or boxing values).
+type alertMetadataJSON struct {
+	EscalationPolicy string `json:"escalationPolicy,omitempty"`
+	IncidentKey      string `json:"incidentKey,omitempty"`
+	IncidentNumber   int64  `json:"incidentNumber,omitempty"`
+	Priority         string `json:"priority,omitempty"`
+	ProviderStatus   string `json:"providerStatus,omitempty"`
+	ServiceID        string `json:"serviceId,omitempty"`
+	Urgency          string `json:"urgency,omitempty"`
 }
 
 // incidentDetailJSON is GET /incidents/:id: the incident with its timeline,
@@ -139,26 +152,16 @@ func incidentToJSON(in *hub.Incident) incidentJSON {
 		n := in.Number
 		j.IncidentNumber = &n
 	}
-	md := map[string]any{}
-	put := func(k, v string) {
-		if v != "" {
-			md[k] = v
-		}
+	md := alertMetadataJSON{
+		IncidentKey: in.IncidentKey, IncidentNumber: in.Number, Priority: in.Priority,
+		ProviderStatus: in.ProviderStatus, Urgency: in.Urgency,
 	}
-	if in.Number != 0 {
-		md["incidentNumber"] = in.Number
-	}
-	put("providerStatus", in.ProviderStatus)
-	put("urgency", in.Urgency)
-	put("priority", in.Priority)
-	put("incidentKey", in.IncidentKey)
 	service := ""
 	if in.Service != nil {
-		service = in.Service.Summary
-		put("serviceId", in.Service.ID)
+		service, md.ServiceID = in.Service.Summary, in.Service.ID
 	}
 	if in.EscalationPolicy != nil {
-		put("escalationPolicy", in.EscalationPolicy.Summary)
+		md.EscalationPolicy = in.EscalationPolicy.Summary
 	}
 	j.Alert = alertJSON{Title: in.Title, Service: service, Source: in.Provider, SourceURL: hub.SafeURL(in.HTMLURL), Metadata: md}
 	return j
