@@ -84,12 +84,17 @@ func toRCAJSON(r *store.RCA) *rcaJSON {
 
 // getRCA is GET /incidents/:id/rca: the latest analysis.
 func (s *Server) getRCA(c *fiber.Ctx) error {
-	ctx := c.UserContext()
-	d, err := incidents.Get(ctx, s.store.Reads(), owner(c), c.Params("id"))
-	if err != nil {
+	// One read transaction: the analysis is of the incident as read (a
+	// merge or retention between two reads cannot pair them wrongly).
+	var r *store.RCA
+	err := s.store.ReadTx(c.UserContext(), func(ctx context.Context, tx bun.Tx) error {
+		d, err := incidents.Get(ctx, tx, owner(c), c.Params("id"))
+		if err != nil {
+			return err
+		}
+		r, err = store.LatestRCA(ctx, tx, d.ID)
 		return err
-	}
-	r, err := store.LatestRCA(ctx, s.store.Reads(), d.ID)
+	})
 	if err != nil {
 		return err
 	}
