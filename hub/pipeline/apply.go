@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -74,12 +75,11 @@ type Wakeups struct {
 	// behind: the apply worker's last transaction was full, so more
 	// events wait (see yieldToApply).
 	behind atomic.Bool
-	// applying lets one apply job run at a time on SQLite (nil on
-	// PostgreSQL, where replicas' jobs lock disjoint events). Two took
-	// turns on the one writer, each taking the events the other had read
-	// ahead (readAhead); one after the other, the second applies what the
-	// first left.
-	applying chan struct{}
+	// gate lets one apply job run at a time on SQLite (on PostgreSQL
+	// replicas' jobs lock disjoint events). Two took turns on the one
+	// writer, each taking the events the other had read ahead (readAhead);
+	// one after the other, the second applies what the first left.
+	gate applyGate
 }
 
 // ingestWindow: webhooks count as arriving for this long after the inbox's
@@ -98,9 +98,7 @@ func (w *Wakeups) ingesting() bool {
 // NewWakeups returns the policy for a database driver.
 func NewWakeups(driver string) *Wakeups {
 	w := &Wakeups{always: driver != "sqlite", window: ingestWindow}
-	if !w.always {
-		w.applying = make(chan struct{}, 1)
-	}
+	w.gate.off = w.always
 	return w
 }
 
@@ -152,19 +150,68 @@ const idleCorrelateChunk = 64
 const ingestCorrelateChunk = 2
 
 // started is called as an apply job begins: later commits need a new job.
-// On SQLite it waits until no other apply job runs; call the function it
-// returns when the job ends.
-func (w *Wakeups) started(ctx context.Context) (func(), error) {
+// On SQLite one apply job runs at a time: when another runs, started
+// reports false at once and that one looks at the inbox again before it
+// ends (a job waiting here instead could wait past River's job timeout
+// behind a long backlog, and fail). Otherwise the job calls
+// applyGate.leave when it has applied everything, and again while that
+// reports a job turned away meanwhile, or applyGate.abort when it stops
+// early (an error: River runs it again; its time spent: it enqueues the
+// next).
+func (w *Wakeups) started() bool {
 	w.pending.Store(false)
-	if w.applying == nil {
-		return func() {}, nil
+	return w.gate.enter()
+}
+
+// applyGate lets one apply job run at a time (SQLite only).
+type applyGate struct {
+	off     bool // PostgreSQL: every job runs
+	mu      sync.Mutex
+	running bool
+	again   bool // a job was turned away while one ran
+}
+
+func (g *applyGate) enter() bool {
+	if g.off {
+		return true
 	}
-	select {
-	case w.applying <- struct{}{}:
-		return func() { <-w.applying }, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.running {
+		g.again = true
+		return false
 	}
+	g.running = true
+	return true
+}
+
+// leave ends a job that found nothing left to apply, unless a job was
+// turned away meanwhile: then it reports true, still holding the gate, and
+// the job looks at the inbox again.
+func (g *applyGate) leave() (again bool) {
+	if g.off {
+		return false
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.again {
+		g.again = false
+		return true
+	}
+	g.running = false
+	return false
+}
+
+// abort ends a job that stops before the inbox is empty; the job run next
+// (River's retry, or the one it enqueues) applies what the jobs turned away
+// meanwhile came for.
+func (g *applyGate) abort() {
+	if g.off {
+		return
+	}
+	g.mu.Lock()
+	g.running = false
+	g.mu.Unlock()
 }
 
 // yieldToApply is called by background work that shares the apply
@@ -226,13 +273,41 @@ type ApplyEventsWorker struct {
 	Wakeups *Wakeups
 }
 
-// Work implements river.Worker.
+// Work implements river.Worker. A job applies until the inbox has nothing
+// pending, or until half of its time (River cancels a job at its timeout)
+// is spent: it then enqueues the next, so a backlog longer than a job's
+// time is applied by a chain of jobs, none cut off mid-transaction.
 func (w *ApplyEventsWorker) Work(ctx context.Context, _ *river.Job[ApplyEventsArgs]) error {
-	done, err := w.Wakeups.started(ctx)
-	if err != nil {
-		return err
+	var until time.Time
+	if deadline, ok := ctx.Deadline(); ok {
+		until = time.Now().Add(time.Until(deadline) / 2)
 	}
-	defer done()
+	if !w.Wakeups.started() {
+		return nil // the job running looks at the inbox again before it ends
+	}
+	for {
+		more, err := w.run(ctx, until)
+		switch {
+		case err != nil:
+			w.Wakeups.gate.abort()
+			return err
+		case more:
+			// The rest in a new job, available at once (a snoozed job
+			// waited for River's scheduler: seconds on PostgreSQL).
+			w.Wakeups.gate.abort()
+			if _, err := river.ClientFromContext[*sql.Tx](ctx).Insert(ctx, ApplyEventsArgs{}, nil); err != nil {
+				return fmt.Errorf("enqueueing the rest of the backlog's apply job: %w", err)
+			}
+			return nil
+		case !w.Wakeups.gate.leave():
+			return nil
+		}
+	}
+}
+
+// run applies pending events chunk by chunk until none is left (more
+// false) or, after a chunk, until has passed (more true).
+func (w *ApplyEventsWorker) run(ctx context.Context, until time.Time) (more bool, _ error) {
 	defer w.Wakeups.behind.Store(false)
 	// carried: incidents opened by committed chunks of this run whose early
 	// correlation is not enqueued yet (see enqueueCorrelation).
@@ -253,6 +328,8 @@ func (w *ApplyEventsWorker) Work(ctx context.Context, _ *river.Job[ApplyEventsAr
 			}
 			ahead = nil
 		}
+		// last: the job's time is half spent, this is its last chunk.
+		last := !until.IsZero() && time.Now().After(until)
 		err := w.Store.InTxDeferring(ctx, func(ctx context.Context, tx bun.Tx) error {
 			pending, err := confirmAhead(ctx, tx, rows, limit)
 			if err != nil {
@@ -265,21 +342,24 @@ func (w *ApplyEventsWorker) Work(ctx context.Context, _ *river.Job[ApplyEventsAr
 			if ids, err = w.applyRows(ctx, tx, pending, &out); err != nil {
 				return err
 			}
-			return enqueueCorrelation(ctx, tx, &out, len(ids) < limit)
+			return enqueueCorrelation(ctx, tx, &out, len(ids) < limit || last)
 		})
 		if err == nil {
 			w.committed(ctx, &out)
 			carried = out.correlate
 		} else {
 			if ctx.Err() != nil || len(ids) == 0 {
-				return err
+				return false, err
 			}
 			// One bad event must not hold back the others: apply each on its
 			// own and record the error against the one that fails.
-			return w.applyEach(ctx, ids, carried)
+			return false, w.applyEach(ctx, ids, carried)
 		}
 		if len(ids) < limit {
-			return nil
+			return false, nil
+		}
+		if last {
+			return true, nil
 		}
 		w.Wakeups.behind.Store(true)
 		// A backlog while webhooks keep arriving: on SQLite applying waits
@@ -292,7 +372,7 @@ func (w *ApplyEventsWorker) Work(ctx context.Context, _ *river.Job[ApplyEventsAr
 		// apply transactions wait for round trips, not for the CPU.
 		if !w.Wakeups.always && w.Wakeups.ingesting() {
 			if err := pause(ctx, time.Since(began)/2); err != nil {
-				return err
+				return false, err
 			}
 		}
 	}

@@ -33,8 +33,13 @@ func ConfirmAhead(ctx context.Context, tx bun.Tx, ahead []store.PendingEvent, li
 	return confirmAhead(ctx, tx, ahead, limit)
 }
 
-// Started is what an apply job does first (Wakeups.started).
-func (w *Wakeups) Started(ctx context.Context) (func(), error) { return w.started(ctx) }
+// Started is what an apply job does first (Wakeups.started); Leave and
+// Abort what it does last (applyGate.leave, applyGate.abort).
+func (w *Wakeups) Started() bool { return w.started() }
+
+func (w *Wakeups) Leave() (again bool) { return w.gate.leave() }
+
+func (w *Wakeups) Abort() { w.gate.abort() }
 
 // IdleCorrelateChunk is how many incidents an early-correlation
 // transaction takes while no webhook arrives.
