@@ -52,16 +52,8 @@ func TestApplyReadsEveryInboxForm(t *testing.T) {
 			}
 			runJobs(t, client)
 
-			deadline := time.Now().Add(20 * time.Second)
-			var c store.InboxCounts
-			for time.Now().Before(deadline) {
-				if c, err = st.CountInbox(ctx, pipeline.MaxEventAttempts); err == nil && c.Pending == 0 {
-					break
-				}
-				time.Sleep(25 * time.Millisecond)
-			}
-			if c.Pending != 0 || c.Dead != 1 {
-				t.Fatalf("inbox: %+v (%v), want nothing pending and one dead letter", c, err)
+			if c := waitInboxDrained(t, st, 20*time.Second); c.Pending != 0 || c.Dead != 1 {
+				t.Fatalf("inbox: %+v, want nothing pending and one dead letter", c)
 			}
 			for _, ext := range []string{"PLEGACY", "PCURRENT"} {
 				n, err := st.Bun().NewSelect().Table("incidents").Where("external_id = ?", ext).Count(ctx)

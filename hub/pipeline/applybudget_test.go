@@ -2,7 +2,6 @@ package pipeline_test
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
@@ -10,11 +9,8 @@ import (
 	"github.com/aurora-hub/aurora-hub/hub/live"
 	"github.com/aurora-hub/aurora-hub/hub/metrics"
 	"github.com/aurora-hub/aurora-hub/hub/pipeline"
-	"github.com/aurora-hub/aurora-hub/hub/store"
 	"github.com/aurora-hub/aurora-hub/hub/store/storetest"
-	"github.com/aurora-hub/aurora-hub/sdk"
 	"github.com/hashicorp/go-hclog"
-	"github.com/riverqueue/river"
 )
 
 // TestApplyJobStopsAtHalfItsTime: a backlog that takes longer than River's
@@ -27,12 +23,7 @@ func TestApplyJobStopsAtHalfItsTime(t *testing.T) {
 			ctx := context.Background()
 			st := storetest.Open(t, driver)
 			log := hclog.NewNullLogger()
-			if err := jobs.Migrate(ctx, st, log); err != nil {
-				t.Fatal(err)
-			}
 			deps := pipeline.Deps{Store: st, Live: live.New(st, false, log), Logger: log, Metrics: metrics.New(metrics.Options{})}
-			workers := river.NewWorkers()
-			pipeline.AddWorkers(workers, deps, pipeline.WorkerOptions{Wakeups: pipeline.NewWakeups(st.Driver)})
 			// River's job timeout is half of RescueAfter: 1 s here (2 s on
 			// PostgreSQL, where each statement is a round trip), so a job
 			// stops applying after 0.5 s (1 s), well after a transaction of
@@ -42,40 +33,15 @@ func TestApplyJobStopsAtHalfItsTime(t *testing.T) {
 			if driver == "postgres" {
 				rescue = 4 * time.Second
 			}
-			jc, err := jobs.New(st, jobs.Options{Workers: workers, Logger: log, PollInterval: 50 * time.Millisecond, RescueAfter: rescue})
-			if err != nil {
-				t.Fatal(err)
-			}
+			jc := pipelineJobsWith(t, st, deps, pipeline.WorkerOptions{Wakeups: pipeline.NewWakeups(st.Driver)}, jobs.Options{RescueAfter: rescue})
 
-			const events = 10_000
-			at := time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
-			rows := make([]store.InboxEvent, events)
-			for i := range rows {
-				enc, err := store.EncodeInboxEvent(sdk.Event{ID: fmt.Sprintf("ev-%05d", i), Type: "incident.triggered", ResourceType: "incident", OccurredAt: at,
-					Incident: &sdk.Incident{ExternalID: fmt.Sprintf("PBUDGET%05d", i), Title: "CPU hot", Status: "triggered", Urgency: "low", CreatedAt: at}})
-				if err != nil {
-					t.Fatal(err)
-				}
-				rows[i] = store.InboxEvent{Provider: "pagerduty", ConnectionID: "conn-1", OwnerKind: "user", OwnerID: "u1", EventID: fmt.Sprintf("ev-%05d", i),
-					EventType: "incident.triggered", Verified: true, Event: enc, ReceivedAt: time.Now().UTC()}
-			}
-			if got, err := store.InsertInbox(ctx, st.Bun(), rows); err != nil || len(got) != events {
-				t.Fatalf("recording: %d rows, %v", len(got), err)
-			}
+			recordTriggered(t, st, 10_000, "PBUDGET")
 			if _, err := jc.Insert(ctx, pipeline.ApplyEventsArgs{}, nil); err != nil {
 				t.Fatal(err)
 			}
 			runJobs(t, jc)
-			deadline := time.Now().Add(60 * time.Second)
-			var c store.InboxCounts
-			for time.Now().Before(deadline) {
-				if c, err = st.CountInbox(ctx, pipeline.MaxEventAttempts); err == nil && c.Pending == 0 {
-					break
-				}
-				time.Sleep(25 * time.Millisecond)
-			}
-			if c.Pending != 0 {
-				t.Fatalf("inbox: %+v (%v), want everything applied", c, err)
+			if c := waitInboxDrained(t, st, time.Minute); c.Pending != 0 {
+				t.Fatalf("inbox: %+v, want everything applied", c)
 			}
 
 			// Every apply job done without an error, and the budget used:

@@ -2,16 +2,13 @@ package pipeline_test
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
 	"github.com/aurora-hub/aurora-hub/hub/live"
 	"github.com/aurora-hub/aurora-hub/hub/metrics"
 	"github.com/aurora-hub/aurora-hub/hub/pipeline"
-	"github.com/aurora-hub/aurora-hub/hub/store"
 	"github.com/aurora-hub/aurora-hub/hub/store/storetest"
-	"github.com/aurora-hub/aurora-hub/sdk"
 	"github.com/hashicorp/go-hclog"
 )
 
@@ -42,21 +39,7 @@ func TestApplyTransactionsAreSmallWhileIngesting(t *testing.T) {
 				deps := pipeline.Deps{Store: st, Live: live.New(st, false, log), Logger: log, Metrics: metrics.New(metrics.Options{})}
 				client := pipelineJobs(t, st, deps, pipeline.WorkerOptions{Wakeups: wakeups})
 
-				const events = 300
-				at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
-				rows := make([]store.InboxEvent, events)
-				for i := range rows {
-					enc, err := store.EncodeInboxEvent(sdk.Event{ID: fmt.Sprintf("ev-%03d", i), Type: "incident.triggered", ResourceType: "incident", OccurredAt: at,
-						Incident: &sdk.Incident{ExternalID: fmt.Sprintf("PCHUNK%03d", i), Title: "CPU hot", Status: "triggered", Urgency: "low", CreatedAt: at}})
-					if err != nil {
-						t.Fatal(err)
-					}
-					rows[i] = store.InboxEvent{Provider: "pagerduty", ConnectionID: "conn-1", OwnerKind: "user", OwnerID: "u1", EventID: fmt.Sprintf("ev-%03d", i),
-						EventType: "incident.triggered", Verified: true, Event: enc, ReceivedAt: time.Now().UTC()}
-				}
-				if got, err := store.InsertInbox(ctx, st.Bun(), rows); err != nil || len(got) != events {
-					t.Fatalf("recording: %d rows, %v", len(got), err)
-				}
+				recordTriggered(t, st, 300, "PCHUNK")
 
 				// Webhooks arriving: the inbox committed a moment ago. The
 				// window is widened so that the answer does not depend on how
@@ -70,17 +53,8 @@ func TestApplyTransactionsAreSmallWhileIngesting(t *testing.T) {
 					t.Fatal(err)
 				}
 				runJobs(t, client)
-				deadline := time.Now().Add(20 * time.Second)
-				var c store.InboxCounts
-				var err error
-				for time.Now().Before(deadline) {
-					if c, err = st.CountInbox(ctx, pipeline.MaxEventAttempts); err == nil && c.Pending == 0 {
-						break
-					}
-					time.Sleep(25 * time.Millisecond)
-				}
-				if c.Pending != 0 {
-					t.Fatalf("inbox: %+v (%v), want everything applied", c, err)
+				if c := waitInboxDrained(t, st, 20*time.Second); c.Pending != 0 {
+					t.Fatalf("inbox: %+v, want everything applied", c)
 				}
 
 				var sizes []int

@@ -2,12 +2,14 @@ package pipeline_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/aurora-hub/aurora-hub/hub/jobs"
 	"github.com/aurora-hub/aurora-hub/hub/pipeline"
 	"github.com/aurora-hub/aurora-hub/hub/store"
+	"github.com/aurora-hub/aurora-hub/sdk"
 	"github.com/riverqueue/river"
 )
 
@@ -15,12 +17,20 @@ import (
 // started) running the pipeline's workers with deps and o, polling often.
 func pipelineJobs(t *testing.T, st *store.Store, deps pipeline.Deps, o pipeline.WorkerOptions) *jobs.Client {
 	t.Helper()
+	return pipelineJobsWith(t, st, deps, o, jobs.Options{})
+}
+
+// pipelineJobsWith is pipelineJobs with River's options jo (its workers,
+// logger and poll interval set here).
+func pipelineJobsWith(t *testing.T, st *store.Store, deps pipeline.Deps, o pipeline.WorkerOptions, jo jobs.Options) *jobs.Client {
+	t.Helper()
 	if err := jobs.Migrate(context.Background(), st, deps.Logger); err != nil {
 		t.Fatal(err)
 	}
 	workers := river.NewWorkers()
 	pipeline.AddWorkers(workers, deps, o)
-	jc, err := jobs.New(st, jobs.Options{Workers: workers, Logger: deps.Logger, PollInterval: 50 * time.Millisecond})
+	jo.Workers, jo.Logger, jo.PollInterval = workers, deps.Logger, 50*time.Millisecond
+	jc, err := jobs.New(st, jo)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,4 +48,40 @@ func runJobs(t *testing.T, jc *jobs.Client) {
 		defer cancel()
 		jc.Stop(ctx)
 	})
+}
+
+// recordTriggered records n verified incident.triggered events, each of a
+// new incident (external ids prefix00000, prefix00001, ...), in st's inbox
+// as the webhook path does.
+func recordTriggered(t *testing.T, st *store.Store, n int, prefix string) {
+	t.Helper()
+	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	rows := make([]store.InboxEvent, n)
+	for i := range rows {
+		id := fmt.Sprintf("ev-%s%05d", prefix, i)
+		enc, err := store.EncodeInboxEvent(sdk.Event{ID: id, Type: "incident.triggered", ResourceType: "incident", OccurredAt: at,
+			Incident: &sdk.Incident{ExternalID: fmt.Sprintf("%s%05d", prefix, i), Title: "CPU hot", Status: "triggered", Urgency: "low", CreatedAt: at}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows[i] = store.InboxEvent{Provider: "pagerduty", ConnectionID: "conn-1", OwnerKind: "user", OwnerID: "u1", EventID: id,
+			EventType: "incident.triggered", Verified: true, Event: enc, ReceivedAt: time.Now().UTC()}
+	}
+	if got, err := store.InsertInbox(context.Background(), st.Bun(), rows); err != nil || len(got) != n {
+		t.Fatalf("recording: %d rows, %v", len(got), err)
+	}
+}
+
+// waitInboxDrained waits up to d for nothing to be pending in st's inbox
+// and returns its counts (the last read's when d passed).
+func waitInboxDrained(t *testing.T, st *store.Store, d time.Duration) store.InboxCounts {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		c, err := st.CountInbox(context.Background(), pipeline.MaxEventAttempts)
+		if err == nil && c.Pending == 0 || time.Now().After(deadline) {
+			return c
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
 }
