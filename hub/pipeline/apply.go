@@ -75,11 +75,11 @@ type Wakeups struct {
 	// behind: the apply worker's last transaction was full, so more
 	// events wait (see yieldToApply).
 	behind atomic.Bool
-	// gate lets one apply job run at a time on SQLite (on PostgreSQL
-	// replicas' jobs lock disjoint events). Two took turns on the one
+	// gate lets one apply job run at a time on SQLite (nil on PostgreSQL,
+	// where replicas' jobs lock disjoint events). Two took turns on the one
 	// writer, each taking the events the other had read ahead (readAhead);
 	// one after the other, the second applies what the first left.
-	gate applyGate
+	gate *applyGate
 }
 
 // ingestWindow: webhooks count as arriving for this long after the inbox's
@@ -98,7 +98,9 @@ func (w *Wakeups) ingesting() bool {
 // NewWakeups returns the policy for a database driver.
 func NewWakeups(driver string) *Wakeups {
 	w := &Wakeups{always: driver != "sqlite", window: ingestWindow}
-	w.gate.off = w.always
+	if !w.always {
+		w.gate = &applyGate{}
+	}
 	return w
 }
 
@@ -163,16 +165,15 @@ func (w *Wakeups) started() bool {
 	return w.gate.enter()
 }
 
-// applyGate lets one apply job run at a time (SQLite only).
+// applyGate lets one apply job run at a time; a nil one lets every job run.
 type applyGate struct {
-	off     bool // PostgreSQL: every job runs
 	mu      sync.Mutex
 	running bool
 	again   bool // a job was turned away while one ran
 }
 
 func (g *applyGate) enter() bool {
-	if g.off {
+	if g == nil {
 		return true
 	}
 	g.mu.Lock()
@@ -189,7 +190,7 @@ func (g *applyGate) enter() bool {
 // turned away meanwhile: then it reports true, still holding the gate, and
 // the job looks at the inbox again.
 func (g *applyGate) leave() (again bool) {
-	if g.off {
+	if g == nil {
 		return false
 	}
 	g.mu.Lock()
@@ -206,7 +207,7 @@ func (g *applyGate) leave() (again bool) {
 // (River's retry, or the one it enqueues) applies what the jobs turned away
 // meanwhile came for.
 func (g *applyGate) abort() {
-	if g.off {
+	if g == nil {
 		return
 	}
 	g.mu.Lock()
@@ -230,7 +231,8 @@ func (w *Wakeups) yieldToApply(ctx context.Context, began time.Time) error {
 	}
 	if !w.behind.Load() {
 		if w.ingesting() {
-			return waitAsLong(ctx, began)
+			// As long again: half of the time for the work that took it.
+			return pause(ctx, time.Since(began))
 		}
 		return nil
 	}
@@ -244,12 +246,6 @@ func (w *Wakeups) yieldToApply(ctx context.Context, began time.Time) error {
 		}
 	}
 	return nil
-}
-
-// waitAsLong waits as long as has passed since began: half of the time for
-// the work that took it.
-func waitAsLong(ctx context.Context, began time.Time) error {
-	return pause(ctx, time.Since(began))
 }
 
 // pause waits for d, or until ctx ends.
