@@ -6,13 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aurora-hub/aurora-hub/hub/live"
-	"github.com/aurora-hub/aurora-hub/hub/metrics"
 	"github.com/aurora-hub/aurora-hub/hub/pipeline"
 	"github.com/aurora-hub/aurora-hub/hub/store"
 	"github.com/aurora-hub/aurora-hub/hub/store/storetest"
 	"github.com/aurora-hub/aurora-hub/sdk"
-	"github.com/hashicorp/go-hclog"
 )
 
 // legacyTriggered is an inbox row as hubs before the versioned record wrote
@@ -28,9 +25,7 @@ func TestApplyReadsEveryInboxForm(t *testing.T) {
 		t.Run(driver, func(t *testing.T) {
 			ctx := context.Background()
 			st := storetest.Open(t, driver)
-			log := hclog.NewNullLogger()
-			deps := pipeline.Deps{Store: st, Live: live.New(st, false, log), Logger: log, Metrics: metrics.New(metrics.Options{})}
-			client := pipelineJobs(t, st, deps, pipeline.WorkerOptions{Wakeups: pipeline.NewWakeups(st.Driver)})
+			client := pipelineJobs(t, st, testDeps(st), pipeline.WorkerOptions{Wakeups: pipeline.NewWakeups(st.Driver)})
 
 			at := time.Date(2026, 11, 30, 9, 15, 0, 0, time.UTC)
 			current, err := store.EncodeInboxEvent(sdk.Event{ID: "ev-current", Type: "incident.triggered", ResourceType: "incident", OccurredAt: at,

@@ -6,11 +6,8 @@ import (
 	"time"
 
 	"github.com/aurora-hub/aurora-hub/hub/jobs"
-	"github.com/aurora-hub/aurora-hub/hub/live"
-	"github.com/aurora-hub/aurora-hub/hub/metrics"
 	"github.com/aurora-hub/aurora-hub/hub/pipeline"
 	"github.com/aurora-hub/aurora-hub/hub/store/storetest"
-	"github.com/hashicorp/go-hclog"
 )
 
 // TestApplyJobStopsAtHalfItsTime: a backlog that takes longer than River's
@@ -22,8 +19,6 @@ func TestApplyJobStopsAtHalfItsTime(t *testing.T) {
 		t.Run(driver, func(t *testing.T) {
 			ctx := context.Background()
 			st := storetest.Open(t, driver)
-			log := hclog.NewNullLogger()
-			deps := pipeline.Deps{Store: st, Live: live.New(st, false, log), Logger: log, Metrics: metrics.New(metrics.Options{})}
 			// River's job timeout is half of RescueAfter: 1 s here (2 s on
 			// PostgreSQL, where each statement is a round trip), so a job
 			// stops applying after 0.5 s (1 s), well after a transaction of
@@ -33,7 +28,7 @@ func TestApplyJobStopsAtHalfItsTime(t *testing.T) {
 			if driver == "postgres" {
 				rescue = 4 * time.Second
 			}
-			jc := pipelineJobsWith(t, st, deps, pipeline.WorkerOptions{Wakeups: pipeline.NewWakeups(st.Driver)}, jobs.Options{RescueAfter: rescue})
+			jc := pipelineJobsWith(t, st, testDeps(st), pipeline.WorkerOptions{Wakeups: pipeline.NewWakeups(st.Driver)}, jobs.Options{RescueAfter: rescue})
 
 			recordTriggered(t, st, 10_000, "PBUDGET")
 			if _, err := jc.Insert(ctx, pipeline.ApplyEventsArgs{}, nil); err != nil {

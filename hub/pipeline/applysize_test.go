@@ -5,11 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aurora-hub/aurora-hub/hub/live"
-	"github.com/aurora-hub/aurora-hub/hub/metrics"
 	"github.com/aurora-hub/aurora-hub/hub/pipeline"
 	"github.com/aurora-hub/aurora-hub/hub/store/storetest"
-	"github.com/hashicorp/go-hclog"
 )
 
 // TestApplyTransactionsAreSmallWhileIngesting: on SQLite, while webhooks
@@ -34,10 +31,8 @@ func TestApplyTransactionsAreSmallWhileIngesting(t *testing.T) {
 			t.Run(driver+"/"+tt.name, func(t *testing.T) {
 				ctx := context.Background()
 				st := storetest.Open(t, driver)
-				log := hclog.NewNullLogger()
 				wakeups := pipeline.NewWakeups(st.Driver)
-				deps := pipeline.Deps{Store: st, Live: live.New(st, false, log), Logger: log, Metrics: metrics.New(metrics.Options{})}
-				client := pipelineJobs(t, st, deps, pipeline.WorkerOptions{Wakeups: wakeups})
+				client := pipelineJobs(t, st, testDeps(st), pipeline.WorkerOptions{Wakeups: wakeups})
 
 				recordTriggered(t, st, 300, "PCHUNK")
 

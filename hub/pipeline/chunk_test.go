@@ -10,14 +10,11 @@ import (
 
 	"github.com/aurora-hub/aurora-hub/hub/incidents"
 	"github.com/aurora-hub/aurora-hub/hub/jobs"
-	"github.com/aurora-hub/aurora-hub/hub/live"
 	"github.com/aurora-hub/aurora-hub/hub/pipeline"
-	"github.com/aurora-hub/aurora-hub/hub/pluginhost"
 	"github.com/aurora-hub/aurora-hub/hub/rca"
 	"github.com/aurora-hub/aurora-hub/hub/store"
 	"github.com/aurora-hub/aurora-hub/hub/store/storetest"
 	"github.com/aurora-hub/aurora-hub/sdk"
-	"github.com/hashicorp/go-hclog"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 	"github.com/uptrace/bun"
@@ -47,16 +44,13 @@ func TestProcessIncidentsChunk(t *testing.T) {
 				t.Parallel()
 				ctx := context.Background()
 				st := storetest.Open(t, driver)
-				log := hclog.NewNullLogger()
 				ids := openIncidents(t, st, "Disk full on db-1", "Certificate expired for api", "Queue backlog in billing")
 				// The first was processed by an earlier run of the chunk.
 				if err := incidents.MarkProcessed(ctx, st.Bun(), ids[0], time.Now()); err != nil {
 					t.Fatal(err)
 				}
 
-				deps := pipeline.Deps{Store: st, Live: live.New(st, false, log), Logger: log,
-					Plugins: pluginhost.New(pluginhost.Options{Logger: log})}
-				jc := pipelineJobs(t, st, deps, pipeline.WorkerOptions{
+				jc := pipelineJobs(t, st, testDeps(st), pipeline.WorkerOptions{
 					Wakeups: pipeline.NewWakeups(st.Driver), Analyzer: failingAnalyzer{}, RunFor: tc.runFor,
 				})
 				chunk := []string{ids[0], "no-such-incident", ids[1], ids[2]}
@@ -145,11 +139,9 @@ func TestChunkKeepsItsPlaceInLine(t *testing.T) {
 		t.Run(driver, func(t *testing.T) {
 			ctx := context.Background()
 			st := storetest.Open(t, driver)
-			log := hclog.NewNullLogger()
 			ids := openIncidents(t, st, "Disk full", "Certificate expired", "Queue backlog", "Node not ready", "Slow queries", "Packet loss")
-			deps := pipeline.Deps{Store: st, Live: live.New(st, false, log), Logger: log,
-				Plugins: pluginhost.New(pluginhost.Options{Logger: log})}
-			if err := jobs.Migrate(ctx, st, log); err != nil {
+			deps := testDeps(st)
+			if err := jobs.Migrate(ctx, st, deps.Logger); err != nil {
 				t.Fatal(err)
 			}
 			workers := river.NewWorkers()
@@ -158,7 +150,7 @@ func TestChunkKeepsItsPlaceInLine(t *testing.T) {
 			})
 			// One worker in the analysis queue (as on SQLite): the order it
 			// takes jobs in is the order chunks are processed.
-			jc, err := jobs.New(st, jobs.Options{Workers: workers, Logger: log, PollInterval: 50 * time.Millisecond, MaxWorkers: 2})
+			jc, err := jobs.New(st, jobs.Options{Workers: workers, Logger: deps.Logger, PollInterval: 50 * time.Millisecond, MaxWorkers: 2})
 			if err != nil {
 				t.Fatal(err)
 			}

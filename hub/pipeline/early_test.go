@@ -9,14 +9,10 @@ import (
 
 	"github.com/aurora-hub/aurora-hub/hub/config"
 	"github.com/aurora-hub/aurora-hub/hub/jobs"
-	"github.com/aurora-hub/aurora-hub/hub/live"
-	"github.com/aurora-hub/aurora-hub/hub/metrics"
 	"github.com/aurora-hub/aurora-hub/hub/pipeline"
-	"github.com/aurora-hub/aurora-hub/hub/pluginhost"
 	"github.com/aurora-hub/aurora-hub/hub/store"
 	"github.com/aurora-hub/aurora-hub/hub/store/storetest"
 	"github.com/aurora-hub/aurora-hub/sdk"
-	"github.com/hashicorp/go-hclog"
 	"github.com/riverqueue/river"
 )
 
@@ -50,10 +46,9 @@ func startEarly(t *testing.T, driver string) (*store.Store, *jobs.Client) {
 // earlyDeps are the pipeline's dependencies for early correlation on st:
 // a 15-minute window, threshold 0.6, no log.
 func earlyDeps(st *store.Store) pipeline.Deps {
-	log := hclog.NewNullLogger()
-	return pipeline.Deps{Store: st, Live: live.New(st, false, log), Logger: log, Metrics: metrics.New(metrics.Options{}),
-		Plugins: pluginhost.New(pluginhost.Options{Logger: log}),
-		Config:  config.Pipeline{CorrelationWindow: 15 * time.Minute, CorrelationThreshold: 0.6}}
+	deps := testDeps(st)
+	deps.Config = config.Pipeline{CorrelationWindow: 15 * time.Minute, CorrelationThreshold: 0.6}
+	return deps
 }
 
 // triggered is an inbox row of a PagerDuty incident.triggered event.

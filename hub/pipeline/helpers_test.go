@@ -7,11 +7,24 @@ import (
 	"time"
 
 	"github.com/aurora-hub/aurora-hub/hub/jobs"
+	"github.com/aurora-hub/aurora-hub/hub/live"
+	"github.com/aurora-hub/aurora-hub/hub/metrics"
 	"github.com/aurora-hub/aurora-hub/hub/pipeline"
+	"github.com/aurora-hub/aurora-hub/hub/pluginhost"
 	"github.com/aurora-hub/aurora-hub/hub/store"
 	"github.com/aurora-hub/aurora-hub/sdk"
+	"github.com/hashicorp/go-hclog"
 	"github.com/riverqueue/river"
 )
+
+// testDeps are the pipeline's dependencies on st with nothing else set up:
+// no log, metrics of their own, a plugin host with no plugin. Tests set
+// Config as they need.
+func testDeps(st *store.Store) pipeline.Deps {
+	log := hclog.NewNullLogger()
+	return pipeline.Deps{Store: st, Live: live.New(st, false, log), Logger: log,
+		Metrics: metrics.New(metrics.Options{}), Plugins: pluginhost.New(pluginhost.Options{Logger: log})}
+}
 
 // pipelineJobs adds River's tables to st and returns a job client (not yet
 // started) running the pipeline's workers with deps and o, polling often.

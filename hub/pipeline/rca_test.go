@@ -10,13 +10,11 @@ import (
 	"github.com/aurora-hub/aurora-hub/hub/config"
 	"github.com/aurora-hub/aurora-hub/hub/incidents"
 	"github.com/aurora-hub/aurora-hub/hub/jobs"
-	"github.com/aurora-hub/aurora-hub/hub/live"
 	"github.com/aurora-hub/aurora-hub/hub/pipeline"
 	"github.com/aurora-hub/aurora-hub/hub/rca"
 	"github.com/aurora-hub/aurora-hub/hub/store"
 	"github.com/aurora-hub/aurora-hub/hub/store/storetest"
 	"github.com/aurora-hub/aurora-hub/sdk"
-	"github.com/hashicorp/go-hclog"
 	"github.com/uptrace/bun"
 )
 
@@ -56,7 +54,6 @@ func startRCA(t *testing.T, driver string, an rca.Analyzer, status string) *rcaR
 	t.Helper()
 	ctx := context.Background()
 	st := storetest.Open(t, driver)
-	log := hclog.NewNullLogger()
 	src := incidents.Source{Provider: "pagerduty", OwnerKind: "user", OwnerID: "u1", ConnectionID: "c1"}
 	var id string
 	err := st.Bun().RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
@@ -68,8 +65,8 @@ func startRCA(t *testing.T, driver string, an rca.Analyzer, status string) *rcaR
 	if err != nil {
 		t.Fatal(err)
 	}
-	deps := pipeline.Deps{Store: st, Live: live.New(st, false, log), Logger: log,
-		Config: config.Pipeline{RCAStepDelay: 300 * time.Millisecond}}
+	deps := testDeps(st)
+	deps.Config = config.Pipeline{RCAStepDelay: 300 * time.Millisecond}
 	jc := pipelineJobs(t, st, deps, pipeline.WorkerOptions{Analyzer: an})
 	runJobs(t, jc)
 	r := &rcaRig{st: st, jc: jc, id: id}
