@@ -244,7 +244,7 @@ func startHub(ctx context.Context, cc childConfig) (string, func(), error) {
 		"HUB_PLUGIN_DIR": cc.PluginDir, "HUB_ENCRYPTION_KEY": base64.StdEncoding.EncodeToString(key),
 		"PAGERDUTY_API_URL": cc.PagerDutyURL,
 	}
-	// The hub's own settings given with -server-env (HUB_MEMORY_LIMIT=...).
+	// The hub's own settings given with -server-env (HUB_SQLITE_WAL_LIMIT=...).
 	for _, kv := range os.Environ() {
 		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "HUB_") {
 			if _, fixed := env[k]; !fixed {
