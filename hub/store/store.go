@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/pgdialect"
 	"github.com/uptrace/bun/dialect/sqlitedialect"
@@ -101,12 +100,10 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		sqldb.SetMaxOpenConns(1)
 		db = bun.NewDB(sqldb, sqlitedialect.New())
 	case "postgres":
-		sqldb, err = sql.Open("pgx", o.URL)
+		sqldb, err = openPostgres(o.URL)
 		if err != nil {
-			return nil, fmt.Errorf("opening postgres: %w", err)
+			return nil, err
 		}
-		sqldb.SetMaxOpenConns(20)
-		sqldb.SetConnMaxIdleTime(5 * time.Minute)
 		db = bun.NewDB(sqldb, pgdialect.New())
 	default:
 		return nil, fmt.Errorf("unknown database driver %q", o.Driver)
@@ -154,6 +151,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 			return nil, fmt.Errorf("opening sqlite for reads: %w", err)
 		}
 		readDB.SetMaxOpenConns(readConns)
+		readDB.SetMaxIdleConns(readConns) // each keeps its compiled statements
 		s.reads = bun.NewDB(readDB, sqlitedialect.New())
 		s.prio = newPriority()
 		ctx, cancel := context.WithCancel(context.Background())

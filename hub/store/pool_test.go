@@ -1,0 +1,104 @@
+package store_test
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+	"testing"
+
+	"github.com/aurora-hub/aurora-hub/hub/store"
+	"github.com/aurora-hub/aurora-hub/hub/store/storetest"
+)
+
+// TestPoolsKeepTheirConnections: a connection given back to a pool stays
+// open for the next use, however many were in use at once. database/sql
+// keeps two idle by default and closes the rest, so under load every
+// statement beyond the second connection opened a new one: on PostgreSQL
+// a new server process, its authentication and its statement cache (1.6 s
+// of a storm drain's apply jobs went to connecting); on SQLite the read
+// connections' compiled statements.
+func TestPoolsKeepTheirConnections(t *testing.T) {
+	for _, driver := range storetest.Backends(t) {
+		t.Run(driver, func(t *testing.T) {
+			st := storetest.Open(t, driver)
+			pools := []struct {
+				name string
+				db   *sql.DB
+			}{{"writer", st.Bun().DB}, {"reads", st.Reads().DB}}
+			for _, p := range pools {
+				// Every connection the pool may open, in use at once, then
+				// given back.
+				max := p.db.Stats().MaxOpenConnections
+				ctx := context.Background()
+				conns := make([]*sql.Conn, max)
+				for i := range conns {
+					c, err := p.db.Conn(ctx)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if err := c.PingContext(ctx); err != nil {
+						t.Fatal(err)
+					}
+					conns[i] = c
+				}
+				for _, c := range conns {
+					c.Close()
+				}
+				s := p.db.Stats()
+				if s.MaxIdleClosed != 0 || s.OpenConnections != max {
+					t.Errorf("%s pool: %d of %d connections closed when given back, %d open; want all %d kept",
+						p.name, s.MaxIdleClosed, max, s.OpenConnections, max)
+				}
+			}
+		})
+	}
+}
+
+// TestPostgresKeepsFewPreparedStatements: statements Bun wrote values into
+// (new text every time) are not kept prepared by the hundred on each
+// connection, in the hub or on the server; a URL that sets the cache keeps
+// its size.
+func TestPostgresKeepsFewPreparedStatements(t *testing.T) {
+	admin := storetest.PostgresURL(t)
+	for _, tc := range []struct {
+		name  string
+		query string
+		cache int
+	}{
+		{"default", "", 16},
+		{"set in the URL", "statement_cache_capacity=64", 64},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u := admin
+			if tc.query != "" {
+				u += map[bool]string{true: "&", false: "?"}[strings.Contains(u, "?")] + tc.query
+			}
+			ctx := context.Background()
+			st, err := store.Open(ctx, store.Options{Driver: "postgres", URL: u})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			conn, err := st.Bun().Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			for i := range 100 {
+				var n int
+				if err := conn.NewSelect().ColumnExpr("?::int", i).Scan(ctx, &n); err != nil || n != i {
+					t.Fatalf("select %d: %d, %v", i, n, err)
+				}
+			}
+			var prepared int
+			if err := conn.NewRaw("SELECT count(*) FROM pg_prepared_statements").Scan(ctx, &prepared); err != nil {
+				t.Fatal(err)
+			}
+			// The cache full, and the counting query itself: pgx gives an
+			// evicted statement back to the server with the next query.
+			if prepared < tc.cache || prepared > tc.cache+1 {
+				t.Errorf("%d statements prepared on the connection after 100 distinct queries, want %d or %d", prepared, tc.cache, tc.cache+1)
+			}
+		})
+	}
+}
