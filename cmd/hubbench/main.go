@@ -40,6 +40,7 @@ type options struct {
 	trace      bool
 	pluginDir  string
 	cpuProfile string
+	goTrace    string
 	only       string
 	postgres   string
 	bodies     int
@@ -68,6 +69,7 @@ func main() {
 	flag.BoolVar(&o.trace, "drain-trace", false, "print the drain's progress once a second")
 	flag.StringVar(&o.pluginDir, "plugin-dir", "bin/plugins", "directory with aurora-plugin-pagerduty")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of each server to <this>-<row>-<phase>.pprof")
+	flag.StringVar(&o.goTrace, "gotrace", "", "write an execution trace of each server to <this>-<row>-<phase>.trace (go tool trace -pprof=sched|net|sync|syscall)")
 	flag.StringVar(&o.only, "only", "", "run only the rows whose name contains this")
 	flag.StringVar(&o.postgres, "postgres", os.Getenv("HUB_BENCH_POSTGRES_URL"), "also run the hub rows on PostgreSQL: a URL whose user may create databases (default $HUB_BENCH_POSTGRES_URL)")
 	flag.StringVar(&o.phases, "phases", "closed,rate,drain", "phases to run (comma-separated): closed (throughput, CPU), rate (latency at -rate), drain (storm drain)")
@@ -157,6 +159,16 @@ func run(ctx context.Context, o options) error {
 	return nil
 }
 
+// outputPath is where a server of the row slug writes a file of the phase:
+// <prefix>-<row>-<phase><ext>, absolute (the server runs elsewhere).
+func outputPath(prefix, slug, phase, ext string) string {
+	p := fmt.Sprintf("%s-%s-%s%s", prefix, strings.TrimSuffix(slug, "-"), phase, ext)
+	if abs, err := filepath.Abs(p); err == nil {
+		return abs
+	}
+	return p
+}
+
 // measure runs a row's phases, each against a fresh server and database,
 // so a phase never inherits another's backlog.
 func measure(ctx context.Context, o options, r *row, bodies []loadgen.Body) error {
@@ -169,10 +181,10 @@ func measure(ctx context.Context, o options, r *row, bodies []loadgen.Body) erro
 		defer stopSim()
 		cc := childConfig{Kind: r.kind, PluginDir: o.pluginDir, PagerDutyURL: simURL, Env: o.hubEnv}
 		if o.cpuProfile != "" {
-			cc.CPUProfile = fmt.Sprintf("%s-%s-%s.pprof", o.cpuProfile, strings.TrimSuffix(slug, "-"), name)
-			if !filepath.IsAbs(cc.CPUProfile) {
-				cc.CPUProfile, _ = filepath.Abs(cc.CPUProfile)
-			}
+			cc.CPUProfile = outputPath(o.cpuProfile, slug, name, ".pprof")
+		}
+		if o.goTrace != "" {
+			cc.Trace = outputPath(o.goTrace, slug, name, ".trace")
 		}
 		var drop func()
 		if r.db == "postgres" {

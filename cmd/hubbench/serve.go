@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
+	"runtime/trace"
 	"strings"
 	"syscall"
 	"time"
@@ -44,6 +45,7 @@ type childConfig struct {
 	Dir        string // for SQLite files
 	DBURL      string // postgres:// for the hub on PostgreSQL, else SQLite in Dir
 	CPUProfile string
+	Trace      string // execution trace (runtime/trace)
 	// PagerDutyURL is the simulator (run by the parent, so its memory is
 	// not counted as the hub's).
 	PagerDutyURL string
@@ -67,6 +69,16 @@ func serveChild(arg string) error {
 			return err
 		}
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
+	if cc.Trace != "" {
+		f, err := os.Create(cc.Trace)
+		if err != nil {
+			return err
+		}
+		if err := trace.Start(f); err != nil {
+			return err
+		}
+		defer func() { trace.Stop(); f.Close() }()
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer cancel()
