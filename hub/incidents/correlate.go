@@ -279,29 +279,32 @@ func Attach(ctx context.Context, db bun.IDB, a Attachment) error {
 			return err
 		}
 	}
+	steps := []struct {
+		what, query string
+		args        []any
+	}{
+		{"attaching incident", "UPDATE incidents SET parent_incident_id = ?, correlated_alert_count = 0, updated_at = ? WHERE id = ?",
+			[]any{a.ParentID, a.At, a.IncidentID}},
+		{"updating the parent incident", "UPDATE incidents SET correlated_alert_count = correlated_alert_count + ?, affected_services = ?, updated_at = ? WHERE id = ?",
+			[]any{1 + n, string(services), a.At, a.ParentID}},
+		{"recording correlation", "INSERT INTO incident_correlations (incident_id, parent_incident_id, score, parts, created_at)" +
+			" VALUES (?, ?, ?, ?, ?) ON CONFLICT (incident_id) DO NOTHING", []any{a.IncidentID, a.ParentID, a.Score, a.Parts, a.At}},
+	}
 	if db.Dialect().Name() == dialect.PG {
-		// One statement instead of three: on PostgreSQL each is a round trip
-		// made while the tenant's correlation lock is held, and every other
-		// correlation of the tenant waits for it.
-		if _, err := db.ExecContext(ctx, "WITH child AS (UPDATE incidents SET parent_incident_id = ?, correlated_alert_count = 0, updated_at = ? WHERE id = ?),"+
-			" parent AS (UPDATE incidents SET correlated_alert_count = correlated_alert_count + ?, affected_services = ?, updated_at = ? WHERE id = ?)"+
-			" INSERT INTO incident_correlations (incident_id, parent_incident_id, score, parts, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (incident_id) DO NOTHING",
-			a.ParentID, a.At, a.IncidentID, 1+n, string(services), a.At, a.ParentID, a.IncidentID, a.ParentID, a.Score, a.Parts, a.At); err != nil {
+		// The three as one statement (data-modifying CTEs): on PostgreSQL
+		// each is a round trip made while the tenant's correlation lock is
+		// held, and every other correlation of the tenant waits for it.
+		q := "WITH child AS (" + steps[0].query + "), parent AS (" + steps[1].query + ") " + steps[2].query
+		args := slices.Concat(steps[0].args, steps[1].args, steps[2].args)
+		if _, err := store.Exec(ctx, db, q, args...); err != nil {
 			return fmt.Errorf("attaching incident: %w", err)
 		}
 		return nil
 	}
-	if _, err := store.Exec(ctx, db, "UPDATE incidents SET parent_incident_id = ?, correlated_alert_count = 0, updated_at = ? WHERE id = ?",
-		a.ParentID, a.At, a.IncidentID); err != nil {
-		return fmt.Errorf("attaching incident: %w", err)
-	}
-	if _, err := store.Exec(ctx, db, "UPDATE incidents SET correlated_alert_count = correlated_alert_count + ?, affected_services = ?, updated_at = ? WHERE id = ?",
-		1+n, string(services), a.At, a.ParentID); err != nil {
-		return fmt.Errorf("updating the parent incident: %w", err)
-	}
-	if _, err := store.Exec(ctx, db, "INSERT INTO incident_correlations (incident_id, parent_incident_id, score, parts, created_at)"+
-		" VALUES (?, ?, ?, ?, ?) ON CONFLICT (incident_id) DO NOTHING", a.IncidentID, a.ParentID, a.Score, a.Parts, a.At); err != nil {
-		return fmt.Errorf("recording correlation: %w", err)
+	for _, st := range steps {
+		if _, err := store.Exec(ctx, db, st.query, st.args...); err != nil {
+			return fmt.Errorf("%s: %w", st.what, err)
+		}
 	}
 	return nil
 }
