@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http/httptest"
 	"os"
@@ -60,25 +61,26 @@ func serveChild(arg string) error {
 	if err := json.Unmarshal([]byte(arg), &cc); err != nil {
 		return fmt.Errorf("child config: %w", err)
 	}
-	if cc.CPUProfile != "" {
-		f, err := os.Create(cc.CPUProfile)
+	for _, rec := range []struct {
+		path  string
+		start func(io.Writer) error
+		stop  func()
+	}{
+		{cc.CPUProfile, pprof.StartCPUProfile, pprof.StopCPUProfile},
+		{cc.Trace, trace.Start, trace.Stop},
+	} {
+		if rec.path == "" {
+			continue
+		}
+		f, err := os.Create(rec.path)
 		if err != nil {
 			return err
 		}
-		if err := pprof.StartCPUProfile(f); err != nil {
+		if err := rec.start(f); err != nil {
+			f.Close()
 			return err
 		}
-		defer func() { pprof.StopCPUProfile(); f.Close() }()
-	}
-	if cc.Trace != "" {
-		f, err := os.Create(cc.Trace)
-		if err != nil {
-			return err
-		}
-		if err := trace.Start(f); err != nil {
-			return err
-		}
-		defer func() { trace.Stop(); f.Close() }()
+		defer func() { rec.stop(); f.Close() }()
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer cancel()
