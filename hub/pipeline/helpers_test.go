@@ -86,13 +86,17 @@ func recordTriggered(t *testing.T, st *store.Store, n int, prefix string) {
 }
 
 // waitInboxDrained waits up to d for nothing to be pending in st's inbox
-// and returns its counts (the last read's when d passed).
+// and returns its counts (the last read's when d passed). A failed read
+// fails the test: its zero counts would read as a drained inbox.
 func waitInboxDrained(t *testing.T, st *store.Store, d time.Duration) store.InboxCounts {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for {
 		c, err := st.CountInbox(context.Background(), pipeline.MaxEventAttempts)
-		if err == nil && c.Pending == 0 || time.Now().After(deadline) {
+		if err != nil {
+			t.Fatalf("counting the inbox: %v", err)
+		}
+		if c.Pending == 0 || time.Now().After(deadline) {
 			return c
 		}
 		time.Sleep(25 * time.Millisecond)
