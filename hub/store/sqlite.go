@@ -96,9 +96,9 @@ const walIdleFloor = 1 << 20
 //     the log over and cuts the file back to journal_size_limit (a quarter
 //     of the limit): under a burst, PASSIVE alone rarely catches up with a
 //     writer that never pauses, and the log grew to several times the
-//     database; from half the limit, the RESTART alone, which copies with
-//     writers held back (a writer faster than the copies otherwise took the
-//     log past the limit);
+//     database; from half the limit (looked at before each copy too), the
+//     RESTART alone, which copies with writers held back (a writer faster
+//     than the copies otherwise took the log past the limit);
 //   - when the log has been fully copied and nothing was written since the
 //     previous look, a TRUNCATE one, whatever the file's size: an idle hub
 //     gives the disk back.
@@ -170,8 +170,14 @@ func (s *Store) checkpointLoop(ctx context.Context) {
 		case over:
 			// What the writer added during that copy is copied again, twice,
 			// without holding anything, so the RESTART, which holds up every
-			// commit, has only the last few milliseconds' frames to copy.
+			// commit, has only the last few milliseconds' frames to copy;
+			// unless the writer outran the copies to half the limit already:
+			// then the RESTART at once (another copy let the log pass the
+			// limit under a loaded machine's burst).
 			for range 2 {
+				if s.WALSize() >= s.walLimit/2 {
+					break
+				}
 				if _, _, err := s.checkpoint(ctx, "PASSIVE"); err != nil {
 					break
 				}
