@@ -27,6 +27,7 @@ type child struct {
 	// peakOwn, peakKids: the largest RSS of the child alone and of its
 	// children (the plugin) alone.
 	peakOwn, peakKids int64
+	heapProfile       bool // the child writes a heap profile on SIGUSR1
 	stopRSS           chan struct{}
 	rssDone           chan struct{}
 }
@@ -60,7 +61,7 @@ func startChild(cc childConfig) (*child, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	c := &child{cmd: cmd, dir: cc.Dir, stopRSS: make(chan struct{}), rssDone: make(chan struct{})}
+	c := &child{cmd: cmd, dir: cc.Dir, heapProfile: cc.HeapProfile != "", stopRSS: make(chan struct{}), rssDone: make(chan struct{})}
 	ready := make(chan string, 1)
 	exited := make(chan struct{})
 	go func() {
@@ -119,6 +120,15 @@ func (c *child) peak() (total, own, kids int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.peakRSS, c.peakOwn, c.peakKids
+}
+
+// snapshotHeap asks the child to write its heap profile (SIGUSR1; a child
+// started without one ignores it) and gives it a moment to do so.
+func (c *child) snapshotHeap() {
+	if c.heapProfile {
+		c.cmd.Process.Signal(syscall.SIGUSR1)
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // stop asks the child to shut down (SIGTERM: it writes its CPU profile)

@@ -41,6 +41,7 @@ type options struct {
 	pluginDir  string
 	cpuProfile string
 	goTrace    string
+	memProfile string
 	only       string
 	postgres   string
 	bodies     int
@@ -70,6 +71,7 @@ func main() {
 	flag.StringVar(&o.pluginDir, "plugin-dir", "bin/plugins", "directory with aurora-plugin-pagerduty")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of each server to <this>-<row>-<phase>.pprof")
 	flag.StringVar(&o.goTrace, "gotrace", "", "write an execution trace of each server to <this>-<row>-<phase>.trace (go tool trace -pprof=sched|net|sync|syscall)")
+	flag.StringVar(&o.memProfile, "memprofile", "", "write a heap profile of each server to <this>-<row>-<phase>.heap when the phase's load ends (and print the Go runtime's memory)")
 	flag.StringVar(&o.only, "only", "", "run only the rows whose name contains this")
 	flag.StringVar(&o.postgres, "postgres", os.Getenv("HUB_BENCH_POSTGRES_URL"), "also run the hub rows on PostgreSQL: a URL whose user may create databases (default $HUB_BENCH_POSTGRES_URL)")
 	flag.StringVar(&o.phases, "phases", "closed,rate,drain", "phases to run (comma-separated): closed (throughput, CPU), rate (latency at -rate), drain (storm drain)")
@@ -186,6 +188,9 @@ func measure(ctx context.Context, o options, r *row, bodies []loadgen.Body) erro
 		if o.goTrace != "" {
 			cc.Trace = outputPath(o.goTrace, slug, name, ".trace")
 		}
+		if o.memProfile != "" {
+			cc.HeapProfile = outputPath(o.memProfile, slug, name, ".heap")
+		}
 		var drop func()
 		if r.db == "postgres" {
 			u, d, err := createDatabase(ctx, o.postgres)
@@ -220,6 +225,7 @@ func measure(ctx context.Context, o options, r *row, bodies []loadgen.Body) erro
 			hub0, plugin0 := procstat.TreeCPU(c.cmd.Process.Pid)
 			db0 := procstat.CommandCPU("postgres")
 			n, errs, p := l.closedLoop(o.conns, o.duration)
+			c.snapshotHeap()
 			hub1, plugin1 := procstat.TreeCPU(c.cmd.Process.Pid)
 			if r.db == "postgres" {
 				r.dbCPU = procstat.CommandCPU("postgres") - db0
@@ -237,6 +243,7 @@ func measure(ctx context.Context, o options, r *row, bodies []loadgen.Body) erro
 	if o.runs("rate") {
 		if err := phase("rate", func(c *child, l *load, _ string) error {
 			r.fixed, _, r.fixedErrs = l.openLoop(o.rate, o.duration)
+			c.snapshotHeap()
 			return nil
 		}); err != nil {
 			return err
@@ -248,6 +255,7 @@ func measure(ctx context.Context, o options, r *row, bodies []loadgen.Body) erro
 	return phase("drain", func(c *child, l *load, dbURL string) error {
 		began := time.Now()
 		r.stormLat, r.stormOK, r.stormErrs = l.openLoop(o.stormRate, o.duration)
+		c.snapshotHeap()
 		var trace io.Writer
 		if o.trace {
 			trace = os.Stderr

@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"runtime/trace"
 	"strings"
@@ -47,6 +49,8 @@ type childConfig struct {
 	DBURL      string // postgres:// for the hub on PostgreSQL, else SQLite in Dir
 	CPUProfile string
 	Trace      string // execution trace (runtime/trace)
+	// HeapProfile is written on SIGUSR1 (when the phase's load ends).
+	HeapProfile string
 	// PagerDutyURL is the simulator (run by the parent, so its memory is
 	// not counted as the hub's).
 	PagerDutyURL string
@@ -84,6 +88,9 @@ func serveChild(arg string) error {
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer cancel()
+	if cc.HeapProfile != "" {
+		go writeHeapOnSignal(ctx, cc.HeapProfile)
+	}
 	var (
 		url  string
 		stop func()
@@ -108,6 +115,33 @@ func serveChild(arg string) error {
 	<-ctx.Done()
 	stop()
 	return nil
+}
+
+// writeHeapOnSignal writes a heap profile to path on each SIGUSR1, and
+// prints where the Go runtime's memory is at that moment.
+func writeHeapOnSignal(ctx context.Context, path string) {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGUSR1)
+	defer signal.Stop(sig)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-sig:
+		}
+		if f, err := os.Create(path); err == nil {
+			pprof.WriteHeapProfile(f)
+			f.Close()
+		}
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+		metrics.Read(live)
+		const mib = 1 << 20
+		fmt.Fprintf(os.Stderr, "  heap: %.1f MiB in use (%.1f live after the last GC), %.1f idle of which %.1f returned to the OS, stacks %.1f, runtime other %.1f, %.1f obtained from the OS; %d GCs\n",
+			float64(m.HeapInuse)/mib, float64(live[0].Value.Uint64())/mib, float64(m.HeapIdle)/mib, float64(m.HeapReleased)/mib,
+			float64(m.StackSys)/mib, float64(m.Sys-m.HeapSys-m.StackSys)/mib, float64(m.Sys)/mib, m.NumGC)
+	}
 }
 
 func freeAddr() (string, error) {
