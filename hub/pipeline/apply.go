@@ -155,15 +155,22 @@ const ingestCorrelateChunk = 2
 // On SQLite one apply job runs at a time: when another runs, started
 // reports false at once and that one looks at the inbox again before it
 // ends (a job waiting here instead could wait past River's job timeout
-// behind a long backlog, and fail). Otherwise the job calls
-// applyGate.leave when it has applied everything, and again while that
-// reports a job turned away meanwhile, or applyGate.abort when it stops
-// early (an error: River runs it again; its time spent: it enqueues the
-// next).
+// behind a long backlog, and fail). Otherwise the job calls finished when
+// it has applied everything, and again while that reports a job turned
+// away meanwhile, or stopped when it ends early (an error: River runs it
+// again; its time spent: it enqueues the next).
 func (w *Wakeups) started() bool {
 	w.pending.Store(false)
 	return w.gate.enter()
 }
+
+// finished ends a started job that found nothing left to apply, unless a
+// job was turned away meanwhile: then it reports true and the job, still
+// the one running, looks at the inbox again.
+func (w *Wakeups) finished() (again bool) { return w.gate.leave() }
+
+// stopped ends a started job before the inbox is empty.
+func (w *Wakeups) stopped() { w.gate.abort() }
 
 // applyGate lets one apply job run at a time; a nil one lets every job run.
 type applyGate struct {
@@ -285,17 +292,17 @@ func (w *ApplyEventsWorker) Work(ctx context.Context, _ *river.Job[ApplyEventsAr
 		more, err := w.run(ctx, until)
 		switch {
 		case err != nil:
-			w.Wakeups.gate.abort()
+			w.Wakeups.stopped()
 			return err
 		case more:
 			// The rest in a new job, available at once (a snoozed job
 			// waited for River's scheduler: seconds on PostgreSQL).
-			w.Wakeups.gate.abort()
+			w.Wakeups.stopped()
 			if _, err := river.ClientFromContext[*sql.Tx](ctx).Insert(ctx, ApplyEventsArgs{}, nil); err != nil {
 				return fmt.Errorf("enqueueing the rest of the backlog's apply job: %w", err)
 			}
 			return nil
-		case !w.Wakeups.gate.leave():
+		case !w.Wakeups.finished():
 			return nil
 		}
 	}

@@ -33,13 +33,13 @@ func ConfirmAhead(ctx context.Context, tx bun.Tx, ahead []store.PendingEvent, li
 	return confirmAhead(ctx, tx, ahead, limit)
 }
 
-// Started is what an apply job does first (Wakeups.started); Leave and
-// Abort what it does last (applyGate.leave, applyGate.abort).
+// Started is what an apply job does first (Wakeups.started); Finished and
+// Stopped what it does last (Wakeups.finished, Wakeups.stopped).
 func (w *Wakeups) Started() bool { return w.started() }
 
-func (w *Wakeups) Leave() (again bool) { return w.gate.leave() }
+func (w *Wakeups) Finished() (again bool) { return w.finished() }
 
-func (w *Wakeups) Abort() { w.gate.abort() }
+func (w *Wakeups) Stopped() { w.stopped() }
 
 // IdleCorrelateChunk is how many incidents an early-correlation
 // transaction takes while no webhook arrives.

@@ -112,20 +112,20 @@ func TestOneApplyJobAtATime(t *testing.T) {
 		// job timeout.
 		{"a second job, while the first runs, is turned away at once", w.Started, false},
 		{"a third one too", w.Started, false},
-		{"the first, done, looks at the inbox again (still holding the gate)", w.Leave, true},
+		{"the first, done, looks at the inbox again (still holding the gate)", w.Finished, true},
 		{"a job is still turned away meanwhile", w.Started, false},
-		{"the first looks again once more", w.Leave, true},
-		{"and then ends", w.Leave, false},
+		{"the first looks again once more", w.Finished, true},
+		{"and then ends", w.Finished, false},
 		{"a job after it starts", w.Started, true},
-		{"and ends with nothing turned away", w.Leave, false},
+		{"and ends with nothing turned away", w.Finished, false},
 		{"a job starts", w.Started, true},
 		{"another is turned away", w.Started, false},
-		{"the first stops early (River runs it again)", func() bool { w.Abort(); return false }, false},
+		{"the first stops early (River runs it again)", func() bool { w.Stopped(); return false }, false},
 		{"a job after it starts", w.Started, true},
 		// The one turned away before the abort is looked after by the
 		// aborted job's next run; one look more here is harmless.
-		{"and looks again once", w.Leave, true},
-		{"then ends", w.Leave, false},
+		{"and looks again once", w.Finished, true},
+		{"then ends", w.Finished, false},
 	}
 	for _, s := range steps {
 		if got := s.do(); got != s.want {
@@ -139,7 +139,7 @@ func TestOneApplyJobAtATime(t *testing.T) {
 			t.Fatalf("PostgreSQL: job %d was turned away", i+1)
 		}
 	}
-	if pg.Leave() {
+	if pg.Finished() {
 		t.Error("PostgreSQL: a job was told to look again")
 	}
 }
