@@ -32,14 +32,17 @@ sums: build ## pin the built plugins: bin/plugins/SHA256SUMS (HUB_PLUGIN_REQUIRE
 dev: build ## run the hub on SQLite with the PagerDuty plugin, against the simulator
 	@mkdir -p data
 	@$(BIN)/pagerduty-sim -listen $(SIM_LISTEN) & echo $$! > data/pagerduty-sim.pid; \
-	trap 'kill $$(cat data/pagerduty-sim.pid) 2>/dev/null; rm -f data/pagerduty-sim.pid' EXIT INT TERM; \
+	trap 'kill $$(cat data/pagerduty-sim.pid 2>/dev/null) 2>/dev/null; rm -f data/pagerduty-sim.pid data/aurora-hub.pid' EXIT INT TERM; \
 	PAGERDUTY_API_URL=$${PAGERDUTY_API_URL:-http://$(SIM_LISTEN)} \
 	PAGERDUTY_OAUTH_URL=$${PAGERDUTY_OAUTH_URL:-http://$(SIM_LISTEN)} \
-	HUB_LOG_FORMAT=$${HUB_LOG_FORMAT:-text} $(BIN)/aurora-hub serve
+	HUB_LOG_FORMAT=$${HUB_LOG_FORMAT:-text} \
+	bash -c 'echo $$$$ > data/aurora-hub.pid; exec $(BIN)/aurora-hub serve'
 
+# The hub writes no pid file of its own: `make dev`'s shell records its pid
+# and becomes the hub (exec), so `make down` stops that process and no other.
 down: ## stop what `make dev` left running
-	-@[ -f data/pagerduty-sim.pid ] && kill $$(cat data/pagerduty-sim.pid) 2>/dev/null; rm -f data/pagerduty-sim.pid
-	-@pkill -f '$(BIN)/aurora-hub serve' 2>/dev/null || true
+	-@for p in aurora-hub pagerduty-sim; do \
+	  [ -f data/$$p.pid ] && kill $$(cat data/$$p.pid) 2>/dev/null; rm -f data/$$p.pid; done; true
 
 test: ## run every module's tests (PostgreSQL ones need HUB_TEST_POSTGRES_URL)
 	@set -e; for m in $(MODULES); do echo "== $$m"; (cd $$m && $(GO) test $(TEST_FLAGS) ./...); done
