@@ -46,3 +46,6 @@ func (s *Store) SetMaxDefer(d time.Duration) { s.prio.limit = d }
 func (s *Store) UndoParentWithoutForeignKey(ctx context.Context) error {
 	return sqliteParentWithoutForeignKey.Down(ctx, migrate.NewMigrator(s.db, migrate.NewMigrations()), nil)
 }
+
+// SetsStatementCache is setsStatementCache.
+var SetsStatementCache = setsStatementCache

@@ -102,3 +102,24 @@ func TestPostgresKeepsFewPreparedStatements(t *testing.T) {
 		})
 	}
 }
+
+// TestSetsStatementCache: only a setting of that name counts, in a URL or a
+// key=value string, not the words anywhere in the string (a password, a
+// database name).
+func TestSetsStatementCache(t *testing.T) {
+	for _, tc := range []struct {
+		dsn  string
+		want bool
+	}{
+		{"postgres://aurora:pw@db:5432/aurora", false},
+		{"postgres://aurora:pw@db:5432/aurora?sslmode=disable&statement_cache_capacity=64", true},
+		{"postgres://aurora:pw@db:5432/aurora?default_query_exec_mode=describe_exec", true},
+		{"postgres://aurora:statement_cache_capacity@db:5432/default_query_exec_mode?sslmode=disable", false},
+		{"host=db user=aurora dbname=aurora statement_cache_capacity=0", true},
+		{"host=db user=aurora password='default_query_exec_mode=x' dbname=aurora", false},
+	} {
+		if got := store.SetsStatementCache(tc.dsn); got != tc.want {
+			t.Errorf("SetsStatementCache(%q) = %v, want %v", tc.dsn, got, tc.want)
+		}
+	}
+}

@@ -3,10 +3,10 @@ package store
 import (
 	"database/sql"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
@@ -34,7 +34,7 @@ func openPostgres(dsn string) (*sql.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening postgres: %w", err)
 	}
-	if !strings.Contains(dsn, "statement_cache_capacity") && !strings.Contains(dsn, "default_query_exec_mode") {
+	if !setsStatementCache(dsn) {
 		cfg.StatementCacheCapacity = postgresStatements
 	}
 	db := stdlib.OpenDB(*cfg)
@@ -45,4 +45,19 @@ func openPostgres(dsn string) (*sql.DB, error) {
 	db.SetMaxIdleConns(postgresConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	return db, nil
+}
+
+// setsStatementCache reports whether dsn chooses how statements are cached
+// (statement_cache_capacity or default_query_exec_mode). pgx.ParseConfig
+// takes both out of the settings it reads and leaves no trace of whether
+// a value was given; pgconn's parser, which it builds on, keeps every
+// setting it does not use itself, by name.
+func setsStatementCache(dsn string) bool {
+	cfg, err := pgconn.ParseConfig(dsn)
+	if err != nil {
+		return false // pgx.ParseConfig accepted it; never reached
+	}
+	_, capacity := cfg.RuntimeParams["statement_cache_capacity"]
+	_, mode := cfg.RuntimeParams["default_query_exec_mode"]
+	return capacity || mode
 }
