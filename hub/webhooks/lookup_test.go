@@ -10,10 +10,36 @@ import (
 
 	"github.com/aurora-hub/aurora-hub/hub"
 	"github.com/aurora-hub/aurora-hub/hub/secrets"
+	"github.com/aurora-hub/aurora-hub/hub/store"
 	"github.com/aurora-hub/aurora-hub/hub/store/storetest"
 	"github.com/hashicorp/go-hclog"
 	"github.com/uptrace/bun"
 )
+
+// newTestService is a Service on a fresh database of driver's.
+func newTestService(t *testing.T, driver string) (*Service, *store.Store) {
+	t.Helper()
+	st := storetest.Open(t, driver)
+	sealer, err := secrets.New(make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return New(st, sealer, nil, hclog.NewNullLogger(), Options{}), st
+}
+
+// saveConnection stores a connected PagerDuty connection of owner's, with
+// the id "c-" and the owner's id.
+func saveConnection(t *testing.T, st *store.Store, o hub.Owner) *hub.Connection {
+	t.Helper()
+	now := time.Now().UTC()
+	c := &hub.Connection{ID: "c-" + o.ID(), Provider: "pagerduty", OwnerKind: o.Kind(), OwnerID: o.ID(), CreatedBy: o.UserID,
+		DisplayName: "PD", AuthType: "api_token", Secret: []byte{1}, Status: hub.StatusConnected,
+		ValidatedAt: now, CreatedAt: now, UpdatedAt: now}
+	if err := st.SaveConnection(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
 
 // TestLookupCandidates checks which connections a webhook URL reaches, on
 // real databases: the user's own, every organisation the user was seen in
@@ -22,22 +48,10 @@ func TestLookupCandidates(t *testing.T) {
 	for _, driver := range storetest.Backends(t) {
 		t.Run(driver, func(t *testing.T) {
 			ctx := context.Background()
-			st := storetest.Open(t, driver)
-			sealer, err := secrets.New(make([]byte, 32))
-			if err != nil {
-				t.Fatal(err)
-			}
-			s := New(st, sealer, nil, hclog.NewNullLogger(), Options{})
-			now := time.Now().UTC()
+			s, st := newTestService(t, driver)
 			conns := map[string]*hub.Connection{}
 			for _, o := range []hub.Owner{{UserID: "u1"}, {UserID: "u1", OrgID: "org-a"}, {UserID: "u2", OrgID: "org-b"}} {
-				c := &hub.Connection{ID: "c-" + o.ID(), Provider: "pagerduty", OwnerKind: o.Kind(), OwnerID: o.ID(), CreatedBy: o.UserID,
-					DisplayName: "PD", AuthType: "api_token", Secret: []byte{1}, Status: hub.StatusConnected,
-					ValidatedAt: now, CreatedAt: now, UpdatedAt: now}
-				if err := st.SaveConnection(ctx, c); err != nil {
-					t.Fatal(err)
-				}
-				conns[o.ID()] = c
+				conns[o.ID()] = saveConnection(t, st, o)
 				if err := s.RememberMembership(ctx, o.UserID, o.OrgID); err != nil {
 					t.Fatal(err)
 				}
@@ -117,19 +131,8 @@ func TestConcurrentLookupsShareOneLoad(t *testing.T) {
 	for _, driver := range storetest.Backends(t) {
 		t.Run(driver, func(t *testing.T) {
 			ctx := context.Background()
-			st := storetest.Open(t, driver)
-			sealer, err := secrets.New(make([]byte, 32))
-			if err != nil {
-				t.Fatal(err)
-			}
-			s := New(st, sealer, nil, hclog.NewNullLogger(), Options{})
-			now := time.Now().UTC()
-			c := &hub.Connection{ID: "c-u1", Provider: "pagerduty", OwnerKind: "user", OwnerID: "u1", CreatedBy: "u1",
-				DisplayName: "PD", AuthType: "api_token", Secret: []byte{1}, Status: hub.StatusConnected,
-				ValidatedAt: now, CreatedAt: now, UpdatedAt: now}
-			if err := st.SaveConnection(ctx, c); err != nil {
-				t.Fatal(err)
-			}
+			s, st := newTestService(t, driver)
+			c := saveConnection(t, st, hub.Owner{UserID: "u1"})
 			if err := s.PutSecret(ctx, c, "secret", SourceManual); err != nil {
 				t.Fatal(err)
 			}
