@@ -103,7 +103,7 @@ func TestCompressedBodyBombs(t *testing.T) {
 	for _, enc := range []string{"gzip", "deflate"} {
 		bomb(t, enc) // built before the baseline is taken
 	}
-	pid := h.cmd.Process.Pid
+	pid := h.Pid()
 	before := peakRSS(t, pid)
 
 	routes := []struct {

@@ -407,8 +407,8 @@ func TestPluginProcessLifecycle(t *testing.T) {
 			if !bytes.Contains(env, []byte("PAGERDUTY_API_URL="+sim.URL)) {
 				t.Errorf("plugin environment lacks its declared PAGERDUTY_API_URL")
 			}
-			h.cmd.Process.Signal(sig)
-			<-h.done
+			h.Signal(sig)
+			<-h.Done()
 			waitFor(t, "plugin process to exit", 5*time.Second, func() bool { return !processAlive(pids[0]) })
 		})
 	}

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,10 +16,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/aurora-hub/aurora-hub/cmd/internal/hubproc"
 	"github.com/aurora-hub/aurora-hub/hub/store/storetest"
 	"github.com/aurora-hub/aurora-hub/tools/pdsim"
 )
@@ -66,12 +65,11 @@ func backends(t *testing.T) []string { return storetest.Backends(t) }
 
 func freePort(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := hubproc.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addr
 }
 
 // lockedBuffer collects a process's output safely.
@@ -94,14 +92,13 @@ func (l *lockedBuffer) String() string {
 
 // hubProc is a running aurora-hub process.
 type hubProc struct {
+	*hubproc.Process
 	t       *testing.T
 	URL     string
 	DataDir string
 	DBURL   string
 	Env     map[string]string
-	cmd     *exec.Cmd
 	logs    *lockedBuffer
-	done    chan struct{}
 }
 
 type hubOpts struct {
@@ -116,7 +113,7 @@ type hubOpts struct {
 // /healthz answers 200.
 func startHub(t *testing.T, sim *simServer, o hubOpts) *hubProc {
 	t.Helper()
-	h := &hubProc{t: t, DataDir: o.dataDir, DBURL: o.dbURL, logs: &lockedBuffer{}, done: make(chan struct{})}
+	h := &hubProc{t: t, DataDir: o.dataDir, DBURL: o.dbURL, logs: &lockedBuffer{}}
 	if h.DataDir == "" {
 		h.DataDir = t.TempDir()
 	}
@@ -155,61 +152,19 @@ func startHub(t *testing.T, sim *simServer, o hubOpts) *hubProc {
 func (h *hubProc) start() {
 	t := h.t
 	t.Helper()
-	cmd := exec.Command(filepath.Join(binDir, "aurora-hub"), "serve")
-	cmd.Dir = h.DataDir
-	for k, v := range h.Env {
-		cmd.Env = append(cmd.Env, k+"="+v)
+	p, err := hubproc.Start(context.Background(), hubproc.Options{Bin: filepath.Join(binDir, "aurora-hub"), Dir: h.DataDir, Env: h.Env, Output: h.logs})
+	if err != nil {
+		t.Fatalf("%v:\n%s", err, h.logs.String())
 	}
-	cmd.Stdout, cmd.Stderr = h.logs, h.logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	h.cmd, h.done = cmd, make(chan struct{})
-	go func() { cmd.Wait(); close(h.done) }()
+	h.Process = p
 	t.Cleanup(h.stop)
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-h.done:
-			t.Fatalf("hub exited during start:\n%s", h.logs.String())
-		default:
-		}
-		res, err := http.Get(h.URL + "/healthz")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == 200 {
-				return
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("hub did not become healthy:\n%s", h.logs.String())
 }
 
 // stop ends the hub with SIGTERM (SIGKILL after 10 s).
-func (h *hubProc) stop() {
-	if h.cmd == nil || h.cmd.Process == nil {
-		return
-	}
-	select {
-	case <-h.done:
-		return
-	default:
-	}
-	h.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-h.done:
-	case <-time.After(10 * time.Second):
-		h.cmd.Process.Kill()
-		<-h.done
-	}
-}
+func (h *hubProc) stop() { h.Stop(10 * time.Second) }
 
 // kill ends the hub with SIGKILL, as a crash would.
-func (h *hubProc) kill() {
-	h.cmd.Process.Kill()
-	<-h.done
-}
+func (h *hubProc) kill() { h.Kill() }
 
 // Logs is everything the hub and its plugins wrote.
 func (h *hubProc) Logs() string { return h.logs.String() }
@@ -293,7 +248,7 @@ func startSim(t *testing.T) *simServer {
 
 // pluginPIDs lists the plugin processes whose parent is the hub.
 func (h *hubProc) pluginPIDs() []int {
-	return childProcesses(h.cmd.Process.Pid, "aurora-plugin-")
+	return childProcesses(h.Pid(), "aurora-plugin-")
 }
 
 func childProcesses(parent int, namePrefix string) []int {

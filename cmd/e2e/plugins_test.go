@@ -332,7 +332,7 @@ func TestCrashingPluginIsDisabled(t *testing.T) {
 		t.Error("disabling is not in the logs")
 	}
 	ctl.set(t, "ok")
-	h.cmd.Process.Signal(syscall.SIGHUP)
+	h.Signal(syscall.SIGHUP)
 	h.waitHealth("flaky", "running after SIGHUP", isState("running"))
 	if res := h.flakyWebhook("flaky", "C3"); res.Status != 202 {
 		t.Fatalf("webhook after SIGHUP = %d %s", res.Status, res.Body)
@@ -491,7 +491,7 @@ func TestReloadOnSIGHUP(t *testing.T) {
 
 	installPlugin(t, dir, "testplugins/flaky", "fresh")
 	installPlugin(t, dir, "testplugins/flaky", "flaky", []byte("v2")...)
-	h.cmd.Process.Signal(syscall.SIGHUP)
+	h.Signal(syscall.SIGHUP)
 	h.waitHealth("fresh", "running", isState("running"))
 	p := h.waitHealth("flaky", "swapped", func(m map[string]any) bool { return m["state"] == "running" && m["sha256"] != oldSum })
 	if p["restarts"] != float64(0) {
@@ -519,7 +519,7 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	}
 
 	os.Remove(filepath.Join(dir, "aurora-plugin-fresh"))
-	h.cmd.Process.Signal(syscall.SIGHUP)
+	h.Signal(syscall.SIGHUP)
 	waitFor(t, "fresh to be unmounted", 10*time.Second, func() bool { return h.health("fresh") == nil })
 	if r := h.flakyWebhook("fresh", "N2"); r.Status != 404 {
 		t.Fatalf("call to a removed plugin = %d %s", r.Status, r.Body)

@@ -142,7 +142,7 @@ func TestEncryptionKeyRotation(t *testing.T) {
 		if res := hc.webhook(alice.user, triggerBody(inc, "PSVC001", "payments-api", now), whSecret); res.Status < 500 {
 			t.Fatalf("webhook with the wrong key = %d %s", res.Status, res.Body)
 		}
-		if !processAlive(hc.cmd.Process.Pid) {
+		if !processAlive(hc.Pid()) {
 			t.Fatalf("the hub died:\n%s", hc.Logs())
 		}
 		logs := hc.Logs() + hb.Logs() + hb2.Logs() + h.Logs() + out

@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aurora-hub/aurora-hub/cmd/internal/hubproc"
 	"github.com/aurora-hub/aurora-hub/hub/app"
 	"github.com/aurora-hub/aurora-hub/hub/config"
 	"github.com/aurora-hub/aurora-hub/hub/pluginhost"
@@ -144,17 +145,8 @@ func writeHeapOnSignal(ctx context.Context, path string) {
 	}
 }
 
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
 func listen(f *fiber.App) (string, error) {
-	addr, err := freeAddr()
+	addr, err := hubproc.FreeAddr()
 	if err != nil {
 		return "", err
 	}
@@ -277,7 +269,7 @@ func startSim() (url string, stop func()) {
 // on a fresh database, with a simulated PagerDuty account connected and a
 // signing secret set.
 func startHub(ctx context.Context, cc childConfig) (string, func(), error) {
-	addr, err := freeAddr()
+	addr, err := hubproc.FreeAddr()
 	if err != nil {
 		return "", nil, err
 	}

@@ -17,11 +17,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -30,6 +28,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aurora-hub/aurora-hub/cmd/internal/hubproc"
 	"github.com/aurora-hub/aurora-hub/cmd/internal/loadgen"
 	"github.com/aurora-hub/aurora-hub/cmd/internal/procstat"
 	"github.com/aurora-hub/aurora-hub/tools/pdsim"
@@ -149,7 +148,7 @@ func run(ctx context.Context, o options) (bool, error) {
 		}
 		hubs = append(hubs, h)
 	}
-	if err := setup(hubs[0].url); err != nil {
+	if err := setup(hubs[0].URL); err != nil {
 		return false, err
 	}
 	q, err := openQueue(o.databaseURL)
@@ -160,7 +159,7 @@ func run(ctx context.Context, o options) (bool, error) {
 
 	var targets []string
 	for _, h := range hubs {
-		targets = append(targets, h.url)
+		targets = append(targets, h.URL)
 	}
 	n := 200_000
 	if o.rate > 0 {
@@ -217,7 +216,7 @@ func run(ctx context.Context, o options) (bool, error) {
 			}
 		}
 		for _, h := range hubs {
-			if h.exited() {
+			if h.Exited() {
 				return s, fmt.Errorf("hub %d exited; its log: %s", h.index, h.logPath)
 			}
 		}
@@ -330,90 +329,48 @@ func setup(url string) error {
 
 // hubProc is one aurora-hub process and its log file.
 type hubProc struct {
+	*hubproc.Process
 	index   int
-	url     string
-	cmd     *exec.Cmd
 	logPath string
-	done    chan struct{}
-	once    sync.Once
 }
 
 func startHub(ctx context.Context, o options, dir string, i int, env map[string]string) (*hubProc, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := hubproc.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
-	addr := l.Addr().String()
-	l.Close()
-	h := &hubProc{index: i, url: "http://" + addr, logPath: filepath.Join(dir, fmt.Sprintf("hub-%d.log", i)), done: make(chan struct{})}
+	h := &hubProc{index: i, logPath: filepath.Join(dir, fmt.Sprintf("hub-%d.log", i))}
 	logf, err := os.Create(h.logPath)
 	if err != nil {
 		return nil, err
 	}
 	bin, err := filepath.Abs(filepath.Join(o.binDir, "aurora-hub"))
 	if err != nil {
+		logf.Close()
 		return nil, err
 	}
-	h.cmd = exec.Command(bin, "serve")
-	h.cmd.Dir = dir
-	h.cmd.Env = []string{"HUB_LISTEN=" + addr, "PATH=" + os.Getenv("PATH")}
+	full := map[string]string{"HUB_LISTEN": addr, "PATH": os.Getenv("PATH")}
 	for k, v := range env {
 		if k == "HUB_PLUGIN_DIR" {
 			v, _ = filepath.Abs(v)
 		}
-		h.cmd.Env = append(h.cmd.Env, k+"="+v)
+		full[k] = v
 	}
-	h.cmd.Stdout, h.cmd.Stderr = logf, logf
-	if err := h.cmd.Start(); err != nil {
+	h.Process, err = hubproc.Start(ctx, hubproc.Options{Bin: bin, Dir: dir, Env: full, Output: logf, StartTimeout: 60 * time.Second})
+	if err != nil {
 		logf.Close()
-		return nil, err
+		return nil, fmt.Errorf("hub %d: %w; see %s", i, err, h.logPath)
 	}
-	go func() { h.cmd.Wait(); logf.Close(); close(h.done) }()
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		if h.exited() {
-			return nil, fmt.Errorf("hub %d exited during start; see %s", i, h.logPath)
-		}
-		if res, err := http.Get(h.url + "/healthz"); err == nil {
-			res.Body.Close()
-			if res.StatusCode == 200 {
-				return h, nil
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	h.stop()
-	return nil, fmt.Errorf("hub %d did not become healthy; see %s", i, h.logPath)
-}
-
-func (h *hubProc) exited() bool {
-	select {
-	case <-h.done:
-		return true
-	default:
-		return false
-	}
+	go func() { <-h.Done(); logf.Close() }()
+	return h, nil
 }
 
 // stop sends SIGTERM and waits for the graceful shutdown (SIGKILL after 30 s).
-func (h *hubProc) stop() {
-	h.once.Do(func() {
-		if h.exited() {
-			return
-		}
-		h.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-h.done:
-		case <-time.After(30 * time.Second):
-			h.cmd.Process.Kill()
-			<-h.done
-		}
-	})
-}
+func (h *hubProc) stop() { h.Stop(30 * time.Second) }
 
 // rss returns the resident memory (MB) of the hub and of its plugin processes.
 func (h *hubProc) rss() (hub, plugins float64) {
-	own, kids := procstat.TreeRSS(h.cmd.Process.Pid)
+	own, kids := procstat.TreeRSS(h.Pid())
 	return float64(own) / (1 << 20), float64(kids) / (1 << 20)
 }
 
