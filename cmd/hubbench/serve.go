@@ -134,14 +134,18 @@ func writeHeapOnSignal(ctx context.Context, path string) {
 			pprof.WriteHeapProfile(f)
 			f.Close()
 		}
+		if f, err := os.Create(strings.TrimSuffix(path, ".heap") + ".goroutines"); err == nil {
+			pprof.Lookup("goroutine").WriteTo(f, 1)
+			f.Close()
+		}
 		var m runtime.MemStats
 		runtime.ReadMemStats(&m)
 		live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 		metrics.Read(live)
 		const mib = 1 << 20
-		fmt.Fprintf(os.Stderr, "  heap: %.1f MiB in use (%.1f live after the last GC), %.1f idle of which %.1f returned to the OS, stacks %.1f, runtime other %.1f, %.1f obtained from the OS; %d GCs\n",
+		fmt.Fprintf(os.Stderr, "  heap: %.1f MiB in use (%.1f live after the last GC), %.1f idle of which %.1f returned to the OS, stacks %.1f, runtime other %.1f, %.1f obtained from the OS; %d GCs, %d goroutines\n",
 			float64(m.HeapInuse)/mib, float64(live[0].Value.Uint64())/mib, float64(m.HeapIdle)/mib, float64(m.HeapReleased)/mib,
-			float64(m.StackSys)/mib, float64(m.Sys-m.HeapSys-m.StackSys)/mib, float64(m.Sys)/mib, m.NumGC)
+			float64(m.StackSys)/mib, float64(m.Sys-m.HeapSys-m.StackSys)/mib, float64(m.Sys)/mib, m.NumGC, runtime.NumGoroutine())
 	}
 }
 
