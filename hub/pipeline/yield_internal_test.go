@@ -8,8 +8,8 @@ import (
 
 // TestYieldToApply: early correlation waits for as long as the apply
 // worker has a backlog, and no longer; without one it goes on at once when
-// no webhook arrives, and waits as long as its work took while webhooks
-// arrive (a steady stream slows it, never stops it).
+// no webhook arrives, and rests ingestRest times as long as its work took
+// while webhooks arrive (a steady stream slows it, never stops it).
 func TestYieldToApply(t *testing.T) {
 	ctx := context.Background()
 	t.Run("backlog", func(t *testing.T) {
@@ -38,13 +38,14 @@ func TestYieldToApply(t *testing.T) {
 		w := NewWakeups("sqlite")
 		w.SetIngestWindow(time.Hour)
 		w.Committed()
-		began := time.Now().Add(-300 * time.Millisecond) // the work took 300 ms
+		const work = 100 * time.Millisecond
+		began := time.Now().Add(-work)
 		start := time.Now()
 		if err := w.yieldToApply(ctx, began); err != nil {
 			t.Fatal(err)
 		}
-		if waited := time.Since(start); waited < 250*time.Millisecond {
-			t.Fatalf("waited %v after 300 ms of work while webhooks arrive, want about as long", waited)
+		if waited, want := time.Since(start), ingestRest*work; waited < want*9/10 {
+			t.Fatalf("waited %v after %v of work while webhooks arrive, want %v", waited, work, want)
 		}
 	})
 	t.Run("quiet", func(t *testing.T) {
