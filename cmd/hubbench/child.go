@@ -27,7 +27,8 @@ type child struct {
 	// peakOwn, peakKids: the largest RSS of the child alone and of its
 	// children (the plugin) alone.
 	peakOwn, peakKids int64
-	heapProfile       bool // the child writes a heap profile on SIGUSR1
+	heapProfile       bool          // the child writes a heap profile on SIGUSR1
+	heapWritten       chan struct{} // and then prints heapWrittenLine
 	stopRSS           chan struct{}
 	rssDone           chan struct{}
 }
@@ -61,15 +62,22 @@ func startChild(cc childConfig) (*child, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	c := &child{cmd: cmd, dir: cc.Dir, heapProfile: cc.HeapProfile != "", stopRSS: make(chan struct{}), rssDone: make(chan struct{})}
+	c := &child{cmd: cmd, dir: cc.Dir, heapProfile: cc.HeapProfile != "", heapWritten: make(chan struct{}, 1),
+		stopRSS: make(chan struct{}), rssDone: make(chan struct{})}
 	ready := make(chan string, 1)
 	exited := make(chan struct{})
 	go func() {
 		defer close(exited)
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
-			if u, ok := strings.CutPrefix(sc.Text(), "READY "); ok {
-				ready <- u
+			switch line := sc.Text(); {
+			case strings.HasPrefix(line, "READY "):
+				ready <- strings.TrimPrefix(line, "READY ")
+			case line == heapWrittenLine:
+				select { // one kept; a late one after a timeout is dropped
+				case c.heapWritten <- struct{}{}:
+				default:
+				}
 			}
 		}
 	}()
@@ -122,12 +130,17 @@ func (c *child) peak() (total, own, kids int64) {
 	return c.peakRSS, c.peakOwn, c.peakKids
 }
 
-// snapshotHeap asks the child to write its heap profile (SIGUSR1; a child
-// started without one ignores it) and gives it a moment to do so.
+// snapshotHeap asks the child to write its heap profile (SIGUSR1), if it
+// was started with one, and waits until it says it has (at most 10 s).
 func (c *child) snapshotHeap() {
-	if c.heapProfile {
-		c.cmd.Process.Signal(syscall.SIGUSR1)
-		time.Sleep(200 * time.Millisecond)
+	if !c.heapProfile {
+		return
+	}
+	c.cmd.Process.Signal(syscall.SIGUSR1)
+	select {
+	case <-c.heapWritten:
+	case <-time.After(10 * time.Second):
+		fmt.Fprintln(os.Stderr, "  warning: the server wrote no heap profile within 10 s")
 	}
 }
 

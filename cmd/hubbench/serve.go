@@ -118,6 +118,10 @@ func serveChild(arg string) error {
 	return nil
 }
 
+// heapWrittenLine is what a child prints on stdout once it has written
+// its heap profile (the parent waits for it).
+const heapWrittenLine = "HEAP WRITTEN"
+
 // writeHeapOnSignal writes a heap profile to path on each SIGUSR1, and
 // prints where the Go runtime's memory is at that moment.
 func writeHeapOnSignal(ctx context.Context, path string) {
@@ -146,6 +150,7 @@ func writeHeapOnSignal(ctx context.Context, path string) {
 		fmt.Fprintf(os.Stderr, "  heap: %.1f MiB in use (%.1f live after the last GC), %.1f idle of which %.1f returned to the OS, stacks %.1f, runtime other %.1f, %.1f obtained from the OS; %d GCs, %d goroutines\n",
 			float64(m.HeapInuse)/mib, float64(live[0].Value.Uint64())/mib, float64(m.HeapIdle)/mib, float64(m.HeapReleased)/mib,
 			float64(m.StackSys)/mib, float64(m.Sys-m.HeapSys-m.StackSys)/mib, float64(m.Sys)/mib, m.NumGC, runtime.NumGoroutine())
+		fmt.Println(heapWrittenLine)
 	}
 }
 
