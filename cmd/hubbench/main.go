@@ -106,16 +106,14 @@ type row struct {
 	peakRSS    int64 // hub + plugin, bytes, the largest seen in any phase
 	peakHub    int64 // the hub process alone
 	peakPlugin int64 // the plugin process alone
-	// hubCPU and pluginCPU: CPU time the hub and the plugin used during
-	// the closed-loop phase (the pipeline's work then included).
-	hubCPU, pluginCPU time.Duration
-	delivered         int64         // deliveries accepted in the closed-loop phase
-	dbCPU             time.Duration // PostgreSQL's processes, when the hub is on it
-	drain             *drain
-	stormOK           int64
-	stormErrs         int64
-	stormLat          percentiles
-	ran               bool
+	// closedCPU and fixedCPU: the CPU the servers used during the
+	// closed-loop phase and the fixed-rate phase.
+	closedCPU, fixedCPU cpuUse
+	drain               *drain
+	stormOK             int64
+	stormErrs           int64
+	stormLat            percentiles
+	ran                 bool
 }
 
 func run(ctx context.Context, o options) error {
@@ -222,16 +220,11 @@ func measure(ctx context.Context, o options, r *row, bodies []loadgen.Body) erro
 	}
 	if o.runs("closed") {
 		if err := phase("closed", func(c *child, l *load, _ string) error {
-			hub0, plugin0 := procstat.TreeCPU(c.cmd.Process.Pid)
-			db0 := procstat.CommandCPU("postgres")
+			cpu := startCPU(c, r.db)
 			n, errs, p := l.closedLoop(o.conns, o.duration)
-			hub1, plugin1 := procstat.TreeCPU(c.cmd.Process.Pid)
-			if r.db == "postgres" {
-				r.dbCPU = procstat.CommandCPU("postgres") - db0
-			}
+			r.closedCPU = cpu.stop(n)
 			c.snapshotHeap() // after the CPU is read: writing it is not the delivery's cost
 			r.throughput, r.errors, r.tp = float64(n)/o.duration.Seconds(), errs, p
-			r.hubCPU, r.pluginCPU, r.delivered = hub1-hub0, plugin1-plugin0, n
 			return nil
 		}); err != nil {
 			return err
@@ -242,7 +235,10 @@ func measure(ctx context.Context, o options, r *row, bodies []loadgen.Body) erro
 	}
 	if o.runs("rate") {
 		if err := phase("rate", func(c *child, l *load, _ string) error {
-			r.fixed, _, r.fixedErrs = l.openLoop(o.rate, o.duration)
+			cpu := startCPU(c, r.db)
+			var n int64
+			r.fixed, n, r.fixedErrs = l.openLoop(o.rate, o.duration)
+			r.fixedCPU = cpu.stop(n)
 			c.snapshotHeap()
 			return nil
 		}); err != nil {
@@ -289,4 +285,40 @@ func createDatabase(ctx context.Context, base string) (string, func(), error) {
 		admin.ExecContext(context.WithoutCancel(ctx), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
 		admin.Close()
 	}, nil
+}
+
+// cpuUse is the CPU the servers of a row used during a phase, and the
+// deliveries they accepted meanwhile (the pipeline's work included).
+type cpuUse struct {
+	hub, plugin time.Duration
+	db          time.Duration // PostgreSQL's processes, when the hub is on it
+	delivered   int64
+}
+
+// cpuMark is the CPU readings at the start of a measurement.
+type cpuMark struct {
+	c               *child
+	postgres        bool
+	hub, plugin, db time.Duration
+}
+
+// startCPU reads the CPU of c (and of PostgreSQL's processes for a hub on
+// PostgreSQL) at the start of a measurement.
+func startCPU(c *child, db string) cpuMark {
+	u := cpuMark{c: c, postgres: db == "postgres"}
+	u.hub, u.plugin = procstat.TreeCPU(c.cmd.Process.Pid)
+	if u.postgres {
+		u.db = procstat.CommandCPU("postgres")
+	}
+	return u
+}
+
+// stop reads the CPU again: what was used since start, for n deliveries.
+func (u cpuMark) stop(n int64) cpuUse {
+	hub, plugin := procstat.TreeCPU(u.c.cmd.Process.Pid)
+	out := cpuUse{hub: hub - u.hub, plugin: plugin - u.plugin, delivered: n}
+	if u.postgres {
+		out.db = procstat.CommandCPU("postgres") - u.db
+	}
+	return out
 }

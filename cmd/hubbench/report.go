@@ -51,20 +51,8 @@ func report(w io.Writer, o options, rows []*row) {
 		ratio(lc, naive, "hub lifecycle ("+db+") / naive plugin + insert")
 		ratio(st, lc, "hub storm / hub lifecycle ("+db+")")
 	}
-	fmt.Fprintln(w, "\nCPU per accepted delivery in the closed loop (server process, and its plugin process; the pipeline's work during the run included):")
-	for _, r := range rows {
-		if !r.ran || r.delivered == 0 {
-			continue
-		}
-		per := func(d time.Duration) string {
-			return fmt.Sprintf("%.0f µs", float64(d.Microseconds())/float64(r.delivered))
-		}
-		fmt.Fprintf(w, "  %s: server %s, plugin %s (%.1f s and %.1f s of CPU in %s)", r.name, per(r.hubCPU), per(r.pluginCPU), r.hubCPU.Seconds(), r.pluginCPU.Seconds(), o.duration)
-		if r.db == "postgres" {
-			fmt.Fprintf(w, "; PostgreSQL's processes %s (%.1f s, other clients of the server included)", per(r.dbCPU), r.dbCPU.Seconds())
-		}
-		fmt.Fprintln(w)
-	}
+	cpuTable(w, rows, "in the closed loop", func(r *row) cpuUse { return r.closedCPU })
+	cpuTable(w, rows, fmt.Sprintf("at %d/s", o.rate), func(r *row) cpuUse { return r.fixedCPU })
 	for _, r := range rows {
 		if !r.ran || r.drain == nil {
 			continue
@@ -75,5 +63,28 @@ func report(w io.Writer, o options, rows []*row) {
 			secs(d.applied), secs(d.listed), d.listedCount, secs(d.decided), d.decidedCount, d.jobs, d.correlated, secs(d.processed), d.processedCount, d.jobs)
 		fmt.Fprintf(w, "  accept to visible (202 to the incident stored, %d incidents): p50 %s, p99 %s\n", d.visibleN, ms(d.visible.P50), ms(d.visible.P99))
 		fmt.Fprintf(w, "  peak RSS hub + plugin over the run's phases: %s (hub alone %s, plugin alone %s)\n", mb(r.peakRSS), mb(r.peakHub), mb(r.peakPlugin))
+	}
+}
+
+// cpuTable prints each row's CPU per accepted delivery in one phase.
+func cpuTable(w io.Writer, rows []*row, phase string, use func(*row) cpuUse) {
+	header := false
+	for _, r := range rows {
+		u := use(r)
+		if !r.ran || u.delivered == 0 {
+			continue
+		}
+		if !header {
+			fmt.Fprintf(w, "\nCPU per accepted delivery %s (server process, and its plugin process; the pipeline's work during the run included):\n", phase)
+			header = true
+		}
+		per := func(d time.Duration) string {
+			return fmt.Sprintf("%.0f µs", float64(d.Microseconds())/float64(u.delivered))
+		}
+		fmt.Fprintf(w, "  %s: server %s, plugin %s (%.1f s and %.1f s of CPU)", r.name, per(u.hub), per(u.plugin), u.hub.Seconds(), u.plugin.Seconds())
+		if r.db == "postgres" {
+			fmt.Fprintf(w, "; PostgreSQL's processes %s (%.1f s, other clients of the server included)", per(u.db), u.db.Seconds())
+		}
+		fmt.Fprintln(w)
 	}
 }
