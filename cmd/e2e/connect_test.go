@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -406,6 +407,11 @@ func TestPluginProcessLifecycle(t *testing.T) {
 			}
 			if !bytes.Contains(env, []byte("PAGERDUTY_API_URL="+sim.URL)) {
 				t.Errorf("plugin environment lacks its declared PAGERDUTY_API_URL")
+			}
+			// Half the hub's processors (the hub runs on this machine, as
+			// this test does).
+			if procs := "GOMAXPROCS=" + itoa((runtime.GOMAXPROCS(0)+1)/2); !bytes.Contains(env, []byte(procs+"\x00")) {
+				t.Errorf("plugin environment lacks %s: %q", procs, env)
 			}
 			h.Signal(sig)
 			<-h.Done()

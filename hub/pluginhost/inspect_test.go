@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -97,10 +99,36 @@ func TestInspect(t *testing.T) {
 	}
 }
 
-func TestPluginEnvHasOnlyDeclaredKeys(t *testing.T) {
-	h := New(Options{Env: map[string]string{"GOOD_URL": "http://x", "HUB_DATABASE_URL": "postgres://secret", "OTHER": "y"}})
-	env := h.pluginEnv([]string{"GOOD_URL", "MISSING", "HUB_DATABASE_URL"})
-	if len(env) != 1 || env[0] != "GOOD_URL=http://x" {
-		t.Fatalf("env = %v", env)
+func TestPluginEnv(t *testing.T) {
+	hubEnv := map[string]string{"GOOD_URL": "http://x", "HUB_DATABASE_URL": "postgres://secret", "OTHER": "y"}
+	cases := []struct {
+		name  string
+		procs int // Options.GoMaxProcs
+		env   map[string]string
+		keys  []string
+		want  []string
+	}{
+		{"only declared keys, and the plugins' GOMAXPROCS", 3, hubEnv, []string{"GOOD_URL", "MISSING", "HUB_DATABASE_URL"},
+			[]string{"GOOD_URL=http://x", "GOMAXPROCS=3"}},
+		{"nothing declared", 1, hubEnv, nil, []string{"GOMAXPROCS=1"}},
+		{"a plugin that declares GOMAXPROCS gets the hub's setting",
+			1, map[string]string{"GOMAXPROCS": "6"}, []string{"GOMAXPROCS"}, []string{"GOMAXPROCS=6"}},
+		{"declared but not set", 2, hubEnv, []string{"GOMAXPROCS"}, []string{"GOMAXPROCS=2"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h := New(Options{Env: c.env, GoMaxProcs: c.procs})
+			if env := h.pluginEnv(c.keys); !slices.Equal(env, c.want) {
+				t.Fatalf("env = %v, want %v", env, c.want)
+			}
+		})
+	}
+}
+
+// TestPluginGoMaxProcsDefault: half the hub's processors, rounded up.
+func TestPluginGoMaxProcsDefault(t *testing.T) {
+	want := (runtime.GOMAXPROCS(0) + 1) / 2
+	if got := New(Options{}).opts.GoMaxProcs; got != want || got < 1 {
+		t.Fatalf("GoMaxProcs = %d, want %d", got, want)
 	}
 }

@@ -405,12 +405,12 @@ func TestReplaceDrainsOldProcess(t *testing.T) {
 }
 
 func TestOptionsFromEnv(t *testing.T) {
-	o, err := OptionsFromEnv(map[string]string{"HUB_PLUGIN_REQUIRE_CHECKSUM": "true", "HUB_PLUGIN_WEBHOOK_TIMEOUT": "2s", "HUB_PLUGIN_MAX_RESTARTS": "7"})
-	if err != nil || !o.RequireChecksum || o.WebhookTimeout != 2*time.Second || o.MaxRestarts != 7 {
+	o, err := OptionsFromEnv(map[string]string{"HUB_PLUGIN_REQUIRE_CHECKSUM": "true", "HUB_PLUGIN_WEBHOOK_TIMEOUT": "2s", "HUB_PLUGIN_MAX_RESTARTS": "7", "HUB_PLUGIN_GOMAXPROCS": "4"})
+	if err != nil || !o.RequireChecksum || o.WebhookTimeout != 2*time.Second || o.MaxRestarts != 7 || o.GoMaxProcs != 4 {
 		t.Fatalf("options = %+v, %v", o, err)
 	}
 	for _, env := range []map[string]string{
-		{"HUB_PLUGIN_REQUIRE_CHECKSUM": "yes please"}, {"HUB_PLUGIN_HEALTH_INTERVAL": "5"}, {"HUB_PLUGIN_MAX_RESTARTS": "-1"},
+		{"HUB_PLUGIN_REQUIRE_CHECKSUM": "yes please"}, {"HUB_PLUGIN_HEALTH_INTERVAL": "5"}, {"HUB_PLUGIN_MAX_RESTARTS": "-1"}, {"HUB_PLUGIN_GOMAXPROCS": "0"}, {"HUB_PLUGIN_GOMAXPROCS": "half"},
 	} {
 		if _, err := OptionsFromEnv(env); err == nil {
 			t.Errorf("%v accepted", env)
