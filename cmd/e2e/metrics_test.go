@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"bufio"
+	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -221,4 +223,36 @@ func TestMetricsDuringARealRun(t *testing.T) {
 			t.Errorf("GET /pipeline/dead-letters = %d %s", res.Status, res.Body)
 		}
 	})
+}
+
+// TestPprofOnlyWhereAsked: HUB_PPROF=true serves Go's profiles on
+// HUB_METRICS_LISTEN, never on the API's address; without it, none.
+func TestPprofOnlyWhereAsked(t *testing.T) {
+	sim := startSim(t)
+	get := func(url string) (int, string) {
+		t.Helper()
+		res, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	for _, on := range []bool{true, false} {
+		t.Run(fmt.Sprintf("HUB_PPROF=%t", on), func(t *testing.T) {
+			metricsAddr := freePort(t)
+			h := startHub(t, sim, hubOpts{backend: "sqlite", env: map[string]string{"HUB_METRICS_LISTEN": metricsAddr, "HUB_PPROF": fmt.Sprint(on)}})
+			code, body := get("http://" + metricsAddr + "/debug/pprof/heap?debug=1")
+			if on && (code != 200 || !strings.Contains(body, "# runtime.MemStats")) {
+				t.Errorf("heap profile on the metrics listener = %d %.200s", code, body)
+			}
+			if !on && code != 404 {
+				t.Errorf("heap profile without HUB_PPROF = %d, want 404", code)
+			}
+			if code, _ := get(h.URL + "/debug/pprof/heap?debug=1"); code == 200 {
+				t.Errorf("heap profile on HUB_LISTEN = %d", code)
+			}
+		})
+	}
 }

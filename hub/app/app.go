@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/aurora-hub/aurora-hub/hub/apilimit"
@@ -286,13 +287,20 @@ func (a *App) Serve(ctx context.Context) error {
 	if addr := a.Config.MetricsListen; addr != "" {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", a.Metrics.Handler())
+		if a.Config.Pprof {
+			mux.HandleFunc("/debug/pprof/", pprof.Index) // and the named profiles: heap, goroutine, allocs...
+			mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+			mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+			mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		}
 		a.metricsSrv = &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() {
 			if err := a.metricsSrv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				errc <- fmt.Errorf("HUB_METRICS_LISTEN %s: %w", addr, err)
 			}
 		}()
-		a.Log.Info("metrics listening", "addr", addr)
+		a.Log.Info("metrics listening", "addr", addr, "pprof", a.Config.Pprof)
 	}
 	a.Log.Info("hub listening", "addr", a.Config.Listen, "database", a.Config.RedactedDatabaseURL(), "plugins", len(a.Plugins.Plugins()))
 	select {

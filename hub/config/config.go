@@ -65,6 +65,10 @@ type Config struct {
 	// Prometheus that cannot send X-Internal-Secret. /metrics on HUB_LISTEN
 	// (management authentication) is served either way.
 	MetricsListen string
+	// Pprof also serves Go's profiles (/debug/pprof/) on MetricsListen
+	// (HUB_PPROF=true, default false): CPU, heap, goroutines, execution
+	// traces of the running hub, for an operator chasing its CPU or memory.
+	Pprof bool
 	// WebhookRejectLogInterval is the least time between two log lines
 	// about rejected webhook deliveries (HUB_WEBHOOK_REJECT_LOG_INTERVAL,
 	// default 10s).
@@ -241,6 +245,15 @@ func FromEnv(env map[string]string) (*Config, error) {
 		}
 		if c.MetricsListen == c.Listen {
 			return nil, fmt.Errorf("HUB_METRICS_LISTEN: %s is HUB_LISTEN's address; leave it unset to serve /metrics there", c.MetricsListen)
+		}
+	}
+	if v := get("HUB_PPROF", ""); v != "" {
+		if c.Pprof, err = strconv.ParseBool(v); err != nil {
+			return nil, fmt.Errorf("HUB_PPROF: %q is neither true nor false", v)
+		}
+		if c.Pprof && c.MetricsListen == "" {
+			// Never on HUB_LISTEN: the API faces the internet.
+			return nil, fmt.Errorf("HUB_PPROF: profiles are served on HUB_METRICS_LISTEN, which is not set")
 		}
 	}
 	return c, nil

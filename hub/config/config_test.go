@@ -85,6 +85,18 @@ func TestFromEnv(t *testing.T) {
 			}
 		}},
 		{"bad metrics listen", map[string]string{"HUB_METRICS_LISTEN": "9090"}, "HUB_METRICS_LISTEN", nil},
+		{"pprof on the metrics listener", map[string]string{"HUB_METRICS_LISTEN": "127.0.0.1:9090", "HUB_PPROF": "true"}, "", func(t *testing.T, c *Config) {
+			if !c.Pprof {
+				t.Error("Pprof = false")
+			}
+		}},
+		{"pprof off by default", map[string]string{"HUB_METRICS_LISTEN": "127.0.0.1:9090"}, "", func(t *testing.T, c *Config) {
+			if c.Pprof {
+				t.Error("Pprof = true")
+			}
+		}},
+		{"pprof without a metrics listener", map[string]string{"HUB_PPROF": "true"}, "HUB_PPROF", nil},
+		{"pprof not a boolean", map[string]string{"HUB_METRICS_LISTEN": "127.0.0.1:9090", "HUB_PPROF": "on"}, "HUB_PPROF", nil},
 		{"metrics listen on the API's address", map[string]string{"HUB_METRICS_LISTEN": "127.0.0.1:5080"}, "HUB_METRICS_LISTEN", nil},
 		{"webhook reject log interval", map[string]string{"HUB_WEBHOOK_REJECT_LOG_INTERVAL": "1m"}, "", func(t *testing.T, c *Config) {
 			if c.WebhookRejectLogInterval != time.Minute {
