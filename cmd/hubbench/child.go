@@ -13,14 +13,20 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aurora-hub/aurora-hub/cmd/internal/hubproc"
 	"github.com/aurora-hub/aurora-hub/cmd/internal/procstat"
 )
 
-// child is a server running in a process of its own.
+// child is a server running in a process of its own: this binary with
+// -child (cmd), or aurora-hub itself (hub).
 type child struct {
 	cmd *exec.Cmd
+	hub *hubproc.Process
 	url string
 	dir string
+	// prof is where a hub serves its profiles (HUB_PPROF), and the files
+	// the run asked for.
+	prof *hubProfiles
 
 	mu      sync.Mutex
 	peakRSS int64 // bytes: the largest sum of the child's and its children's RSS sampled
@@ -101,7 +107,7 @@ func (c *child) sampleRSS() {
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
 	for {
-		if own, kids := procstat.TreeRSS(c.cmd.Process.Pid); own > 0 {
+		if own, kids := procstat.TreeRSS(c.pid()); own > 0 {
 			c.mu.Lock()
 			c.peakRSS = max(c.peakRSS, own+kids)
 			c.peakOwn, c.peakKids = max(c.peakOwn, own), max(c.peakKids, kids)
@@ -130,9 +136,22 @@ func (c *child) peak() (total, own, kids int64) {
 	return c.peakRSS, c.peakOwn, c.peakKids
 }
 
-// snapshotHeap asks the child to write its heap profile (SIGUSR1), if it
-// was started with one, and waits until it says it has (at most 10 s).
+// pid is the server's process id.
+func (c *child) pid() int {
+	if c.hub != nil {
+		return c.hub.Pid()
+	}
+	return c.cmd.Process.Pid
+}
+
+// snapshotHeap writes the server's heap profile, if it was asked for: a
+// hub's from its /debug/pprof/heap; another child writes its own on SIGUSR1
+// and says when it has (waited for at most 10 s).
 func (c *child) snapshotHeap() {
+	if c.hub != nil {
+		c.prof.heap()
+		return
+	}
 	if !c.heapProfile {
 		return
 	}
@@ -151,6 +170,12 @@ func (c *child) stop() {
 	case <-c.stopRSS:
 	default:
 		close(c.stopRSS)
+	}
+	if c.hub != nil {
+		c.prof.wait() // a profile or trace of the phase still being written
+		c.hub.Stop(60 * time.Second)
+		os.RemoveAll(c.dir)
+		return
 	}
 	c.cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan struct{})

@@ -39,6 +39,7 @@ type options struct {
 	drainWait  time.Duration
 	trace      bool
 	pluginDir  string
+	hubBin     string
 	cpuProfile string
 	goTrace    string
 	memProfile string
@@ -69,6 +70,7 @@ func main() {
 	flag.DurationVar(&o.drainWait, "drain-wait", 30*time.Second, "how long after a storm's last delivery to wait for the pipeline")
 	flag.BoolVar(&o.trace, "drain-trace", false, "print the drain's progress once a second")
 	flag.StringVar(&o.pluginDir, "plugin-dir", "bin/plugins", "directory with aurora-plugin-pagerduty")
+	flag.StringVar(&o.hubBin, "hub", "", "the aurora-hub binary the hub rows run (default: aurora-hub beside the plugin directory)")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of each server to <this>-<row>-<phase>.pprof")
 	flag.StringVar(&o.goTrace, "gotrace", "", "write an execution trace of each server to <this>-<row>-<phase>.trace (go tool trace -pprof=sched|net|sync|syscall)")
 	flag.StringVar(&o.memProfile, "memprofile", "", "write a heap profile of each server to <this>-<row>-<phase>.heap when the phase's load ends (and print the Go runtime's memory)")
@@ -78,6 +80,12 @@ func main() {
 	flag.IntVar(&o.bodies, "bodies", 150_000, "distinct signed deliveries prepared per mix")
 	flag.StringVar(&o.hubEnv, "server-env", "", "extra environment of the server processes, e.g. GOMEMLIMIT=48MiB (comma-separated)")
 	flag.Parse()
+	if o.hubBin == "" {
+		o.hubBin = filepath.Join(filepath.Dir(filepath.Clean(o.pluginDir)), "aurora-hub")
+	}
+	if abs, err := filepath.Abs(o.hubBin); err == nil {
+		o.hubBin = abs // the hub runs in a directory of its own
+	}
 	if *child != "" {
 		if err := serveChild(*child); err != nil {
 			fmt.Fprintln(os.Stderr, "hubbench child:", err)
@@ -117,8 +125,10 @@ type row struct {
 }
 
 func run(ctx context.Context, o options) error {
-	if _, err := os.Stat(filepath.Join(o.pluginDir, "aurora-plugin-pagerduty")); err != nil {
-		return fmt.Errorf("plugin binary not found (run make build): %w", err)
+	for _, bin := range []string{filepath.Join(o.pluginDir, "aurora-plugin-pagerduty"), o.hubBin} {
+		if _, err := os.Stat(bin); err != nil {
+			return fmt.Errorf("binary not found (run make build): %w", err)
+		}
 	}
 	rows := []*row{
 		{name: "bare Fiber handler", kind: kindBare, mix: "lifecycle"},
@@ -197,7 +207,17 @@ func measure(ctx context.Context, o options, r *row, bodies []loadgen.Body) erro
 			}
 			cc.DBURL, drop = u, d
 		}
-		c, err := startChild(cc)
+		var c *child
+		var err error
+		if r.kind == kindHub {
+			length := o.duration // what a profile or trace of the phase covers
+			if name == "drain" {
+				length += o.drainWait
+			}
+			c, err = startHub(ctx, cc, o.hubBin, length)
+		} else {
+			c, err = startChild(cc)
+		}
 		if err != nil {
 			if drop != nil {
 				drop()
@@ -306,7 +326,7 @@ type cpuMark struct {
 // PostgreSQL) at the start of a measurement.
 func startCPU(c *child, db string) cpuMark {
 	u := cpuMark{c: c, postgres: db == "postgres"}
-	u.hub, u.plugin = procstat.TreeCPU(c.cmd.Process.Pid)
+	u.hub, u.plugin = procstat.TreeCPU(c.pid())
 	if u.postgres {
 		u.db = procstat.CommandCPU("postgres")
 	}
@@ -315,7 +335,7 @@ func startCPU(c *child, db string) cpuMark {
 
 // stop reads the CPU again: what was used since start, for n deliveries.
 func (u cpuMark) stop(n int64) cpuUse {
-	hub, plugin := procstat.TreeCPU(u.c.cmd.Process.Pid)
+	hub, plugin := procstat.TreeCPU(u.c.pid())
 	out := cpuUse{hub: hub - u.hub, plugin: plugin - u.plugin, delivered: n}
 	if u.postgres {
 		out.db = procstat.CommandCPU("postgres") - u.db

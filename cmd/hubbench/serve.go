@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -21,8 +19,6 @@ import (
 	"time"
 
 	"github.com/aurora-hub/aurora-hub/cmd/internal/hubproc"
-	"github.com/aurora-hub/aurora-hub/hub/app"
-	"github.com/aurora-hub/aurora-hub/hub/config"
 	"github.com/aurora-hub/aurora-hub/hub/pluginhost"
 	"github.com/aurora-hub/aurora-hub/hub/store"
 	"github.com/aurora-hub/aurora-hub/sdk"
@@ -33,8 +29,9 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// Server kinds: each runs in a child process of hubbench (serveChild), so
-// its RSS and CPU profile are its own, not the load generator's.
+// Server kinds: each runs in a process of its own, so its RSS and CPU
+// profile are its own, not the load generator's: the hub is aurora-hub
+// itself (startHub), the others this binary with -child (serveChild).
 const (
 	kindBare        = "bare"
 	kindNaiveInsert = "naive-insert"
@@ -104,8 +101,6 @@ func serveChild(arg string) error {
 		url, stop, err = startNaive(ctx, cc, false)
 	case kindNaivePlugin:
 		url, stop, err = startNaive(ctx, cc, true)
-	case kindHub:
-		url, stop, err = startHub(ctx, cc)
 	default:
 		err = fmt.Errorf("unknown server kind %q", cc.Kind)
 	}
@@ -272,66 +267,6 @@ func startSim() (url string, stop func()) {
 	sim.AddUser(pdsim.User{ID: "PBENCH1", Name: "Bench", Email: "bench@example.com", Role: "admin"})
 	sim.AddAPIKey(pdsim.APIKey{Token: token, UserID: "PBENCH1"})
 	return ts.URL, func() { ts.Close(); sim.Close() }
-}
-
-// startHub runs a whole hub (PagerDuty plugin over gRPC, pipeline running)
-// on a fresh database, with a simulated PagerDuty account connected and a
-// signing secret set.
-func startHub(ctx context.Context, cc childConfig) (string, func(), error) {
-	addr, err := hubproc.FreeAddr()
-	if err != nil {
-		return "", nil, err
-	}
-	key := make([]byte, 32)
-	rand.Read(key)
-	dbURL := cc.DBURL
-	if dbURL == "" {
-		dbURL = "sqlite://" + filepath.Join(cc.Dir, "hub.db")
-	}
-	env := map[string]string{
-		"HUB_LISTEN": addr, "HUB_DATABASE_URL": dbURL,
-		"HUB_PLUGIN_DIR": cc.PluginDir, "HUB_ENCRYPTION_KEY": base64.StdEncoding.EncodeToString(key),
-		"PAGERDUTY_API_URL": cc.PagerDutyURL,
-	}
-	// The hub's own settings given with -server-env (HUB_SQLITE_WAL_LIMIT=...).
-	for _, kv := range os.Environ() {
-		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "HUB_") {
-			if _, fixed := env[k]; !fixed {
-				env[k] = v
-			}
-		}
-	}
-	cfg, err := config.FromEnv(env)
-	if err != nil {
-		return "", nil, err
-	}
-	a, err := app.New(ctx, cfg, app.Options{Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Error, Output: os.Stderr})})
-	if err != nil {
-		return "", nil, err
-	}
-	sctx := context.WithoutCancel(ctx)
-	go a.Serve(sctx)
-	stop := func() {
-		cctx, cancel := context.WithTimeout(sctx, 30*time.Second)
-		defer cancel()
-		a.Close(cctx)
-	}
-	if err := waitListening(addr); err != nil {
-		stop()
-		return "", nil, err
-	}
-	url := "http://" + addr
-	for _, step := range []struct{ method, path, body string }{
-		{"POST", "/pagerduty", `{"token":"` + token + `"}`},
-		{"PUT", "/pagerduty/webhook-secret", `{"secret":"` + secret + `"}`},
-	} {
-		code, _, err := call(url, step.method, step.path, step.body)
-		if err != nil || code != 200 {
-			stop()
-			return "", nil, fmt.Errorf("%s %s: %d %v", step.method, step.path, code, err)
-		}
-	}
-	return url, stop, nil
 }
 
 // call makes one management request as the bench user.

@@ -24,6 +24,9 @@ type Options struct {
 	Env          map[string]string
 	Output       io.Writer     // the hub's and its plugins' stdout and stderr
 	StartTimeout time.Duration // for /healthz to answer 200 (default 30 s)
+	// DieWithParent kills the hub when the process that started it exits
+	// (Linux's parent-death signal), so an interrupted bench leaves none.
+	DieWithParent bool
 }
 
 // Process is a running hub.
@@ -49,6 +52,9 @@ func Start(ctx context.Context, o Options) (*Process, error) {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	cmd.Stdout, cmd.Stderr = o.Output, o.Output
+	if o.DieWithParent {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", o.Bin, err)
 	}
