@@ -17,6 +17,9 @@ import (
 type CandidateBatch struct {
 	db    bun.IDB
 	pools map[serviceKey]*servicePool
+	// BeforeRead, when set, runs before Candidates reads the database (to
+	// write what the transaction holds back, such as an AttachBatch).
+	BeforeRead func(context.Context) error
 }
 
 type serviceKey struct{ ownerKind, ownerID, serviceID string }
@@ -73,10 +76,19 @@ func NewCandidateBatch(ctx context.Context, db bun.IDB, incs []*Facts, window ti
 // read of inc's service when that read holds all of them.
 func (b *CandidateBatch) Candidates(ctx context.Context, inc *Facts, since time.Time) ([]Facts, error) {
 	p := b.pools[serviceKey{inc.OwnerKind, inc.OwnerID, inc.ServiceID}]
-	if p == nil {
-		return Candidates(ctx, b.db, inc, since, true)
+	var service []Facts
+	ok := p != nil
+	if ok {
+		service, ok = p.before(inc, since)
 	}
-	service, ok := p.before(inc, since)
+	if ok && inc.IncidentKey == "" {
+		return service, nil // withSameKey would read nothing
+	}
+	if b.BeforeRead != nil {
+		if err := b.BeforeRead(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if !ok {
 		return Candidates(ctx, b.db, inc, since, true)
 	}

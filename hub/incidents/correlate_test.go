@@ -5,12 +5,14 @@ import (
 	"database/sql"
 	"errors"
 	"reflect"
+	"strconv"
 	"testing"
 
 	"github.com/aurora-hub/aurora-hub/hub"
 	"github.com/aurora-hub/aurora-hub/hub/incidents"
 	"github.com/aurora-hub/aurora-hub/sdk"
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
 )
 
 func onService(id, name string) func(*sdk.Incident) {
@@ -195,6 +197,103 @@ func TestRecordAnalysis(t *testing.T) {
 		}
 		if d := get(t, db, owner1, open); !d.UpdatedAt.Equal(at(20)) || d.AuroraStatus != hub.AuroraComplete {
 			t.Errorf("touched: updated %v aurora %s", d.UpdatedAt, d.AuroraStatus)
+		}
+	})
+}
+
+// TestAttachBatchWritesWhatAttachWould: the same attachments made one by
+// one (Attach) for one tenant and gathered (AttachBatch) for another end
+// with the same parents, counts, affected services and correlation
+// records; nothing shows before Flush; an incident that others joined in
+// the batch takes them along when it joins a parent itself.
+func TestAttachBatchWritesWhatAttachWould(t *testing.T) {
+	type step struct {
+		child, parent string // external ids
+		flushBefore   bool   // Flush before this Add
+	}
+	cases := []struct {
+		name  string
+		steps []step
+	}{
+		{"a storm's children of one parent", []step{{"A", "P", false}, {"B", "P", false}, {"C", "P", false}}},
+		{"two parents", []step{{"A", "P", false}, {"B", "Q", false}, {"C", "P", false}, {"X", "Q", false}}},
+		{"a parent of the batch joins another", []step{{"A", "X", false}, {"B", "X", false}, {"X", "P", false}, {"C", "P", false}}},
+		{"a parent of an earlier flush joins another", []step{{"A", "X", false}, {"B", "X", false}, {"C", "P", true}, {"X", "P", false}}},
+	}
+	forEachBackend(t, func(t *testing.T, db *bun.DB) {
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				ctx := context.Background()
+				ids := map[incidents.Source]map[string]string{}
+				for _, src := range []incidents.Source{src1, src2} {
+					ids[src] = map[string]string{}
+					for i, ext := range []string{"P", "Q", "X", "A", "B", "C"} {
+						ids[src][ext], _ = apply(t, db, src, event(tc.name+src.OwnerID+ext, "incident.triggered", at(i),
+							full(tc.name+ext, "triggered", onService("S"+ext, "svc-"+ext))))
+					}
+				}
+				attachment := func(src incidents.Source, i int, s step, noneAttached bool) incidents.Attachment {
+					return incidents.Attachment{IncidentID: ids[src][s.child], ParentID: ids[src][s.parent],
+						AffectedServices: []string{"svc-" + s.parent, "svc-" + s.child}, Score: float64(i) / 10,
+						Parts: `{"step":` + strconv.Itoa(i) + `}`, At: at(10 + i), NoneAttached: noneAttached}
+				}
+				// One by one, knowing (as the pipeline does) whether the
+				// incident has others attached.
+				hasChildren := map[string]bool{}
+				for i, s := range tc.steps {
+					if err := incidents.Attach(ctx, db, attachment(src1, i, s, !hasChildren[s.child])); err != nil {
+						t.Fatal(err)
+					}
+					hasChildren[s.parent] = true
+				}
+				// Gathered, each incident's children read when the batch began.
+				err := db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+					var b incidents.AttachBatch
+					for i, s := range tc.steps {
+						if s.flushBefore {
+							if err := b.Flush(ctx, tx); err != nil {
+								return err
+							}
+						}
+						if err := b.Add(ctx, tx, attachment(src2, i, s, true)); err != nil {
+							return err
+						}
+						if i == 0 && tx.Dialect().Name() != dialect.PG {
+							if c, _ := incidents.CorrelationOf(ctx, tx, ids[src2][s.child]); c != nil {
+								t.Errorf("an attachment shows before Flush")
+							}
+						}
+					}
+					return b.Flush(ctx, tx)
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for ext := range ids[src1] {
+					one, two := get(t, db, owner1, ids[src1][ext]), get(t, db, owner2, ids[src2][ext])
+					parentExt := func(src incidents.Source, p *string) string {
+						for e, id := range ids[src] {
+							if p != nil && *p == id {
+								return e
+							}
+						}
+						return ""
+					}
+					if parentExt(src1, one.ParentIncidentID) != parentExt(src2, two.ParentIncidentID) ||
+						one.CorrelatedAlertCount != two.CorrelatedAlertCount || !reflect.DeepEqual(one.AffectedServices, two.AffectedServices) {
+						t.Errorf("%s: one by one parent %q count %d services %v; gathered parent %q count %d services %v", ext,
+							parentExt(src1, one.ParentIncidentID), one.CorrelatedAlertCount, one.AffectedServices,
+							parentExt(src2, two.ParentIncidentID), two.CorrelatedAlertCount, two.AffectedServices)
+					}
+					c1, err1 := incidents.CorrelationOf(ctx, db, ids[src1][ext])
+					c2, err2 := incidents.CorrelationOf(ctx, db, ids[src2][ext])
+					if err1 != nil || err2 != nil || (c1 == nil) != (c2 == nil) ||
+						(c1 != nil && (c1.Score != c2.Score || c1.Parts != c2.Parts || !c1.CreatedAt.Equal(c2.CreatedAt) ||
+							parentExt(src1, &c1.ParentIncidentID) != parentExt(src2, &c2.ParentIncidentID))) {
+						t.Errorf("%s: correlation one by one %+v %v; gathered %+v %v", ext, c1, err1, c2, err2)
+					}
+				}
+			})
 		}
 	})
 }

@@ -15,9 +15,14 @@ import (
 // and the parents their candidates lead to. In a storm a chunk's incidents
 // share their service, candidates and parent, and reading them per
 // incident was most of early correlation's cost. attached keeps what it
-// holds true to what the transaction writes.
+// holds true to what the transaction writes. With batchReads the
+// attachments are written together (incidents.AttachBatch), before
+// anything reads incidents from the database again and before the
+// transaction ends (flush).
 type correlationReads struct {
 	tx bun.Tx
+	// attachments: nil when each attachment is written at once.
+	attachments *incidents.AttachBatch
 	// batch: nil when each incident's candidates are read alone.
 	batch *incidents.CandidateBatch
 	// evidence by incident, for every incident in read.
@@ -35,10 +40,12 @@ func newCorrelationReads(tx bun.Tx) *correlationReads {
 // them and of those candidates in one read.
 func batchReads(ctx context.Context, tx bun.Tx, incs []*incidents.Facts, window time.Duration) (*correlationReads, error) {
 	r := newCorrelationReads(tx)
+	r.attachments = &incidents.AttachBatch{}
 	var err error
 	if r.batch, err = incidents.NewCandidateBatch(ctx, tx, incs, window); err != nil {
 		return nil, err
 	}
+	r.batch.BeforeRead = r.flush
 	ids := make([]string, 0, len(incs))
 	for _, inc := range incs {
 		ids = append(ids, inc.ID)
@@ -53,6 +60,9 @@ func batchReads(ctx context.Context, tx bun.Tx, incs []*incidents.Facts, window 
 func (r *correlationReads) candidates(ctx context.Context, inc *incidents.Facts, since time.Time, narrow bool) ([]incidents.Facts, error) {
 	if narrow && r.batch != nil {
 		return r.batch.Candidates(ctx, inc, since)
+	}
+	if err := r.flush(ctx); err != nil {
+		return nil, err
 	}
 	return incidents.Candidates(ctx, r.tx, inc, since, narrow)
 }
@@ -88,7 +98,7 @@ func (r *correlationReads) parent(ctx context.Context, id string) (*incidents.Fa
 	if f := r.parents[id]; f != nil {
 		return f, nil
 	}
-	f, err := incidents.LoadFacts(ctx, r.tx, id)
+	f, err := r.loadFacts(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -107,4 +117,30 @@ func (r *correlationReads) attached(child, parent string, services []string) {
 	if r.batch != nil {
 		r.batch.Attached(child, parent, services)
 	}
+}
+
+// attach writes that a's incident joins its parent: at once, or with the
+// transaction's other attachments.
+func (r *correlationReads) attach(ctx context.Context, a incidents.Attachment) error {
+	if r.attachments == nil {
+		return incidents.Attach(ctx, r.tx, a)
+	}
+	return r.attachments.Add(ctx, r.tx, a)
+}
+
+// flush writes the attachments gathered so far; the transaction must not
+// end, nor read incidents, before.
+func (r *correlationReads) flush(ctx context.Context) error {
+	if r.attachments == nil {
+		return nil
+	}
+	return r.attachments.Flush(ctx, r.tx)
+}
+
+// loadFacts reads incident id as the transaction has it.
+func (r *correlationReads) loadFacts(ctx context.Context, id string) (*incidents.Facts, error) {
+	if err := r.flush(ctx); err != nil {
+		return nil, err
+	}
+	return incidents.LoadFacts(ctx, r.tx, id)
 }

@@ -160,7 +160,7 @@ func (w *CorrelateIncidentsWorker) correlate(ctx context.Context, ids []string) 
 		joined := map[string]bool{}
 		for _, inc := range incs {
 			if joined[inc.ID] {
-				if inc, err = incidents.LoadFacts(ctx, tx, inc.ID); err != nil {
+				if inc, err = reads.loadFacts(ctx, inc.ID); err != nil {
 					return err
 				}
 			}
@@ -173,7 +173,7 @@ func (w *CorrelateIncidentsWorker) correlate(ctx context.Context, ids []string) 
 				out = append(out, published{inc.OwnerKind, inc.OwnerID, *ev})
 			}
 		}
-		return nil
+		return reads.flush(ctx)
 	})
 	if err != nil {
 		return err

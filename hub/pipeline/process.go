@@ -374,7 +374,7 @@ func (w *ProcessIncidentWorker) correlateLocked(ctx context.Context, reads *corr
 			return false, nil, nil // that storm is over
 		}
 	}
-	services, err := attach(ctx, reads.tx, inc, parent, best)
+	services, err := attach(ctx, reads, inc, parent, best)
 	if err != nil {
 		return false, nil, err
 	}
@@ -391,7 +391,7 @@ func (w *ProcessIncidentWorker) correlateLocked(ctx context.Context, reads *corr
 // attach makes inc a child of parent (incidents that had already joined
 // inc move with it), the parent's affected services now also inc's, and
 // returns those.
-func attach(ctx context.Context, tx bun.Tx, inc, parent *incidents.Facts, best correlation.Score) ([]string, error) {
+func attach(ctx context.Context, reads *correlationReads, inc, parent *incidents.Facts, best correlation.Score) ([]string, error) {
 	services := append([]string(nil), parent.AffectedServices...)
 	for _, s := range append([]string{parent.ServiceName, inc.ServiceName}, inc.AffectedServices...) {
 		if s != "" && !contains(services, s) {
@@ -399,7 +399,7 @@ func attach(ctx context.Context, tx bun.Tx, inc, parent *incidents.Facts, best c
 		}
 	}
 	sort.Strings(services)
-	return services, incidents.Attach(ctx, tx, incidents.Attachment{
+	return services, reads.attach(ctx, incidents.Attachment{
 		IncidentID: inc.ID, ParentID: parent.ID, AffectedServices: services,
 		Score: best.Total, Parts: mustJSON(best.Parts), At: time.Now().UTC(), NoneAttached: inc.Attached == 0,
 	})
