@@ -372,18 +372,9 @@ func CorrelationOf(ctx context.Context, db bun.IDB, id string) (*Correlation, er
 // incidents or their correlations in the same transaction. On PostgreSQL,
 // where Attach is one statement, Add attaches at once.
 type AttachBatch struct {
-	children []Attachment
-	parents  map[string]*parentUpdate
-	order    []string // parents, first attached first
+	pending []Attachment
 	// joined: the parents this batch attached incidents to, written or not.
 	joined map[string]bool
-}
-
-type parentUpdate struct {
-	joined   int64 // incidents that joined it
-	services string
-	at       time.Time
-	children []string
 }
 
 // Add attaches a.IncidentID to a.ParentID, now or at Flush. An incident
@@ -404,51 +395,56 @@ func (b *AttachBatch) Add(ctx context.Context, db bun.IDB, a Attachment) error {
 		a.NoneAttached = a.NoneAttached && !joined
 		return Attach(ctx, db, a)
 	}
-	services, err := json.Marshal(a.AffectedServices)
-	if err != nil {
-		return fmt.Errorf("encoding affected services: %w", err)
-	}
-	if b.parents == nil {
-		b.parents = map[string]*parentUpdate{}
-	}
-	p := b.parents[a.ParentID]
-	if p == nil {
-		p = &parentUpdate{}
-		b.parents[a.ParentID] = p
-		b.order = append(b.order, a.ParentID)
-	}
-	p.joined++
-	p.services, p.at = string(services), a.At
-	p.children = append(p.children, a.IncidentID)
-	b.children = append(b.children, a)
+	b.pending = append(b.pending, a)
 	return nil
 }
 
 // Flush writes the attachments added since the last Flush, as Attach
-// would have one by one.
+// would have one by one: per parent, its children in one statement, then
+// its count, and the affected services and time of its last attachment.
 func (b *AttachBatch) Flush(ctx context.Context, db bun.IDB) error {
-	if len(b.children) == 0 {
+	if len(b.pending) == 0 {
 		return nil
 	}
-	for _, id := range b.order {
-		p := b.parents[id]
-		list, err := json.Marshal(p.children)
+	type group struct {
+		children []string
+		last     Attachment
+	}
+	groups := map[string]*group{}
+	var parents []string // first attached first
+	for _, a := range b.pending {
+		g := groups[a.ParentID]
+		if g == nil {
+			g = &group{}
+			groups[a.ParentID] = g
+			parents = append(parents, a.ParentID)
+		}
+		g.children = append(g.children, a.IncidentID)
+		g.last = a
+	}
+	for _, id := range parents {
+		g := groups[id]
+		children, err := json.Marshal(g.children)
 		if err != nil {
 			return fmt.Errorf("encoding attached incidents: %w", err)
 		}
+		services, err := json.Marshal(g.last.AffectedServices)
+		if err != nil {
+			return fmt.Errorf("encoding affected services: %w", err)
+		}
 		if _, err := store.Exec(ctx, db, "UPDATE incidents SET parent_incident_id = ?, correlated_alert_count = 0, updated_at = ?"+
-			" WHERE id IN (SELECT value FROM json_each(?))", id, p.at, string(list)); err != nil {
+			" WHERE id IN (SELECT value FROM json_each(?))", id, g.last.At, string(children)); err != nil {
 			return fmt.Errorf("attaching incidents: %w", err)
 		}
-		if _, err := store.Exec(ctx, db, updateParent, p.joined, p.services, p.at, id); err != nil {
+		if _, err := store.Exec(ctx, db, updateParent, len(g.children), string(services), g.last.At, id); err != nil {
 			return fmt.Errorf("updating the parent incident: %w", err)
 		}
 	}
-	for _, a := range b.children {
+	for _, a := range b.pending {
 		if _, err := store.Exec(ctx, db, insertCorrelation, a.IncidentID, a.ParentID, a.Score, a.Parts, a.At); err != nil {
 			return fmt.Errorf("recording correlation: %w", err)
 		}
 	}
-	b.children, b.parents, b.order = b.children[:0], nil, b.order[:0]
+	b.pending = b.pending[:0]
 	return nil
 }
