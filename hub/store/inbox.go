@@ -63,6 +63,11 @@ func PendingInbox(ctx context.Context, tx bun.IDB, only []int64, limit, maxAttem
 		}
 		if tx.Dialect().Name() == dialect.PG {
 			q = q.For("UPDATE SKIP LOCKED")
+			if only == nil {
+				if err := plainIndexScan(ctx, tx); err != nil {
+					return nil, err
+				}
+			}
 		}
 		rows, err = q.Rows(ctx)
 	}
@@ -70,6 +75,23 @@ func PendingInbox(ctx context.Context, tx bun.IDB, only []int64, limit, maxAttem
 		return nil, fmt.Errorf("reading pending inbox events: %w", err)
 	}
 	return scanPending(rows, limit)
+}
+
+// plainIndexScan makes PostgreSQL read the pending events (applied_at IS
+// NULL) by walking the webhook_inbox_pending index in id order, for the
+// rest of tx. Each applied event leaves a dead entry in that partial index
+// until VACUUM; a plain index scan marks the entries it finds dead
+// (kill_prior_tuple) and the next scans skip them, but the planner chose a
+// bitmap scan, which never does: every read of the pending events visited
+// every event applied since the last VACUUM (3,529 index entries a scan
+// ten seconds into the bench's lifecycle load, 4.4 ms each: after the
+// waits for the correlation lock, the statement PostgreSQL spent most time
+// on; docs/performance.md, round 12).
+func plainIndexScan(ctx context.Context, tx bun.IDB) error {
+	if _, err := tx.ExecContext(ctx, "SET LOCAL enable_bitmapscan = off"); err != nil {
+		return fmt.Errorf("reading pending inbox events: %w", err)
+	}
+	return nil
 }
 
 // scanPending reads PendingInbox's rows and closes them.
