@@ -3,7 +3,6 @@ package e2e
 import (
 	"bufio"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -231,13 +230,12 @@ func TestPprofOnlyWhereAsked(t *testing.T) {
 	sim := startSim(t)
 	get := func(url string) (int, string) {
 		t.Helper()
-		res, err := http.Get(url)
+		req, err := http.NewRequest("GET", url, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		return res.StatusCode, string(b)
+		r := doRequest(t, req)
+		return r.Status, string(r.Body)
 	}
 	for _, on := range []bool{true, false} {
 		t.Run(fmt.Sprintf("HUB_PPROF=%t", on), func(t *testing.T) {
