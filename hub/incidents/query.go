@@ -105,7 +105,8 @@ func List(ctx context.Context, db bun.IDB, owner hub.Owner, f Filter) (items []h
 		return nil, "", hub.Errorf(hub.EInvalid, "Invalid time range: since must be before until")
 	}
 
-	var rows []incidentRow
+	// Room for the whole page: Bun appends row by row, by reflection.
+	rows := make([]incidentRow, 0, limit+1)
 	q, err := where(db.NewSelect().Model(&rows).ColumnExpr(listColumns(db)).ColumnExpr(groupOpenExpr+" AS group_open"), owner, f)
 	if err != nil {
 		return nil, "", err

@@ -111,7 +111,13 @@ func decodeRef(s *string) *hub.Reference {
 	return &hub.Reference{ID: r.ID, Type: r.Type, Summary: r.Summary, HTMLURL: r.HTMLURL}
 }
 
+// decodeRefs and decodeStrings read a JSON array column; "[]", the most
+// common value (an incident without teams or other services), skips
+// encoding/json.
 func decodeRefs(s string) []hub.Reference {
+	if s == "[]" {
+		return []hub.Reference{}
+	}
 	var rs []refJSON
 	if json.Unmarshal([]byte(s), &rs) != nil {
 		return []hub.Reference{}
@@ -124,6 +130,9 @@ func decodeRefs(s string) []hub.Reference {
 }
 
 func decodeStrings(s string) []string {
+	if s == "[]" {
+		return []string{}
+	}
 	var out []string
 	if json.Unmarshal([]byte(s), &out) != nil || out == nil {
 		return []string{}
