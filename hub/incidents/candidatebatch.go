@@ -25,12 +25,15 @@ type CandidateBatch struct {
 type serviceKey struct{ ownerKind, ownerID, serviceID string }
 
 // servicePool holds the most recent open incidents of a service that
-// started before the latest of the batch's incidents of it, newest first.
+// started before the latest of the batch's incidents of it, newest first,
+// since a time.
 type servicePool struct {
 	rows []Facts
-	// cut: the read returned as many rows as it asked for, so older ones
-	// may exist that it did not return.
-	cut bool
+	// cut: the last read returned as many rows as it asked for (limit), so
+	// older ones may exist that it did not return.
+	cut   bool
+	since time.Time
+	limit int
 }
 
 // NewCandidateBatch reads, for each service with two or more of incs (of
@@ -67,7 +70,7 @@ func NewCandidateBatch(ctx context.Context, db bun.IDB, incs []*Facts, window ti
 		if err != nil {
 			return nil, err
 		}
-		b.pools[k] = &servicePool{rows: rows, cut: len(rows) == limit}
+		b.pools[k] = &servicePool{rows: rows, cut: len(rows) == limit, since: earliest.StartedAt.Add(-window), limit: limit}
 	}
 	return b, nil
 }
@@ -76,23 +79,53 @@ func NewCandidateBatch(ctx context.Context, db bun.IDB, incs []*Facts, window ti
 // read of inc's service when that read holds all of them.
 func (b *CandidateBatch) Candidates(ctx context.Context, inc *Facts, since time.Time) ([]Facts, error) {
 	p := b.pools[serviceKey{inc.OwnerKind, inc.OwnerID, inc.ServiceID}]
-	var service []Facts
-	ok := p != nil
-	if ok {
-		service, ok = p.before(inc, since)
-	}
-	if ok && inc.IncidentKey == "" {
-		return service, nil // withSameKey would read nothing
-	}
-	if b.BeforeRead != nil {
-		if err := b.BeforeRead(ctx); err != nil {
+	if p == nil {
+		if err := b.beforeRead(ctx); err != nil {
 			return nil, err
 		}
-	}
-	if !ok {
 		return Candidates(ctx, b.db, inc, since, true)
 	}
+	service, ok := p.before(inc, since)
+	for !ok {
+		// The pool stops short of inc's candidates (other incidents of the
+		// service started between the batch's): it reads on from its
+		// oldest row. In a PostgreSQL storm a third of a transaction's
+		// incidents each read their own candidates instead, a round trip
+		// each, with the attachments written before every one.
+		if err := b.beforeRead(ctx); err != nil {
+			return nil, err
+		}
+		if err := p.extend(ctx, b.db, inc.ServiceID); err != nil {
+			return nil, err
+		}
+		service, ok = p.before(inc, since)
+	}
+	if inc.IncidentKey == "" {
+		return service, nil // withSameKey would read nothing
+	}
+	if err := b.beforeRead(ctx); err != nil {
+		return nil, err
+	}
 	return withSameKey(ctx, b.db, inc, since, service)
+}
+
+func (b *CandidateBatch) beforeRead(ctx context.Context) error {
+	if b.BeforeRead == nil {
+		return nil
+	}
+	return b.BeforeRead(ctx)
+}
+
+// extend reads the pool's next rows: the open incidents of the service
+// that started since the pool's time and before its oldest row.
+func (p *servicePool) extend(ctx context.Context, db bun.IDB, serviceID string) error {
+	more, err := readNarrow(ctx, db, &p.rows[len(p.rows)-1], p.since, narrowByService, serviceID, p.limit)
+	if err != nil {
+		return err
+	}
+	p.rows = append(p.rows, more...)
+	p.cut = len(more) == p.limit
+	return nil
 }
 
 // before returns the pool's newest narrowCandidates that inc may join,

@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aurora-hub/aurora-hub/hub/incidents"
 	"github.com/aurora-hub/aurora-hub/sdk"
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
 )
 
 // TestCandidateBatchMatchesCandidates: for chunks of incidents correlated
@@ -102,5 +105,80 @@ func TestCandidateBatchMatchesCandidates(t *testing.T) {
 			}
 		}
 		t.Logf("%d candidate lists compared, %d attachments", compared, attached)
+	})
+}
+
+// selectCounter counts the statements that read incidents.
+type selectCounter struct{ n atomic.Int64 }
+
+func (h *selectCounter) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context {
+	return ctx
+}
+
+func (h *selectCounter) AfterQuery(_ context.Context, e *bun.QueryEvent) {
+	if strings.HasPrefix(e.Query, "SELECT") && strings.Contains(e.Query, "FROM incidents") {
+		h.n.Add(1)
+	}
+}
+
+// TestCandidateBatchReadsOnFromItsPool: a chunk's incidents of one service
+// are one in ten of the service's (other chunks hold the rest, as in a
+// storm applied by several workers), so the batch's first read holds the
+// candidates of its newest few only. The others are answered from reads
+// that continue the pool where it stopped, a few for the chunk, where each
+// read its own candidates before (20 reads, a round trip each on
+// PostgreSQL), and the answers are still what Candidates reads.
+func TestCandidateBatchReadsOnFromItsPool(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *bun.DB) {
+		ctx := context.Background()
+		const window = 24 * time.Hour
+		var chunk []string
+		for i := range 200 {
+			ext := fmt.Sprintf("P%03d", i)
+			id, _ := apply(t, db, src1, event("e-"+ext, "incident.triggered", at(i), full(ext, "triggered", onService("S1", "svc"), withKey(""))))
+			if i%10 == 0 {
+				chunk = append(chunk, id)
+			}
+		}
+		hook := &selectCounter{}
+		db.AddQueryHook(hook)
+		err := db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+			var incs []*incidents.Facts
+			want := map[string][]incidents.Facts{}
+			for _, id := range chunk {
+				inc := facts(t, tx, id)
+				incs = append(incs, inc)
+				w, err := incidents.Candidates(ctx, tx, inc, inc.StartedAt.Add(-window), true)
+				if err != nil {
+					return err
+				}
+				want[id] = w
+			}
+			before := hook.n.Load()
+			batch, err := incidents.NewCandidateBatch(ctx, tx, incs, window)
+			if err != nil {
+				return err
+			}
+			for _, inc := range incs {
+				got, err := batch.Candidates(ctx, inc, inc.StartedAt.Add(-window))
+				if err != nil {
+					return err
+				}
+				if w := want[inc.ID]; !reflect.DeepEqual(ids(got), ids(w)) {
+					t.Errorf("%s: batch answered %v, Candidates read %v", inc.ExternalID, ids(got), ids(w))
+				}
+			}
+			// Counted on PostgreSQL only: SQLite's reads of candidates run
+			// on the connection's prepared statements, past Bun's hooks.
+			if reads := hook.n.Load() - before; db.Dialect().Name() == dialect.PG && reads > 5 {
+				t.Errorf("the batch read incidents %d times for %d incidents of one service, want at most 5", reads, len(incs))
+			} else {
+				t.Logf("%d reads for %d incidents", reads, len(incs))
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
 	})
 }
