@@ -334,6 +334,60 @@ func moveAttached(ctx context.Context, db bun.IDB, fromID, toID string, at time.
 	return n, nil
 }
 
+// flushAttachmentsPG is AttachBatch.Flush on PostgreSQL, one statement:
+// the attachments and the parents' new counts, affected services and
+// update times as JSON arrays of records. No row is both a child and a
+// parent in one batch (Add writes an incident with children at once).
+const flushAttachmentsPG = "WITH a AS (SELECT * FROM jsonb_to_recordset(?::jsonb)" +
+	" AS a(incident_id text, parent_incident_id text, score double precision, parts text, created_at timestamptz))," +
+	" p AS (SELECT * FROM jsonb_to_recordset(?::jsonb) AS p(id text, n integer, services text, at timestamptz))," +
+	" children AS (UPDATE incidents i SET parent_incident_id = a.parent_incident_id, correlated_alert_count = 0, updated_at = p.at" +
+	" FROM a JOIN p ON p.id = a.parent_incident_id WHERE i.id = a.incident_id)," +
+	" parents AS (UPDATE incidents i SET correlated_alert_count = i.correlated_alert_count + p.n, affected_services = p.services," +
+	" updated_at = p.at FROM p WHERE i.id = p.id)" +
+	" INSERT INTO incident_correlations (incident_id, parent_incident_id, score, parts, created_at)" +
+	" SELECT incident_id, parent_incident_id, score, parts, created_at FROM a ON CONFLICT (incident_id) DO NOTHING"
+
+type pgAttachmentRow struct {
+	IncidentID string  `json:"incident_id"`
+	ParentID   string  `json:"parent_incident_id"`
+	Score      float64 `json:"score"`
+	Parts      string  `json:"parts"`
+	At         string  `json:"created_at"`
+}
+
+type pgParentRow struct {
+	ID       string `json:"id"`
+	N        int    `json:"n"`
+	Services string `json:"services"`
+	At       string `json:"at"`
+}
+
+func flushPG(ctx context.Context, db bun.IDB, pending []Attachment, parents []pgParentRow) error {
+	rows := make([]pgAttachmentRow, len(pending))
+	for i, a := range pending {
+		rows[i] = pgAttachmentRow{IncidentID: a.IncidentID, ParentID: a.ParentID, Score: a.Score, Parts: a.Parts, At: pgTime(a.At)}
+	}
+	attachments, err := json.Marshal(rows)
+	if err != nil {
+		return fmt.Errorf("encoding attachments: %w", err)
+	}
+	ps, err := json.Marshal(parents)
+	if err != nil {
+		return fmt.Errorf("encoding parents: %w", err)
+	}
+	if _, err := store.Exec(ctx, db, flushAttachmentsPG, string(attachments), string(ps)); err != nil {
+		return fmt.Errorf("attaching %d incidents: %w", len(pending), err)
+	}
+	return nil
+}
+
+// pgTime is t as Bun writes it to PostgreSQL: UTC, to the microsecond
+// (truncated, not rounded).
+func pgTime(t time.Time) string {
+	return t.UTC().Format("2006-01-02T15:04:05.999999Z07:00")
+}
+
 // Correlation explains why an incident was attached to another.
 type Correlation struct {
 	IncidentID       string
@@ -358,19 +412,20 @@ func CorrelationOf(ctx context.Context, db bun.IDB, id string) (*Correlation, er
 	return &Correlation{IncidentID: r.IncidentID, ParentIncidentID: r.ParentIncidentID, Score: r.Score, Parts: r.Parts, CreatedAt: r.CreatedAt}, nil
 }
 
-// AttachBatch gathers one transaction's attachments on SQLite and writes
-// them together (Flush): the children joining a parent in one statement,
-// and each parent's count, affected services and update time once, where
-// Attach rewrites the parent's row for every child (in a storm, thousands
-// of times per parent). Early correlation's attachments took 34% of its
+// AttachBatch gathers one transaction's attachments and writes them
+// together (Flush): each parent's count, affected services and update time
+// once, where Attach rewrites the parent's row for every child (in a
+// storm, thousands of times per parent). On SQLite a parent's children
+// join in one statement: early correlation's attachments took 34% of its
 // CPU one by one, 25% gathered, and early correlation 18% less in all
 // (BenchmarkEarlyCorrelation's CPU profile; docs/performance.md, round
-// 11). The children's update time is the latest attachment's of their
-// parent in the batch (one transaction's moments apart).
+// 11). On PostgreSQL the whole batch is one statement: each is a round
+// trip made while the tenant's correlation lock is held (round 13). The
+// children's update time is the latest attachment's of their parent in
+// the batch (one transaction's moments apart).
 //
 // Until Flush the database does not show them: flush before reading
-// incidents or their correlations in the same transaction. On PostgreSQL,
-// where Attach is one statement, Add attaches at once.
+// incidents or their correlations in the same transaction.
 type AttachBatch struct {
 	pending []Attachment
 	// joined: the parents this batch attached incidents to, written or not.
@@ -388,7 +443,7 @@ func (b *AttachBatch) Add(ctx context.Context, db bun.IDB, a Attachment) error {
 	// Incidents this batch attached to a.IncidentID move with it.
 	joined := b.joined[a.IncidentID]
 	b.joined[a.ParentID] = true
-	if db.Dialect().Name() == dialect.PG || !a.NoneAttached || joined {
+	if !a.NoneAttached || joined {
 		if err := b.Flush(ctx, db); err != nil {
 			return err
 		}
@@ -421,6 +476,22 @@ func (b *AttachBatch) Flush(ctx context.Context, db bun.IDB) error {
 		}
 		g.children = append(g.children, a.IncidentID)
 		g.last = a
+	}
+	if db.Dialect().Name() == dialect.PG {
+		parentRows := make([]pgParentRow, 0, len(parents))
+		for _, id := range parents {
+			g := groups[id]
+			services, err := json.Marshal(g.last.AffectedServices)
+			if err != nil {
+				return fmt.Errorf("encoding affected services: %w", err)
+			}
+			parentRows = append(parentRows, pgParentRow{ID: id, N: len(g.children), Services: string(services), At: pgTime(g.last.At)})
+		}
+		if err := flushPG(ctx, db, b.pending, parentRows); err != nil {
+			return err
+		}
+		b.pending = b.pending[:0]
+		return nil
 	}
 	for _, id := range parents {
 		g := groups[id]
