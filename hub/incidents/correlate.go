@@ -336,14 +336,25 @@ func moveAttached(ctx context.Context, db bun.IDB, fromID, toID string, at time.
 
 // flushAttachmentsPG is AttachBatch.Flush on PostgreSQL, one statement:
 // the attachments and the parents' new counts, affected services and
-// update times as JSON arrays of records. No row is both a child and a
-// parent in one batch (Add writes an incident with children at once).
+// update times as JSON arrays of records. Its parts never update one row
+// twice (which PostgreSQL does not allow in one statement): the attached
+// incidents are top-level and each is attached once; a parent is
+// top-level and not attached in the same batch (correlation follows an
+// attached candidate to its parent); the incidents that move had joined
+// an attached one, so they are neither.
 const flushAttachmentsPG = "WITH a AS (SELECT * FROM jsonb_to_recordset(?::jsonb)" +
-	" AS a(incident_id text, parent_incident_id text, score double precision, parts text, created_at timestamptz))," +
+	" AS a(incident_id text, parent_incident_id text, score double precision, parts text, created_at timestamptz, move boolean))," +
 	" p AS (SELECT * FROM jsonb_to_recordset(?::jsonb) AS p(id text, n integer, services text, at timestamptz))," +
+	// The incidents that had joined an attached one, and their records,
+	// move to its parent (moveAttached).
+	" moved AS (UPDATE incidents i SET parent_incident_id = a.parent_incident_id, updated_at = a.created_at" +
+	" FROM a WHERE a.move AND i.parent_incident_id = a.incident_id RETURNING a.parent_incident_id AS parent)," +
+	" records AS (UPDATE incident_correlations c SET parent_incident_id = a.parent_incident_id" +
+	" FROM a WHERE a.move AND c.parent_incident_id = a.incident_id)," +
 	" children AS (UPDATE incidents i SET parent_incident_id = a.parent_incident_id, correlated_alert_count = 0, updated_at = p.at" +
 	" FROM a JOIN p ON p.id = a.parent_incident_id WHERE i.id = a.incident_id)," +
-	" parents AS (UPDATE incidents i SET correlated_alert_count = i.correlated_alert_count + p.n, affected_services = p.services," +
+	" parents AS (UPDATE incidents i SET correlated_alert_count = i.correlated_alert_count + p.n" +
+	" + (SELECT count(*) FROM moved WHERE moved.parent = p.id), affected_services = p.services," +
 	" updated_at = p.at FROM p WHERE i.id = p.id)" +
 	" INSERT INTO incident_correlations (incident_id, parent_incident_id, score, parts, created_at)" +
 	" SELECT incident_id, parent_incident_id, score, parts, created_at FROM a ON CONFLICT (incident_id) DO NOTHING"
@@ -354,6 +365,7 @@ type pgAttachmentRow struct {
 	Score      float64 `json:"score"`
 	Parts      string  `json:"parts"`
 	At         string  `json:"created_at"`
+	Move       bool    `json:"move"`
 }
 
 type pgParentRow struct {
@@ -366,7 +378,8 @@ type pgParentRow struct {
 func flushPG(ctx context.Context, db bun.IDB, pending []Attachment, parents []pgParentRow) error {
 	rows := make([]pgAttachmentRow, len(pending))
 	for i, a := range pending {
-		rows[i] = pgAttachmentRow{IncidentID: a.IncidentID, ParentID: a.ParentID, Score: a.Score, Parts: a.Parts, At: pgTime(a.At)}
+		rows[i] = pgAttachmentRow{IncidentID: a.IncidentID, ParentID: a.ParentID, Score: a.Score, Parts: a.Parts, At: pgTime(a.At),
+			Move: !a.NoneAttached}
 	}
 	attachments, err := json.Marshal(rows)
 	if err != nil {
@@ -434,8 +447,8 @@ type AttachBatch struct {
 
 // Add attaches a.IncidentID to a.ParentID, now or at Flush. An incident
 // with incidents attached to it (not a.NoneAttached, or attached by this
-// batch) moves them along at once, after flushing: the move reads its
-// children.
+// batch) moves them along: the batch's own are written first (the move
+// reads them), and on SQLite the incident is attached at once.
 func (b *AttachBatch) Add(ctx context.Context, db bun.IDB, a Attachment) error {
 	if b.joined == nil {
 		b.joined = map[string]bool{}
@@ -443,11 +456,16 @@ func (b *AttachBatch) Add(ctx context.Context, db bun.IDB, a Attachment) error {
 	// Incidents this batch attached to a.IncidentID move with it.
 	joined := b.joined[a.IncidentID]
 	b.joined[a.ParentID] = true
-	if !a.NoneAttached || joined {
+	if joined {
 		if err := b.Flush(ctx, db); err != nil {
 			return err
 		}
-		a.NoneAttached = a.NoneAttached && !joined
+		a.NoneAttached = false
+	}
+	if !a.NoneAttached && db.Dialect().Name() != dialect.PG {
+		if err := b.Flush(ctx, db); err != nil {
+			return err
+		}
 		return Attach(ctx, db, a)
 	}
 	b.pending = append(b.pending, a)

@@ -203,21 +203,26 @@ func TestRecordAnalysis(t *testing.T) {
 // TestAttachBatchWritesWhatAttachWould: the same attachments made one by
 // one (Attach) for one tenant and gathered (AttachBatch) for another end
 // with the same parents, counts, affected services, parents' update times
-// and correlation records; nothing shows before Flush; an incident that others joined in
-// the batch takes them along when it joins a parent itself.
+// and correlation records; nothing shows before Flush; an incident that
+// others joined in the batch, or before it, takes them along when it joins
+// a parent itself.
 func TestAttachBatchWritesWhatAttachWould(t *testing.T) {
 	type step struct {
 		child, parent string // external ids
 		flushBefore   bool   // Flush before this Add
+		// before the batch began: attached one by one for both tenants
+		before bool
 	}
 	cases := []struct {
 		name  string
 		steps []step
 	}{
-		{"a storm's children of one parent", []step{{"A", "P", false}, {"B", "P", false}, {"C", "P", false}}},
-		{"two parents", []step{{"A", "P", false}, {"B", "Q", false}, {"C", "P", false}, {"X", "Q", false}}},
-		{"a parent of the batch joins another", []step{{"A", "X", false}, {"B", "X", false}, {"X", "P", false}, {"C", "P", false}}},
-		{"a parent of an earlier flush joins another", []step{{"A", "X", false}, {"B", "X", false}, {"C", "P", true}, {"X", "P", false}}},
+		{"a storm's children of one parent", []step{{"A", "P", false, false}, {"B", "P", false, false}, {"C", "P", false, false}}},
+		{"two parents", []step{{"A", "P", false, false}, {"B", "Q", false, false}, {"C", "P", false, false}, {"X", "Q", false, false}}},
+		{"a parent of the batch joins another", []step{{"A", "X", false, false}, {"B", "X", false, false}, {"X", "P", false, false}, {"C", "P", false, false}}},
+		{"a parent of an earlier flush joins another", []step{{"A", "X", false, false}, {"B", "X", false, false}, {"C", "P", true, false}, {"X", "P", false, false}}},
+		{"parents of before the batch join others", []step{{"A", "X", false, true}, {"B", "Q", false, true}, {"C", "X", false, false},
+			{"X", "P", false, false}, {"Q", "P", false, false}}},
 	}
 	forEachBackend(t, func(t *testing.T, db *bun.DB) {
 		for _, tc := range cases {
@@ -246,15 +251,27 @@ func TestAttachBatchWritesWhatAttachWould(t *testing.T) {
 					hasChildren[s.parent] = true
 				}
 				// Gathered, each incident's children read when the batch began.
+				hadChildren := map[string]bool{}
+				for i, s := range tc.steps {
+					if s.before {
+						if err := incidents.Attach(ctx, db, attachment(src2, i, s, !hadChildren[s.child])); err != nil {
+							t.Fatal(err)
+						}
+						hadChildren[s.parent] = true
+					}
+				}
 				err := db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 					var b incidents.AttachBatch
 					for i, s := range tc.steps {
+						if s.before {
+							continue
+						}
 						if s.flushBefore {
 							if err := b.Flush(ctx, tx); err != nil {
 								return err
 							}
 						}
-						if err := b.Add(ctx, tx, attachment(src2, i, s, true)); err != nil {
+						if err := b.Add(ctx, tx, attachment(src2, i, s, !hadChildren[s.child])); err != nil {
 							return err
 						}
 						if i == 0 {
