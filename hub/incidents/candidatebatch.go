@@ -165,6 +165,28 @@ func (b *CandidateBatch) Attached(childID, parentID string, parentServices []str
 	}
 }
 
+// Top returns the facts of incident id as the batch holds them (true to
+// the transaction's attachments, Attached -1 as in any candidate read),
+// when one of its reads holds it and it has joined no other; ok is false
+// otherwise. A storm's incidents join a parent of their service, whose
+// facts the batch read with its candidates: read again, each parent was
+// a flush of the transaction's attachments and a round trip.
+func (b *CandidateBatch) Top(id string) (f Facts, ok bool) {
+	for _, p := range b.pools {
+		for i := range p.rows {
+			if r := &p.rows[i]; r.ID == id {
+				if r.ParentIncidentID != nil {
+					return Facts{}, false
+				}
+				f = *r
+				f.AffectedServices = slices.Clone(r.AffectedServices)
+				return f, true
+			}
+		}
+	}
+	return Facts{}, false
+}
+
 // Pooled returns the ids of the incidents the batch read.
 func (b *CandidateBatch) Pooled() []string {
 	var ids []string

@@ -45,7 +45,7 @@ func TestCandidateBatchMatchesCandidates(t *testing.T) {
 				open = append(open, id)
 			}
 		}
-		var compared, attached int
+		var compared, attached, tops int
 		for round := range 8 {
 			chunk := make([]string, 0, 12)
 			for _, i := range rng.Perm(len(open))[:12] {
@@ -97,6 +97,20 @@ func TestCandidateBatchMatchesCandidates(t *testing.T) {
 					}
 					batch.Attached(inc.ID, parent.ID, services)
 					attached++
+					// The parent's facts as the batch holds them are what a
+					// read finds now (but the count, which the batch leaves out).
+					if got, ok := batch.Top(parent.ID); ok {
+						want := *facts(t, tx, parent.ID)
+						got.StartedAt, want.StartedAt = got.StartedAt.UTC(), want.StartedAt.UTC()
+						got.Attached = want.Attached
+						if !reflect.DeepEqual(got, want) {
+							t.Fatalf("round %d: the batch holds parent %s as\n%+v\na read finds\n%+v", round, parent.ExternalID, got, want)
+						}
+						tops++
+					}
+					if _, ok := batch.Top(inc.ID); ok {
+						t.Fatalf("round %d: %s joined %s, and the batch still answers it as top-level", round, inc.ExternalID, parent.ExternalID)
+					}
 				}
 				return nil
 			})
@@ -104,7 +118,10 @@ func TestCandidateBatchMatchesCandidates(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		t.Logf("%d candidate lists compared, %d attachments", compared, attached)
+		t.Logf("%d candidate lists compared, %d attachments, %d parents held by the batch", compared, attached, tops)
+		if tops == 0 {
+			t.Error("no parent was held by the batch: Top was not compared")
+		}
 	})
 }
 

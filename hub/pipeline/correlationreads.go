@@ -93,10 +93,17 @@ func (r *correlationReads) signals(ctx context.Context, ids []string) ([]store.E
 	return out, nil
 }
 
-// parent returns the facts of incident id, read once per transaction.
+// parent returns the facts of incident id, read once per transaction (or
+// taken from the batch's candidate reads).
 func (r *correlationReads) parent(ctx context.Context, id string) (*incidents.Facts, error) {
 	if f := r.parents[id]; f != nil {
 		return f, nil
+	}
+	if r.batch != nil {
+		if f, ok := r.batch.Top(id); ok {
+			r.parents[id] = &f
+			return &f, nil
+		}
 	}
 	f, err := r.loadFacts(ctx, id)
 	if err != nil {
