@@ -335,43 +335,47 @@ func moveAttached(ctx context.Context, db bun.IDB, fromID, toID string, at time.
 	return n, nil
 }
 
-// flushAttachmentsPG is AttachBatch.Flush on PostgreSQL, one statement:
-// the attachments and the parents' new counts, affected services and
-// update times as JSON arrays of records. Its parts never update one row
-// twice (which PostgreSQL does not allow in one statement): the attached
-// incidents are top-level and each is attached once; a parent is
-// top-level and not attached in the same batch (correlation follows an
-// attached candidate to its parent); the incidents that move had joined
-// an attached one, so they are neither. With moves (flushMovesPG), the
-// ids of the incidents whose children move are also given as an array:
-// joined with the records alone, the planner read the whole
-// incidents_parent index (80 ms in a PostgreSQL storm of 50,000) and
-// every correlation record (16 ms) to find them.
-const (
-	flushAttachmentsPG = "WITH a AS (SELECT * FROM jsonb_to_recordset(?::jsonb)" +
-		" AS a(incident_id text, parent_incident_id text, score double precision, parts text, created_at timestamptz, move boolean))," +
-		" p AS (SELECT * FROM jsonb_to_recordset(?::jsonb) AS p(id text, n integer, services text, at timestamptz))," +
-		" children AS (UPDATE incidents i SET parent_incident_id = a.parent_incident_id, correlated_alert_count = 0, updated_at = p.at" +
-		" FROM a JOIN p ON p.id = a.parent_incident_id WHERE i.id = a.incident_id)," +
-		" parents AS (UPDATE incidents i SET correlated_alert_count = i.correlated_alert_count + p.n%s, affected_services = p.services," +
-		" updated_at = p.at FROM p WHERE i.id = p.id)" +
-		" INSERT INTO incident_correlations (incident_id, parent_incident_id, score, parts, created_at)" +
-		" SELECT incident_id, parent_incident_id, score, parts, created_at FROM a ON CONFLICT (incident_id) DO NOTHING"
-	// The incidents that had joined an attached one, and their records,
-	// move to its parent (moveAttached).
-	// The records to move are those of the incidents that moved (a
-	// record's parent is its incident's: moveAttached).
-	flushMovesPG = " moved AS (UPDATE incidents i SET parent_incident_id = a.parent_incident_id, updated_at = a.created_at" +
-		" FROM a WHERE a.move AND i.parent_incident_id = a.incident_id AND i.parent_incident_id = ANY (?::text[])" +
-		" RETURNING i.id, a.parent_incident_id AS parent)," +
-		" records AS (UPDATE incident_correlations c SET parent_incident_id = moved.parent FROM moved WHERE c.incident_id = moved.id),"
-	flushMovedCountPG = " + (SELECT count(*) FROM moved WHERE moved.parent = p.id)"
+// flushPGNoMoves and flushPGMoves are AttachBatch.Flush on PostgreSQL,
+// one statement: the attachments and the parents' new counts, affected
+// services and update times as JSON arrays of records. Its parts never
+// update one row twice (which PostgreSQL does not allow in one statement):
+// the attached incidents are top-level and each is attached once; a parent
+// is top-level and not attached in the same batch (correlation follows an
+// attached candidate to its parent); the incidents that move had joined an
+// attached one, so they are neither.
+var (
+	flushPGNoMoves = pgBatchInputs + pgAttachChildren + pgUpdateParents("") + pgInsertRecords
+	flushPGMoves   = pgBatchInputs + pgMoveAttached + pgAttachChildren +
+		pgUpdateParents(" + (SELECT count(*) FROM moved WHERE moved.parent = p.id)") + pgInsertRecords
 )
 
-var (
-	flushPGNoMoves = fmt.Sprintf(flushAttachmentsPG, "")
-	flushPGMoves   = strings.Replace(fmt.Sprintf(flushAttachmentsPG, flushMovedCountPG), " children AS", flushMovesPG+" children AS", 1)
+// The parts of the flush's statement.
+const (
+	pgBatchInputs = "WITH a AS (SELECT * FROM jsonb_to_recordset(?::jsonb)" +
+		" AS a(incident_id text, parent_incident_id text, score double precision, parts text, created_at timestamptz))," +
+		" p AS (SELECT * FROM jsonb_to_recordset(?::jsonb) AS p(id text, n integer, services text, at timestamptz)),"
+	// The incidents that had joined an attached one move to its parent, and
+	// their records with them (a record's parent is its incident's:
+	// moveAttached). The attached ones whose children move are named by an
+	// array too: joined with the batch's records alone, the planner read
+	// the whole incidents_parent index (80 ms in a PostgreSQL storm of
+	// 50,000) and every correlation record (16 ms) to find them.
+	pgMoveAttached = " moved AS (UPDATE incidents i SET parent_incident_id = a.parent_incident_id, updated_at = a.created_at" +
+		" FROM a WHERE i.parent_incident_id = a.incident_id AND i.parent_incident_id = ANY (?::text[])" +
+		" RETURNING i.id, a.parent_incident_id AS parent)," +
+		" records AS (UPDATE incident_correlations c SET parent_incident_id = moved.parent FROM moved WHERE c.incident_id = moved.id),"
+	pgAttachChildren = " children AS (UPDATE incidents i SET parent_incident_id = a.parent_incident_id, correlated_alert_count = 0, updated_at = p.at" +
+		" FROM a JOIN p ON p.id = a.parent_incident_id WHERE i.id = a.incident_id),"
+	pgInsertRecords = " INSERT INTO incident_correlations (incident_id, parent_incident_id, score, parts, created_at)" +
+		" SELECT incident_id, parent_incident_id, score, parts, created_at FROM a ON CONFLICT (incident_id) DO NOTHING"
 )
+
+// pgUpdateParents adds to each parent's count its new children and moved,
+// the count expression added to p.n.
+func pgUpdateParents(moved string) string {
+	return " parents AS (UPDATE incidents i SET correlated_alert_count = i.correlated_alert_count + p.n" + moved +
+		", affected_services = p.services, updated_at = p.at FROM p WHERE i.id = p.id)"
+}
 
 type pgAttachmentRow struct {
 	IncidentID string  `json:"incident_id"`
@@ -379,7 +383,6 @@ type pgAttachmentRow struct {
 	Score      float64 `json:"score"`
 	Parts      string  `json:"parts"`
 	At         string  `json:"created_at"`
-	Move       bool    `json:"move"`
 }
 
 type pgParentRow struct {
@@ -391,9 +394,12 @@ type pgParentRow struct {
 
 func flushPG(ctx context.Context, db bun.IDB, pending []Attachment, parents []pgParentRow) error {
 	rows := make([]pgAttachmentRow, len(pending))
+	var moving []string // attached incidents whose children move with them
 	for i, a := range pending {
-		rows[i] = pgAttachmentRow{IncidentID: a.IncidentID, ParentID: a.ParentID, Score: a.Score, Parts: a.Parts, At: pgTime(a.At),
-			Move: !a.NoneAttached}
+		rows[i] = pgAttachmentRow{IncidentID: a.IncidentID, ParentID: a.ParentID, Score: a.Score, Parts: a.Parts, At: pgTime(a.At)}
+		if !a.NoneAttached {
+			moving = append(moving, a.IncidentID)
+		}
 	}
 	attachments, err := json.Marshal(rows)
 	if err != nil {
@@ -402,12 +408,6 @@ func flushPG(ctx context.Context, db bun.IDB, pending []Attachment, parents []pg
 	ps, err := json.Marshal(parents)
 	if err != nil {
 		return fmt.Errorf("encoding parents: %w", err)
-	}
-	var moving []string
-	for _, a := range pending {
-		if !a.NoneAttached {
-			moving = append(moving, a.IncidentID)
-		}
 	}
 	q, args := flushPGNoMoves, []any{string(attachments), string(ps)}
 	if len(moving) > 0 {
