@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -55,18 +56,23 @@ func TestPoolsKeepTheirConnections(t *testing.T) {
 }
 
 // TestPostgresKeepsFewPreparedStatements: statements Bun wrote values into
-// (new text every time) are not kept prepared by the hundred on each
-// connection, in the hub or on the server; a URL that sets the cache keeps
-// its size.
+// (new text every time) are sent unprepared, in one round trip, instead of
+// prepared first and kept (by the hundred on each connection, in the hub and
+// on the server, before the cache was cut to 16; two round trips each
+// since); a text seen before and queries with arguments (River's) are
+// prepared and kept in a cache of 16; a URL that chooses the cache keeps
+// pgx's own behaviour.
 func TestPostgresKeepsFewPreparedStatements(t *testing.T) {
 	admin := storetest.PostgresURL(t)
 	for _, tc := range []struct {
 		name  string
 		query string
-		cache int
+		// prepared after 100 distinct queries without arguments, after one
+		// of them again, and after 100 more with an argument
+		bun, again, args int
 	}{
-		{"default", "", 16},
-		{"set in the URL", "statement_cache_capacity=64", 64},
+		{"default", "", 0, 2, 16},
+		{"set in the URL", "statement_cache_capacity=64", 64, 64, 64},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			u := admin
@@ -84,20 +90,44 @@ func TestPostgresKeepsFewPreparedStatements(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer conn.Close()
-			for i := range 100 {
+			prepared := func() int {
+				t.Helper()
+				var n int
+				if err := conn.Conn.QueryRowContext(ctx, "SELECT count(*) FROM pg_prepared_statements").Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			selectInt := func(i int) {
+				t.Helper()
 				var n int
 				if err := conn.NewSelect().ColumnExpr("?::int", i).Scan(ctx, &n); err != nil || n != i {
 					t.Fatalf("select %d: %d, %v", i, n, err)
 				}
 			}
-			var prepared int
-			if err := conn.NewRaw("SELECT count(*) FROM pg_prepared_statements").Scan(ctx, &prepared); err != nil {
-				t.Fatal(err)
+			for i := range 100 {
+				selectInt(i)
 			}
-			// The cache full, and the counting query itself: pgx gives an
-			// evicted statement back to the server with the next query.
-			if prepared < tc.cache || prepared > tc.cache+1 {
-				t.Errorf("%d statements prepared on the connection after 100 distinct queries, want %d or %d", prepared, tc.cache, tc.cache+1)
+			// The counting query has no arguments either: prepared the
+			// second time it runs, or each time with the URL's cache (and
+			// pgx gives an evicted statement back to the server with the
+			// next query).
+			if got := prepared(); got < tc.bun || got > tc.bun+1 {
+				t.Errorf("%d statements prepared on the connection after 100 distinct queries without arguments, want %d or %d", got, tc.bun, tc.bun+1)
+			}
+			selectInt(7)
+			if got := prepared(); got < tc.again || got > tc.again+1 {
+				t.Errorf("%d statements prepared on the connection after a query without arguments ran again, want %d or %d", got, tc.again, tc.again+1)
+			}
+			for i := range 100 {
+				var n int
+				q := fmt.Sprintf("SELECT $1::int + %d", i)
+				if err := conn.Conn.QueryRowContext(ctx, q, 1).Scan(&n); err != nil || n != i+1 {
+					t.Fatalf("%s: %d, %v", q, n, err)
+				}
+			}
+			if got := prepared(); got < tc.args || got > tc.args+1 {
+				t.Errorf("%d statements prepared on the connection after 100 distinct queries with an argument, want %d or %d", got, tc.args, tc.args+1)
 			}
 		})
 	}
@@ -121,5 +151,40 @@ func TestSetsStatementCache(t *testing.T) {
 		if got := store.SetsStatementCache(tc.dsn); got != tc.want {
 			t.Errorf("SetsStatementCache(%q) = %v, want %v", tc.dsn, got, tc.want)
 		}
+	}
+}
+
+// BenchmarkPostgresQueryWithValues: a Bun select with its value written
+// into the text, a new text each time, as nearly all of the hub's are: sent
+// unprepared (the default) against prepared first (what pgx does when the
+// URL sets its statement cache, and what the hub did before).
+func BenchmarkPostgresQueryWithValues(b *testing.B) {
+	admin := storetest.PostgresURL(b)
+	sep := map[bool]string{true: "&", false: "?"}[strings.Contains(admin, "?")]
+	for _, bc := range []struct{ name, url string }{
+		{"unprepared", admin},
+		{"prepared", admin + sep + "statement_cache_capacity=16"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			ctx := context.Background()
+			st, err := store.Open(ctx, store.Options{Driver: "postgres", URL: bc.url})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer st.Close()
+			conn, err := st.Bun().Conn(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer conn.Close()
+			i := 0
+			for b.Loop() {
+				var n int
+				if err := conn.NewSelect().ColumnExpr("?::int", i).Scan(ctx, &n); err != nil || n != i {
+					b.Fatalf("select %d: %d, %v", i, n, err)
+				}
+				i++
+			}
+		})
 	}
 }
