@@ -10,6 +10,10 @@ BIN := bin
 PLUGIN_DIR := $(BIN)/plugins
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
+# Static binaries, as the Docker image ships them (SQLite is pure Go): no
+# libc mapped into the hub and each plugin (3 to 4 MB of a storm's RSS),
+# and a plugin built here runs on any Linux of its architecture.
+BUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 SIM_LISTEN ?= 127.0.0.1:5090
 TEST_FLAGS ?= -count=1 -timeout 20m
 
@@ -19,11 +23,11 @@ all: build
 
 build: ## build the hub, the plugins and the PagerDuty simulator into bin/
 	@rm -f $(PLUGIN_DIR)/SHA256SUMS # new binaries: `make sums` pins them again
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/aurora-hub ./cmd/aurora-hub
+	$(BUILD) -o $(BIN)/aurora-hub ./cmd/aurora-hub
 	@set -e; for p in $(wildcard plugins/*/cmd/aurora-plugin-*); do \
-	  echo "$(GO) build -o $(PLUGIN_DIR)/$$(basename $$p) ./$$p"; \
-	  $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(PLUGIN_DIR)/$$(basename $$p) ./$$p; done
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/pagerduty-sim ./tools/pdsim/cmd/pagerduty-sim
+	  echo "$(BUILD) -o $(PLUGIN_DIR)/$$(basename $$p) ./$$p"; \
+	  $(BUILD) -o $(PLUGIN_DIR)/$$(basename $$p) ./$$p; done
+	$(BUILD) -o $(BIN)/pagerduty-sim ./tools/pdsim/cmd/pagerduty-sim
 
 sums: build ## pin the built plugins: bin/plugins/SHA256SUMS (HUB_PLUGIN_REQUIRE_CHECKSUM=true refuses anything else)
 	cd $(PLUGIN_DIR) && sha256sum aurora-plugin-* > SHA256SUMS
