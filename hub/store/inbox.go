@@ -86,7 +86,7 @@ func PendingInbox(ctx context.Context, tx bun.IDB, only []int64, limit, maxAttem
 // every event applied since the last VACUUM (3,529 index entries a scan
 // ten seconds into the bench's lifecycle load, 4.4 ms each: after the
 // waits for the correlation lock, the statement PostgreSQL spent most time
-// on; docs/performance.md, round 12).
+// on; docs/performance-history.md, round 12).
 func plainIndexScan(ctx context.Context, tx bun.IDB) error {
 	if _, err := tx.ExecContext(ctx, "SET LOCAL enable_bitmapscan = off"); err != nil {
 		return fmt.Errorf("reading pending inbox events: %w", err)
