@@ -38,14 +38,19 @@ type Event struct {
 	Status              string `json:"status,omitempty"`
 }
 
-// envelope carries the tenant with the event between replicas.
-type envelope struct {
+// Update is an event for one tenant's subscribers; its JSON is what
+// travels between replicas.
+type Update struct {
 	OwnerKind string `json:"k"`
 	OwnerID   string `json:"o"`
 	Event     Event  `json:"e"`
 }
 
 const channel = "aurora_hub_live"
+
+// maxPayload is PostgreSQL's limit on a notification's payload (bytes,
+// exclusive).
+const maxPayload = 8000
 
 // subscriberBuffer events may wait for a slow client; past that the
 // client's stream is ended (it reconnects and refetches).
@@ -68,9 +73,10 @@ type Subscription struct {
 	once sync.Once
 }
 
-// Notifier sends a PostgreSQL notification; *store.Store is one.
+// Notifier sends PostgreSQL notifications, in order, in one transaction;
+// *store.Store is one.
 type Notifier interface {
-	Notify(ctx context.Context, channel, payload string) error
+	Notify(ctx context.Context, channel string, payloads ...string) error
 }
 
 // New returns a broker. On PostgreSQL (postgres true) events travel through
@@ -98,7 +104,7 @@ func (b *Broker) Listen(ctx context.Context, postgresURL string) error {
 		ReconnectDelay: 2 * time.Second,
 	}
 	l.Handle(channel, pgxlisten.HandlerFunc(func(_ context.Context, n *pgconn.Notification, _ *pgx.Conn) error {
-		var e envelope
+		var e Update
 		if err := json.Unmarshal([]byte(n.Payload), &e); err != nil {
 			b.log.Warn("undecodable live event", "error", err)
 			return nil
@@ -116,22 +122,41 @@ func (b *Broker) Listen(ctx context.Context, postgresURL string) error {
 // Publish sends ev to the tenant's subscribers on every replica. It never
 // fails the caller's work: a lost live update only delays the UI.
 func (b *Broker) Publish(ctx context.Context, ownerKind, ownerID string, ev Event) {
-	e := envelope{OwnerKind: ownerKind, OwnerID: ownerID, Event: ev}
+	b.PublishAll(ctx, []Update{{OwnerKind: ownerKind, OwnerID: ownerID, Event: ev}})
+}
+
+// PublishAll sends updates, in order, as Publish does; on PostgreSQL in one
+// statement (a transaction's updates: one round trip, not one each).
+func (b *Broker) PublishAll(ctx context.Context, updates []Update) {
+	if len(updates) == 0 {
+		return
+	}
 	if b.db == nil {
-		b.deliver(e)
+		for _, u := range updates {
+			b.deliver(u)
+		}
 		return
 	}
-	payload, err := json.Marshal(e)
-	if err != nil {
-		b.log.Error("encoding live event", "error", err)
-		return
+	payloads := make([]string, 0, len(updates))
+	for _, u := range updates {
+		payload, err := json.Marshal(u)
+		if err != nil {
+			b.log.Error("encoding live event", "error", err)
+			continue
+		}
+		if len(payload) >= maxPayload {
+			// It would fail the statement, and the others with it.
+			b.log.Warn("live event too large for a notification", "incident_id", u.Event.IncidentID, "bytes", len(payload))
+			continue
+		}
+		payloads = append(payloads, string(payload))
 	}
-	if err := b.db.Notify(ctx, channel, string(payload)); err != nil {
-		b.log.Warn("publishing live event", "error", err)
+	if err := b.db.Notify(ctx, channel, payloads...); err != nil {
+		b.log.Warn("publishing live events", "events", len(payloads), "error", err)
 	}
 }
 
-func (b *Broker) deliver(e envelope) {
+func (b *Broker) deliver(e Update) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for s := range b.subs[key(e.OwnerKind, e.OwnerID)] {

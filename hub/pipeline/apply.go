@@ -538,15 +538,10 @@ func inArrivalOrder(results []incidents.Result, opened []string) []string {
 const customFieldsUpdated = "custom_field_values.updated"
 
 // update is a live event for a tenant, sent once its transaction commits.
-type update struct {
-	ownerKind, ownerID string
-	event              live.Event
-}
-
 // incidentUpdates are the incident_update events of the incidents a chunk changed.
-func incidentUpdates(items []incidents.Item, results []incidents.Result) []update {
+func incidentUpdates(items []incidents.Item, results []incidents.Result) []live.Update {
 	seen := map[string]bool{}
-	var out []update
+	var out []live.Update
 	for i, r := range results {
 		if !r.Changed || r.IncidentID == "" || seen[r.IncidentID] {
 			continue
@@ -561,7 +556,7 @@ func incidentUpdates(items []incidents.Item, results []incidents.Result) []updat
 				ev.CustomFieldsUpdated = true
 			}
 		}
-		out = append(out, update{src.OwnerKind, src.OwnerID, ev})
+		out = append(out, live.Update{OwnerKind: src.OwnerKind, OwnerID: src.OwnerID, Event: ev})
 	}
 	return out
 }
@@ -570,7 +565,7 @@ func incidentUpdates(items []incidents.Item, results []incidents.Result) []updat
 type applied struct {
 	// correlate: opened incidents whose early correlation is not enqueued.
 	correlate []string
-	updates   []update
+	updates   []live.Update
 	received  []time.Time // of the events applied
 	dead      []deadEvent // left as dead letters, unreadable
 	// opened and resolved count incidents by provider.
@@ -610,9 +605,7 @@ func (w *ApplyEventsWorker) committed(ctx context.Context, a *applied) {
 		w.Metrics.EventFailed(true)
 		w.Logger.Error("event left as a dead letter: its stored record cannot be read", "inbox_id", d.id, "error", d.err)
 	}
-	for _, u := range a.updates {
-		w.Live.Publish(ctx, u.ownerKind, u.ownerID, u.event)
-	}
+	w.Live.PublishAll(ctx, a.updates)
 	w.Metrics.EventsApplied(time.Now(), a.received)
 	for p, n := range a.opened {
 		w.Metrics.IncidentsOpened(p, n)

@@ -115,11 +115,7 @@ func (w *CorrelateIncidentsWorker) byService(ctx context.Context, ids []string) 
 // correlations once it has committed.
 func (w *CorrelateIncidentsWorker) correlate(ctx context.Context, ids []string) error {
 	one := &ProcessIncidentWorker{Deps: w.Deps}
-	type published struct {
-		ownerKind, ownerID string
-		ev                 live.Event
-	}
-	var out []published
+	var out []live.Update
 	err := w.Store.InTxDeferring(ctx, func(ctx context.Context, tx bun.Tx) error {
 		out = out[:0]
 		facts, err := incidents.LoadFactsOf(ctx, tx, ids)
@@ -170,7 +166,7 @@ func (w *CorrelateIncidentsWorker) correlate(ctx context.Context, ids []string) 
 			}
 			if ev != nil {
 				joined[ev.IncidentID] = true
-				out = append(out, published{inc.OwnerKind, inc.OwnerID, *ev})
+				out = append(out, live.Update{OwnerKind: inc.OwnerKind, OwnerID: inc.OwnerID, Event: *ev})
 			}
 		}
 		return reads.flush(ctx)
@@ -179,8 +175,6 @@ func (w *CorrelateIncidentsWorker) correlate(ctx context.Context, ids []string) 
 		return err
 	}
 	// Only once committed: a client that refetches must find it.
-	for _, p := range out {
-		w.Live.Publish(ctx, p.ownerKind, p.ownerID, p.ev)
-	}
+	w.Live.PublishAll(ctx, out)
 	return nil
 }

@@ -317,11 +317,20 @@ func (s *Store) migrateFS(ctx context.Context, sub fs.FS, before string) error {
 	return nil
 }
 
-// Notify sends payload on a PostgreSQL notification channel (pg_notify);
-// listeners are not the store's business (see hub/live).
-func (s *Store) Notify(ctx context.Context, channel, payload string) error {
-	if _, err := s.db.ExecContext(ctx, "SELECT pg_notify(?, ?)", channel, payload); err != nil {
-		return fmt.Errorf("notifying %s: %w", channel, err)
+// Notify sends payloads, in order, on a PostgreSQL notification channel
+// (pg_notify) in one statement: one round trip and one transaction however
+// many there are (each notification in a transaction of its own cost the
+// apply worker a round trip and a commit per updated incident). Within one
+// transaction PostgreSQL delivers identical payloads once. Listeners are
+// not the store's business (see hub/live).
+func (s *Store) Notify(ctx context.Context, channel string, payloads ...string) error {
+	if len(payloads) == 0 {
+		return nil
+	}
+	// pg_notify is volatile, so it runs after the sort: in the array's order.
+	const q = "SELECT pg_notify(?, t.p) FROM unnest(?::text[]) WITH ORDINALITY AS t(p, n) ORDER BY t.n"
+	if _, err := s.db.ExecContext(ctx, q, channel, pgdialect.Array(payloads)); err != nil {
+		return fmt.Errorf("notifying %s (%d): %w", channel, len(payloads), err)
 	}
 	return nil
 }

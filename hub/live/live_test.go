@@ -1,0 +1,135 @@
+package live_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aurora-hub/aurora-hub/hub/live"
+	"github.com/aurora-hub/aurora-hub/hub/store"
+	"github.com/aurora-hub/aurora-hub/hub/store/storetest"
+	"github.com/hashicorp/go-hclog"
+	"github.com/uptrace/bun"
+)
+
+// notifyCount counts the statements that send notifications.
+type notifyCount struct{ n atomic.Int64 }
+
+func (h *notifyCount) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context {
+	return ctx
+}
+
+func (h *notifyCount) AfterQuery(_ context.Context, e *bun.QueryEvent) {
+	if strings.Contains(e.Query, "pg_notify") {
+		h.n.Add(1)
+	}
+}
+
+// TestPublishAllReachesEveryReplicaInOrder: a transaction's updates reach
+// each tenant's subscribers in the order published, on another replica
+// too, and on PostgreSQL they leave in one statement (they took one each,
+// a round trip and a commit apiece, after every apply transaction).
+func TestPublishAllReachesEveryReplicaInOrder(t *testing.T) {
+	for _, driver := range storetest.Backends(t) {
+		t.Run(driver, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			log := hclog.NewNullLogger()
+			sender, receiver := live.New(nil, false, log), (*live.Broker)(nil)
+			hook := &notifyCount{}
+			if driver == "postgres" {
+				opts := storetest.Options(t, driver)
+				st, err := store.Open(ctx, opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer st.Close()
+				st.Bun().AddQueryHook(hook)
+				sender, receiver = live.New(st, true, log), live.New(st, true, log)
+				go receiver.Listen(ctx, opts.URL) //nolint:errcheck // ends with ctx
+			} else {
+				receiver = sender
+			}
+			subA, err := receiver.Subscribe("org", "a")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer receiver.Unsubscribe(subA)
+			subB, err := receiver.Subscribe("org", "b")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer receiver.Unsubscribe(subB)
+			if driver == "postgres" {
+				waitListening(t, sender, subA)
+			}
+
+			var batch []live.Update
+			var wantA, wantB []string
+			for i := range 40 {
+				id := fmt.Sprintf("inc-%02d", i)
+				owner := "a"
+				if i%4 == 3 {
+					owner, wantB = "b", append(wantB, id)
+				} else {
+					wantA = append(wantA, id)
+				}
+				batch = append(batch, live.Update{OwnerKind: "org", OwnerID: owner,
+					Event: live.Event{Type: live.IncidentUpdate, IncidentID: id, Source: "pagerduty"}})
+			}
+			before := hook.n.Load()
+			sender.PublishAll(ctx, batch)
+			if got := receive(t, subA, len(wantA)); strings.Join(got, ",") != strings.Join(wantA, ",") {
+				t.Errorf("tenant a received %v, want %v", got, wantA)
+			}
+			if got := receive(t, subB, len(wantB)); strings.Join(got, ",") != strings.Join(wantB, ",") {
+				t.Errorf("tenant b received %v, want %v", got, wantB)
+			}
+			if driver == "postgres" {
+				if n := hook.n.Load() - before; n != 1 {
+					t.Errorf("40 updates sent in %d statements, want 1", n)
+				}
+			}
+		})
+	}
+}
+
+// waitListening publishes a probe until the receiving replica's listener
+// delivers it (it connects in the background).
+func waitListening(t *testing.T, sender *live.Broker, sub *live.Subscription) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		sender.Publish(context.Background(), "org", "a", live.Event{Type: live.IncidentUpdate, IncidentID: "probe"})
+		select {
+		case <-sub.C:
+			for { // drain the probes still in flight
+				select {
+				case <-sub.C:
+				case <-time.After(300 * time.Millisecond):
+					return
+				}
+			}
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	t.Fatal("the other replica's listener never received a probe")
+}
+
+// receive reads n events' incident ids from sub.
+func receive(t *testing.T, sub *live.Subscription, n int) []string {
+	t.Helper()
+	var got []string
+	for len(got) < n {
+		select {
+		case ev := <-sub.C:
+			got = append(got, ev.IncidentID)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("received %d of %d events: %v", len(got), n, got)
+		}
+	}
+	return got
+}
