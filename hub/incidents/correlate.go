@@ -455,8 +455,8 @@ func CorrelationOf(ctx context.Context, db bun.IDB, id string) (*Correlation, er
 // storm, thousands of times per parent). On SQLite a parent's children
 // join in one statement: early correlation's attachments took 34% of its
 // CPU one by one, 25% gathered, and early correlation 18% less in all
-// (BenchmarkEarlyCorrelation's CPU profile; docs/performance-history.md, round
-// 11). On PostgreSQL the whole batch is one statement: each is a round
+// (BenchmarkEarlyCorrelation's CPU profile; docs/performance-history.md,
+// round 11). On PostgreSQL the whole batch is one statement: each is a round
 // trip made while the tenant's correlation lock is held (round 13). The
 // children's update time is the latest attachment's of their parent in
 // the batch (one transaction's moments apart).

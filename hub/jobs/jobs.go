@@ -33,7 +33,7 @@ const QueueAnalysis = "analysis"
 // (about 20 ms each). Once the apply worker kept up with a storm, its
 // correlation jobs were three times as many and a third as large, and one
 // worker decided 32,396 of 50,000 incidents within 30 s of the storm's
-// last 202, two 45,699 (docs/performance.md).
+// last 202, two 45,699 (docs/performance-history.md, round 15).
 const QueueCorrelation = "correlation"
 
 // correlationWorkers is QueueCorrelation's workers per replica.

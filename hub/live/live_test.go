@@ -38,7 +38,8 @@ func TestPublishAllReachesEveryReplicaInOrder(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			log := hclog.NewNullLogger()
-			sender, receiver := live.New(nil, false, log), (*live.Broker)(nil)
+			sender := live.New(nil, false, log)
+			receiver := sender
 			hook := &notifyCount{}
 			if driver == "postgres" {
 				opts := storetest.Options(t, driver)
@@ -50,8 +51,6 @@ func TestPublishAllReachesEveryReplicaInOrder(t *testing.T) {
 				st.Bun().AddQueryHook(hook)
 				sender, receiver = live.New(st, true, log), live.New(st, true, log)
 				go receiver.Listen(ctx, opts.URL) //nolint:errcheck // ends with ctx
-			} else {
-				receiver = sender
 			}
 			subA, err := receiver.Subscribe("org", "a")
 			if err != nil {

@@ -32,10 +32,10 @@ const MaxEventAttempts = 10
 // after a storm of 50,000 new incidents on SQLite the backlog was applied
 // 9.9 to 11.5 s after the last webhook with chunks of 32, 7.1 to 10.8 s
 // with 128, 5.4 to 7.0 s with 256 and 6.1 to 6.5 s with 512 (two to four
-// alternated runs each, docs/performance-history.md, round 8); on PostgreSQL 9.0
-// and 11.8 s with 32, 1.9 and 4.5 s with 256. A transaction of 256 new
-// incidents holds SQLite's writer about 20 ms (BenchmarkApplyBatch, storm
-// cases), which only a webhook arriving after an idle moment waits for:
+// alternated runs each, docs/performance-history.md, round 8); on
+// PostgreSQL 9.0 and 11.8 s with 32, 1.9 and 4.5 s with 256. A
+// transaction of 256 new incidents holds SQLite's writer about 20 ms
+// (BenchmarkApplyBatch, storm cases), which only a webhook arriving after an idle moment waits for:
 // while they keep arriving, ingestChunk applies.
 const chunk = 256
 
@@ -228,8 +228,8 @@ func (g *applyGate) abort() {
 // applied: applying is what makes incidents visible, and a storm's
 // correlation taking half of the time beside it delayed the last of 50,000
 // events by about 1.5 s for a few thousand correlations more
-// (docs/performance-history.md, round 6). While webhooks arrive (and are applied
-// as they come) it rests ingestRest times as long as the work took, so
+// (docs/performance-history.md, round 6). While webhooks arrive (and are
+// applied as they come) it rests ingestRest times as long as the work took, so
 // accepting them keeps most of the machine and SQLite's one connection,
 // and a steady stream never stops it. A nil Wakeups never waits.
 func (w *Wakeups) yieldToApply(ctx context.Context, began time.Time) error {
@@ -258,8 +258,8 @@ func (w *Wakeups) yieldToApply(ctx context.Context, began time.Time) error {
 // correlation rests while webhooks arrive: it then has a quarter of the
 // time. Resting as long as the work took (half the time) left the storm's
 // p99 at 1,000/s a median 2.5 ms higher (13 alternated runs, 9 of them
-// higher; docs/performance-history.md, round 10); correlating 1,000 new
-// incidents a second needs about an eighth of a core, so it still keeps
+// higher; docs/performance-history.md, round 10); correlating 1,000
+// new incidents a second needs about an eighth of a core, so it still keeps
 // up, and after a storm every correlation was still decided within 30 s.
 const ingestRest = 3
 
@@ -378,8 +378,8 @@ func (w *ApplyEventsWorker) run(ctx context.Context, until time.Time) (more bool
 		// PagerDuty waits on) keeps most of the machine; the backlog is
 		// applied at full speed once the burst ends. Not waiting cost the
 		// closed loop 7% for a storm applied about as soon; waiting as long
-		// as the chunk took applied it about 2 s later (docs/performance-history.md,
-		// round 7). PostgreSQL's inbox has connections of its own and its
+		// as the chunk took applied it about 2 s later
+		// (docs/performance-history.md, round 7). PostgreSQL's inbox has connections of its own and its
 		// apply transactions wait for round trips, not for the CPU.
 		if !w.Wakeups.always && w.Wakeups.ingesting() {
 			if err := pause(ctx, time.Since(began)/2); err != nil {
@@ -537,7 +537,6 @@ func inArrivalOrder(results []incidents.Result, opened []string) []string {
 // (PagerDuty's incident.custom_field_values.updated).
 const customFieldsUpdated = "custom_field_values.updated"
 
-// update is a live event for a tenant, sent once its transaction commits.
 // incidentUpdates are the incident_update events of the incidents a chunk changed.
 func incidentUpdates(items []incidents.Item, results []incidents.Result) []live.Update {
 	seen := map[string]bool{}

@@ -139,8 +139,8 @@ type Options struct {
 	// of a delivery's work. With as many as the hub's, the PagerDuty
 	// plugin's idle processors spun looking for work: on two cores, one
 	// cost 11 to 22% less CPU per delivery at 1,000 webhooks/s and 9 to 24%
-	// less under full load, and 3 MB less memory (docs/performance-history.md,
-	// round 11).
+	// less under full load, and 3 MB less memory
+	// (docs/performance-history.md, round 11).
 	GoMaxProcs int
 }
 
