@@ -35,8 +35,8 @@ const MaxEventAttempts = 10
 // alternated runs each, docs/performance-history.md, round 8); on
 // PostgreSQL 9.0 and 11.8 s with 32, 1.9 and 4.5 s with 256. A
 // transaction of 256 new incidents holds SQLite's writer about 20 ms
-// (BenchmarkApplyBatch, storm cases), which only a webhook arriving after an idle moment waits for:
-// while they keep arriving, ingestChunk applies.
+// (BenchmarkApplyBatch, storm cases), which only a webhook arriving after
+// an idle moment waits for: while they keep arriving, ingestChunk applies.
 const chunk = 256
 
 // ingestChunk is chunk while webhooks arrive. At 1,000 webhooks/s on SQLite
@@ -379,8 +379,9 @@ func (w *ApplyEventsWorker) run(ctx context.Context, until time.Time) (more bool
 		// applied at full speed once the burst ends. Not waiting cost the
 		// closed loop 7% for a storm applied about as soon; waiting as long
 		// as the chunk took applied it about 2 s later
-		// (docs/performance-history.md, round 7). PostgreSQL's inbox has connections of its own and its
-		// apply transactions wait for round trips, not for the CPU.
+		// (docs/performance-history.md, round 7). PostgreSQL's inbox has
+		// connections of its own and its apply transactions wait for round
+		// trips, not for the CPU.
 		if !w.Wakeups.always && w.Wakeups.ingesting() {
 			if err := pause(ctx, time.Since(began)/2); err != nil {
 				return false, err
