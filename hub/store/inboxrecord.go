@@ -87,9 +87,6 @@ func EncodeInboxEvent(ev sdk.Event) (string, error) {
 		Version: InboxVersion, ID: ev.ID, Type: ev.Type, ResourceType: ev.ResourceType, OccurredAt: ev.OccurredAt,
 		Agent: refRecord(ev.Agent), Data: ev.Data,
 	}
-	if len(r.Data) > 0 && !json.Valid(r.Data) {
-		r.Data = nil
-	}
 	if in := ev.Incident; in != nil {
 		r.Incident = &InboxIncident{
 			ExternalID: in.ExternalID, Number: in.Number, Title: in.Title, Status: in.Status, Urgency: in.Urgency,
@@ -100,11 +97,7 @@ func EncodeInboxEvent(ev sdk.Event) (string, error) {
 			ChangedCustomFields: convertSlice(in.ChangedCustomFields, fieldRecord), Partial: in.Partial,
 		}
 	}
-	b, err := json.Marshal(&r)
-	if err != nil {
-		return "", fmt.Errorf("encoding event: %w", err)
-	}
-	return string(b), nil
+	return encodeRecord(&r)
 }
 
 // DecodeInboxEvent reads a stored event: an InboxRecord of any version up

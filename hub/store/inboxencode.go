@@ -1,0 +1,245 @@
+package store
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+	"unicode/utf8"
+)
+
+// The inbox record is written once per accepted webhook, on the request's
+// goroutine. encoding/json's reflection needs a deep stack there (its
+// encoders nest per field, then time.Time's MarshalJSON): the 256
+// connections of a storm then each kept a 32 KB stack, 8.5 MB in all,
+// against 4.9 MB with the encoding elsewhere. This writer appends the
+// record field by field instead, in the order and with the omissions
+// of InboxRecord's tags, and escapes strings as encoding/json does;
+// TestInboxRecordEncodesAsJSONWould holds it to json.Marshal's output.
+// See docs/performance-history.md, round 16.
+
+// recordBuffers keeps the buffers records are appended to; a record is
+// returned as a string of its own.
+var recordBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledRecord is the largest buffer kept for the next record: a rare
+// large event's buffer goes to the collector.
+const maxPooledRecord = 64 << 10
+
+// encodeRecord returns r as json.Marshal(r) would, except that Data is
+// compacted without escaping HTML characters (the same value), and Data
+// that is not valid JSON is left out.
+func encodeRecord(r *InboxRecord) (string, error) {
+	buf := recordBuffers.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= maxPooledRecord {
+			recordBuffers.Put(buf)
+		}
+	}()
+	buf.Reset()
+	b := buf.AvailableBuffer()
+	b = append(b, `{"v":`...)
+	b = strconv.AppendInt(b, int64(r.Version), 10)
+	b = appendKeyString(b, "id", r.ID)
+	b = appendOmitEmpty(b, "type", r.Type)
+	b = appendOmitEmpty(b, "resource_type", r.ResourceType)
+	var err error
+	if b, err = appendOmitZeroTime(b, "occurred_at", r.OccurredAt); err != nil {
+		return "", err
+	}
+	if r.Agent != (InboxRef{}) {
+		b = appendRef(append(b, `,"agent":`...), r.Agent)
+	}
+	if in := r.Incident; in != nil {
+		if b, err = appendIncident(append(b, `,"incident":`...), in); err != nil {
+			return "", err
+		}
+	}
+	buf.Write(b)
+	if len(r.Data) > 0 {
+		buf.WriteString(`,"data":`)
+		// Compact validates as it copies; on an error it writes nothing.
+		if json.Compact(buf, r.Data) != nil {
+			buf.Truncate(buf.Len() - len(`,"data":`))
+		}
+	}
+	buf.WriteByte('}')
+	return buf.String(), nil
+}
+
+func appendIncident(b []byte, in *InboxIncident) ([]byte, error) {
+	b = append(b, `{"external_id":`...)
+	b = appendString(b, in.ExternalID)
+	if in.Number != 0 {
+		b = strconv.AppendInt(append(b, `,"number":`...), in.Number, 10)
+	}
+	b = appendOmitEmpty(b, "title", in.Title)
+	b = appendOmitEmpty(b, "status", in.Status)
+	b = appendOmitEmpty(b, "urgency", in.Urgency)
+	b = appendOmitEmpty(b, "priority", in.Priority)
+	if in.Service != (InboxRef{}) {
+		b = appendRef(append(b, `,"service":`...), in.Service)
+	}
+	if in.EscalationPolicy != (InboxRef{}) {
+		b = appendRef(append(b, `,"escalation_policy":`...), in.EscalationPolicy)
+	}
+	b = appendRefs(b, "assignees", in.Assignees)
+	b = appendRefs(b, "teams", in.Teams)
+	b = appendOmitEmpty(b, "incident_key", in.IncidentKey)
+	b = appendOmitEmpty(b, "html_url", in.HTMLURL)
+	var err error
+	if b, err = appendOmitZeroTime(b, "created_at", in.CreatedAt); err != nil {
+		return nil, err
+	}
+	b = appendOmitEmpty(b, "resolve_reason", in.ResolveReason)
+	if in.HasCustomFields {
+		b = append(b, `,"has_custom_fields":true`...)
+	}
+	b = appendFields(b, "custom_fields", in.CustomFields)
+	b = appendFields(b, "changed_custom_fields", in.ChangedCustomFields)
+	if in.Partial {
+		b = append(b, `,"partial":true`...)
+	}
+	return append(b, '}'), nil
+}
+
+func appendRef(b []byte, r InboxRef) []byte {
+	b = append(b, `{"id":`...)
+	b = appendString(b, r.ID)
+	b = appendOmitEmpty(b, "type", r.Type)
+	b = appendOmitEmpty(b, "summary", r.Summary)
+	b = appendOmitEmpty(b, "html_url", r.HTMLURL)
+	return append(b, '}')
+}
+
+// appendRefs writes a list unless it is nil (omitzero): empty is [].
+func appendRefs(b []byte, key string, refs []InboxRef) []byte {
+	if refs == nil {
+		return b
+	}
+	b = append(appendKey(b, key), '[')
+	for i, r := range refs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendRef(b, r)
+	}
+	return append(b, ']')
+}
+
+func appendFields(b []byte, key string, fields []InboxField) []byte {
+	if fields == nil {
+		return b
+	}
+	b = append(appendKey(b, key), '[')
+	for i, f := range fields {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"id":`...)
+		b = appendString(b, f.ID)
+		b = appendOmitEmpty(b, "name", f.Name)
+		b = appendOmitEmpty(b, "namespace", f.Namespace)
+		b = appendOmitEmpty(b, "data_type", f.DataType)
+		b = appendOmitEmpty(b, "field_type", f.FieldType)
+		b = append(b, `,"value":`...)
+		if f.Value == nil {
+			b = append(b, "null"...)
+		} else {
+			b = append(b, '"')
+			b = base64.StdEncoding.AppendEncode(b, f.Value)
+			b = append(b, '"')
+		}
+		b = append(b, '}')
+	}
+	return append(b, ']')
+}
+
+// appendKey writes ,"key": (every key but a record's first).
+func appendKey(b []byte, key string) []byte {
+	b = append(b, ',', '"')
+	b = append(b, key...)
+	return append(b, '"', ':')
+}
+
+func appendKeyString(b []byte, key, s string) []byte {
+	return appendString(appendKey(b, key), s)
+}
+
+func appendOmitEmpty(b []byte, key, s string) []byte {
+	if s == "" {
+		return b
+	}
+	return appendKeyString(b, key, s)
+}
+
+// appendOmitZeroTime writes t as time.Time's MarshalJSON does (RFC 3339
+// with nanoseconds; an error for a year outside 0 to 9999).
+func appendOmitZeroTime(b []byte, key string, t time.Time) ([]byte, error) {
+	if t.IsZero() {
+		return b, nil
+	}
+	b = append(appendKey(b, key), '"')
+	b, err := t.AppendText(b)
+	if err != nil {
+		return nil, fmt.Errorf("encoding event: %s: %w", key, err)
+	}
+	return append(b, '"'), nil
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString writes s as a JSON string the way json.Marshal does: the
+// HTML characters <, > and & and the separators U+2028 and U+2029 as
+// \u escapes, invalid UTF-8 as U+FFFD.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c >= ' ' && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}

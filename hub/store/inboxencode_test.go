@@ -1,0 +1,180 @@
+package store
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// tricky holds every class of character json.Marshal escapes.
+const tricky = "a\"b\\c/d<e>f&g\x00\x01\x1f\b\f\n\r\t\x7fé€😀\u2028\u2029\xff\xc3(end"
+
+// filled returns a record with every field set (strings to s), found by
+// reflection: a field added to the record and not to the encoder fails
+// the comparison below.
+func filled(s string) InboxRecord {
+	var r InboxRecord
+	fill(reflect.ValueOf(&r).Elem(), s)
+	r.Version = InboxVersion
+	r.Data = json.RawMessage(`{"a":[1,2.5,true,null],"b":{"c":"d"}}`)
+	return r
+}
+
+func fill(v reflect.Value, s string) {
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(s)
+	case reflect.Int, reflect.Int64:
+		v.SetInt(-42)
+	case reflect.Bool:
+		v.SetBool(true)
+	case reflect.Pointer:
+		v.Set(reflect.New(v.Type().Elem()))
+		fill(v.Elem(), s)
+	case reflect.Slice:
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			v.SetBytes([]byte(`"eu-west-1"` + s))
+			return
+		}
+		v.Set(reflect.MakeSlice(v.Type(), 2, 2))
+		for i := range 2 {
+			fill(v.Index(i), s)
+		}
+	case reflect.Struct:
+		if v.Type() == reflect.TypeFor[time.Time]() {
+			v.Set(reflect.ValueOf(time.Date(2026, 12, 3, 4, 5, 6, 789, time.FixedZone("", -(3*3600+30*60)))))
+			return
+		}
+		for i := range v.NumField() {
+			fill(v.Field(i), s)
+		}
+	default:
+		panic("fill: add a case for " + v.Kind().String())
+	}
+}
+
+func TestInboxRecordEncodesAsJSONWould(t *testing.T) {
+	emptyLists := filled("x")
+	emptyLists.Incident.Assignees, emptyLists.Incident.Teams = []InboxRef{}, nil
+	emptyLists.Incident.CustomFields = []InboxField{{ID: "F1", Value: []byte{}}, {ID: "F2"}}
+	zeroRefs := filled("x")
+	zeroRefs.Agent, zeroRefs.Incident.Service = InboxRef{}, InboxRef{}
+	zeroRefs.Incident.EscalationPolicy = InboxRef{ID: "only the id"}
+	utc := filled("x")
+	utc.OccurredAt = time.Date(2026, 12, 3, 4, 5, 6, 0, time.UTC)
+	spaced := filled("x")
+	spaced.Data = json.RawMessage(" {\n  \"a\" : [ 1 , 2 ] ,\t\"b\": \"c d\" }\n")
+	cases := []struct {
+		name string
+		r    InboxRecord
+	}{
+		{"every field", filled("checkout latency")},
+		{"every field, strings to escape", filled(tricky)},
+		{"zero record", InboxRecord{}},
+		{"version only", InboxRecord{Version: InboxVersion}},
+		{"incident with only an id", InboxRecord{Version: 1, ID: "e", Incident: &InboxIncident{ExternalID: "Q"}}},
+		{"empty and nil lists and values", emptyLists},
+		{"zero references left out", zeroRefs},
+		{"time in UTC", utc},
+		{"data with spaces is compacted", spaced},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			want, err := json.Marshal(&c.r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := encodeRecord(&c.r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != string(want) {
+				t.Fatalf("encoded\n%s\njson.Marshal\n%s", got, want)
+			}
+		})
+	}
+}
+
+func TestInboxRecordEncodingOdds(t *testing.T) {
+	t.Run("invalid data is left out", func(t *testing.T) {
+		r := filled("x")
+		r.Data = json.RawMessage(`{"a":`)
+		got, err := encodeRecord(&r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Data = nil
+		want, _ := json.Marshal(&r)
+		if got != string(want) {
+			t.Fatalf("encoded\n%s\nwant\n%s", got, want)
+		}
+	})
+	t.Run("data keeps its HTML characters, the same value", func(t *testing.T) {
+		r := filled("x")
+		r.Data = json.RawMessage(`{"note":"<b>a & b</b>"}`)
+		got, err := encodeRecord(&r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasSuffix(got, `,"data":{"note":"<b>a & b</b>"}}`) {
+			t.Fatalf("data not as sent: %s", got)
+		}
+		var back InboxRecord
+		if err := json.Unmarshal([]byte(got), &back); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(back, r) {
+			t.Fatalf("decoded\n%+v\nwant\n%+v", back, r)
+		}
+	})
+	t.Run("a year past 9999 is an error, as for json.Marshal", func(t *testing.T) {
+		r := filled("x")
+		r.Incident.CreatedAt = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+		if _, err := json.Marshal(&r); err == nil {
+			t.Fatal("json.Marshal took the year 10000")
+		}
+		if _, err := encodeRecord(&r); err == nil || !strings.Contains(err.Error(), "created_at") {
+			t.Fatalf("err = %v, want one naming created_at", err)
+		}
+	})
+}
+
+func FuzzInboxRecordEncoding(f *testing.F) {
+	for _, s := range []string{"", "plain", tricky, "\u2028\xed\xa0\x80", "\"\\<>&"} {
+		f.Add(s, int64(0))
+	}
+	f.Fuzz(func(t *testing.T, s string, nanos int64) {
+		r := filled(s)
+		r.OccurredAt = time.Unix(0, nanos).UTC()
+		want, werr := json.Marshal(&r)
+		got, gerr := encodeRecord(&r)
+		if (werr == nil) != (gerr == nil) {
+			t.Fatalf("json.Marshal error %v, encoder error %v", werr, gerr)
+		}
+		if werr == nil && got != string(want) {
+			t.Fatalf("encoded\n%q\njson.Marshal\n%q", got, want)
+		}
+	})
+}
+
+func BenchmarkInboxEncode(b *testing.B) {
+	r := filled("checkout latency")
+	b.Run("encoder", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := encodeRecord(&r); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("json.Marshal", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := json.Marshal(&r); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
