@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"io/fs"
 	"testing/fstest"
@@ -49,3 +50,6 @@ func (s *Store) UndoParentWithoutForeignKey(ctx context.Context) error {
 
 // SetsStatementCache is setsStatementCache.
 var SetsStatementCache = setsStatementCache
+
+// CheckpointDB is the connection checkpoints run on (SQLite only).
+func (s *Store) CheckpointDB() *sql.DB { return s.checkpointDB }

@@ -89,7 +89,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		if o.WALLimit == 0 {
 			o.WALLimit = 64 << 20
 		}
-		sqldb, err = sql.Open(sqliteCachedDriver, sqliteDSN(o.SQLitePath, o.WALLimit))
+		sqldb, err = sql.Open(sqliteCachedDriver, sqliteDSN(o.SQLitePath, o.WALLimit, writerCacheKiB))
 		if err != nil {
 			return nil, fmt.Errorf("opening sqlite: %w", err)
 		}
@@ -136,7 +136,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		}
 		// Checkpoints run on a connection of their own: on the hub's one
 		// connection, a checkpoint's fsync would hold up every commit.
-		s.checkpointDB, err = sql.Open("sqlite", sqliteDSN(o.SQLitePath, o.WALLimit))
+		s.checkpointDB, err = sql.Open("sqlite", sqliteDSN(o.SQLitePath, o.WALLimit, checkpointCacheKiB))
 		if err != nil {
 			s.closeLock()
 			db.Close()
@@ -215,7 +215,20 @@ func privateSQLiteFiles(path string) error {
 	return nil
 }
 
-func sqliteDSN(path string, walLimit uint64) string {
+// Each SQLite connection keeps a page cache of its own, up to these sizes
+// (SQLite's default is 2,000 KiB each). The writer keeps the default: its
+// pages are the inbox's and the incidents' being written. The readers
+// list pages of incidents, which the OS's file cache serves about as fast,
+// and a checkpoint copies the log's frames without the cache: with the
+// default, the six connections' caches grew to several MB of the hub's
+// memory in a storm (round 16 in docs/performance-history.md).
+const (
+	writerCacheKiB     = 2000
+	readerCacheKiB     = 256
+	checkpointCacheKiB = 64
+)
+
+func sqliteDSN(path string, walLimit uint64, cacheKiB int) string {
 	q := url.Values{}
 	// wal_autocheckpoint(0): a checkpoint (and its fsync) would otherwise run
 	// inside whichever commit crosses the threshold, stalling every webhook
@@ -223,7 +236,7 @@ func sqliteDSN(path string, walLimit uint64) string {
 	// journal_size_limit: when a commit starts the log over, the file is cut
 	// back to a quarter of the limit (SQLite otherwise keeps its peak size).
 	pragmas := []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "foreign_keys(1)", "wal_autocheckpoint(0)",
-		fmt.Sprintf("journal_size_limit(%d)", walLimit/4)}
+		fmt.Sprintf("journal_size_limit(%d)", walLimit/4), fmt.Sprintf("cache_size(-%d)", cacheKiB)}
 	for _, p := range pragmas {
 		q.Add("_pragma", p)
 	}
@@ -238,7 +251,7 @@ func sqliteDSN(path string, walLimit uint64) string {
 // transactions (a read never takes the write lock).
 func sqliteReadDSN(path string) string {
 	q := url.Values{}
-	for _, p := range []string{"busy_timeout(10000)", "query_only(1)"} {
+	for _, p := range []string{"busy_timeout(10000)", "query_only(1)", fmt.Sprintf("cache_size(-%d)", readerCacheKiB)} {
 		q.Add("_pragma", p)
 	}
 	return "file:" + path + "?" + q.Encode()
