@@ -216,14 +216,15 @@ func privateSQLiteFiles(path string) error {
 }
 
 // Each SQLite connection keeps a page cache of its own, up to these sizes
-// (SQLite's default is 2,000 KiB each). The writer keeps the default: its
-// pages are the inbox's and the incidents' being written. The readers
-// list pages of incidents, which the OS's file cache serves about as fast,
-// and a checkpoint copies the log's frames without the cache: with the
-// default, the six connections' caches grew to several MB of the hub's
-// memory in a storm (round 16 in docs/performance-history.md).
+// (SQLite's default is 2,000 KiB each). The writer's holds the pages of the
+// inbox and the incidents being written; 1,000 KiB took 1 MB off a storm's
+// peak with no measurable CPU. The readers list pages of incidents, which
+// the OS's file cache serves about as fast, and a checkpoint copies the
+// log's frames without the cache: with the default, the six connections'
+// caches grew to several MB of the hub's memory in a storm (rounds 16 and
+// 17 in docs/performance-history.md).
 const (
-	writerCacheKiB     = 2000
+	writerCacheKiB     = 1000
 	readerCacheKiB     = 256
 	checkpointCacheKiB = 64
 )
