@@ -86,8 +86,8 @@ func appendIncident(b []byte, in *InboxIncident) ([]byte, error) {
 	if in.EscalationPolicy != (InboxRef{}) {
 		b = appendRef(append(b, `,"escalation_policy":`...), in.EscalationPolicy)
 	}
-	b = appendRefs(b, "assignees", in.Assignees)
-	b = appendRefs(b, "teams", in.Teams)
+	b = appendList(b, "assignees", in.Assignees, appendRef)
+	b = appendList(b, "teams", in.Teams, appendRef)
 	b = appendOmitEmpty(b, "incident_key", in.IncidentKey)
 	b = appendOmitEmpty(b, "html_url", in.HTMLURL)
 	var err error
@@ -98,8 +98,8 @@ func appendIncident(b []byte, in *InboxIncident) ([]byte, error) {
 	if in.HasCustomFields {
 		b = append(b, `,"has_custom_fields":true`...)
 	}
-	b = appendFields(b, "custom_fields", in.CustomFields)
-	b = appendFields(b, "changed_custom_fields", in.ChangedCustomFields)
+	b = appendList(b, "custom_fields", in.CustomFields, appendField)
+	b = appendList(b, "changed_custom_fields", in.ChangedCustomFields, appendField)
 	if in.Partial {
 		b = append(b, `,"partial":true`...)
 	}
@@ -115,47 +115,38 @@ func appendRef(b []byte, r InboxRef) []byte {
 	return append(b, '}')
 }
 
-// appendRefs writes a list unless it is nil (omitzero): empty is [].
-func appendRefs(b []byte, key string, refs []InboxRef) []byte {
-	if refs == nil {
+// appendList writes items under key unless the list is nil (omitzero):
+// an empty list is [].
+func appendList[T any](b []byte, key string, items []T, appendItem func([]byte, T) []byte) []byte {
+	if items == nil {
 		return b
 	}
 	b = append(appendKey(b, key), '[')
-	for i, r := range refs {
+	for i, item := range items {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendRef(b, r)
+		b = appendItem(b, item)
 	}
 	return append(b, ']')
 }
 
-func appendFields(b []byte, key string, fields []InboxField) []byte {
-	if fields == nil {
-		return b
+func appendField(b []byte, f InboxField) []byte {
+	b = append(b, `{"id":`...)
+	b = appendString(b, f.ID)
+	b = appendOmitEmpty(b, "name", f.Name)
+	b = appendOmitEmpty(b, "namespace", f.Namespace)
+	b = appendOmitEmpty(b, "data_type", f.DataType)
+	b = appendOmitEmpty(b, "field_type", f.FieldType)
+	b = append(b, `,"value":`...)
+	if f.Value == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '"')
+		b = base64.StdEncoding.AppendEncode(b, f.Value)
+		b = append(b, '"')
 	}
-	b = append(appendKey(b, key), '[')
-	for i, f := range fields {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, `{"id":`...)
-		b = appendString(b, f.ID)
-		b = appendOmitEmpty(b, "name", f.Name)
-		b = appendOmitEmpty(b, "namespace", f.Namespace)
-		b = appendOmitEmpty(b, "data_type", f.DataType)
-		b = appendOmitEmpty(b, "field_type", f.FieldType)
-		b = append(b, `,"value":`...)
-		if f.Value == nil {
-			b = append(b, "null"...)
-		} else {
-			b = append(b, '"')
-			b = base64.StdEncoding.AppendEncode(b, f.Value)
-			b = append(b, '"')
-		}
-		b = append(b, '}')
-	}
-	return append(b, ']')
+	return append(b, '}')
 }
 
 // appendKey writes ,"key": (every key but a record's first).

@@ -9,6 +9,7 @@ import (
 
 	"github.com/aurora-hub/aurora-hub/hub/store"
 	"github.com/aurora-hub/aurora-hub/hub/store/storetest"
+	"github.com/uptrace/bun"
 )
 
 // TestPoolsKeepTheirConnections: a connection given back to a pool stays
@@ -102,16 +103,7 @@ func TestPostgresKeepsFewPreparedStatements(t *testing.T) {
 				u += map[bool]string{true: "&", false: "?"}[strings.Contains(u, "?")] + tc.query
 			}
 			ctx := context.Background()
-			st, err := store.Open(ctx, store.Options{Driver: "postgres", URL: u})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer st.Close()
-			conn, err := st.Bun().Conn(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
+			conn := postgresConn(t, u)
 			prepared := func() int {
 				t.Helper()
 				var n int
@@ -189,16 +181,7 @@ func BenchmarkPostgresQueryWithValues(b *testing.B) {
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			ctx := context.Background()
-			st, err := store.Open(ctx, store.Options{Driver: "postgres", URL: bc.url})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer st.Close()
-			conn, err := st.Bun().Conn(ctx)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer conn.Close()
+			conn := postgresConn(b, bc.url)
 			i := 0
 			for b.Loop() {
 				var n int
@@ -209,4 +192,22 @@ func BenchmarkPostgresQueryWithValues(b *testing.B) {
 			}
 		})
 	}
+}
+
+// postgresConn opens a store on url and one of its connections, both
+// closed when tb ends.
+func postgresConn(tb testing.TB, url string) bun.Conn {
+	tb.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, store.Options{Driver: "postgres", URL: url})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	conn, err := st.Bun().Conn(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { conn.Close() })
+	return conn
 }
