@@ -63,6 +63,9 @@ type App struct {
 	stopInbox context.CancelFunc
 	stopLive  context.CancelFunc
 	inboxDone chan struct{}
+	// stopApply ends pipeline.ApplyOnCommit (PostgreSQL), after the inbox.
+	stopApply context.CancelFunc
+	applyDone chan struct{}
 
 	// replicas heartbeats this process on PostgreSQL (nil on SQLite).
 	replicas     *jobs.Replicas
@@ -163,8 +166,13 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 	// restart is taken up again like any job.
 	river.AddWorker(workers, &retention.Worker{Store: a.Store, Logger: log.Named("retention"),
 		Options: retention.Options{WebhookRetention: cfg.WebhookRetention}})
+	periodic := []*river.PeriodicJob{retention.PeriodicJob()}
+	if a.Store.Driver == "postgres" {
+		// Applies what a replica committed and did not apply (ApplyOnCommit).
+		periodic = append(periodic, pipeline.SweepJob())
+	}
 	a.Jobs, err = jobs.New(a.Store, jobs.Options{Workers: workers, Logger: log.Named("jobs"), RescueAfter: cfg.JobRescueAfter, ID: replicaID,
-		PeriodicJobs: []*river.PeriodicJob{retention.PeriodicJob()}})
+		PeriodicJobs: periodic})
 	if err != nil {
 		return a, err
 	}
@@ -186,6 +194,13 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 		Kinds: []string{pipeline.ApplyEventsArgs{}.Kind(), pipeline.ProcessIncidentArgs{}.Kind(), pipeline.ProcessIncidentsArgs{}.Kind(), pipeline.RCAArgs{}.Kind(), retention.Args{}.Kind()},
 	})
 	a.Metrics.ObserveQueues(a.Queues.Stats)
+	if a.Store.Driver == "postgres" {
+		// The inbox's commits wake this applier instead of enqueuing jobs.
+		var applyCtx context.Context
+		applyCtx, a.stopApply = context.WithCancel(context.Background())
+		a.applyDone = make(chan struct{})
+		go func() { pipeline.ApplyOnCommit(applyCtx, deps, wakeups, a.Jobs); close(a.applyDone) }()
+	}
 	inbox := webhooks.NewInbox(a.Store, a.Jobs, wakeups, log.Named("inbox"))
 	var inboxCtx context.Context
 	inboxCtx, a.stopInbox = context.WithCancel(context.Background())
@@ -329,6 +344,12 @@ func (a *App) Close(ctx context.Context) {
 	if a.stopInbox != nil {
 		a.stopInbox()
 		<-a.inboxDone
+	}
+	if a.stopApply != nil {
+		// What it has not applied, the next hub to start (or, on
+		// PostgreSQL, another replica's sweep) applies.
+		a.stopApply()
+		<-a.applyDone
 	}
 	if a.Jobs != nil {
 		stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/aurora-hub/aurora-hub/hub/incidents"
+	"github.com/aurora-hub/aurora-hub/hub/jobs"
 	"github.com/aurora-hub/aurora-hub/hub/live"
 	"github.com/aurora-hub/aurora-hub/hub/store"
 	"github.com/riverqueue/river"
@@ -54,19 +55,24 @@ type ApplyEventsArgs struct{}
 // Kind names the job in River.
 func (ApplyEventsArgs) Kind() string { return "apply_webhook_events" }
 
-// Wakeups coalesces apply jobs. An inbox commit enqueues a job (in its own
-// transaction) only when no job is waiting to start; a starting job applies
-// everything committed before it, so no event is left without a job.
+// Wakeups wakes the apply worker after the inbox commits.
 //
-// On SQLite this is exact: the hub is the only writer and uses a single
-// connection, so a commit that saw a waiting job finishes before that job
-// can read the inbox. On PostgreSQL (several replicas, concurrent
-// transactions) every commit enqueues; River's batched inserts make that
-// cheap there, while River's SQLite insert costs a third of the webhook
-// path's CPU.
+// On SQLite an inbox commit enqueues an apply job (in its own transaction)
+// only when no job is waiting to start; a starting job applies everything
+// committed before it, so no event is left without a job. This is exact:
+// the hub is the only writer and uses a single connection, so a commit that
+// saw a waiting job finishes before that job can read the inbox.
+//
+// On PostgreSQL an inbox commit enqueues no job: it wakes this replica's
+// ApplyOnCommit, which applies in this process (see there why). Several
+// replicas commit at once there, and a job enqueued by one may run on
+// another, so only the committing replica's own applier can tell whether it
+// has looked at the inbox since the commit.
 type Wakeups struct {
-	always  bool
+	shared  bool // PostgreSQL: replicas share the database
 	pending atomic.Bool
+	// kick wakes ApplyOnCommit (PostgreSQL; buffered, one wake-up pending).
+	kick chan struct{}
 	// lastCommit is when the inbox last committed (unix nanoseconds).
 	lastCommit atomic.Int64
 	// window is how long after a commit webhooks count as arriving;
@@ -86,8 +92,22 @@ type Wakeups struct {
 // last commit.
 const ingestWindow = 100 * time.Millisecond
 
-// Committed tells the appliers that the inbox is taking webhooks.
-func (w *Wakeups) Committed() { w.lastCommit.Store(time.Now().UnixNano()) }
+// Committed tells the appliers that the inbox committed events: it is
+// taking webhooks, and on PostgreSQL ApplyOnCommit has events to apply.
+func (w *Wakeups) Committed() {
+	w.lastCommit.Store(time.Now().UnixNano())
+	w.wake()
+}
+
+// wake wakes one of ApplyOnCommit's appliers (PostgreSQL).
+func (w *Wakeups) wake() {
+	if w.kick != nil {
+		select {
+		case w.kick <- struct{}{}:
+		default: // a wake-up is already pending: it reads the inbox after this commit
+		}
+	}
+}
 
 // ingesting reports whether webhooks arrived within the window.
 func (w *Wakeups) ingesting() bool {
@@ -97,20 +117,20 @@ func (w *Wakeups) ingesting() bool {
 
 // NewWakeups returns the policy for a database driver.
 func NewWakeups(driver string) *Wakeups {
-	w := &Wakeups{always: driver != "sqlite", window: ingestWindow}
-	if !w.always {
+	w := &Wakeups{shared: driver != "sqlite", window: ingestWindow}
+	if w.shared {
+		w.kick = make(chan struct{}, 1)
+	} else {
 		w.gate = &applyGate{}
 	}
 	return w
 }
 
 // Claim reports whether the caller must enqueue an apply job in the
-// transaction it is about to commit. If that transaction fails, call Unclaim.
+// transaction it is about to commit (never on PostgreSQL: Committed wakes
+// the replica's own applier). If that transaction fails, call Unclaim.
 func (w *Wakeups) Claim() bool {
-	if w.always {
-		return true
-	}
-	return w.pending.CompareAndSwap(false, true)
+	return !w.shared && w.pending.CompareAndSwap(false, true)
 }
 
 // Unclaim undoes a Claim whose transaction did not commit.
@@ -123,7 +143,7 @@ func (w *Wakeups) Unclaim() { w.pending.Store(false) }
 // inbox never waits for the appliers' connections, and a smaller chunk is
 // only more commits, each a WAL flush).
 func (w *Wakeups) chunk() int {
-	if !w.always && w.ingesting() {
+	if !w.shared && w.ingesting() {
 		return ingestChunk
 	}
 	return chunk
@@ -136,7 +156,7 @@ func (w *Wakeups) chunk() int {
 // idleCorrelateChunk. Since the API reads on connections of its own
 // (store.Reads) nothing but background work waits for it.
 func (w *Wakeups) correlateChunk() int {
-	if w != nil && !w.always && w.ingesting() {
+	if w != nil && !w.shared && w.ingesting() {
 		return ingestCorrelateChunk
 	}
 	return idleCorrelateChunk
@@ -282,6 +302,18 @@ type ApplyEventsWorker struct {
 	river.WorkerDefaults[ApplyEventsArgs]
 	Deps
 	Wakeups *Wakeups
+	// jobs enqueues the jobs an apply transaction starts when the worker
+	// runs outside River (ApplyOnCommit); River's client of the job's
+	// context otherwise.
+	jobs *jobs.Client
+}
+
+// client is the River client the worker enqueues jobs with.
+func (w *ApplyEventsWorker) client(ctx context.Context) *jobs.Client {
+	if w.jobs != nil {
+		return w.jobs
+	}
+	return river.ClientFromContext[*sql.Tx](ctx)
 }
 
 // Work implements river.Worker. A job applies until the inbox has nothing
@@ -353,7 +385,7 @@ func (w *ApplyEventsWorker) run(ctx context.Context, until time.Time) (more bool
 			if ids, err = w.applyRows(ctx, tx, pending, &out); err != nil {
 				return err
 			}
-			return enqueueCorrelation(ctx, tx, &out, len(ids) < limit || last)
+			return enqueueCorrelation(ctx, w.client(ctx), tx, &out, len(ids) < limit || last)
 		})
 		if err == nil {
 			w.committed(ctx, &out)
@@ -373,6 +405,9 @@ func (w *ApplyEventsWorker) run(ctx context.Context, until time.Time) (more bool
 			return true, nil
 		}
 		w.Wakeups.behind.Store(true)
+		// More is pending: on PostgreSQL another applier takes the events
+		// after these (ApplyOnCommit).
+		w.Wakeups.wake()
 		// A backlog while webhooks keep arriving: on SQLite applying waits
 		// half as long as its chunk took, so accepting webhooks (what
 		// PagerDuty waits on) keeps most of the machine; the backlog is
@@ -382,7 +417,7 @@ func (w *ApplyEventsWorker) run(ctx context.Context, until time.Time) (more bool
 		// (docs/performance-history.md, round 7). PostgreSQL's inbox has
 		// connections of its own and its apply transactions wait for round
 		// trips, not for the CPU.
-		if !w.Wakeups.always && w.Wakeups.ingesting() {
+		if !w.Wakeups.shared && w.Wakeups.ingesting() {
 			if err := pause(ctx, time.Since(began)/2); err != nil {
 				return false, err
 			}
@@ -398,7 +433,7 @@ func (w *ApplyEventsWorker) applyEach(ctx context.Context, ids []int64, carried 
 			if _, err := w.apply(ctx, tx, []int64{id}, 1, &out); err != nil {
 				return err
 			}
-			return enqueueCorrelation(ctx, tx, &out, true)
+			return enqueueCorrelation(ctx, w.client(ctx), tx, &out, true)
 		})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("inbox event %d: %w", id, err))
@@ -424,12 +459,12 @@ const correlateBatch = 512
 // has applied everything (last). Those carried between transactions are
 // in memory only: if the hub stops first, their process_incidents jobs
 // (enqueued with their chunks) correlate them instead.
-func enqueueCorrelation(ctx context.Context, tx bun.Tx, out *applied, last bool) error {
+func enqueueCorrelation(ctx context.Context, jc *jobs.Client, tx bun.Tx, out *applied, last bool) error {
 	if len(out.correlate) == 0 || (!last && len(out.correlate) < correlateBatch) {
 		return nil
 	}
 	params := []river.InsertManyParams{{Args: CorrelateIncidentsArgs{IncidentIDs: out.correlate}}}
-	if _, err := river.ClientFromContext[*sql.Tx](ctx).InsertManyFastTx(ctx, tx.Tx, params); err != nil {
+	if _, err := jc.InsertManyFastTx(ctx, tx.Tx, params); err != nil {
 		return fmt.Errorf("enqueuing early correlation of %d incidents: %w", len(out.correlate), err)
 	}
 	out.correlate = nil
@@ -492,7 +527,7 @@ func (w *ApplyEventsWorker) applyRows(ctx context.Context, tx bun.Tx, rows []sto
 	if len(lc.Opened) > 0 {
 		order := inArrivalOrder(results, lc.Opened)
 		params := []river.InsertManyParams{{Args: ProcessIncidentsArgs{IncidentIDs: order}}}
-		if _, err := river.ClientFromContext[*sql.Tx](ctx).InsertManyFastTx(ctx, tx.Tx, params); err != nil {
+		if _, err := w.client(ctx).InsertManyFastTx(ctx, tx.Tx, params); err != nil {
 			return ids, fmt.Errorf("enqueuing processing of %d incidents: %w", len(lc.Opened), err)
 		}
 		out.correlate = append(out.correlate, order...)

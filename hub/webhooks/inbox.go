@@ -15,9 +15,10 @@ import (
 )
 
 // Inbox records events durably with group commit: concurrent deliveries are
-// gathered into one transaction (inbox rows, one apply job, delivery times),
-// so each delivery still gets its answer only after its rows are committed,
-// while the database sees one commit for many deliveries.
+// gathered into one transaction (inbox rows, on SQLite an apply job when
+// none waits, delivery times), so each delivery still gets its answer only
+// after its rows are committed, while the database sees one commit for many
+// deliveries. Each commit wakes the appliers (pipeline.Wakeups).
 type Inbox struct {
 	store   *store.Store
 	jobs    *jobs.Client
