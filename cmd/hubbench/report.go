@@ -15,7 +15,9 @@ func secs(d time.Duration) string {
 	return fmt.Sprintf("%.1f s", d.Seconds())
 }
 
-func mb(n int64) string { return fmt.Sprintf("%.0f MB", float64(n)/(1<<20)) }
+// mb is n bytes in MB (MiB), to a tenth: the memory target is 80 MB, and a
+// whole number hid which side of it a peak of 80 was on.
+func mb(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/(1<<20)) }
 
 // report prints the table, the ratios the targets are stated in, and the
 // storm's drain.
