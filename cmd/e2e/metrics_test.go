@@ -113,10 +113,16 @@ func TestMetricsDuringARealRun(t *testing.T) {
 		}
 		h.incidentBySourceWithin(alice, inc.ID, 60*time.Second, func(m map[string]any) bool { return m["auroraStatus"] == "complete" })
 		again := sim.AddIncident(pdsim.Incident{Title: "Payments API error rate above 5% (eu)", ServiceID: "PSVC001", Urgency: "high"})
+		// A slow answer to the child's one light call: its enrichment ends
+		// well after it is seen correlated.
+		sim.InjectFault(pdsim.Fault{Method: "GET", Path: "/incidents/" + again.ID + "/alerts", Status: 200, Delay: time.Second,
+			Body: `{"alerts":[],"limit":25,"offset":0,"more":false,"total":null}`, Times: 1})
 		if res := h.webhook(alice.user, triggerBody(again, "PSVC001", "payments-api", now.Add(time.Minute)), whSecret); res.Status != 202 {
 			t.Fatalf("second trigger = %d %s", res.Status, res.Body)
 		}
-		h.incidentBySource(alice, again.ID, func(m map[string]any) bool { return m["correlation"] != nil })
+		// It joins early, on its service, before its light enrichment: wait
+		// for both, or the scrape below can race the enrichment's metric.
+		h.incidentBySource(alice, again.ID, func(m map[string]any) bool { return m["correlation"] != nil && m["enrichment"] != nil })
 		resolve := incidentBody("incident.resolved", inc.ID, now.Add(2*time.Minute), func(w *pdsim.WebhookIncident) { w.Title = inc.Title })
 		if res := h.webhook(alice.user, resolve, whSecret); res.Status != 202 {
 			t.Fatalf("resolve = %d %s", res.Status, res.Body)
