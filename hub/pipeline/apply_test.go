@@ -28,7 +28,7 @@ func TestApplyReadsEveryInboxForm(t *testing.T) {
 			client := pipelineJobs(t, st, testDeps(st), pipeline.WorkerOptions{Wakeups: pipeline.NewWakeups(st.Driver)})
 
 			at := time.Date(2026, 11, 30, 9, 15, 0, 0, time.UTC)
-			current, err := store.EncodeInboxEvent(sdk.Event{ID: "ev-current", Type: "incident.triggered", ResourceType: "incident", OccurredAt: at,
+			current, err := store.EncodeInboxEvent(&sdk.Event{ID: "ev-current", Type: "incident.triggered", ResourceType: "incident", OccurredAt: at,
 				Incident: &sdk.Incident{ExternalID: "PCURRENT", Title: "CPU hot", Status: "triggered", Urgency: "low", CreatedAt: at}})
 			if err != nil {
 				t.Fatal(err)

@@ -54,7 +54,7 @@ func earlyDeps(st *store.Store) pipeline.Deps {
 // triggered is an inbox row of a PagerDuty incident.triggered event.
 func triggered(t *testing.T, ext, service, title string, at time.Time) store.InboxEvent {
 	t.Helper()
-	enc, err := store.EncodeInboxEvent(sdk.Event{ID: "ev-" + ext, Type: "incident.triggered", ResourceType: "incident", OccurredAt: at,
+	enc, err := store.EncodeInboxEvent(&sdk.Event{ID: "ev-" + ext, Type: "incident.triggered", ResourceType: "incident", OccurredAt: at,
 		Incident: &sdk.Incident{ExternalID: ext, Title: title, Status: "triggered", Urgency: "high",
 			CreatedAt: at, Service: &sdk.Reference{ID: service, Summary: "svc-" + service}}})
 	if err != nil {

@@ -72,7 +72,7 @@ func recordTriggered(t *testing.T, st *store.Store, n int, prefix string) {
 	rows := make([]store.InboxEvent, n)
 	for i := range rows {
 		id := fmt.Sprintf("ev-%s%05d", prefix, i)
-		enc, err := store.EncodeInboxEvent(sdk.Event{ID: id, Type: "incident.triggered", ResourceType: "incident", OccurredAt: at,
+		enc, err := store.EncodeInboxEvent(&sdk.Event{ID: id, Type: "incident.triggered", ResourceType: "incident", OccurredAt: at,
 			Incident: &sdk.Incident{ExternalID: fmt.Sprintf("%s%05d", prefix, i), Title: "CPU hot", Status: "triggered", Urgency: "low", CreatedAt: at}})
 		if err != nil {
 			t.Fatal(err)

@@ -82,13 +82,22 @@ type InboxField struct {
 // EncodeInboxEvent returns ev as the inbox stores it: an InboxRecord of the
 // current version, as JSON. Data that is not valid JSON is dropped (it
 // could not be stored as JSON).
-func EncodeInboxEvent(ev sdk.Event) (string, error) {
-	r := InboxRecord{
+func EncodeInboxEvent(ev *sdk.Event) (string, error) {
+	s := recordScratches.Get().(*recordScratch)
+	defer s.release()
+	s.fill(ev)
+	return s.encode(&s.rec)
+}
+
+// fill makes s's record ev's. Its temporaries are on its own frame, gone
+// before encode's calls, which are the deepest of a webhook's request.
+func (s *recordScratch) fill(ev *sdk.Event) {
+	s.rec = InboxRecord{
 		Version: InboxVersion, ID: ev.ID, Type: ev.Type, ResourceType: ev.ResourceType, OccurredAt: ev.OccurredAt,
 		Agent: refRecord(ev.Agent), Data: ev.Data,
 	}
 	if in := ev.Incident; in != nil {
-		r.Incident = &InboxIncident{
+		s.inc = InboxIncident{
 			ExternalID: in.ExternalID, Number: in.Number, Title: in.Title, Status: in.Status, Urgency: in.Urgency,
 			Priority: in.Priority, Service: refRecord(in.Service), EscalationPolicy: refRecord(in.EscalationPolicy),
 			Assignees: convertSlice(in.Assignees, refValueRecord), Teams: convertSlice(in.Teams, refValueRecord),
@@ -96,8 +105,8 @@ func EncodeInboxEvent(ev sdk.Event) (string, error) {
 			HasCustomFields: in.HasCustomFields, CustomFields: convertSlice(in.CustomFields, fieldRecord),
 			ChangedCustomFields: convertSlice(in.ChangedCustomFields, fieldRecord), Partial: in.Partial,
 		}
+		s.rec.Incident = &s.inc
 	}
-	return encodeRecord(&r)
 }
 
 // DecodeInboxEvent reads a stored event: an InboxRecord of any version up

@@ -80,7 +80,7 @@ func TestInboxRecordRoundTrip(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			enc, err := store.EncodeInboxEvent(c.in)
+			enc, err := store.EncodeInboxEvent(&c.in)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -101,7 +101,8 @@ func TestInboxRecordRoundTrip(t *testing.T) {
 // TestInboxRecordIsTheHubs: the record's keys are the hub's snake_case
 // names, not the SDK's Go field names.
 func TestInboxRecordIsTheHubs(t *testing.T) {
-	enc, err := store.EncodeInboxEvent(fullEvent())
+	ev := fullEvent()
+	enc, err := store.EncodeInboxEvent(&ev)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +153,7 @@ func BenchmarkInboxDecode(b *testing.B) {
 		legacy string
 		event  sdk.Event
 	}{{"full", legacyFull, fullEvent()}, {"partial", legacyPartial, partial}} {
-		rec, err := store.EncodeInboxEvent(ev.event)
+		rec, err := store.EncodeInboxEvent(&ev.event)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -374,8 +374,8 @@ func (s *Service) receive(ctx context.Context, h Handler, provider, displayName,
 	}
 	now := time.Now().UTC()
 	rows := make([]store.InboxEvent, 0, len(res.Events))
-	for _, ev := range res.Events {
-		row, err := inboxRow(cand.conn, res, ev, now)
+	for i := range res.Events {
+		row, err := inboxRow(cand.conn, res, &res.Events[i], now)
 		if err != nil {
 			return nil, err
 		}
@@ -497,7 +497,7 @@ func (s *Service) rejected(ctx context.Context, cands []candidate, r rejection) 
 	}
 }
 
-func inboxRow(conn *hub.Connection, res *sdk.WebhookResult, ev sdk.Event, now time.Time) (store.InboxEvent, error) {
+func inboxRow(conn *hub.Connection, res *sdk.WebhookResult, ev *sdk.Event, now time.Time) (store.InboxEvent, error) {
 	id := ev.ID
 	if id == "" {
 		id = res.DeliveryID

@@ -19,11 +19,18 @@ const maxWebhookBatch = 64
 // latency), a busy one makes far fewer calls, each amortising gRPC's
 // per-call cost. A plugin that predates HandleWebhooks is called one
 // delivery at a time.
+//
+// The calls run on a sender goroutine, one per busy period, never on a
+// caller's: a caller is typically an HTTP connection's goroutine, and a
+// gRPC call takes it past 8 KB of stack, which the runtime then keeps
+// (doubled) for as long as the goroutine stays busy. With hundreds of
+// connections that was megabytes of stack in a storm, and each batch's
+// fresh goroutine grew its stack anew.
 type webhookBatcher struct {
 	c *Client
 
 	mu          sync.Mutex
-	inflight    bool
+	sending     bool // a sender goroutine runs
 	queue       []*pendingWebhook
 	unsupported bool
 }
@@ -46,13 +53,12 @@ func (b *webhookBatcher) handle(ctx context.Context, req *sdk.WebhookRequest) (*
 		b.mu.Unlock()
 		return b.c.handleOne(ctx, p.req)
 	}
-	if b.inflight {
-		b.queue = append(b.queue, p)
-		b.mu.Unlock()
-	} else {
-		b.inflight = true
-		b.mu.Unlock()
-		b.run([]*pendingWebhook{p})
+	b.queue = append(b.queue, p)
+	start := !b.sending
+	b.sending = true
+	b.mu.Unlock()
+	if start {
+		go b.sendAll()
 	}
 	select {
 	case o := <-p.done:
@@ -62,21 +68,21 @@ func (b *webhookBatcher) handle(ctx context.Context, req *sdk.WebhookRequest) (*
 	}
 }
 
-// run sends batch, answers its callers, and hands what queued meanwhile to
-// a new goroutine, so no caller waits for others' batches after its own.
-func (b *webhookBatcher) run(batch []*pendingWebhook) {
-	b.send(batch)
-	b.mu.Lock()
-	if len(b.queue) == 0 {
-		b.inflight = false
+// sendAll sends what is queued, a batch at a time, until nothing is.
+func (b *webhookBatcher) sendAll() {
+	for {
+		b.mu.Lock()
+		if len(b.queue) == 0 {
+			b.sending = false
+			b.mu.Unlock()
+			return
+		}
+		n := min(len(b.queue), maxWebhookBatch)
+		batch := b.queue[:n:n]
+		b.queue = append([]*pendingWebhook(nil), b.queue[n:]...)
 		b.mu.Unlock()
-		return
+		b.send(batch)
 	}
-	n := min(len(b.queue), maxWebhookBatch)
-	next := b.queue[:n:n]
-	b.queue = append([]*pendingWebhook(nil), b.queue[n:]...)
-	b.mu.Unlock()
-	go b.run(next)
 }
 
 func (b *webhookBatcher) send(batch []*pendingWebhook) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -83,7 +84,7 @@ func (s *countingServer) HandleWebhooks(ctx context.Context, r *pb.HandleWebhook
 	return out, nil
 }
 
-func startWebhooks(t *testing.T, legacy bool) (*Client, *countingServer, *echoHandler) {
+func startWebhooks(t *testing.T, legacy bool, opts ...grpc.DialOption) (*Client, *countingServer, *echoHandler) {
 	t.Helper()
 	h := &echoHandler{release: make(chan struct{})}
 	srv := &countingServer{h: h, legacy: legacy}
@@ -95,7 +96,7 @@ func startWebhooks(t *testing.T, legacy bool) (*Client, *countingServer, *echoHa
 	}
 	go gs.Serve(l)
 	t.Cleanup(gs.Stop)
-	cc, err := grpc.NewClient(l.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	cc, err := grpc.NewClient(l.Addr().String(), append(opts, grpc.WithTransportCredentials(insecure.NewCredentials()))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,5 +157,43 @@ func TestWebhookBatching(t *testing.T) {
 				t.Errorf("%d calls (%d batches) for %d concurrent deliveries: nothing was batched", calls, srv.batch.Load(), n)
 			}
 		})
+	}
+}
+
+// goroutineID is the current goroutine's number, from its stack's header.
+func goroutineID() string {
+	buf := make([]byte, 64)
+	buf = buf[:runtime.Stack(buf, false)]
+	id, _, _ := strings.Cut(strings.TrimPrefix(string(buf), "goroutine "), " ")
+	return id
+}
+
+// TestWebhookCallsRunOffTheCallersGoroutine: the gRPC call runs on the
+// batcher's sender, never on the goroutine of the caller (an HTTP
+// connection's, in the hub), even when the hub is idle and the call is
+// sent at once: a gRPC call takes a goroutine's stack past 8 KB, and the
+// runtime keeps it at the size it grew to while the connection is busy.
+func TestWebhookCallsRunOffTheCallersGoroutine(t *testing.T) {
+	var mu sync.Mutex
+	var ran []string
+	record := grpc.WithUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		mu.Lock()
+		ran = append(ran, goroutineID())
+		mu.Unlock()
+		return invoker(ctx, method, req, reply, cc, opts...)
+	})
+	c, _, h := startWebhooks(t, false, record)
+	close(h.release)
+	for i := range 5 { // one at a time: an idle hub's path
+		caller := goroutineID()
+		res, err := c.HandleWebhook(context.Background(), &sdk.WebhookRequest{Body: []byte(fmt.Sprint("ok-", i))})
+		if err != nil || res.Events[0].ID != fmt.Sprint("ok-", i) {
+			t.Fatalf("call %d = %v, %v", i, res, err)
+		}
+		mu.Lock()
+		if len(ran) != i+1 || ran[i] == caller {
+			t.Errorf("call %d ran on goroutines %v; the caller is %s", i, ran, caller)
+		}
+		mu.Unlock()
 	}
 }
