@@ -79,6 +79,7 @@ func Serve(p Provider, opts ...ServeOpt) {
 		},
 		GRPCServer: func(o []grpc.ServerOption) *grpc.Server {
 			return grpc.NewServer(append(o, grpc.MaxRecvMsgSize(protocol.MaxMessageSize), grpc.MaxSendMsgSize(protocol.MaxMessageSize),
+				grpc.ForceServerCodecV2(protocol.Codec),
 				grpc.ChainUnaryInterceptor(recoverUnary(cfg.logger)), grpc.ChainStreamInterceptor(recoverStream(cfg.logger)))...)
 		},
 		Logger: cfg.logger,

@@ -31,6 +31,7 @@ func Plugins() map[int]plugin.PluginSet {
 func DialOptions() []grpc.DialOption {
 	return []grpc.DialOption{grpc.WithDefaultCallOptions(
 		grpc.MaxCallRecvMsgSize(protocol.MaxMessageSize), grpc.MaxCallSendMsgSize(protocol.MaxMessageSize),
+		grpc.ForceCodecV2(protocol.Codec),
 	)}
 }
 
