@@ -141,6 +141,9 @@ func (p *servicePool) before(inc *Facts, since time.Time) ([]Facts, bool) {
 		if r.StartedAt.Before(since) || len(out) == narrowCandidates {
 			return out, true // the rest are older still
 		}
+		if out == nil {
+			out = make([]Facts, 0, min(narrowCandidates, len(p.rows)-i))
+		}
 		out = append(out, *r)
 	}
 	return out, len(out) == narrowCandidates || !p.cut

@@ -315,7 +315,8 @@ func (w *ProcessIncidentWorker) correlateLocked(ctx context.Context, reads *corr
 	if len(open) == 0 {
 		return false, nil, nil
 	}
-	ids := []string{inc.ID}
+	ids := make([]string, 1, len(open)+1)
+	ids[0] = inc.ID
 	for _, o := range open {
 		ids = append(ids, o.ID)
 	}
@@ -325,7 +326,8 @@ func (w *ProcessIncidentWorker) correlateLocked(ctx context.Context, reads *corr
 	}
 	dedup := map[string][]string{}
 	var edges [][2]string
-	serviceOf := map[string]string{inc.ID: inc.ServiceID}
+	serviceOf := make(map[string]string, len(open)+1)
+	serviceOf[inc.ID] = inc.ServiceID
 	for _, o := range open {
 		serviceOf[o.ID] = o.ServiceID
 	}
