@@ -48,16 +48,9 @@ func (s *recordScratch) release() {
 	}
 }
 
-// encodeRecord returns r as json.Marshal(r) would, except that Data is
-// compacted without escaping HTML characters (the same value), and Data
-// that is not valid JSON is left out.
-func encodeRecord(r *InboxRecord) (string, error) {
-	s := recordScratches.Get().(*recordScratch)
-	defer s.release()
-	return s.encode(r)
-}
-
-// encode is encodeRecord, appending to s's buffer.
+// encode returns r as json.Marshal(r) would, except that Data is compacted
+// without escaping HTML characters (the same value), and Data that is not
+// valid JSON is left out. It appends to s's buffer.
 func (s *recordScratch) encode(r *InboxRecord) (string, error) {
 	buf := &s.buf
 	buf.Reset()

@@ -8,6 +8,13 @@ import (
 	"time"
 )
 
+// encodeRecord is what EncodeInboxEvent does after filling its record.
+func encodeRecord(r *InboxRecord) (string, error) {
+	s := recordScratches.Get().(*recordScratch)
+	defer s.release()
+	return s.encode(r)
+}
+
 // tricky holds every class of character json.Marshal escapes.
 const tricky = "a\"b\\c/d<e>f&g\x00\x01\x1f\b\f\n\r\t\x7fé€😀\u2028\u2029\xff\xc3(end"
 
