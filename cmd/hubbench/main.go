@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -71,7 +72,7 @@ func main() {
 	flag.BoolVar(&o.trace, "drain-trace", false, "print the drain's progress once a second")
 	flag.StringVar(&o.pluginDir, "plugin-dir", "bin/plugins", "directory with aurora-plugin-pagerduty")
 	flag.StringVar(&o.hubBin, "hub", "", "the aurora-hub binary the hub rows run (default: aurora-hub beside the plugin directory)")
-	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of each server to <this>-<row>-<phase>.pprof")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of each server to <this>-<row>-<phase>.pprof (and of the load generator in the closed loop, <this>-<row>-closed-loadgen.pprof)")
 	flag.StringVar(&o.goTrace, "gotrace", "", "write an execution trace of each server to <this>-<row>-<phase>.trace (go tool trace -pprof=sched|net|sync|syscall)")
 	flag.StringVar(&o.memProfile, "memprofile", "", "write a heap profile of each server to <this>-<row>-<phase>.heap when the phase's load ends (and print the Go runtime's memory)")
 	flag.StringVar(&o.only, "only", "", "run only the rows whose name contains this")
@@ -240,6 +241,13 @@ func measure(ctx context.Context, o options, r *row, bodies []loadgen.Body) erro
 	}
 	if o.runs("closed") {
 		if err := phase("closed", func(c *child, l *load, _ string) error {
+			if o.cpuProfile != "" { // the load generator's own, beside the server's
+				stop, err := profileCPU(outputPath(o.cpuProfile, slug, "closed-loadgen", ".pprof"))
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			cpu := startCPU(c, r.db)
 			n, errs, p := l.closedLoop(o.conns, o.duration)
 			r.closedCPU = cpu.stop(n)
@@ -283,6 +291,19 @@ func measure(ctx context.Context, o options, r *row, bodies []loadgen.Body) erro
 	})
 }
 
+// profileCPU writes a CPU profile of this process to path until stop.
+func profileCPU(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("load generator profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("load generator profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
 // createDatabase makes a fresh database beside base's; drop removes it.
 func createDatabase(ctx context.Context, base string) (string, func(), error) {
 	u, err := url.Parse(base)
@@ -312,7 +333,10 @@ func createDatabase(ctx context.Context, base string) (string, func(), error) {
 type cpuUse struct {
 	hub, plugin time.Duration
 	db          time.Duration // PostgreSQL's processes, when the hub is on it
-	delivered   int64
+	// gen is the load generator's (this process's) CPU: it shares the two
+	// cores with the servers, so it is part of what caps a row.
+	gen       time.Duration
+	delivered int64
 }
 
 // cpuMark is the CPU readings at the start of a measurement.
@@ -320,12 +344,13 @@ type cpuMark struct {
 	c               *child
 	postgres        bool
 	hub, plugin, db time.Duration
+	gen             time.Duration
 }
 
 // startCPU reads the CPU of c (and of PostgreSQL's processes for a hub on
 // PostgreSQL) at the start of a measurement.
 func startCPU(c *child, db string) cpuMark {
-	u := cpuMark{c: c, postgres: db == "postgres"}
+	u := cpuMark{c: c, postgres: db == "postgres", gen: procstat.CPUTime(os.Getpid())}
 	u.hub, u.plugin = procstat.TreeCPU(c.pid())
 	if u.postgres {
 		u.db = procstat.CommandCPU("postgres")
@@ -336,7 +361,7 @@ func startCPU(c *child, db string) cpuMark {
 // stop reads the CPU again: what was used since start, for n deliveries.
 func (u cpuMark) stop(n int64) cpuUse {
 	hub, plugin := procstat.TreeCPU(u.c.pid())
-	out := cpuUse{hub: hub - u.hub, plugin: plugin - u.plugin, delivered: n}
+	out := cpuUse{hub: hub - u.hub, plugin: plugin - u.plugin, gen: procstat.CPUTime(os.Getpid()) - u.gen, delivered: n}
 	if u.postgres {
 		out.db = procstat.CommandCPU("postgres") - u.db
 	}

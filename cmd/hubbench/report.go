@@ -77,7 +77,7 @@ func cpuTable(w io.Writer, rows []*row, phase string, use func(*row) cpuUse) {
 			continue
 		}
 		if !header {
-			fmt.Fprintf(w, "\nCPU per accepted delivery %s (server process, and its plugin process; the pipeline's work during the run included):\n", phase)
+			fmt.Fprintf(w, "\nCPU per accepted delivery %s (server process, and its plugin process; the pipeline's work during the run included; the load generator's own):\n", phase)
 			header = true
 		}
 		per := func(d time.Duration) string {
@@ -87,6 +87,6 @@ func cpuTable(w io.Writer, rows []*row, phase string, use func(*row) cpuUse) {
 		if r.db == "postgres" {
 			fmt.Fprintf(w, "; PostgreSQL's processes %s (%.1f s, other clients of the server included)", per(u.db), u.db.Seconds())
 		}
-		fmt.Fprintln(w)
+		fmt.Fprintf(w, "; load generator %s\n", per(u.gen))
 	}
 }
