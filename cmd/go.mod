@@ -21,7 +21,10 @@ require (
 	modernc.org/sqlite v1.62.0
 )
 
-require golang.org/x/time v0.16.0 // indirect
+require (
+	github.com/go-json-experiment/json v1.27.2 // indirect
+	golang.org/x/time v0.16.0 // indirect
+)
 
 require (
 	codeberg.org/go-fonts/liberation v0.5.0 // indirect

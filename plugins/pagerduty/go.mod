@@ -7,6 +7,7 @@ toolchain go1.26.10
 require (
 	github.com/aurora-hub/aurora-hub/sdk v0.0.0
 	github.com/aurora-hub/aurora-hub/tools/pdsim v0.0.0
+	github.com/go-json-experiment/json v1.27.2
 	github.com/hashicorp/go-hclog v1.6.3
 )
 

@@ -2,12 +2,12 @@ package pagerduty
 
 import (
 	"bytes"
-	"encoding/json"
 	"net/url"
 	"strings"
 
 	"github.com/aurora-hub/aurora-hub/sdk"
 	"github.com/aurora-hub/aurora-hub/sdk/webhook"
+	jsonv1 "github.com/go-json-experiment/json/v1"
 )
 
 // PagerDuty's payloads vary in the wild (numbers sent as strings and strings
@@ -34,7 +34,7 @@ func parseRef(b []byte) *sdk.Reference {
 		return nil
 	}
 	var r flexRef
-	if json.Unmarshal(b, &r) != nil {
+	if jsonv1.Unmarshal(b, &r) != nil {
 		return nil
 	}
 	ref := &sdk.Reference{

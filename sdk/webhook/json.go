@@ -10,6 +10,11 @@ import (
 	"unicode/utf8"
 
 	"github.com/aurora-hub/aurora-hub/sdk"
+	// jsonv1 is encoding/json's API and behaviour on the decoder of JSON v2
+	// (what encoding/json runs on with GOEXPERIMENT=jsonv2): one pass over
+	// a value where encoding/json validates it first and decodes it after,
+	// again at each nested Unmarshal of a webhook's lenient types.
+	jsonv1 "github.com/go-json-experiment/json/v1"
 )
 
 // Invalid is an *sdk.Error with CodeInvalid: the delivery is malformed.
@@ -27,7 +32,7 @@ func DecodeObject(body []byte, v any) error {
 	case body[0] != '{':
 		return Invalid("Webhook body must be a JSON object")
 	}
-	if err := json.Unmarshal(body, v); err != nil {
+	if err := jsonv1.Unmarshal(body, v); err != nil {
 		return Invalid("Webhook body is not valid JSON")
 	}
 	return nil
@@ -51,7 +56,7 @@ func (f *String) UnmarshalJSON(b []byte) error {
 			return nil
 		}
 		var s string
-		if json.Unmarshal(b, &s) == nil {
+		if jsonv1.Unmarshal(b, &s) == nil {
 			*f = String(s)
 		}
 	case 't', 'f', '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
@@ -161,7 +166,7 @@ type Labels map[string]string
 func (l *Labels) UnmarshalJSON(b []byte) error {
 	*l = nil
 	var raw map[string]json.RawMessage
-	if json.Unmarshal(b, &raw) != nil {
+	if jsonv1.Unmarshal(b, &raw) != nil {
 		return nil
 	}
 	set := make(Labels, len(raw))
@@ -201,7 +206,7 @@ func (r *Array) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	var items []json.RawMessage
-	if json.Unmarshal(b, &items) == nil {
+	if jsonv1.Unmarshal(b, &items) == nil {
 		*r = items
 	}
 	return nil
