@@ -170,8 +170,9 @@ func TestWebhookVerification(t *testing.T) {
 		}
 
 		// A valid signature, then a rotation: old and new both verify.
-		if res := h.webhook(alice.user, body, whSecret); res.Status != 202 || res.JSON["received"] != true {
-			t.Fatalf("valid = %d %s", res.Status, res.Body)
+		if res := h.webhook(alice.user, body, whSecret); res.Status != 202 || string(res.Body) != `{"received":true}` ||
+			res.Header.Get("Content-Type") != "application/json" {
+			t.Fatalf("valid = %d %s (%s)", res.Status, res.Body, res.Header.Get("Content-Type"))
 		}
 		if res := h.do(alice, "PUT", "/pagerduty/webhook-secret", map[string]any{"secret": "whsec-e2e-second-0002"}); res.Status != 200 || res.JSON["activeSecrets"] != float64(2) {
 			t.Fatalf("rotate = %d %s", res.Status, res.Body)

@@ -26,7 +26,7 @@ func (s *Server) receiveWebhook(c *fiber.Ctx) error {
 		s.webhooks.RejectUnread(p.Name, c.Params("user_id"), err)
 		return err
 	}
-	header := make(map[string][]string, 16)
+	header := make(map[string][]string, c.Request().Header.Len())
 	c.Request().Header.VisitAll(func(k, v []byte) {
 		// Protobuf strings must be valid UTF-8: one stray byte in a header
 		// would make the call to the plugin fail. Signatures are ASCII.
@@ -45,6 +45,12 @@ func (s *Server) receiveWebhook(c *fiber.Ctx) error {
 		return err
 	}
 	c.Locals(receiptKey{}, r) // for the delivery's metrics
+	c.Status(fiber.StatusAccepted)
+	if r.Reason == "" && r.Verified {
+		// Nearly every delivery: the body as the encoder writes it.
+		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+		return c.Send(receivedBody)
+	}
 	out := fiber.Map{"received": true}
 	if r.Reason != "" {
 		out["reason"] = r.Reason
@@ -52,8 +58,12 @@ func (s *Server) receiveWebhook(c *fiber.Ctx) error {
 	if !r.Verified {
 		out["verified"] = false
 	}
-	return c.Status(fiber.StatusAccepted).JSON(out)
+	return c.JSON(out)
 }
+
+// receivedBody is the 202's body for a verified delivery stored or
+// already stored.
+var receivedBody = []byte(`{"received":true}`)
 
 // connection returns the caller's connection to the plugin's provider.
 func (s *Server) connection(c *fiber.Ctx) (*hub.Connection, error) {
