@@ -8,10 +8,6 @@ import (
 	"time"
 
 	"github.com/aurora-hub/aurora-hub/sdk"
-	// Stored events are read with encoding/json's API and behaviour on JSON
-	// v2's one-pass decoder (encoding/json validates a value, then decodes
-	// it): see BenchmarkInboxDecode.
-	jsonv1 "github.com/go-json-experiment/json/v1"
 )
 
 // InboxVersion is the version of the event record the inbox writes. Raise
@@ -130,7 +126,7 @@ func DecodeInboxEvent(s []byte) (sdk.Event, error) {
 		V  *int    `json:"v"`
 		ID *string `json:"ID"`
 	}
-	if err := jsonv1.Unmarshal(s, &probe); err != nil {
+	if err := json.Unmarshal(s, &probe); err != nil {
 		return sdk.Event{}, fmt.Errorf("%w: %w", ErrInboxRecord, err)
 	}
 	switch {
@@ -144,7 +140,7 @@ func DecodeInboxEvent(s []byte) (sdk.Event, error) {
 
 func decodeRecord(s []byte) (sdk.Event, error) {
 	var r InboxRecord
-	if err := jsonv1.Unmarshal(s, &r); err != nil {
+	if err := json.Unmarshal(s, &r); err != nil {
 		return sdk.Event{}, fmt.Errorf("%w: %w", ErrInboxRecord, err)
 	}
 	if r.Version < 1 || r.Version > InboxVersion {
@@ -207,7 +203,7 @@ type legacyIncident struct {
 
 func decodeLegacy(s []byte) (sdk.Event, error) {
 	var r legacyEvent
-	if err := jsonv1.Unmarshal(s, &r); err != nil {
+	if err := json.Unmarshal(s, &r); err != nil {
 		return sdk.Event{}, fmt.Errorf("%w (legacy form): %w", ErrInboxRecord, err)
 	}
 	rec := InboxRecord{ID: r.ID, Type: r.Type, ResourceType: r.ResourceType, OccurredAt: r.OccurredAt, Agent: r.Agent,
