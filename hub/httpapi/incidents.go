@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"strconv"
@@ -256,11 +258,40 @@ func (s *Server) listIncidents(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	out := make([]incidentJSON, 0, len(items))
-	for i := range items {
-		out = append(out, incidentToJSON(&items[i]))
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) { writeIncidentPage(w, items, next) })
+	return nil
+}
+
+// writeIncidentPage writes {"incidents": [...], "nextCursor": ...} as
+// c.JSON would, one incident at a time: a page of 500 encoded whole was
+// 1.4 MB in one buffer, grown by doubling, and listing a storm's incidents
+// page by page held 2 to 3 MB of the hub's peak memory
+// (docs/performance-history.md, round 20). Nothing in an incident can fail
+// to encode; a write error is the client gone.
+func writeIncidentPage(w *bufio.Writer, items []hub.Incident, next string) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // as marshalJSON, the API's encoder
+	encode := func(v any) []byte {
+		buf.Reset()
+		if err := enc.Encode(v); err != nil {
+			return []byte("null")
+		}
+		return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	}
-	return c.JSON(fiber.Map{"incidents": out, "nextCursor": nonEmpty(next)})
+	w.WriteString(`{"incidents":[`)
+	for i := range items {
+		if i > 0 {
+			w.WriteByte(',')
+		}
+		if _, err := w.Write(encode(incidentToJSON(&items[i]))); err != nil {
+			return
+		}
+	}
+	w.WriteString(`],"nextCursor":`)
+	w.Write(encode(nonEmpty(next)))
+	w.WriteByte('}')
 }
 
 // getIncident serves GET /incidents/:id.
