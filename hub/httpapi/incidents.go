@@ -266,7 +266,7 @@ func (s *Server) listIncidents(c *fiber.Ctx) error {
 // writeIncidentPage writes {"incidents": [...], "nextCursor": ...} as
 // c.JSON would, one incident at a time: a page of 500 encoded whole was
 // 1.4 MB in one buffer, grown by doubling, and listing a storm's incidents
-// page by page held 2 to 3 MB of the hub's peak memory
+// page by page held 3 to 4 MB of the hub's peak memory
 // (docs/performance-history.md, round 20). Nothing in an incident can fail
 // to encode; a write error is the client gone.
 func writeIncidentPage(w *bufio.Writer, items []hub.Incident, next string) {
