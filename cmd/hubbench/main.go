@@ -242,9 +242,9 @@ func measure(ctx context.Context, o options, r *row, bodies []loadgen.Body) erro
 	if o.runs("closed") {
 		if err := phase("closed", func(c *child, l *load, _ string) error {
 			if o.cpuProfile != "" { // the load generator's own, beside the server's
-				stop, err := profileCPU(outputPath(o.cpuProfile, slug, "closed-loadgen", ".pprof"))
+				stop, err := startRecording(outputPath(o.cpuProfile, slug, "closed-loadgen", ".pprof"), pprof.StartCPUProfile, pprof.StopCPUProfile)
 				if err != nil {
-					return err
+					return fmt.Errorf("load generator profile: %w", err)
 				}
 				defer stop()
 			}
@@ -289,19 +289,6 @@ func measure(ctx context.Context, o options, r *row, bodies []loadgen.Body) erro
 		r.drain = &d
 		return err
 	})
-}
-
-// profileCPU writes a CPU profile of this process to path until stop.
-func profileCPU(path string) (stop func(), err error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, fmt.Errorf("load generator profile: %w", err)
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("load generator profile: %w", err)
-	}
-	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // createDatabase makes a fresh database beside base's; drop removes it.

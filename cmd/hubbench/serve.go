@@ -74,15 +74,11 @@ func serveChild(arg string) error {
 		if rec.path == "" {
 			continue
 		}
-		f, err := os.Create(rec.path)
+		stop, err := startRecording(rec.path, rec.start, rec.stop)
 		if err != nil {
 			return err
 		}
-		if err := rec.start(f); err != nil {
-			f.Close()
-			return err
-		}
-		defer func() { rec.stop(); f.Close() }()
+		defer stop()
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer cancel()
@@ -111,6 +107,20 @@ func serveChild(arg string) error {
 	<-ctx.Done()
 	stop()
 	return nil
+}
+
+// startRecording writes what start records (a CPU profile, an execution
+// trace) of this process to path, until the stop it returns.
+func startRecording(path string, start func(io.Writer) error, stop func()) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := start(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { stop(); f.Close() }, nil
 }
 
 // heapWrittenLine is what a child prints on stdout once it has written
