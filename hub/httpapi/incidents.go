@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"strconv"
@@ -270,27 +269,22 @@ func (s *Server) listIncidents(c *fiber.Ctx) error {
 // (docs/performance-history.md, round 20). Nothing in an incident can fail
 // to encode; a write error is the client gone.
 func writeIncidentPage(w *bufio.Writer, items []hub.Incident, next string) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false) // as marshalJSON, the API's encoder
-	encode := func(v any) []byte {
-		buf.Reset()
-		if err := enc.Encode(v); err != nil {
-			return []byte("null")
-		}
-		return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-	}
 	w.WriteString(`{"incidents":[`)
 	for i := range items {
 		if i > 0 {
 			w.WriteByte(',')
 		}
-		if _, err := w.Write(encode(incidentToJSON(&items[i]))); err != nil {
+		b, err := marshalJSON(incidentToJSON(&items[i]))
+		if err != nil {
+			return
+		}
+		if _, err := w.Write(b); err != nil {
 			return
 		}
 	}
 	w.WriteString(`],"nextCursor":`)
-	w.Write(encode(nonEmpty(next)))
+	b, _ := marshalJSON(nonEmpty(next))
+	w.Write(b)
 	w.WriteByte('}')
 }
 
