@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -75,6 +76,9 @@ type Wakeups struct {
 	kick chan struct{}
 	// lastCommit is when the inbox last committed (unix nanoseconds).
 	lastCommit atomic.Int64
+	// perCommit is how many deliveries the inbox's recent commits took on
+	// average (float64 bits; see saturated).
+	perCommit atomic.Uint64
 	// window is how long after a commit webhooks count as arriving;
 	// ingestWindow unless a test widens it.
 	window time.Duration
@@ -92,12 +96,35 @@ type Wakeups struct {
 // last commit.
 const ingestWindow = 100 * time.Millisecond
 
-// Committed tells the appliers that the inbox committed events: it is
-// taking webhooks, and on PostgreSQL ApplyOnCommit has events to apply.
-func (w *Wakeups) Committed() {
+// Committed tells the appliers that the inbox committed the events of
+// deliveries webhooks in one transaction: it is taking webhooks, and on
+// PostgreSQL ApplyOnCommit has events to apply.
+func (w *Wakeups) Committed(deliveries int) {
 	w.lastCommit.Store(time.Now().UnixNano())
+	for {
+		old := w.perCommit.Load()
+		avg := math.Float64frombits(old)
+		avg += (float64(deliveries) - avg) / perCommitWeight
+		if w.perCommit.CompareAndSwap(old, math.Float64bits(avg)) {
+			break
+		}
+	}
 	w.wake()
 }
+
+// perCommitWeight: Wakeups.perCommit averages about this many commits.
+const perCommitWeight = 16
+
+// saturated reports whether webhooks arrive as fast as the hub takes them:
+// its inbox commits gather saturatedPerCommit or more deliveries each, on
+// average, since more arrived while it committed the last. On SQLite, in
+// hubbench's runs, about 1.2 at 1,000 webhooks a second, 5 to 6 at 5,000,
+// and 7 in the closed loop (64 connections as fast as the hub answers).
+func (w *Wakeups) saturated() bool {
+	return w.ingesting() && math.Float64frombits(w.perCommit.Load()) >= saturatedPerCommit
+}
+
+const saturatedPerCommit = 3
 
 // wake wakes one of ApplyOnCommit's appliers (PostgreSQL).
 func (w *Wakeups) wake() {
@@ -148,6 +175,41 @@ func (w *Wakeups) chunk() int {
 	}
 	return chunk
 }
+
+// rest is how long the apply worker waits, on SQLite while webhooks
+// arrive and a backlog waits, after a chunk that took took; oldest is when
+// the chunk's first event arrived.
+//
+// Half as long as the chunk took, as a rule: accepting webhooks keeps most
+// of the machine, and the events are applied soon after they arrive. Not
+// waiting cost the closed loop 7% for a storm applied about as soon;
+// waiting as long as the chunk took applied it about 2 s later
+// (docs/performance-history.md, round 7).
+//
+// While the hub is saturated (more webhooks arrive than it takes), each
+// chunk applied is taken from accepting: at 8 events a transaction (while
+// webhooks arrive, see ingestChunk) it costs several times what an event
+// costs in a backlog's chunks of 256, applied after the burst. The worker
+// then rests saturatedRest times as long, until its events have waited
+// maxDeferral: a storm is accepted first and applied after it, and a
+// longer overload still has its events applied. In hubbench's closed
+// loops this took 25 to 30% more webhooks a second, and a 10-second storm
+// at 5,000 a second was applied 4.5 s after its last delivery, against
+// 2.9 to 3.1 s (docs/performance-history.md, round 21).
+func (w *Wakeups) rest(took time.Duration, oldest time.Time) time.Duration {
+	if w.saturated() && time.Since(oldest) < maxDeferral {
+		return saturatedRest * took
+	}
+	return took / 2
+}
+
+const (
+	saturatedRest = 20
+	// maxDeferral is how long the apply worker defers events while the
+	// hub is saturated: the pipeline's own bound on a storm's events being
+	// applied (issue #13: within 10 s of the last delivery).
+	maxDeferral = 10 * time.Second
+)
 
 // correlateChunk is how many incidents one early-correlation transaction
 // takes: on SQLite while webhooks arrive, ingestCorrelateChunk (a
@@ -361,6 +423,7 @@ func (w *ApplyEventsWorker) run(ctx context.Context, until time.Time) (more bool
 	for {
 		began := time.Now()
 		var ids []int64
+		var oldest time.Time // the chunk's first event's arrival
 		out := applied{correlate: slices.Clip(carried)}
 		limit := w.Wakeups.chunk()
 		var rows []store.PendingEvent
@@ -377,6 +440,9 @@ func (w *ApplyEventsWorker) run(ctx context.Context, until time.Time) (more bool
 			pending, err := confirmAhead(ctx, tx, rows, limit)
 			if err != nil {
 				return err
+			}
+			if len(pending) > 0 {
+				oldest = pending[0].ReceivedAt
 			}
 			// The next chunk is read meanwhile: the events after this one.
 			if ahead == nil && len(pending) == limit {
@@ -408,17 +474,13 @@ func (w *ApplyEventsWorker) run(ctx context.Context, until time.Time) (more bool
 		// More is pending: on PostgreSQL another applier takes the events
 		// after these (ApplyOnCommit).
 		w.Wakeups.wake()
-		// A backlog while webhooks keep arriving: on SQLite applying waits
-		// half as long as its chunk took, so accepting webhooks (what
-		// PagerDuty waits on) keeps most of the machine; the backlog is
-		// applied at full speed once the burst ends. Not waiting cost the
-		// closed loop 7% for a storm applied about as soon; waiting as long
-		// as the chunk took applied it about 2 s later
-		// (docs/performance-history.md, round 7). PostgreSQL's inbox has
-		// connections of its own and its apply transactions wait for round
-		// trips, not for the CPU.
+		// A backlog while webhooks keep arriving: on SQLite applying rests
+		// (Wakeups.rest), so accepting webhooks (what PagerDuty waits on)
+		// keeps most of the machine; the backlog is applied at full speed
+		// once the burst ends. PostgreSQL's inbox has connections of its own
+		// and its apply transactions wait for round trips, not for the CPU.
 		if !w.Wakeups.shared && w.Wakeups.ingesting() {
-			if err := pause(ctx, time.Since(began)/2); err != nil {
+			if err := pause(ctx, w.Wakeups.rest(time.Since(began), oldest)); err != nil {
 				return false, err
 			}
 		}

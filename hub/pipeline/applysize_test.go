@@ -41,7 +41,7 @@ func TestApplyTransactionsAreSmallWhileIngesting(t *testing.T) {
 				// quickly a loaded machine schedules the test's goroutines.
 				if tt.ingesting {
 					wakeups.SetIngestWindow(time.Minute)
-					wakeups.Committed()
+					wakeups.Committed(1)
 				}
 
 				if _, err := client.Insert(ctx, pipeline.ApplyEventsArgs{}, nil); err != nil {

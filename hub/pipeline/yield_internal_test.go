@@ -37,7 +37,7 @@ func TestYieldToApply(t *testing.T) {
 	t.Run("webhooks arriving", func(t *testing.T) {
 		w := NewWakeups("sqlite")
 		w.SetIngestWindow(time.Hour)
-		w.Committed()
+		w.Committed(1)
 		const work = 100 * time.Millisecond
 		began := time.Now().Add(-work)
 		start := time.Now()
@@ -68,4 +68,51 @@ func returns(t *testing.T, done <-chan error, late string) {
 	case <-time.After(10 * time.Second):
 		t.Fatal(late)
 	}
+}
+
+// TestApplyRest: after a full chunk while webhooks arrive, the apply worker
+// rests half as long as the chunk took; while the inbox's commits gather
+// saturatedPerCommit deliveries or more each (the hub takes webhooks as
+// fast as it can), saturatedRest times as long, until the chunk's events
+// have waited maxDeferral.
+func TestApplyRest(t *testing.T) {
+	const took = 2 * time.Millisecond
+	tests := []struct {
+		name       string
+		perCommit  []int // deliveries of the inbox's commits, in order
+		waited     time.Duration
+		quiet      bool // no commit within the ingest window
+		wantFactor float64
+	}{
+		{name: "1,000 a second", perCommit: repeat(1, 40), waited: 10 * time.Millisecond, wantFactor: 0.5},
+		{name: "occasional pairs", perCommit: repeat(2, 40), waited: 10 * time.Millisecond, wantFactor: 0.5},
+		{name: "saturated", perCommit: repeat(7, 40), waited: time.Second, wantFactor: saturatedRest},
+		{name: "saturated, events waited too long", perCommit: repeat(7, 40), waited: maxDeferral + time.Second, wantFactor: 0.5},
+		{name: "saturation ending", perCommit: append(repeat(7, 40), repeat(1, 60)...), waited: time.Second, wantFactor: 0.5},
+		{name: "one large commit", perCommit: append(repeat(1, 40), 30), waited: time.Second, wantFactor: 0.5},
+		{name: "after the burst", perCommit: repeat(7, 40), quiet: true, waited: time.Second, wantFactor: 0.5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := NewWakeups("sqlite")
+			for _, n := range tt.perCommit {
+				w.Committed(n)
+			}
+			if tt.quiet {
+				w.lastCommit.Store(time.Now().Add(-time.Minute).UnixNano())
+			}
+			got := w.rest(took, time.Now().Add(-tt.waited))
+			if want := time.Duration(tt.wantFactor * float64(took)); got != want {
+				t.Errorf("rest after a %v chunk = %v, want %v", took, got, want)
+			}
+		})
+	}
+}
+
+func repeat(n, times int) []int {
+	out := make([]int, times)
+	for i := range out {
+		out[i] = n
+	}
+	return out
 }

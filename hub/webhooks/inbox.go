@@ -157,7 +157,7 @@ func (i *Inbox) commit(ctx context.Context, batch []*pendingWrite) {
 		}
 		return
 	}
-	i.wakeups.Committed()
+	i.wakeups.Committed(len(batch))
 	i.store.Avail.OK()
 	// Credit each new row to the first delivery in the batch that carried it.
 	fresh := make(map[inboxKey]bool, len(inserted))
