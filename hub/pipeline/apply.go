@@ -192,10 +192,11 @@ func (w *Wakeups) chunk() int {
 // costs in a backlog's chunks of 256, applied after the burst. The worker
 // then rests saturatedRest times as long, until its events have waited
 // maxDeferral: a storm is accepted first and applied after it, and a
-// longer overload still has its events applied. In hubbench's closed
-// loops this took 25 to 30% more webhooks a second, and a 10-second storm
-// at 5,000 a second was applied 4.5 s after its last delivery, against
-// 2.9 to 3.1 s (docs/performance-history.md, round 21).
+// longer overload still has its events applied. In alternated hubbench
+// runs the closed loops took 8,374 to 9,186 webhooks a second against
+// 5,746 to 6,715, and a 10-second storm at 5,000 a second was applied 4.5 s
+// after its last delivery, against 2.9 s (docs/performance-history.md,
+// round 21).
 func (w *Wakeups) rest(took time.Duration, oldest time.Time) time.Duration {
 	if w.saturated() && time.Since(oldest) < maxDeferral {
 		return saturatedRest * took
