@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 )
@@ -84,13 +85,13 @@ func TestApplyRest(t *testing.T) {
 		quiet      bool // no commit within the ingest window
 		wantFactor float64
 	}{
-		{name: "1,000 a second", perCommit: repeat(1, 40), waited: 10 * time.Millisecond, wantFactor: 0.5},
-		{name: "occasional pairs", perCommit: repeat(2, 40), waited: 10 * time.Millisecond, wantFactor: 0.5},
-		{name: "saturated", perCommit: repeat(7, 40), waited: time.Second, wantFactor: saturatedRest},
-		{name: "saturated, events waited too long", perCommit: repeat(7, 40), waited: maxDeferral + time.Second, wantFactor: 0.5},
-		{name: "saturation ending", perCommit: append(repeat(7, 40), repeat(1, 60)...), waited: time.Second, wantFactor: 0.5},
-		{name: "one large commit", perCommit: append(repeat(1, 40), 30), waited: time.Second, wantFactor: 0.5},
-		{name: "after the burst", perCommit: repeat(7, 40), quiet: true, waited: time.Second, wantFactor: 0.5},
+		{name: "1,000 a second", perCommit: slices.Repeat([]int{1}, 40), waited: 10 * time.Millisecond, wantFactor: 0.5},
+		{name: "occasional pairs", perCommit: slices.Repeat([]int{2}, 40), waited: 10 * time.Millisecond, wantFactor: 0.5},
+		{name: "saturated", perCommit: slices.Repeat([]int{7}, 40), waited: time.Second, wantFactor: saturatedRest},
+		{name: "saturated, events waited too long", perCommit: slices.Repeat([]int{7}, 40), waited: maxDeferral + time.Second, wantFactor: 0.5},
+		{name: "saturation ending", perCommit: append(slices.Repeat([]int{7}, 40), slices.Repeat([]int{1}, 60)...), waited: time.Second, wantFactor: 0.5},
+		{name: "one large commit", perCommit: append(slices.Repeat([]int{1}, 40), 30), waited: time.Second, wantFactor: 0.5},
+		{name: "after the burst", perCommit: slices.Repeat([]int{7}, 40), quiet: true, waited: time.Second, wantFactor: 0.5},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -107,12 +108,4 @@ func TestApplyRest(t *testing.T) {
 			}
 		})
 	}
-}
-
-func repeat(n, times int) []int {
-	out := make([]int, times)
-	for i := range out {
-		out[i] = n
-	}
-	return out
 }
