@@ -200,3 +200,28 @@ func (b *CandidateBatch) Pooled() []string {
 	}
 	return ids
 }
+
+// Parents returns the ids of the incidents that the batch's pooled
+// incidents joined, other than those the batch holds as top-level (Top):
+// in a storm, the parent of a service's incidents is its earliest, older
+// than the newest incidents a pool holds.
+func (b *CandidateBatch) Parents() []string {
+	seen := map[string]bool{} // top-level in a pool, or already listed
+	for _, p := range b.pools {
+		for _, r := range p.rows {
+			if r.ParentIncidentID == nil {
+				seen[r.ID] = true
+			}
+		}
+	}
+	var ids []string
+	for _, p := range b.pools {
+		for _, r := range p.rows {
+			if r.ParentIncidentID != nil && !seen[*r.ParentIncidentID] {
+				seen[*r.ParentIncidentID] = true
+				ids = append(ids, *r.ParentIncidentID)
+			}
+		}
+	}
+	return ids
+}

@@ -198,11 +198,15 @@ func openBeforeArgs(inc *Facts, since time.Time) []any {
 
 // before reports whether a started before b (ties broken by id): the
 // order in which incidents may join one another.
-func before(a, b *Facts) bool {
+func before(a, b *Facts) bool { return StartOrder(a, b) < 0 }
+
+// StartOrder orders incidents as they may join one another: by when they
+// started, ties (providers give seconds) broken by id.
+func StartOrder(a, b *Facts) int {
 	if c := a.StartedAt.Compare(b.StartedAt); c != 0 {
-		return c < 0
+		return c
 	}
-	return a.ID < b.ID
+	return strings.Compare(a.ID, b.ID)
 }
 
 // newestFirst orders candidates as the narrow reads return them.

@@ -46,6 +46,17 @@ func batchReads(ctx context.Context, tx bun.Tx, incs []*incidents.Facts, window 
 		return nil, err
 	}
 	r.batch.BeforeRead = r.flush
+	// The parents the pooled candidates lead to, in one read before any
+	// attachment (so none to write first): read when first needed, each
+	// was a flush of the attachments and a round trip, a few per
+	// transaction in a storm, whose parents are older than the pools.
+	parents, err := incidents.LoadFactsOf(ctx, tx, r.batch.Parents())
+	if err != nil {
+		return nil, err
+	}
+	for id, f := range parents {
+		r.parents[id] = f
+	}
 	ids := make([]string, 0, len(incs))
 	for _, inc := range incs {
 		ids = append(ids, inc.ID)

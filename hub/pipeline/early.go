@@ -75,7 +75,11 @@ func (w *CorrelateIncidentsWorker) Work(ctx context.Context, job *river.Job[Corr
 // byService orders ids so that incidents of one tenant and service follow
 // one another, in the order they started (each service where its first
 // incident was), so that a transaction's incidents share one read of their
-// candidates (batchReads). The order across services does not change the
+// candidates (batchReads). Ties are broken by id, as the order in which
+// incidents may join one another is: ordered by start alone, a storm's
+// incidents of one second (providers give seconds) joined ones later in
+// the transaction, which were then read again and moved along when those
+// joined their own parent. The order across services does not change the
 // decisions: an incident that joins another takes those that had joined it
 // along.
 func (w *CorrelateIncidentsWorker) byService(ctx context.Context, ids []string) ([]string, error) {
@@ -104,7 +108,7 @@ func (w *CorrelateIncidentsWorker) byService(ctx context.Context, ids []string) 
 			return c
 		}
 		if fa, fb := facts[a], facts[b]; fa != nil && fb != nil {
-			return fa.StartedAt.Compare(fb.StartedAt)
+			return incidents.StartOrder(fa, fb)
 		}
 		return 0
 	})
