@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -104,12 +105,14 @@ func (b *Broker) Listen(ctx context.Context, postgresURL string) error {
 		ReconnectDelay: 2 * time.Second,
 	}
 	l.Handle(channel, pgxlisten.HandlerFunc(func(_ context.Context, n *pgconn.Notification, _ *pgx.Conn) error {
-		var e Update
-		if err := json.Unmarshal([]byte(n.Payload), &e); err != nil {
+		updates, err := unpack(n.Payload)
+		if err != nil {
 			b.log.Warn("undecodable live event", "error", err)
 			return nil
 		}
-		b.deliver(e)
+		for _, u := range updates {
+			b.deliver(u)
+		}
 		return nil
 	}))
 	err := l.Listen(ctx)
@@ -126,7 +129,8 @@ func (b *Broker) Publish(ctx context.Context, ownerKind, ownerID string, ev Even
 }
 
 // PublishAll sends updates, in order, as Publish does; on PostgreSQL in one
-// statement (a transaction's updates: one round trip, not one each).
+// statement (a transaction's updates: one round trip, not one each), as
+// few notifications as hold them (pack).
 func (b *Broker) PublishAll(ctx context.Context, updates []Update) {
 	if len(updates) == 0 {
 		return
@@ -137,23 +141,64 @@ func (b *Broker) PublishAll(ctx context.Context, updates []Update) {
 		}
 		return
 	}
-	payloads := make([]string, 0, len(updates))
+	encoded := make([][]byte, 0, len(updates))
 	for _, u := range updates {
 		payload, err := json.Marshal(u)
 		if err != nil {
 			b.log.Error("encoding live event", "error", err)
 			continue
 		}
-		if len(payload) >= maxPayload {
+		if len(payload)+2 >= maxPayload {
 			// It would fail the statement, and the others with it.
 			b.log.Warn("live event too large for a notification", "incident_id", u.Event.IncidentID, "bytes", len(payload))
 			continue
 		}
-		payloads = append(payloads, string(payload))
+		encoded = append(encoded, payload)
 	}
-	if err := b.db.Notify(ctx, channel, payloads...); err != nil {
-		b.log.Warn("publishing live events", "events", len(payloads), "error", err)
+	if err := b.db.Notify(ctx, channel, pack(encoded)...); err != nil {
+		b.log.Warn("publishing live events", "events", len(encoded), "error", err)
 	}
+}
+
+// pack joins encoded updates, in order, into as few notifications as hold
+// them: JSON arrays under maxPayload. Every replica's listener receives
+// every notification, and PostgreSQL queues each: one per update was 15%
+// of early correlation's time in a storm of 50,000 (each correlation is an
+// update).
+func pack(encoded [][]byte) []string {
+	var out []string
+	var buf []byte
+	for _, e := range encoded {
+		if len(buf) > 0 && len(buf)+len(e)+2 >= maxPayload {
+			out = append(out, string(append(buf, ']')))
+			buf = buf[:0]
+		}
+		if len(buf) == 0 {
+			buf = append(buf, '[')
+		} else {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, e...)
+	}
+	if len(buf) > 0 {
+		out = append(out, string(append(buf, ']')))
+	}
+	return out
+}
+
+// unpack decodes a notification: an array of updates, or one update (as
+// replicas before pack sent them, during a rolling upgrade).
+func unpack(payload string) ([]Update, error) {
+	if strings.HasPrefix(payload, "[") {
+		var us []Update
+		err := json.Unmarshal([]byte(payload), &us)
+		return us, err
+	}
+	var u Update
+	if err := json.Unmarshal([]byte(payload), &u); err != nil {
+		return nil, err
+	}
+	return []Update{u}, nil
 }
 
 func (b *Broker) deliver(e Update) {

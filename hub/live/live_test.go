@@ -12,6 +12,7 @@ import (
 	"github.com/aurora-hub/aurora-hub/hub/store"
 	"github.com/aurora-hub/aurora-hub/hub/store/storetest"
 	"github.com/hashicorp/go-hclog"
+	"github.com/jackc/pgx/v5"
 	"github.com/uptrace/bun"
 )
 
@@ -41,6 +42,7 @@ func TestPublishAllReachesEveryReplicaInOrder(t *testing.T) {
 			sender := live.New(nil, false, log)
 			receiver := sender
 			hook := &notifyCount{}
+			var counter *pgx.Conn // LISTENs, to count the notifications
 			if driver == "postgres" {
 				opts := storetest.Options(t, driver)
 				st, err := store.Open(ctx, opts)
@@ -51,6 +53,13 @@ func TestPublishAllReachesEveryReplicaInOrder(t *testing.T) {
 				st.Bun().AddQueryHook(hook)
 				sender, receiver = live.New(st, true, log), live.New(st, true, log)
 				go receiver.Listen(ctx, opts.URL) //nolint:errcheck // ends with ctx
+				if counter, err = pgx.Connect(ctx, opts.URL); err != nil {
+					t.Fatal(err)
+				}
+				defer counter.Close(context.Background())
+				if _, err := counter.Exec(ctx, "LISTEN aurora_hub_live"); err != nil {
+					t.Fatal(err)
+				}
 			}
 			subA, err := receiver.Subscribe("org", "a")
 			if err != nil {
@@ -90,6 +99,24 @@ func TestPublishAllReachesEveryReplicaInOrder(t *testing.T) {
 			if driver == "postgres" {
 				if n := hook.n.Load() - before; n != 1 {
 					t.Errorf("40 updates sent in %d statements, want 1", n)
+				}
+				// The probes, then the 40 updates in one notification.
+				var last string
+				notifications := 0
+				for {
+					wait, stop := context.WithTimeout(ctx, 500*time.Millisecond)
+					n, err := counter.WaitForNotification(wait)
+					stop()
+					if err != nil {
+						break
+					}
+					if strings.Contains(n.Payload, "inc-00") {
+						notifications++
+					}
+					last = n.Payload
+				}
+				if notifications != 1 || !strings.Contains(last, "inc-39") {
+					t.Errorf("40 updates sent in %d notifications, want 1 (the last: %.80s)", notifications, last)
 				}
 			}
 		})
