@@ -488,9 +488,17 @@ func (w *ApplyEventsWorker) run(ctx context.Context, until time.Time) (more bool
 	}
 }
 
+// applyEach applies ids one transaction each, after their chunk failed,
+// and records the failure of those that fail. When ctx ends (the hub
+// stops) it stops: the events left are not at fault and stay pending, with
+// no attempt counted. It went on, and logged an error for each of a
+// chunk's events that it could not record as failed.
 func (w *ApplyEventsWorker) applyEach(ctx context.Context, ids []int64, carried []string) error {
 	var errs []error
 	for _, id := range ids {
+		if err := ctx.Err(); err != nil {
+			return errors.Join(append(errs, fmt.Errorf("stopped before inbox event %d: %w", id, err))...)
+		}
 		out := applied{correlate: slices.Clip(carried)}
 		err := w.Store.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 			if _, err := w.apply(ctx, tx, []int64{id}, 1, &out); err != nil {
@@ -500,7 +508,9 @@ func (w *ApplyEventsWorker) applyEach(ctx context.Context, ids []int64, carried 
 		})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("inbox event %d: %w", id, err))
-			w.recordFailure(ctx, id, err)
+			if ctx.Err() == nil {
+				w.recordFailure(ctx, id, err)
+			}
 			continue
 		}
 		w.committed(ctx, &out)

@@ -1,7 +1,10 @@
 package pipeline_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +13,7 @@ import (
 	"github.com/aurora-hub/aurora-hub/hub/store"
 	"github.com/aurora-hub/aurora-hub/hub/store/storetest"
 	"github.com/aurora-hub/aurora-hub/sdk"
+	"github.com/hashicorp/go-hclog"
 )
 
 // legacyTriggered is an inbox row as hubs before the versioned record wrote
@@ -68,6 +72,43 @@ func TestApplyReadsEveryInboxForm(t *testing.T) {
 			var kept string
 			if err := st.Bun().NewSelect().Model((*store.InboxEvent)(nil)).Column("event").Where("event_id = 'ev-future'").Scan(ctx, &kept); err != nil || kept != future {
 				t.Fatalf("stored record = %q, %v; want it unchanged", kept, err)
+			}
+		})
+	}
+}
+
+// TestApplyEachStopsWithTheHub: when a chunk failed and its events are
+// applied one by one as the hub stops, the events are not at fault: they
+// stay pending with no attempt counted, and nothing is logged as an error.
+// It logged "recording failed event" for each of the chunk's events (39 at
+// the end of one PostgreSQL bench phase).
+func TestApplyEachStopsWithTheHub(t *testing.T) {
+	for _, driver := range storetest.Backends(t) {
+		t.Run(driver, func(t *testing.T) {
+			st := storetest.Open(t, driver)
+			var logs bytes.Buffer
+			deps := testDeps(st)
+			deps.Logger = hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Trace, JSONFormat: true})
+			w := &pipeline.ApplyEventsWorker{Deps: deps}
+			recordTriggered(t, st, 3, "STOP")
+			var ids []int64
+			if err := st.Bun().NewSelect().Table("webhook_inbox").Column("id").Order("id").Scan(context.Background(), &ids); err != nil || len(ids) != 3 {
+				t.Fatalf("inbox ids %v, %v", ids, err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			if err := w.ApplyEach(ctx, ids); !errors.Is(err, context.Canceled) {
+				t.Errorf("ApplyEach as the hub stops returned %v, want context.Canceled", err)
+			}
+			if strings.Contains(logs.String(), `"@level":"error"`) {
+				t.Errorf("errors logged as the hub stopped:\n%s", logs.String())
+			}
+			var attempts []int
+			if err := st.Bun().NewSelect().Table("webhook_inbox").Column("attempts").Where("applied_at IS NULL").Scan(context.Background(), &attempts); err != nil {
+				t.Fatal(err)
+			}
+			if len(attempts) != 3 || slices.Max(attempts) != 0 {
+				t.Errorf("pending events' attempts %v, want three at 0", attempts)
 			}
 		})
 	}

@@ -44,3 +44,8 @@ func (w *Wakeups) Stopped() { w.stopped() }
 // IdleCorrelateChunk is how many incidents an early-correlation
 // transaction takes while no webhook arrives.
 const IdleCorrelateChunk = idleCorrelateChunk
+
+// ApplyEach applies ids one transaction each, as after their chunk failed.
+func (w *ApplyEventsWorker) ApplyEach(ctx context.Context, ids []int64) error {
+	return w.applyEach(ctx, ids, nil)
+}
