@@ -11,8 +11,6 @@ import (
 	"github.com/aurora-hub/aurora-hub/hub/incidents"
 	"github.com/aurora-hub/aurora-hub/hub/pipeline"
 	"github.com/aurora-hub/aurora-hub/hub/store/storetest"
-	"github.com/aurora-hub/aurora-hub/sdk"
-	"github.com/uptrace/bun"
 )
 
 // TestEarlyCorrelationMatchesOneByOne: two tenants get the same random
@@ -34,34 +32,16 @@ func TestEarlyCorrelationMatchesOneByOne(t *testing.T) {
 			const n = 160
 			tenants := []string{"one-by-one", "batched"}
 			ids := map[string][]string{}
-			type spec struct {
-				at                  time.Time
-				service, key, title string
-			}
-			specs := make([]spec, n)
+			specs := make([]opened, n)
 			for i := range specs {
-				specs[i] = spec{at: base.Add(time.Duration(rng.IntN(40*60)) * time.Second / 4), service: fmt.Sprintf("S%d", rng.IntN(6)), title: titles[rng.IntN(len(titles))]}
+				specs[i] = opened{at: base.Add(time.Duration(rng.IntN(40*60)) * time.Second / 4), service: fmt.Sprintf("S%d", rng.IntN(6)), title: titles[rng.IntN(len(titles))]}
 				if rng.IntN(6) == 0 {
 					specs[i].key = fmt.Sprintf("k%d", rng.IntN(3))
 				}
 			}
 			for _, tenant := range tenants {
 				src := incidents.Source{Provider: "pagerduty", OwnerKind: "user", OwnerID: tenant, ConnectionID: "c-" + tenant}
-				err := st.Bun().RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-					for i, s := range specs {
-						id, _, err := incidents.Apply(ctx, tx, src, sdk.Event{ID: fmt.Sprintf("e%d", i), Type: "incident.triggered", OccurredAt: s.at,
-							Incident: &sdk.Incident{ExternalID: fmt.Sprintf("P%03d", i), Status: "triggered", Urgency: "high", CreatedAt: s.at,
-								Title: s.title, IncidentKey: s.key, Service: &sdk.Reference{ID: s.service, Summary: "svc-" + s.service}}})
-						if err != nil {
-							return err
-						}
-						ids[tenant] = append(ids[tenant], id)
-					}
-					return nil
-				})
-				if err != nil {
-					t.Fatal(err)
-				}
+				ids[tenant] = openAll(t, st, src, specs)
 			}
 			// Jobs of 80 in a random order, as apply chunks may open them:
 			// each more than one transaction.

@@ -13,7 +13,6 @@ import (
 	"github.com/aurora-hub/aurora-hub/hub/incidents"
 	"github.com/aurora-hub/aurora-hub/hub/pipeline"
 	"github.com/aurora-hub/aurora-hub/hub/store/storetest"
-	"github.com/aurora-hub/aurora-hub/sdk"
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect"
 )
@@ -56,23 +55,15 @@ func TestEarlyCorrelationReadsStormParentsTogether(t *testing.T) {
 			src := incidents.Source{Provider: "pagerduty", OwnerKind: "user", OwnerID: "u1", ConnectionID: "c1"}
 			base := time.Now().UTC().Add(-time.Minute).Truncate(time.Second)
 			rng := rand.New(rand.NewPCG(3, 5))
+			specs := make([]opened, services*perService)
+			for i := range specs {
+				s := i % services
+				specs[i] = opened{at: base.Add(time.Duration(i/100) * time.Second), service: fmt.Sprint(s),
+					title: fmt.Sprintf("Storm: checkout errors on svc-%d (%d)", s, i)}
+			}
 			ids := make([][]string, services)
-			err := st.Bun().RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-				for i := range services * perService {
-					s, at := i%services, base.Add(time.Duration(i/100)*time.Second)
-					id, _, err := incidents.Apply(ctx, tx, src, sdk.Event{ID: fmt.Sprintf("e%d", i), Type: "incident.triggered", OccurredAt: at,
-						Incident: &sdk.Incident{ExternalID: fmt.Sprintf("PSTORM%04d", i), Status: "triggered", Urgency: "high", CreatedAt: at,
-							Title:   fmt.Sprintf("Storm: checkout errors on svc-%d (%d)", s, i),
-							Service: &sdk.Reference{ID: fmt.Sprintf("PSVC%d", s), Summary: fmt.Sprintf("svc-%d", s)}}})
-					if err != nil {
-						return err
-					}
-					ids[s] = append(ids[s], id)
-				}
-				return nil
-			})
-			if err != nil {
-				t.Fatal(err)
+			for i, id := range openAll(t, st, src, specs) {
+				ids[i%services] = append(ids[i%services], id)
 			}
 			correlate := func(chunk []string) {
 				t.Helper()
@@ -145,24 +136,14 @@ func TestByServiceOrdersTiesByID(t *testing.T) {
 	w := &pipeline.CorrelateIncidentsWorker{Deps: earlyDeps(st)}
 	src := incidents.Source{Provider: "pagerduty", OwnerKind: "user", OwnerID: "u1", ConnectionID: "c1"}
 	at := time.Now().UTC().Add(-time.Minute).Truncate(time.Second)
+	specs := make([]opened, 90)
+	for i := range specs {
+		specs[i] = opened{at: at, service: fmt.Sprint(i % 3), title: "Storm"}
+	}
+	ids := openAll(t, st, src, specs)
 	service := map[string]string{}
-	var ids []string
-	err := st.Bun().RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		for i := range 90 {
-			s := fmt.Sprintf("PSVC%d", i%3)
-			id, _, err := incidents.Apply(ctx, tx, src, sdk.Event{ID: fmt.Sprintf("e%d", i), Type: "incident.triggered", OccurredAt: at,
-				Incident: &sdk.Incident{ExternalID: fmt.Sprintf("PSTORM%04d", i), Status: "triggered", Urgency: "high", CreatedAt: at,
-					Title: "Storm", Service: &sdk.Reference{ID: s, Summary: s}}})
-			if err != nil {
-				return err
-			}
-			ids = append(ids, id)
-			service[id] = s
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
+	for i, id := range ids {
+		service[id] = specs[i].service
 	}
 	rng := rand.New(rand.NewPCG(7, 9))
 	for range 5 {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aurora-hub/aurora-hub/hub/incidents"
 	"github.com/aurora-hub/aurora-hub/hub/jobs"
 	"github.com/aurora-hub/aurora-hub/hub/live"
 	"github.com/aurora-hub/aurora-hub/hub/metrics"
@@ -15,6 +16,7 @@ import (
 	"github.com/aurora-hub/aurora-hub/sdk"
 	"github.com/hashicorp/go-hclog"
 	"github.com/riverqueue/river"
+	"github.com/uptrace/bun"
 )
 
 // testDeps are the pipeline's dependencies on st with nothing else set up:
@@ -101,4 +103,34 @@ func waitInboxDrained(t *testing.T, st *store.Store, d time.Duration) store.Inbo
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
+}
+
+// opened is an incident for openAll: what tells them apart.
+type opened struct {
+	at                  time.Time
+	service, key, title string
+}
+
+// openAll opens an incident for each of specs (an incident.triggered
+// event each, external ids P0000, P0001, ...), in one transaction, as
+// src's tenant, and returns their ids in order.
+func openAll(t testing.TB, st *store.Store, src incidents.Source, specs []opened) []string {
+	t.Helper()
+	var ids []string
+	err := st.Bun().RunInTx(context.Background(), nil, func(ctx context.Context, tx bun.Tx) error {
+		for i, s := range specs {
+			id, _, err := incidents.Apply(ctx, tx, src, sdk.Event{ID: fmt.Sprintf("e%d", i), Type: "incident.triggered", OccurredAt: s.at,
+				Incident: &sdk.Incident{ExternalID: fmt.Sprintf("P%04d", i), Status: "triggered", Urgency: "high", CreatedAt: s.at,
+					Title: s.title, IncidentKey: s.key, Service: &sdk.Reference{ID: s.service, Summary: "svc-" + s.service}}})
+			if err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids
 }
