@@ -14,10 +14,8 @@ import (
 	"github.com/aurora-hub/aurora-hub/hub/rca"
 	"github.com/aurora-hub/aurora-hub/hub/store"
 	"github.com/aurora-hub/aurora-hub/hub/store/storetest"
-	"github.com/aurora-hub/aurora-hub/sdk"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
-	"github.com/uptrace/bun"
 )
 
 // failingAnalyzer never completes an analysis (the test only looks at
@@ -179,23 +177,9 @@ func TestChunkKeepsItsPlaceInLine(t *testing.T) {
 // service, and returns their ids in order.
 func openIncidents(t *testing.T, st *store.Store, titles ...string) []string {
 	t.Helper()
-	ctx := context.Background()
-	src := incidents.Source{Provider: "pagerduty", OwnerKind: "user", OwnerID: "u1", ConnectionID: "c1"}
-	var ids []string
-	err := st.Bun().RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		for i, title := range titles {
-			id, _, err := incidents.Apply(ctx, tx, src, sdk.Event{ID: fmt.Sprintf("e%d", i), Type: "incident.triggered", OccurredAt: time.Now().UTC(),
-				Incident: &sdk.Incident{ExternalID: fmt.Sprintf("P%d", i), Title: title, Status: "triggered",
-					Service: &sdk.Reference{ID: fmt.Sprintf("S%d", i), Summary: fmt.Sprintf("svc-%d", i)}}})
-			if err != nil {
-				return err
-			}
-			ids = append(ids, id)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
+	specs := make([]opened, len(titles))
+	for i, title := range titles {
+		specs[i] = opened{at: time.Now().UTC(), service: fmt.Sprintf("S%d", i), title: title}
 	}
-	return ids
+	return openAll(t, st, incidents.Source{Provider: "pagerduty", OwnerKind: "user", OwnerID: "u1", ConnectionID: "c1"}, specs)
 }
