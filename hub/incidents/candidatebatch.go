@@ -2,9 +2,12 @@ package incidents
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"strings"
 	"time"
 
+	"github.com/aurora-hub/aurora-hub/hub/store"
 	"github.com/uptrace/bun"
 )
 
@@ -49,6 +52,7 @@ func NewCandidateBatch(ctx context.Context, db bun.IDB, incs []*Facts, window ti
 			groups[k] = append(groups[k], inc)
 		}
 	}
+	var reads []poolRead
 	for k, g := range groups {
 		if len(g) < 2 {
 			continue // one read either way
@@ -65,14 +69,67 @@ func NewCandidateBatch(ctx context.Context, db bun.IDB, incs []*Facts, window ti
 		// Room for the group's own incidents and for others of the service
 		// that started between them: with one row per incident instead of
 		// two, a third of a storm's answers fell back to a read of their own.
-		limit := narrowCandidates + 2*len(g)
-		rows, err := readNarrow(ctx, db, latest, earliest.StartedAt.Add(-window), narrowByService, k.serviceID, limit)
-		if err != nil {
-			return nil, err
-		}
-		b.pools[k] = &servicePool{rows: rows, cut: len(rows) == limit, since: earliest.StartedAt.Add(-window), limit: limit}
+		reads = append(reads, poolRead{key: k, latest: latest, since: earliest.StartedAt.Add(-window), limit: narrowCandidates + 2*len(g)})
+	}
+	pools, err := readPools(ctx, db, reads)
+	if err != nil {
+		return nil, err
+	}
+	for i, r := range reads {
+		b.pools[r.key] = &servicePool{rows: pools[i], cut: len(pools[i]) == r.limit, since: r.since, limit: r.limit}
 	}
 	return b, nil
+}
+
+// poolRead is the read of one service's pool: its open incidents that
+// started since since and before latest, newest first, at most limit.
+type poolRead struct {
+	key    serviceKey
+	latest *Facts
+	since  time.Time
+	limit  int
+}
+
+// readPools reads the pools, their rows by read. On PostgreSQL in one
+// statement: each read was a round trip made while the tenant's
+// correlation lock is held, a few per transaction in a storm. On SQLite one
+// each, whose statement text stays the same (and compiled).
+func readPools(ctx context.Context, db bun.IDB, reads []poolRead) ([][]Facts, error) {
+	out := make([][]Facts, len(reads))
+	if len(reads) < 2 || store.SQLiteConn(db) != nil {
+		for i, r := range reads {
+			rows, err := readNarrow(ctx, db, r.latest, r.since, narrowByService, r.key.serviceID, r.limit)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = rows
+		}
+		return out, nil
+	}
+	parts := make([]string, len(reads))
+	var args []any
+	for i, r := range reads {
+		parts[i] = "(" + narrowByService + ")"
+		args = append(append(args, openBeforeArgs(r.latest, r.since)...), r.key.serviceID, r.limit)
+	}
+	var rows []incidentRow
+	if err := store.Select(ctx, db, &rows, strings.Join(parts, " UNION ALL "), args...); err != nil {
+		return nil, fmt.Errorf("loading open incidents of %d services: %w", len(reads), err)
+	}
+	index := make(map[serviceKey]int, len(reads))
+	for i, r := range reads {
+		index[r.key] = i
+	}
+	for _, f := range factsOf(rows) {
+		if i, ok := index[serviceKey{f.OwnerKind, f.OwnerID, f.ServiceID}]; ok {
+			out[i] = append(out[i], f)
+		}
+	}
+	for i := range out {
+		// UNION ALL promises no order: each read's as narrowByService's.
+		slices.SortFunc(out[i], newestFirst)
+	}
+	return out, nil
 }
 
 // Candidates is Candidates(ctx, db, inc, since, true), from the batch's
