@@ -147,8 +147,6 @@ func (h *selectCounter) AfterQuery(_ context.Context, e *bun.QueryEvent) {
 // PostgreSQL), and the answers are still what Candidates reads.
 func TestCandidateBatchReadsOnFromItsPool(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, db *bun.DB) {
-		ctx := context.Background()
-		const window = 24 * time.Hour
 		var chunk []string
 		for i := range 200 {
 			ext := fmt.Sprintf("P%03d", i)
@@ -157,45 +155,11 @@ func TestCandidateBatchReadsOnFromItsPool(t *testing.T) {
 				chunk = append(chunk, id)
 			}
 		}
-		hook := &selectCounter{}
-		db.AddQueryHook(hook)
-		err := db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-			var incs []*incidents.Facts
-			want := map[string][]incidents.Facts{}
-			for _, id := range chunk {
-				inc := facts(t, tx, id)
-				incs = append(incs, inc)
-				w, err := incidents.Candidates(ctx, tx, inc, inc.StartedAt.Add(-window), true)
-				if err != nil {
-					return err
-				}
-				want[id] = w
-			}
-			before := hook.n.Load()
-			batch, err := incidents.NewCandidateBatch(ctx, tx, incs, window)
-			if err != nil {
-				return err
-			}
-			for _, inc := range incs {
-				got, err := batch.Candidates(ctx, inc, inc.StartedAt.Add(-window))
-				if err != nil {
-					return err
-				}
-				if w := want[inc.ID]; !reflect.DeepEqual(ids(got), ids(w)) {
-					t.Errorf("%s: batch answered %v, Candidates read %v", inc.ExternalID, ids(got), ids(w))
-				}
-			}
-			// Counted on PostgreSQL only: SQLite's reads of candidates run
-			// on the connection's prepared statements, past Bun's hooks.
-			if reads := hook.n.Load() - before; db.Dialect().Name() == dialect.PG && reads > 5 {
-				t.Errorf("the batch read incidents %d times for %d incidents of one service, want at most 5", reads, len(incs))
-			} else {
-				t.Logf("%d reads for %d incidents", reads, len(incs))
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
+		_, reads := batchAnswers(t, db, chunk, 24*time.Hour)
+		if db.Dialect().Name() == dialect.PG && reads > 5 {
+			t.Errorf("the batch read incidents %d times for %d incidents of one service, want at most 5", reads, len(chunk))
+		} else {
+			t.Logf("%d reads for %d incidents", reads, len(chunk))
 		}
 	})
 }
@@ -206,8 +170,6 @@ func TestCandidateBatchReadsOnFromItsPool(t *testing.T) {
 // and every incident is answered what Candidates reads.
 func TestCandidateBatchReadsItsPoolsTogether(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, db *bun.DB) {
-		ctx := context.Background()
-		const window = 24 * time.Hour
 		var chunk []string
 		for i := range 80 {
 			ext := fmt.Sprintf("P%03d", i)
@@ -216,41 +178,55 @@ func TestCandidateBatchReadsItsPoolsTogether(t *testing.T) {
 				chunk = append(chunk, id)
 			}
 		}
-		hook := &selectCounter{}
-		db.AddQueryHook(hook)
-		err := db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-			var incs []*incidents.Facts
-			want := map[string][]incidents.Facts{}
-			for _, id := range chunk {
-				inc := facts(t, tx, id)
-				incs = append(incs, inc)
-				w, err := incidents.Candidates(ctx, tx, inc, inc.StartedAt.Add(-window), true)
-				if err != nil {
-					return err
-				}
-				want[id] = w
-			}
-			before := hook.n.Load()
-			batch, err := incidents.NewCandidateBatch(ctx, tx, incs, window)
+		if reads, _ := batchAnswers(t, db, chunk, 24*time.Hour); db.Dialect().Name() == dialect.PG && reads != 1 {
+			t.Errorf("the pools of 4 services read in %d statements, want 1", reads)
+		}
+	})
+}
+
+// batchAnswers builds a CandidateBatch over chunk's incidents in one
+// transaction and checks that it answers each what Candidates reads. It
+// returns how many times building the batch read incidents, and how many
+// times building and answering did: counted on PostgreSQL only, SQLite's
+// reads of candidates run on the connection's prepared statements, past
+// Bun's hooks.
+func batchAnswers(t *testing.T, db *bun.DB, chunk []string, window time.Duration) (built, answered int64) {
+	t.Helper()
+	ctx := context.Background()
+	hook := &selectCounter{}
+	db.AddQueryHook(hook)
+	err := db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		var incs []*incidents.Facts
+		want := map[string][]incidents.Facts{}
+		for _, id := range chunk {
+			inc := facts(t, tx, id)
+			incs = append(incs, inc)
+			w, err := incidents.Candidates(ctx, tx, inc, inc.StartedAt.Add(-window), true)
 			if err != nil {
 				return err
 			}
-			if reads := hook.n.Load() - before; db.Dialect().Name() == dialect.PG && reads != 1 {
-				t.Errorf("the pools of 4 services read in %d statements, want 1", reads)
-			}
-			for _, inc := range incs {
-				got, err := batch.Candidates(ctx, inc, inc.StartedAt.Add(-window))
-				if err != nil {
-					return err
-				}
-				if w := want[inc.ID]; len(w) == 0 || !reflect.DeepEqual(ids(got), ids(w)) {
-					t.Errorf("%s: batch answered %v, Candidates read %v", inc.ExternalID, ids(got), ids(w))
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
+			want[id] = w
 		}
+		before := hook.n.Load()
+		batch, err := incidents.NewCandidateBatch(ctx, tx, incs, window)
+		if err != nil {
+			return err
+		}
+		built = hook.n.Load() - before
+		for _, inc := range incs {
+			got, err := batch.Candidates(ctx, inc, inc.StartedAt.Add(-window))
+			if err != nil {
+				return err
+			}
+			if w := want[inc.ID]; !reflect.DeepEqual(ids(got), ids(w)) {
+				t.Errorf("%s: batch answered %v, Candidates read %v", inc.ExternalID, ids(got), ids(w))
+			}
+		}
+		answered = hook.n.Load() - before
+		return nil
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return built, answered
 }
