@@ -6,11 +6,11 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aurora-hub/aurora-hub/hub/incidents"
+	"github.com/aurora-hub/aurora-hub/hub/store/storetest"
 	"github.com/aurora-hub/aurora-hub/sdk"
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect"
@@ -125,17 +125,11 @@ func TestCandidateBatchMatchesCandidates(t *testing.T) {
 	})
 }
 
-// selectCounter counts the statements that read incidents.
-type selectCounter struct{ n atomic.Int64 }
-
-func (h *selectCounter) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context {
-	return ctx
-}
-
-func (h *selectCounter) AfterQuery(_ context.Context, e *bun.QueryEvent) {
-	if q := strings.TrimLeft(e.Query, "("); strings.HasPrefix(q, "SELECT") && strings.Contains(q, "FROM incidents") {
-		h.n.Add(1)
-	}
+// readsIncidents matches the statements that read incidents (alone, or
+// a UNION ALL of parenthesized reads).
+func readsIncidents(q string) bool {
+	q = strings.TrimLeft(q, "(")
+	return strings.HasPrefix(q, "SELECT") && strings.Contains(q, "FROM incidents")
 }
 
 // TestCandidateBatchReadsOnFromItsPool: a chunk's incidents of one service
@@ -193,8 +187,7 @@ func TestCandidateBatchReadsItsPoolsTogether(t *testing.T) {
 func batchAnswers(t *testing.T, db *bun.DB, chunk []string, window time.Duration) (built, answered int64) {
 	t.Helper()
 	ctx := context.Background()
-	hook := &selectCounter{}
-	db.AddQueryHook(hook)
+	reads := storetest.CountQueries(db, readsIncidents)
 	err := db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var incs []*incidents.Facts
 		want := map[string][]incidents.Facts{}
@@ -207,12 +200,12 @@ func batchAnswers(t *testing.T, db *bun.DB, chunk []string, window time.Duration
 			}
 			want[id] = w
 		}
-		before := hook.n.Load()
+		before := reads.Load()
 		batch, err := incidents.NewCandidateBatch(ctx, tx, incs, window)
 		if err != nil {
 			return err
 		}
-		built = hook.n.Load() - before
+		built = reads.Load() - before
 		for _, inc := range incs {
 			got, err := batch.Candidates(ctx, inc, inc.StartedAt.Add(-window))
 			if err != nil {
@@ -222,7 +215,7 @@ func batchAnswers(t *testing.T, db *bun.DB, chunk []string, window time.Duration
 				t.Errorf("%s: batch answered %v, Candidates read %v", inc.ExternalID, ids(got), ids(w))
 			}
 		}
-		answered = hook.n.Load() - before
+		answered = reads.Load() - before
 		return nil
 	})
 	if err != nil {

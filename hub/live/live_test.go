@@ -13,21 +13,7 @@ import (
 	"github.com/aurora-hub/aurora-hub/hub/store/storetest"
 	"github.com/hashicorp/go-hclog"
 	"github.com/jackc/pgx/v5"
-	"github.com/uptrace/bun"
 )
-
-// notifyCount counts the statements that send notifications.
-type notifyCount struct{ n atomic.Int64 }
-
-func (h *notifyCount) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context {
-	return ctx
-}
-
-func (h *notifyCount) AfterQuery(_ context.Context, e *bun.QueryEvent) {
-	if strings.Contains(e.Query, "pg_notify") {
-		h.n.Add(1)
-	}
-}
 
 // TestPublishAllReachesEveryReplicaInOrder: a transaction's updates reach
 // each tenant's subscribers in the order published, on another replica
@@ -41,8 +27,8 @@ func TestPublishAllReachesEveryReplicaInOrder(t *testing.T) {
 			log := hclog.NewNullLogger()
 			sender := live.New(nil, false, log)
 			receiver := sender
-			hook := &notifyCount{}
-			var counter *pgx.Conn // LISTENs, to count the notifications
+			notifies := new(atomic.Int64) // statements that send notifications
+			var counter *pgx.Conn         // LISTENs, to count the notifications
 			if driver == "postgres" {
 				opts := storetest.Options(t, driver)
 				st, err := store.Open(ctx, opts)
@@ -50,7 +36,7 @@ func TestPublishAllReachesEveryReplicaInOrder(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer st.Close()
-				st.Bun().AddQueryHook(hook)
+				notifies = storetest.CountQueries(st.Bun(), func(q string) bool { return strings.Contains(q, "pg_notify") })
 				sender, receiver = live.New(st, true, log), live.New(st, true, log)
 				go receiver.Listen(ctx, opts.URL) //nolint:errcheck // ends with ctx
 				if counter, err = pgx.Connect(ctx, opts.URL); err != nil {
@@ -88,7 +74,7 @@ func TestPublishAllReachesEveryReplicaInOrder(t *testing.T) {
 				batch = append(batch, live.Update{OwnerKind: "org", OwnerID: owner,
 					Event: live.Event{Type: live.IncidentUpdate, IncidentID: id, Source: "pagerduty"}})
 			}
-			before := hook.n.Load()
+			before := notifies.Load()
 			sender.PublishAll(ctx, batch)
 			if got := receive(t, subA, len(wantA)); strings.Join(got, ",") != strings.Join(wantA, ",") {
 				t.Errorf("tenant a received %v, want %v", got, wantA)
@@ -97,7 +83,7 @@ func TestPublishAllReachesEveryReplicaInOrder(t *testing.T) {
 				t.Errorf("tenant b received %v, want %v", got, wantB)
 			}
 			if driver == "postgres" {
-				if n := hook.n.Load() - before; n != 1 {
+				if n := notifies.Load() - before; n != 1 {
 					t.Errorf("40 updates sent in %d statements, want 1", n)
 				}
 				// The probes, then the 40 updates in one notification.

@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,22 +16,15 @@ import (
 	"github.com/uptrace/bun/dialect"
 )
 
-// statementCounter counts, on PostgreSQL, the reads of one incident by id
-// and the statements that write a transaction's attachments together
-// (SQLite's run on the connection's prepared statements, past Bun's hooks).
-type statementCounter struct{ byID, flushes atomic.Int64 }
-
-func (h *statementCounter) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context {
-	return ctx
+// readsOneByID matches a read of one incident by id; writesAttachments
+// the statement that writes a transaction's attachments together
+// (PostgreSQL).
+func readsOneByID(q string) bool {
+	return strings.HasPrefix(q, "SELECT") && strings.Contains(q, "FROM incidents WHERE id = ")
 }
 
-func (h *statementCounter) AfterQuery(_ context.Context, e *bun.QueryEvent) {
-	switch {
-	case strings.HasPrefix(e.Query, "SELECT") && strings.Contains(e.Query, "FROM incidents WHERE id = "):
-		h.byID.Add(1)
-	case strings.HasPrefix(e.Query, "WITH a AS") && strings.Contains(e.Query, "INSERT INTO incident_correlations"):
-		h.flushes.Add(1)
-	}
+func writesAttachments(q string) bool {
+	return strings.HasPrefix(q, "WITH a AS") && strings.Contains(q, "INSERT INTO incident_correlations")
 }
 
 // TestEarlyCorrelationReadsStormParentsTogether: in a storm, the parent of
@@ -94,14 +86,14 @@ func TestEarlyCorrelationReadsStormParentsTogether(t *testing.T) {
 				correlate(earlier[:n])
 				earlier = earlier[n:]
 			}
-			hook := &statementCounter{}
-			st.Bun().AddQueryHook(hook)
+			byID := storetest.CountQueries(st.Bun(), readsOneByID)
+			flushes := storetest.CountQueries(st.Bun(), writesAttachments)
 			correlate(lastChunk)
 			if st.Bun().Dialect().Name() == dialect.PG {
-				if n := hook.byID.Load(); n != 0 {
+				if n := byID.Load(); n != 0 {
 					t.Errorf("the last transaction read %d incidents one by one, want none (its parents read together)", n)
 				}
-				if n := hook.flushes.Load(); n != 1 {
+				if n := flushes.Load(); n != 1 {
 					t.Errorf("the last transaction wrote its attachments in %d statements, want 1", n)
 				}
 			}

@@ -10,9 +10,11 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 
 	"github.com/aurora-hub/aurora-hub/hub/store"
+	"github.com/uptrace/bun"
 )
 
 // PostgresEnv names the admin URL of the test PostgreSQL server.
@@ -84,4 +86,29 @@ func Open(t testing.TB, driver string) *store.Store {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// CountQueries counts, from now on, the statements run through db whose
+// text match accepts. Bun's hooks see them; SQLite statements the store
+// runs on the connection's prepared statements (store.Select, store.Exec)
+// pass by, so counts are meaningful on PostgreSQL.
+func CountQueries(db *bun.DB, match func(query string) bool) *atomic.Int64 {
+	h := &queryCounter{match: match}
+	db.AddQueryHook(h)
+	return &h.n
+}
+
+type queryCounter struct {
+	match func(string) bool
+	n     atomic.Int64
+}
+
+func (h *queryCounter) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context {
+	return ctx
+}
+
+func (h *queryCounter) AfterQuery(_ context.Context, e *bun.QueryEvent) {
+	if h.match(e.Query) {
+		h.n.Add(1)
+	}
 }
