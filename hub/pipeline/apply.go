@@ -115,12 +115,12 @@ func (w *Wakeups) Committed(deliveries int) {
 // perCommitWeight: Wakeups.perCommit averages about this many commits.
 const perCommitWeight = 16
 
-// saturated reports whether webhooks arrive as fast as the hub takes them:
+// Saturated reports whether webhooks arrive as fast as the hub takes them:
 // its inbox commits gather saturatedPerCommit or more deliveries each, on
 // average, since more arrived while it committed the last. On SQLite, in
 // hubbench's runs, about 1.2 at 1,000 webhooks a second, 5 to 6 at 5,000,
 // and 7 in the closed loop (64 connections as fast as the hub answers).
-func (w *Wakeups) saturated() bool {
+func (w *Wakeups) Saturated() bool {
 	return w.ingesting() && math.Float64frombits(w.perCommit.Load()) >= saturatedPerCommit
 }
 
@@ -198,7 +198,7 @@ func (w *Wakeups) chunk() int {
 // after its last delivery, against 2.9 s (docs/performance-history.md,
 // round 21).
 func (w *Wakeups) rest(took time.Duration, oldest time.Time) time.Duration {
-	if w.saturated() && time.Since(oldest) < maxDeferral {
+	if w.Saturated() && time.Since(oldest) < maxDeferral {
 		return saturatedRest * took
 	}
 	return took / 2

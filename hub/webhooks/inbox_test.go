@@ -1,0 +1,97 @@
+package webhooks
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aurora-hub/aurora-hub/hub"
+	"github.com/aurora-hub/aurora-hub/hub/jobs"
+	"github.com/aurora-hub/aurora-hub/hub/pipeline"
+	"github.com/aurora-hub/aurora-hub/hub/store"
+	"github.com/aurora-hub/aurora-hub/hub/store/storetest"
+	"github.com/hashicorp/go-hclog"
+)
+
+// TestInboxCommitsAPluginBatchTogether hands a loaded inbox, as the
+// plugin's answer to a batch does, many deliveries at once: their handlers
+// become runnable together and record their rows one after the other. Those
+// rows go into one commit, or two. Before round 23 the writer, woken by the
+// first row, ran before the other handlers and committed it alone, and then
+// most of the others alone too: 11 to 16 commits for 16 deliveries on one
+// P in 16 of 20 rounds (about 5 deliveries a commit against the plugin's
+// 18 in hubbench's closed loop).
+func TestInboxCommitsAPluginBatchTogether(t *testing.T) {
+	const (
+		rounds = 10
+		batch  = 16 // deliveries a plugin's answer hands over
+	)
+	ctx := context.Background()
+	st := storetest.Open(t, "sqlite")
+	if err := jobs.Migrate(ctx, st, hclog.NewNullLogger()); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	if err := st.SaveConnection(ctx, &hub.Connection{
+		ID: "conn-1", Provider: "pagerduty", OwnerKind: "user", OwnerID: "u", CreatedBy: "u", DisplayName: "PagerDuty",
+		AuthType: "api_token", Secret: []byte{1}, Capabilities: map[string]bool{}, Status: hub.StatusConnected,
+		ValidatedAt: now, CreatedAt: now, UpdatedAt: now,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	jc, err := jobs.New(st, jobs.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wakeups := pipeline.NewWakeups(st.Driver)
+	inbox := NewInbox(st, jc, wakeups, hclog.NewNullLogger())
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { inbox.Run(runCtx); close(done) }()
+	defer func() { stop(); <-done }()
+	commits := storetest.CountQueries(st.Bun(), func(q string) bool { return q == "COMMIT" })
+
+	// One P: the handlers run in turn, each until it waits for its commit,
+	// as they do on a busy machine.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	for round := range rounds {
+		for range 8 { // the recent commits of a loaded hub (within 100 ms)
+			wakeups.Committed(2 * batch)
+		}
+		if !wakeups.Saturated() {
+			t.Fatal("the inbox's recent commits do not read as a loaded hub")
+		}
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range batch {
+			wg.Go(func() {
+				<-start
+				row := store.InboxEvent{
+					Provider: "pagerduty", ConnectionID: "conn-1", OwnerKind: "user", OwnerID: "u",
+					EventID: fmt.Sprintf("ev-%02d-%02d", round, i), EventType: "incident.triggered", Verified: true,
+					Event: `{"type":"incident.triggered"}`, ReceivedAt: time.Now().UTC(),
+				}
+				if n, err := inbox.Record(ctx, row.ConnectionID, []store.InboxEvent{row}); err != nil || n != 1 {
+					t.Errorf("recording %s: %d new, %v", row.EventID, n, err)
+				}
+			})
+		}
+		close(start) // the plugin's answer: every handler runnable at once
+		wg.Wait()
+	}
+	// One or two commits a round; a few rounds may split more when
+	// something else takes the P between two handlers.
+	if n := commits.Load(); n > 3*rounds {
+		t.Errorf("%d deliveries went into %d commits, want at most %d", rounds*batch, n, 3*rounds)
+	}
+	var rows int
+	if err := st.Bun().NewSelect().Table("webhook_inbox").ColumnExpr("count(*)").Scan(ctx, &rows); err != nil {
+		t.Fatal(err)
+	}
+	if rows != rounds*batch {
+		t.Errorf("%d rows recorded, want %d", rows, rounds*batch)
+	}
+}
