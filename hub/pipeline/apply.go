@@ -85,6 +85,9 @@ type Wakeups struct {
 	// behind: the apply worker's last transaction was full, so more
 	// events wait (see yieldToApply).
 	behind atomic.Bool
+	// deferring: the apply worker's last rest deferred its events (see
+	// rest and Deferring).
+	deferring atomic.Bool
 	// gate lets one apply job run at a time on SQLite (nil on PostgreSQL,
 	// where replicas' jobs lock disjoint events). Two took turns on the one
 	// writer, each taking the events the other had read ahead (readAhead);
@@ -115,12 +118,12 @@ func (w *Wakeups) Committed(deliveries int) {
 // perCommitWeight: Wakeups.perCommit averages about this many commits.
 const perCommitWeight = 16
 
-// Saturated reports whether webhooks arrive as fast as the hub takes them:
+// saturated reports whether webhooks arrive as fast as the hub takes them:
 // its inbox commits gather saturatedPerCommit or more deliveries each, on
 // average, since more arrived while it committed the last. On SQLite, in
 // hubbench's runs, about 1.2 at 1,000 webhooks a second, 5 to 6 at 5,000,
 // and 7 in the closed loop (64 connections as fast as the hub answers).
-func (w *Wakeups) Saturated() bool {
+func (w *Wakeups) saturated() bool {
 	return w.ingesting() && math.Float64frombits(w.perCommit.Load()) >= saturatedPerCommit
 }
 
@@ -198,11 +201,18 @@ func (w *Wakeups) chunk() int {
 // after its last delivery, against 2.9 s (docs/performance-history.md,
 // round 21).
 func (w *Wakeups) rest(took time.Duration, oldest time.Time) time.Duration {
-	if w.Saturated() && time.Since(oldest) < maxDeferral {
+	if w.saturated() && time.Since(oldest) < maxDeferral {
+		w.deferring.Store(true)
 		return saturatedRest * took
 	}
+	w.deferring.Store(false)
 	return took / 2
 }
+
+// Deferring reports whether the apply worker's last rest was a deferral
+// (see rest): the hub is saturated and accepts first, and until the worker
+// looks again it takes nothing from accepting.
+func (w *Wakeups) Deferring() bool { return w.deferring.Load() }
 
 const (
 	saturatedRest = 20

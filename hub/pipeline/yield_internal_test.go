@@ -106,6 +106,9 @@ func TestApplyRest(t *testing.T) {
 			if want := time.Duration(tt.wantFactor * float64(took)); got != want {
 				t.Errorf("rest after a %v chunk = %v, want %v", took, got, want)
 			}
+			if deferring := tt.wantFactor == saturatedRest; w.Deferring() != deferring {
+				t.Errorf("Deferring() = %v after that rest, want %v", w.Deferring(), deferring)
+			}
 		})
 	}
 }
