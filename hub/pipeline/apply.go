@@ -210,9 +210,11 @@ func (w *Wakeups) rest(took time.Duration, oldest time.Time) time.Duration {
 }
 
 // Deferring reports whether the apply worker's last rest was a deferral
-// (see rest): the hub is saturated and accepts first, and until the worker
-// looks again it takes nothing from accepting.
-func (w *Wakeups) Deferring() bool { return w.deferring.Load() }
+// (see rest) and the hub is still saturated: it accepts first, and until
+// the worker looks again it takes nothing from accepting. Once webhooks
+// stop or slow down, it is false at once: the worker, applying its
+// backlog, does not rest again to say so.
+func (w *Wakeups) Deferring() bool { return w.deferring.Load() && w.saturated() }
 
 const (
 	saturatedRest = 20
