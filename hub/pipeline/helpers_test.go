@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aurora-hub/aurora-hub/hub"
 	"github.com/aurora-hub/aurora-hub/hub/incidents"
 	"github.com/aurora-hub/aurora-hub/hub/jobs"
 	"github.com/aurora-hub/aurora-hub/hub/live"
@@ -13,6 +14,7 @@ import (
 	"github.com/aurora-hub/aurora-hub/hub/pipeline"
 	"github.com/aurora-hub/aurora-hub/hub/pluginhost"
 	"github.com/aurora-hub/aurora-hub/hub/store"
+	"github.com/aurora-hub/aurora-hub/hub/webhooks"
 	"github.com/aurora-hub/aurora-hub/sdk"
 	"github.com/hashicorp/go-hclog"
 	"github.com/riverqueue/river"
@@ -63,6 +65,25 @@ func runJobs(t *testing.T, jc *jobs.Client) {
 		defer cancel()
 		jc.Stop(ctx)
 	})
+}
+
+// startInbox saves the connection the tests' events name (conn-1, of user
+// u1) and runs an inbox on st, committing with jc and wakeups as the
+// webhook path does, until the test ends.
+func startInbox(t *testing.T, st *store.Store, jc *jobs.Client, wakeups *pipeline.Wakeups) *webhooks.Inbox {
+	t.Helper()
+	now := time.Now().UTC()
+	if err := st.SaveConnection(context.Background(), &hub.Connection{ID: "conn-1", Provider: "pagerduty", OwnerKind: "user", OwnerID: "u1",
+		CreatedBy: "u1", DisplayName: "PagerDuty", AuthType: "api_token", Secret: []byte{1}, Capabilities: map[string]bool{},
+		Status: hub.StatusConnected, ValidatedAt: now, CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	inbox := webhooks.NewInbox(st, jc, wakeups, hclog.NewNullLogger())
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { inbox.Run(ctx); close(done) }()
+	t.Cleanup(func() { stop(); <-done })
+	return inbox
 }
 
 // recordTriggered records n verified incident.triggered events, each of a

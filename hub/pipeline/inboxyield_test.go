@@ -8,13 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aurora-hub/aurora-hub/hub"
-	"github.com/aurora-hub/aurora-hub/hub/jobs"
 	"github.com/aurora-hub/aurora-hub/hub/pipeline"
 	"github.com/aurora-hub/aurora-hub/hub/store"
 	"github.com/aurora-hub/aurora-hub/hub/store/storetest"
-	"github.com/aurora-hub/aurora-hub/hub/webhooks"
-	"github.com/hashicorp/go-hclog"
 )
 
 // TestInboxCommitsAPluginBatchTogether hands the inbox of a saturated hub
@@ -32,28 +28,9 @@ func TestInboxCommitsAPluginBatchTogether(t *testing.T) {
 	)
 	ctx := context.Background()
 	st := storetest.Open(t, "sqlite")
-	if err := jobs.Migrate(ctx, st, hclog.NewNullLogger()); err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now().UTC()
-	if err := st.SaveConnection(ctx, &hub.Connection{
-		ID: "conn-1", Provider: "pagerduty", OwnerKind: "user", OwnerID: "u", CreatedBy: "u", DisplayName: "PagerDuty",
-		AuthType: "api_token", Secret: []byte{1}, Capabilities: map[string]bool{}, Status: hub.StatusConnected,
-		ValidatedAt: now, CreatedAt: now, UpdatedAt: now,
-	}); err != nil {
-		t.Fatal(err)
-	}
-	jc, err := jobs.New(st, jobs.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	wakeups := pipeline.NewWakeups(st.Driver)
 	wakeups.SetIngestWindow(time.Hour) // the rounds below count as one spell of load
-	inbox := webhooks.NewInbox(st, jc, wakeups, hclog.NewNullLogger())
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { inbox.Run(runCtx); close(done) }()
-	defer func() { stop(); <-done }()
+	inbox := startInbox(t, st, pipelineJobs(t, st, testDeps(st), pipeline.WorkerOptions{Wakeups: wakeups}), wakeups)
 	commits := storetest.CountQueries(st.Bun(), func(q string) bool { return q == "COMMIT" })
 
 	// A saturated hub: the inbox's commits gather many deliveries, and the
@@ -68,16 +45,15 @@ func TestInboxCommitsAPluginBatchTogether(t *testing.T) {
 	// as they do on a busy machine.
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	for round := range rounds {
+		rows := make([]store.InboxEvent, batch)
+		for i := range rows {
+			rows[i] = triggered(t, fmt.Sprintf("P%02d%02d", round, i), "S1", "CPU hot", time.Now().UTC())
+		}
 		start := make(chan struct{})
 		var wg sync.WaitGroup
-		for i := range batch {
+		for _, row := range rows {
 			wg.Go(func() {
 				<-start
-				row := store.InboxEvent{
-					Provider: "pagerduty", ConnectionID: "conn-1", OwnerKind: "user", OwnerID: "u",
-					EventID: fmt.Sprintf("ev-%02d-%02d", round, i), EventType: "incident.triggered", Verified: true,
-					Event: `{"type":"incident.triggered"}`, ReceivedAt: time.Now().UTC(),
-				}
 				if n, err := inbox.Record(ctx, row.ConnectionID, []store.InboxEvent{row}); err != nil || n != 1 {
 					t.Errorf("recording %s: %d new, %v", row.EventID, n, err)
 				}

@@ -7,12 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aurora-hub/aurora-hub/hub"
 	"github.com/aurora-hub/aurora-hub/hub/jobs"
 	"github.com/aurora-hub/aurora-hub/hub/pipeline"
 	"github.com/aurora-hub/aurora-hub/hub/store"
 	"github.com/aurora-hub/aurora-hub/hub/store/storetest"
-	"github.com/aurora-hub/aurora-hub/hub/webhooks"
 	"github.com/riverqueue/river"
 )
 
@@ -37,17 +35,7 @@ func TestInboxCommitsWakeTheApplier(t *testing.T) {
 				go func() { pipeline.ApplyOnCommit(applyCtx, deps, wakeups, jc); close(done) }()
 				t.Cleanup(func() { stop(); <-done })
 			}
-			now := time.Now().UTC()
-			if err := st.SaveConnection(ctx, &hub.Connection{ID: "conn-1", Provider: "pagerduty", OwnerKind: "user", OwnerID: "u1",
-				CreatedBy: "u1", DisplayName: "PagerDuty", AuthType: "api_token", Secret: []byte{1}, Capabilities: map[string]bool{},
-				Status: hub.StatusConnected, ValidatedAt: now, CreatedAt: now, UpdatedAt: now}); err != nil {
-				t.Fatal(err)
-			}
-			inbox := webhooks.NewInbox(st, jc, wakeups, deps.Logger)
-			inboxCtx, stopInbox := context.WithCancel(ctx)
-			inboxDone := make(chan struct{})
-			go func() { inbox.Run(inboxCtx); close(inboxDone) }()
-			t.Cleanup(func() { stopInbox(); <-inboxDone })
+			inbox := startInbox(t, st, jc, wakeups)
 
 			for i := range deliveries {
 				if n, err := inbox.Record(ctx, "conn-1", []store.InboxEvent{triggered(t, fmt.Sprintf("WAKE%03d", i), "S1", "CPU hot", time.Now().UTC())}); err != nil || n != 1 {
