@@ -3,6 +3,7 @@ package incidents_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -11,20 +12,73 @@ import (
 	"github.com/uptrace/bun"
 )
 
-// lastSelect remembers the text of the last SELECT run through a handle.
-type lastSelect struct {
-	mu    sync.Mutex
-	query string
+// selects remembers the text of the SELECTs run through a handle.
+type selects struct {
+	mu      sync.Mutex
+	queries []string
 }
 
-func (h *lastSelect) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context { return ctx }
+func (h *selects) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context { return ctx }
 
-func (h *lastSelect) AfterQuery(_ context.Context, e *bun.QueryEvent) {
+func (h *selects) AfterQuery(_ context.Context, e *bun.QueryEvent) {
 	if e.Operation() == "SELECT" {
 		h.mu.Lock()
-		h.query = e.Query
+		h.queries = append(h.queries, e.Query)
 		h.mu.Unlock()
 	}
+}
+
+// last is the last SELECT whose text contains substr.
+func (h *selects) last(substr string) string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, q := range slices.Backward(h.queries) {
+		if strings.Contains(q, substr) {
+			return q
+		}
+	}
+	return ""
+}
+
+// queryPlan is the database's plan for query, planned as for large tables
+// (PostgreSQL scans a small table whole).
+func queryPlan(t *testing.T, db *bun.DB, query string) string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	explain := "EXPLAIN QUERY PLAN "
+	if db.Dialect().Name().String() == "pg" {
+		if _, err := conn.ExecContext(ctx, "SET enable_seqscan = off"); err != nil {
+			t.Fatal(err)
+		}
+		defer conn.ExecContext(ctx, "RESET enable_seqscan") //nolint:errcheck // the test's own database
+		explain = "EXPLAIN "
+	}
+	var plan []string
+	rows, err := conn.QueryContext(ctx, explain+query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		cols, _ := rows.Columns()
+		vals := make([]any, len(cols))
+		for i := range vals {
+			vals[i] = new(any)
+		}
+		if err := rows.Scan(vals...); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, fmt.Sprint(*(vals[len(vals)-1].(*any))))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(plan, "\n")
 }
 
 // TestListPageReadsFromTheCursor: the read of a later page starts its index
@@ -42,51 +96,51 @@ func TestListPageReadsFromTheCursor(t *testing.T) {
 		if err != nil || len(first) != 2 || next == "" {
 			t.Fatalf("first page: %d incidents, cursor %q, %v", len(first), next, err)
 		}
-		hook := &lastSelect{}
+		hook := &selects{}
 		db.AddQueryHook(hook)
 		page, _, err := incidents.List(ctx, db, owner1, incidents.Filter{Limit: 2, Cursor: next})
 		if err != nil || len(page) != 2 || page[0].ID == first[1].ID {
 			t.Fatalf("second page: %+v, %v", page, err)
 		}
-		hook.mu.Lock()
-		query := hook.query
-		hook.mu.Unlock()
-		conn, err := db.Conn(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		explain := "EXPLAIN QUERY PLAN "
-		if db.Dialect().Name().String() == "pg" {
-			// A small table makes PostgreSQL scan it whole: plan, on this
-			// connection, as for a large one.
-			if _, err := conn.ExecContext(ctx, "SET enable_seqscan = off"); err != nil {
-				t.Fatal(err)
-			}
-			defer conn.ExecContext(ctx, "RESET enable_seqscan") //nolint:errcheck // the test's own database
-			explain = "EXPLAIN "
-		}
-		var plan []string
-		rows, err := conn.QueryContext(ctx, explain+query)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			cols, _ := rows.Columns()
-			vals := make([]any, len(cols))
-			for i := range vals {
-				vals[i] = new(any)
-			}
-			if err := rows.Scan(vals...); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, fmt.Sprint(*(vals[len(vals)-1].(*any))))
-		}
-		text := strings.Join(plan, "\n")
+		query := hook.last("")
+		text := queryPlan(t, db, query)
 		bounded := strings.Contains(text, "started_at <=") || strings.Contains(text, "started_at<") // PostgreSQL, SQLite
 		if !bounded {
 			t.Errorf("the second page's read does not start at the cursor:\n%s\nquery: %s", text, query)
+		}
+	})
+}
+
+// TestTimelineReadsByPrimaryKey: an incident's timeline is found through
+// incident_events' primary key (incident_id first), not a scan, now that
+// no index of its own is written for every event applied; and it still
+// comes in the order the events occurred.
+func TestTimelineReadsByPrimaryKey(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *bun.DB) {
+		ctx := context.Background()
+		// Recorded out of order: the acknowledgement arrives first.
+		id, _ := apply(t, db, src1, event("e2", "incident.acknowledged", at(2), full("P1", "acknowledged")))
+		apply(t, db, src1, event("e1", "incident.triggered", at(1), full("P1", "triggered")))
+		apply(t, db, src1, event("e3", "incident.resolved", at(3), full("P1", "resolved")))
+		apply(t, db, src1, event("o1", "incident.triggered", at(0), full("P2", "triggered")))
+		hook := &selects{}
+		db.AddQueryHook(hook)
+		d, err := incidents.Get(ctx, db, owner1, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, e := range d.Timeline {
+			got = append(got, e.EventID)
+		}
+		if want := []string{"e1", "e2", "e3"}; !slices.Equal(got, want) {
+			t.Errorf("timeline %v, want %v (by occurred_at)", got, want)
+		}
+		query := hook.last("incident_events")
+		text := queryPlan(t, db, query)
+		byKey := strings.Contains(text, "incident_events_pkey") || strings.Contains(text, "USING INDEX sqlite_autoindex_incident_events_1 (incident_id=?)")
+		if !byKey {
+			t.Errorf("the timeline's read does not search incident_events' primary key:\n%s\nquery: %s", text, query)
 		}
 	})
 }
