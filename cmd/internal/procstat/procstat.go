@@ -4,7 +4,9 @@
 package procstat
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strconv"
 	"strings"
@@ -87,8 +89,21 @@ func pids() []int {
 	return out
 }
 
-// children lists pid's direct children.
+// children lists pid's direct children: from each of its threads'
+// children file (a Go process forks from whichever thread runs the
+// goroutine), or, where the kernel has none, by reading every process's
+// parent. The scan opened every process's stat file ten times a second in
+// hubbench's memory sampler, about 700 files a second on a quiet machine,
+// in the load generator that shares the machine with the hub.
 func children(pid int) []int {
+	if kids, ok := threadChildren(pid); ok {
+		return kids
+	}
+	return scanChildren(pid)
+}
+
+// scanChildren finds pid's children by every process's parent.
+func scanChildren(pid int) []int {
 	var out []int
 	for _, p := range pids() {
 		if ppid(p) == pid {
@@ -96,6 +111,33 @@ func children(pid int) []int {
 		}
 	}
 	return out
+}
+
+// threadChildren reads /proc/pid/task/*/children (Linux 3.5 and later,
+// with CONFIG_PROC_CHILDREN); ok is false where there is none.
+func threadChildren(pid int) (kids []int, ok bool) {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return nil, false
+	}
+	for _, t := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", pid, t.Name()))
+		if errors.Is(err, fs.ErrNotExist) {
+			if _, serr := os.Stat(fmt.Sprintf("/proc/%d/task/%s", pid, t.Name())); serr == nil {
+				return nil, false // the kernel has no children files
+			}
+			continue // the thread has exited
+		}
+		if err != nil {
+			return nil, false
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if p, err := strconv.Atoi(f); err == nil {
+				kids = append(kids, p)
+			}
+		}
+	}
+	return kids, true
 }
 
 func ppid(pid int) int {

@@ -20,6 +20,9 @@ func TestTreeCountsChildren(t *testing.T) {
 	if got := children(os.Getpid()); len(got) != 1 || got[0] != child.Process.Pid {
 		t.Errorf("children = %v, want [%d]", got, child.Process.Pid)
 	}
+	if kids, ok := threadChildren(os.Getpid()); ok && (len(kids) != 1 || kids[0] != child.Process.Pid) {
+		t.Errorf("threadChildren = %v, want [%d] (the scan of every process agrees: %v)", kids, child.Process.Pid, scanChildren(os.Getpid()))
+	}
 	for i := 0; CPUTime(os.Getpid()) == 0 && i < 1e9; i++ {
 	}
 	if cpu, _ := TreeCPU(os.Getpid()); cpu <= 0 {
