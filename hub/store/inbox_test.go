@@ -37,6 +37,7 @@ func TestInsertInbox(t *testing.T) {
 				{"repeats of earlier batches", []store.InboxEvent{ev("e2"), ev("e3"), ev("e1")}, []string{"e3"}},
 				{"nothing new", []store.InboxEvent{ev("e3")}, nil},
 			}
+			ids := map[string]int64{} // the id InsertInbox gave each new event
 			for _, st := range steps {
 				var got []store.InboxEvent
 				err := s.Bun().RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
@@ -54,6 +55,7 @@ func TestInsertInbox(t *testing.T) {
 					if g.EventID != st.want[i] || g.ID == 0 || g.Provider != "pagerduty" || g.ConnectionID != "c1" {
 						t.Fatalf("%s: inserted[%d] = %+v, want event %s with an id", st.name, i, g, st.want[i])
 					}
+					ids[g.EventID] = g.ID
 				}
 			}
 			var stored []store.InboxEvent
@@ -64,6 +66,9 @@ func TestInsertInbox(t *testing.T) {
 				t.Fatalf("stored %d events, want 3", len(stored))
 			}
 			for _, e := range stored {
+				if ids[e.EventID] != e.ID {
+					t.Errorf("event %s stored as id %d, InsertInbox said %d", e.EventID, e.ID, ids[e.EventID])
+				}
 				want := ev(e.EventID)
 				if !e.ReceivedAt.Equal(at) || e.OccurredAt == nil || !e.OccurredAt.Equal(occurred) || e.Event != want.Event ||
 					!e.Verified || e.WebhookID != want.WebhookID || e.AppliedAt != nil || e.Attempts != 0 || e.LastError != "" {

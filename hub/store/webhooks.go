@@ -170,10 +170,17 @@ func TouchWebhookDeliveries(ctx context.Context, tx bun.IDB, connectionIDs []str
 // store's connection keeps it compiled (see the statement cache): one
 // multi-row statement with the values inlined, as Bun writes it, made
 // SQLite parse and compile every event of every group commit again.
+//
+// It is an Exec, the row's id read from the result: with RETURNING it was
+// a query, and database/sql watches a query's rows in a transaction with
+// a goroutine of its own (the transaction's context can be cancelled),
+// while SQLite keeps the returned rows aside until the statement ends.
+// BenchmarkInsertInbox, six alternated runs each: 29.2 to 31.5 µs an
+// event against 32.6 to 36.0.
 const sqliteInsertInbox = "INSERT INTO webhook_inbox (provider, connection_id, owner_kind, owner_id, event_id, webhook_id," +
 	" event_type, occurred_at, verified, event, received_at, applied_at, attempts, last_error)" +
 	" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" +
-	" ON CONFLICT (provider, connection_id, event_id) DO NOTHING RETURNING id"
+	" ON CONFLICT (provider, connection_id, event_id) DO NOTHING"
 
 func insertInboxSQLite(ctx context.Context, db bun.IDB, q SQLConn, events []InboxEvent) ([]InboxEvent, error) {
 	var inserted []InboxEvent
@@ -185,13 +192,21 @@ func insertInboxSQLite(ctx context.Context, db bun.IDB, q SQLConn, events []Inbo
 		if e.AppliedAt != nil {
 			applied = SQLiteTime(db, *e.AppliedAt)
 		}
-		var id int64
-		err := q.QueryRowContext(ctx, sqliteInsertInbox, e.Provider, e.ConnectionID, e.OwnerKind, e.OwnerID, e.EventID, e.WebhookID,
-			e.EventType, occurred, e.Verified, e.Event, SQLiteTime(db, e.ReceivedAt), applied, e.Attempts, e.LastError).Scan(&id)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			continue // already recorded
-		case err != nil:
+		res, err := q.ExecContext(ctx, sqliteInsertInbox, e.Provider, e.ConnectionID, e.OwnerKind, e.OwnerID, e.EventID, e.WebhookID,
+			e.EventType, occurred, e.Verified, e.Event, SQLiteTime(db, e.ReceivedAt), applied, e.Attempts, e.LastError)
+		if err != nil {
+			return nil, fmt.Errorf("recording webhook events: %w", err)
+		}
+		// No row changed: the conflict clause kept the one already recorded.
+		// Otherwise the connection's last inserted rowid is this row's id
+		// (INTEGER PRIMARY KEY): the store's one writer runs nothing between.
+		if n, err := res.RowsAffected(); err != nil {
+			return nil, fmt.Errorf("recording webhook events: %w", err)
+		} else if n == 0 {
+			continue
+		}
+		id, err := res.LastInsertId()
+		if err != nil {
 			return nil, fmt.Errorf("recording webhook events: %w", err)
 		}
 		inserted = append(inserted, InboxEvent{ID: id, Provider: e.Provider, ConnectionID: e.ConnectionID, EventID: e.EventID})
