@@ -198,8 +198,8 @@ func insertInboxSQLite(ctx context.Context, db bun.IDB, q SQLConn, events []Inbo
 			return nil, fmt.Errorf("recording webhook events: %w", err)
 		}
 		// No row changed: the conflict clause kept the one already recorded.
-		// Otherwise the connection's last inserted rowid is this row's id
-		// (INTEGER PRIMARY KEY): the store's one writer runs nothing between.
+		// Otherwise the last inserted rowid, which the driver reads as the
+		// statement ends, is this row's id (INTEGER PRIMARY KEY).
 		if n, err := res.RowsAffected(); err != nil {
 			return nil, fmt.Errorf("recording webhook events: %w", err)
 		} else if n == 0 {
