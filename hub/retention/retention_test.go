@@ -120,3 +120,43 @@ func TestPruneRefusesShortRetention(t *testing.T) {
 		t.Fatal("a retention shorter than PagerDuty's 48 h of retries was accepted")
 	}
 }
+
+// TestPruneKeepsIdsRising: when every row is old and applied, the newest
+// is kept, so the next webhook's id is above every id given before (on
+// SQLite a rowid table gives the largest id plus one: pruning every row
+// would hand out ids again from 1, below the apply worker's last read).
+func TestPruneKeepsIdsRising(t *testing.T) {
+	for _, driver := range storetest.Backends(t) {
+		t.Run(driver, func(t *testing.T) {
+			ctx := context.Background()
+			st := storetest.Open(t, driver)
+			record := func(id string) int64 {
+				t.Helper()
+				ins, err := store.InsertInbox(ctx, st.Bun(), []store.InboxEvent{{Provider: "pagerduty", ConnectionID: "c1", OwnerKind: "user",
+					OwnerID: "u1", EventID: id, EventType: "incident.triggered", Event: "{}", ReceivedAt: now.Add(-30 * 24 * time.Hour)}})
+				if err != nil || len(ins) != 1 {
+					t.Fatalf("recording %s: %v %v", id, ins, err)
+				}
+				return ins[0].ID
+			}
+			var last int64
+			for i := range 4 {
+				last = record(fmt.Sprintf("old-%d", i))
+			}
+			if _, err := st.Bun().NewUpdate().Model((*store.InboxEvent)(nil)).Set("applied_at = ?", ago(30*24*time.Hour)).
+				Set("attempts = 1").Where("1 = 1").Exec(ctx); err != nil {
+				t.Fatal(err)
+			}
+			res, err := retention.Prune(ctx, st, now, retention.Options{WebhookRetention: 7 * 24 * time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.InboxEvents != 3 {
+				t.Errorf("pruned %d inbox events, want 3 (all but the newest)", res.InboxEvents)
+			}
+			if next := record("new"); next <= last {
+				t.Errorf("the next webhook's id is %d, not above %d, the largest given before", next, last)
+			}
+		})
+	}
+}

@@ -53,3 +53,9 @@ var SetsStatementCache = setsStatementCache
 
 // CheckpointDB is the connection checkpoints run on (SQLite only).
 func (s *Store) CheckpointDB() *sql.DB { return s.checkpointDB }
+
+// UndoInboxWithoutAutoincrement runs the Down of the SQLite migration that
+// took AUTOINCREMENT off webhook_inbox.id.
+func (s *Store) UndoInboxWithoutAutoincrement(ctx context.Context) error {
+	return sqliteInboxWithoutAutoincrement.Down(ctx, migrate.NewMigrator(s.db, migrate.NewMigrations()), nil)
+}

@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
-	"fmt"
 
 	"github.com/uptrace/bun/migrate"
 )
@@ -30,10 +28,10 @@ var sqliteParentWithoutForeignKey = migrate.Migration{
 	Name:    "20261202100000",
 	Comment: "incidents_parent_without_foreign_key",
 	Up: func(ctx context.Context, m *migrate.Migrator, _ *migrate.Migration) error {
-		return editIncidentsSchema(ctx, m, parentWithForeignKey, parentWithoutForeignKey)
+		return editTableSchema(ctx, m, "incidents", parentWithForeignKey, parentWithoutForeignKey, nil)
 	},
 	Down: func(ctx context.Context, m *migrate.Migrator, _ *migrate.Migration) error {
-		return editIncidentsSchema(ctx, m, parentWithoutForeignKey, parentWithForeignKey)
+		return editTableSchema(ctx, m, "incidents", parentWithoutForeignKey, parentWithForeignKey, nil)
 	},
 }
 
@@ -42,49 +40,3 @@ const (
 	parentWithForeignKey    = "parent_incident_id     TEXT REFERENCES incidents (id) ON DELETE SET NULL,"
 	parentWithoutForeignKey = "parent_incident_id     TEXT,"
 )
-
-// editIncidentsSchema replaces from with to in the incidents table's stored
-// definition. It fails, changing nothing, unless from is there once.
-func editIncidentsSchema(ctx context.Context, m *migrate.Migrator, from, to string) error {
-	// writable_schema is a setting of one connection.
-	conn, err := m.DB().Conn(ctx)
-	if err != nil {
-		return fmt.Errorf("editing the incidents table: %w", err)
-	}
-	defer conn.Close()
-	tx, err := conn.Conn.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("editing the incidents table: %w", err)
-	}
-	defer tx.Rollback() //nolint:errcheck // after Commit, a no-op
-	if err := editSchema(ctx, tx, from, to); err != nil {
-		return fmt.Errorf("editing the incidents table: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("editing the incidents table: %w", err)
-	}
-	return nil
-}
-
-func editSchema(ctx context.Context, tx *sql.Tx, from, to string) error {
-	var version int64
-	if err := tx.QueryRowContext(ctx, "PRAGMA schema_version").Scan(&version); err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, "PRAGMA writable_schema = ON"); err != nil {
-		return err
-	}
-	res, err := tx.ExecContext(ctx, "UPDATE sqlite_schema SET sql = replace(sql, ?, ?)"+
-		" WHERE type = 'table' AND name = 'incidents' AND length(sql) - length(replace(sql, ?, '')) = length(?)", from, to, from, from)
-	if err != nil {
-		return err
-	}
-	if n, err := res.RowsAffected(); err != nil || n != 1 {
-		return fmt.Errorf("its definition does not have %q once (%d rows, %v)", from, n, err)
-	}
-	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA schema_version = %d", version+1)); err != nil {
-		return err
-	}
-	_, err = tx.ExecContext(ctx, "PRAGMA writable_schema = OFF")
-	return err
-}

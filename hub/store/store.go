@@ -298,7 +298,7 @@ func (s *Store) migrations() (fs.FS, error) {
 // version order with its SQL files.
 func (s *Store) goMigrations() []migrate.Migration {
 	if s.Driver == "sqlite" {
-		return []migrate.Migration{sqliteParentWithoutForeignKey}
+		return []migrate.Migration{sqliteParentWithoutForeignKey, sqliteInboxWithoutAutoincrement}
 	}
 	return nil
 }
