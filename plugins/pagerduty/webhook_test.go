@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -129,6 +130,9 @@ func TestWebhookLegacyAndMalformedBodies(t *testing.T) {
 		{name: "no resource_type", body: `{"event":{"id":"x","event_type":"incident.triggered"}}`, signed: true, code: sdk.CodeInvalid, msg: "Missing event.resource_type"},
 		{name: "neither", body: `{"event":{"id":"x"}}`, signed: true, code: sdk.CodeInvalid, msg: "Missing event.event_type and event.resource_type"},
 		{name: "blank event_type", body: `{"event":{"event_type":"  ","resource_type":"incident"}}`, signed: true, code: sdk.CodeInvalid, msg: "Missing event.event_type"},
+		{name: "event in another case is no event", body: `{"Event":{"event_type":"pagey.ping","resource_type":"pagey"}}`, signed: true, code: sdk.CodeInvalid, msg: "Missing event"},
+		{name: "messages null and no event", body: `{"messages":null}`, signed: true, code: sdk.CodeInvalid, msg: msgNotV3},
+		{name: "invalid JSON after the event", body: `{"event":{"event_type":"pagey.ping","resource_type":"pagey"},"x":tru}`, signed: true, code: sdk.CodeInvalid, msg: msgInvalidJSON},
 		{name: "messages and event is V3", body: `{"messages":[],"event":{"event_type":"pagey.ping","resource_type":"pagey"}}`, signed: true},
 	}
 	for _, tc := range tests {
@@ -334,6 +338,67 @@ func TestWebhookParseOddTypes(t *testing.T) {
 		if in == nil || in.Number != 7 || in.Priority != "P2" || in.ResolveReason != "merged" {
 			t.Errorf("incident = %+v", in)
 		}
+	}
+}
+
+// TestWebhookParseReferences: the references of an incident (priority,
+// service, escalation policy, teams, assignees, agent) are decoded in the
+// body's one pass; each takes any JSON value, and the last of repeated
+// names wins.
+func TestWebhookParseReferences(t *testing.T) {
+	tests := []struct {
+		value    string // priority, service, escalation_policy and agent; teams [value]; assignees [value, value]
+		priority string
+		ref      *sdk.Reference
+	}{
+		{value: `{"id":"PX","type":"service_reference","summary":"s","html_url":"https://h"}`, priority: "s",
+			ref: &sdk.Reference{ID: "PX", Type: "service_reference", Summary: "s", HTMLURL: "https://h"}},
+		{value: `{"name":"n"}`, priority: "n", ref: &sdk.Reference{Summary: "n"}},
+		{value: `{"id":"PX","summary":"s","name":"n","Summary":"last"}`, priority: "last", ref: &sdk.Reference{ID: "PX", Summary: "last"}},
+		{value: `{"id":7}`, ref: &sdk.Reference{ID: "7"}},
+		{value: `{"type":"only"}`},
+		{value: `{}`},
+		{value: `null`},
+		{value: `"P1"`, priority: "P1"},
+		{value: `"caf\u00e9"`, priority: "café"},
+		{value: `7`, priority: "7"},
+		{value: `true`, priority: "true"},
+		{value: `[{"id":"PX"}]`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.value, func(t *testing.T) {
+			body := `{"event":{"event_type":"incident.triggered","resource_type":"incident","agent":` + tc.value +
+				`,"data":{"id":"P1","type":"incident","priority":` + tc.value + `,"service":` + tc.value +
+				`,"escalation_policy":` + tc.value + `,"teams":[` + tc.value + `],"assignees":[` + tc.value + `,` + tc.value + `]}}}`
+			ev := handleSigned(t, body, nil).Events[0]
+			in := ev.Incident
+			if in == nil {
+				t.Fatal("no incident")
+			}
+			if in.Priority != tc.priority {
+				t.Errorf("priority = %q, want %q", in.Priority, tc.priority)
+			}
+			var refs, teams, assignees []sdk.Reference
+			if tc.ref != nil {
+				refs = []sdk.Reference{*tc.ref}
+				teams, assignees = refs, []sdk.Reference{*tc.ref, *tc.ref}
+			}
+			for name, got := range map[string]*sdk.Reference{"agent": ev.Agent, "service": in.Service, "escalation policy": in.EscalationPolicy} {
+				if !reflect.DeepEqual(got, tc.ref) {
+					t.Errorf("%s = %+v, want %+v", name, got, tc.ref)
+				}
+			}
+			if !reflect.DeepEqual(in.Teams, teams) || !reflect.DeepEqual(in.Assignees, assignees) {
+				t.Errorf("teams = %+v, assignees = %+v, want %+v", in.Teams, in.Assignees, refs)
+			}
+		})
+	}
+
+	// A repeated event: the last one is the delivery's.
+	ev := handleSigned(t, `{"event":{"event_type":"incident.triggered","resource_type":"incident","data":{"id":"P1","type":"incident"}},`+
+		`"event":{"event_type":"incident.acknowledged","resource_type":"incident","data":{"id":"P2","type":"incident"}}}`, nil).Events[0]
+	if ev.Type != "incident.acknowledged" || ev.Incident == nil || ev.Incident.ExternalID != "P2" {
+		t.Errorf("repeated event: %+v %+v", ev, ev.Incident)
 	}
 }
 
