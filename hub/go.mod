@@ -20,6 +20,7 @@ require (
 )
 
 require (
+	github.com/go-json-experiment/json v1.27.2
 	github.com/jackc/pgxlisten v0.0.0-20250802141604-12b92425684c
 	golang.org/x/time v0.16.0
 )

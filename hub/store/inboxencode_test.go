@@ -166,8 +166,13 @@ func FuzzInboxRecordEncoding(f *testing.F) {
 	})
 }
 
+// pagerDutyData is the data of an incident.triggered as hubbench sends it
+// (PagerDuty's V3 shape, 631 bytes).
+const pagerDutyData = `{"id":"PBENCH0001","type":"incident","self":"https://api.pagerduty.com/incidents/PBENCH0001","html_url":"https://acme.pagerduty.com/incidents/PBENCH0001","number":1,"status":"triggered","incident_key":"","created_at":"2026-12-03T23:18:20Z","title":"Bench incident PBENCH0001","service":{"id":"PSVC001","type":"service_reference","summary":"payments-api"},"assignees":[],"escalation_policy":null,"teams":[],"priority":{"id":"PPRIO01","type":"priority_reference","summary":"P1"},"urgency":"high","conference_bridge":null,"resolve_reason":null,"incident_type":{"name":"incident_default"}}`
+
 func BenchmarkInboxEncode(b *testing.B) {
 	r := filled("checkout latency")
+	r.Data = json.RawMessage(pagerDutyData)
 	b.Run("encoder", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
