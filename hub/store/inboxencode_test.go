@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	jsonv1 "github.com/go-json-experiment/json/v1"
 )
 
 // encodeRecord is what EncodeInboxEvent does after filling its record.
@@ -186,6 +188,45 @@ func BenchmarkInboxEncode(b *testing.B) {
 		for b.Loop() {
 			if _, err := json.Marshal(&r); err != nil {
 				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// FuzzInboxDecodersAgree is the premise of decoding stored records with
+// jsonv1 (JSON v2's decoder behind encoding/json's API): for any input,
+// both decoders accept or refuse it and decode the same record, in the
+// record's form and in the legacy one.
+//
+//	go test -run '^$' -fuzz FuzzInboxDecodersAgree -fuzztime 60s ./store
+func FuzzInboxDecodersAgree(f *testing.F) {
+	for _, r := range []InboxRecord{filled("checkout latency"), filled(tricky), {}, {Version: InboxVersion, ID: "e", Incident: &InboxIncident{ExternalID: "Q"}}} {
+		s, err := encodeRecord(&r)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add([]byte(s))
+	}
+	for _, s := range []string{
+		`{"ID":"e","OccurredAt":"2026-11-30T09:15:00Z","Incident":{"CustomFields":[{"id":"F","value":"bnVsbA=="}]},"Data":null}`,
+		`{"v":1,"V":2,"id":"a","ID":"b","occurred_at":"not a time"}`, `{"v":"1"}`, `{"v":1.5}`, `{"v":1,"incident":{"number":1e3}}`,
+		`{"v":1,"incident":{"custom_fields":[{"value":"not base64!"}]}}`, `{"v":1,"data":{"a":1},"data":[1]}`,
+		`{"v":1,"id":"\ud800\u00e9\xff"}`, `{"v":1} x`, `[]`, `null`, ``,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		for _, target := range []func() any{
+			func() any { return new(InboxRecord) },
+			func() any { return new(legacyEvent) },
+		} {
+			std, v2 := target(), target()
+			errStd, errV2 := json.Unmarshal(in, std), jsonv1.Unmarshal(in, v2)
+			if (errStd == nil) != (errV2 == nil) {
+				t.Fatalf("%T of %q: encoding/json error %v, jsonv1 error %v", std, in, errStd, errV2)
+			}
+			if errStd == nil && !reflect.DeepEqual(std, v2) {
+				t.Fatalf("%T of %q: encoding/json decoded %+v, jsonv1 %+v", std, in, std, v2)
 			}
 		}
 	})
