@@ -3,8 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-
-	"github.com/uptrace/bun/migrate"
 )
 
 // sqliteInboxWithoutAutoincrement is the SQLite migration that takes
@@ -23,18 +21,11 @@ import (
 // row with the largest id were deleted, and nothing deletes it (retention
 // keeps the newest row, PruneAppliedInbox). A rowid table is stored the
 // same way with and without the keyword, so only the definition changes.
-var sqliteInboxWithoutAutoincrement = migrate.Migration{
-	Name:    "20261203100000",
-	Comment: "webhook_inbox_without_autoincrement",
-	Up: func(ctx context.Context, m *migrate.Migrator, _ *migrate.Migration) error {
-		return editTableSchema(ctx, m, "webhook_inbox", inboxIDAutoincrement, inboxIDRowid, forgetInboxSequence)
-	},
-	// Down puts the keyword back; SQLite starts a missing sqlite_sequence
-	// row at the largest id.
-	Down: func(ctx context.Context, m *migrate.Migrator, _ *migrate.Migration) error {
-		return editTableSchema(ctx, m, "webhook_inbox", inboxIDRowid, inboxIDAutoincrement, nil)
-	},
-}
+//
+// Its Down puts the keyword back; SQLite starts a missing sqlite_sequence
+// row at the largest id.
+var sqliteInboxWithoutAutoincrement = definitionEdit("20261203100000", "webhook_inbox_without_autoincrement",
+	"webhook_inbox", inboxIDAutoincrement, inboxIDRowid, forgetInboxSequence)
 
 // The id column as migration 20261127000002 created it, and without the
 // keyword.

@@ -1,11 +1,5 @@
 package store
 
-import (
-	"context"
-
-	"github.com/uptrace/bun/migrate"
-)
-
 // sqliteParentWithoutForeignKey is the SQLite migration that removes the
 // foreign key of incidents.parent_incident_id (incidents to incidents),
 // written in Go because it edits the stored schema.
@@ -24,16 +18,8 @@ import (
 // CREATE TABLE loses the clause, in one transaction that also increments
 // the schema version, so every connection reads the new schema. The rows
 // and indexes stay as they are, so it takes no time on a large database.
-var sqliteParentWithoutForeignKey = migrate.Migration{
-	Name:    "20261202100000",
-	Comment: "incidents_parent_without_foreign_key",
-	Up: func(ctx context.Context, m *migrate.Migrator, _ *migrate.Migration) error {
-		return editTableSchema(ctx, m, "incidents", parentWithForeignKey, parentWithoutForeignKey, nil)
-	},
-	Down: func(ctx context.Context, m *migrate.Migrator, _ *migrate.Migration) error {
-		return editTableSchema(ctx, m, "incidents", parentWithoutForeignKey, parentWithForeignKey, nil)
-	},
-}
+var sqliteParentWithoutForeignKey = definitionEdit("20261202100000", "incidents_parent_without_foreign_key",
+	"incidents", parentWithForeignKey, parentWithoutForeignKey, nil)
 
 // The column as migration 20261127000003 created it, and without its key.
 const (

@@ -8,6 +8,22 @@ import (
 	"github.com/uptrace/bun/migrate"
 )
 
+// definitionEdit is a migration that replaces before with after in table's
+// stored definition, and after with before when it is undone; up, if
+// given, runs in the same transaction as the edit (see editTableSchema).
+func definitionEdit(name, comment, table, before, after string, up func(context.Context, *sql.Tx) error) migrate.Migration {
+	return migrate.Migration{
+		Name:    name,
+		Comment: comment,
+		Up: func(ctx context.Context, m *migrate.Migrator, _ *migrate.Migration) error {
+			return editTableSchema(ctx, m, table, before, after, up)
+		},
+		Down: func(ctx context.Context, m *migrate.Migrator, _ *migrate.Migration) error {
+			return editTableSchema(ctx, m, table, after, before, nil)
+		},
+	}
+}
+
 // editTableSchema replaces from with to in table's stored definition
 // (SQLite's sqlite_schema), then runs then, if given, in the same
 // transaction. It fails, changing nothing, unless from is there once.
