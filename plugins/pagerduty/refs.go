@@ -56,11 +56,11 @@ func (r *flexRef) reference() *sdk.Reference {
 	return ref
 }
 
-// The webhook path decodes a body in one pass: the types below read their
-// value from the decoder in place (json.UnmarshalerFrom) where a
-// json.RawMessage field was copied out and decoded again. Each also has
-// UnmarshalJSON, for encoding/json, which decodes the same value (see
-// FuzzDecodersAgree).
+// The webhook path decodes a body in one pass: the reference types below
+// (and v3Body's fields) read their value from the decoder in place
+// (json.UnmarshalerFrom) where a json.RawMessage field was copied out and
+// decoded again. Each also has UnmarshalJSON, for encoding/json, which
+// decodes the same value (see FuzzDecodersAgree).
 
 // refField is a reference field: parseRef of its value.
 type refField struct{ ref *sdk.Reference }
@@ -138,37 +138,6 @@ func (p *priorityField) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 
 // UnmarshalJSON implements json.Unmarshaler.
 func (p *priorityField) UnmarshalJSON(b []byte) error { return jsonv1.Unmarshal(b, p) }
-
-// present records that a field is there, whatever its value.
-type present bool
-
-// UnmarshalJSONFrom implements json.UnmarshalerFrom.
-func (p *present) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
-	*p = true
-	return dec.SkipValue()
-}
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (p *present) UnmarshalJSON([]byte) error { *p = true; return nil }
-
-// eventField is a V3 body's event: decoded in place when it is an object;
-// otherwise only the kind of value it was is kept (for the error).
-type eventField struct {
-	kind jsontext.Kind // 0 when absent
-	ev   v3Event
-}
-
-// UnmarshalJSONFrom implements json.UnmarshalerFrom.
-func (f *eventField) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
-	f.kind, f.ev = dec.PeekKind(), v3Event{}
-	if f.kind != '{' {
-		return dec.SkipValue()
-	}
-	return json.UnmarshalDecode(dec, &f.ev)
-}
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (f *eventField) UnmarshalJSON(b []byte) error { return jsonv1.Unmarshal(b, f) }
 
 // subdomainOf returns the first label of html_url's host
 // ("https://acme.pagerduty.com/..." -> "acme").
