@@ -85,9 +85,6 @@ type Wakeups struct {
 	// behind: the apply worker's last transaction was full, so more
 	// events wait (see yieldToApply).
 	behind atomic.Bool
-	// deferring: the apply worker's last rest deferred its events (see
-	// rest and Deferring).
-	deferring atomic.Bool
 	// gate lets one apply job run at a time on SQLite (nil on PostgreSQL,
 	// where replicas' jobs lock disjoint events). Two took turns on the one
 	// writer, each taking the events the other had read ahead (readAhead);
@@ -202,19 +199,10 @@ func (w *Wakeups) chunk() int {
 // round 21).
 func (w *Wakeups) rest(took time.Duration, oldest time.Time) time.Duration {
 	if w.saturated() && time.Since(oldest) < maxDeferral {
-		w.deferring.Store(true)
 		return saturatedRest * took
 	}
-	w.deferring.Store(false)
 	return took / 2
 }
-
-// Deferring reports whether the apply worker's last rest was a deferral
-// (see rest) and the hub is still saturated: it accepts first, and until
-// the worker looks again it takes nothing from accepting. Once webhooks
-// stop or slow down, it is false at once: the worker, applying its
-// backlog, does not rest again to say so.
-func (w *Wakeups) Deferring() bool { return w.deferring.Load() && w.saturated() }
 
 const (
 	saturatedRest = 20

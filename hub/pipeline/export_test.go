@@ -49,8 +49,3 @@ const IdleCorrelateChunk = idleCorrelateChunk
 func (w *ApplyEventsWorker) ApplyEach(ctx context.Context, ids []int64) error {
 	return w.applyEach(ctx, ids, nil)
 }
-
-// Rest is how long the apply worker rests after a chunk (Wakeups.rest).
-func (w *Wakeups) Rest(took time.Duration, oldest time.Time) time.Duration {
-	return w.rest(took, oldest)
-}

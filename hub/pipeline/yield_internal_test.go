@@ -106,44 +106,6 @@ func TestApplyRest(t *testing.T) {
 			if want := time.Duration(tt.wantFactor * float64(took)); got != want {
 				t.Errorf("rest after a %v chunk = %v, want %v", took, got, want)
 			}
-			if deferring := tt.wantFactor == saturatedRest; w.Deferring() != deferring {
-				t.Errorf("Deferring() = %v after that rest, want %v", w.Deferring(), deferring)
-			}
-		})
-	}
-}
-
-// TestDeferringEndsWithTheLoad: the apply worker's last rest deferred its
-// events, and then webhooks stopped, or came one at a time: the hub no
-// longer defers, though the worker, applying its backlog, has not rested
-// again.
-func TestDeferringEndsWithTheLoad(t *testing.T) {
-	for _, tt := range []struct {
-		name  string
-		after func(w *Wakeups)
-		want  bool
-	}{
-		{"still saturated", func(w *Wakeups) { w.Committed(7) }, true},
-		{"webhooks stopped", func(w *Wakeups) { w.lastCommit.Store(time.Now().Add(-time.Minute).UnixNano()) }, false},
-		{"webhooks one at a time", func(w *Wakeups) {
-			for range 60 {
-				w.Committed(1)
-			}
-		}, false},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			w := NewWakeups("sqlite")
-			for range 40 {
-				w.Committed(7)
-			}
-			w.rest(time.Millisecond, time.Now())
-			if !w.Deferring() {
-				t.Fatal("a saturated hub's apply worker does not defer")
-			}
-			tt.after(w)
-			if got := w.Deferring(); got != tt.want {
-				t.Errorf("Deferring() = %v, want %v", got, tt.want)
-			}
 		})
 	}
 }

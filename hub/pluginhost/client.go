@@ -110,16 +110,36 @@ func (g *guard) enter() (*instance, error) {
 const MsgUnavailable = "Provider plugin unavailable, retry later"
 
 func (g *guard) call(ctx context.Context, timeout time.Duration, capability string, fn func(context.Context, host.Capabilities) error) error {
-	inst, err := g.enter()
+	inst, cctx, end, err := g.begin(ctx, timeout, capability)
 	if err != nil {
 		return err
 	}
-	defer inst.release()
+	return end(fn(cctx, inst.proc.Client()))
+}
+
+// begin starts a call: the instance it runs on, its context (bounded by
+// timeout), and end, which the call's error must go through once, when it
+// is over: end counts the call out, records it, and returns the error the
+// caller sees.
+func (g *guard) begin(ctx context.Context, timeout time.Duration, capability string) (*instance, context.Context, func(error) error, error) {
+	inst, err := g.enter()
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	cctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	began := time.Now()
-	err = fn(cctx, inst.proc.Client())
-	g.h.opts.Metrics.PluginCall(g.name, capability, callResult(ctx, cctx, err), time.Since(began))
+	end := func(err error) error {
+		defer inst.release()
+		defer cancel()
+		g.h.opts.Metrics.PluginCall(g.name, capability, callResult(ctx, cctx, err), time.Since(began))
+		return g.outcome(ctx, cctx, inst, capability, timeout, err)
+	}
+	return inst, cctx, end, nil
+}
+
+// outcome is the error a call's caller sees: the plugin's own, or
+// unavailable (with the supervisor told) when the plugin did not answer.
+func (g *guard) outcome(ctx, cctx context.Context, inst *instance, capability string, timeout time.Duration, err error) error {
 	switch {
 	case err == nil:
 		inst.timeouts.Store(0)
@@ -188,6 +208,35 @@ func (g *guard) HandleWebhook(ctx context.Context, req *sdk.WebhookRequest) (r *
 		return err
 	})
 	return r, err
+}
+
+// SendWebhook implements host.WebhookSender, with the webhook deadline: the
+// answer goes to sink as HandleWebhook's would be returned.
+func (g *guard) SendWebhook(ctx context.Context, req *sdk.WebhookRequest, sink host.WebhookSink, tag any) {
+	inst, cctx, end, err := g.begin(ctx, g.h.opts.WebhookTimeout, sdk.CapabilityWebhooks)
+	if err != nil {
+		sink.WebhookAnswer(tag, nil, err)
+		sink.WebhookBatchEnd()
+		return
+	}
+	inst.proc.Client().SendWebhook(cctx, req, guardedSink{sink}, &guardedCall{tag: tag, end: end})
+}
+
+// guardedSink ends each call (see guard.begin) before its answer goes on.
+type guardedSink struct{ host.WebhookSink }
+
+// guardedCall is a call's tag while the plugin has it.
+type guardedCall struct {
+	tag any
+	end func(error) error
+}
+
+func (s guardedSink) WebhookAnswer(tag any, res *sdk.WebhookResult, err error) {
+	c := tag.(*guardedCall)
+	if err = c.end(err); err != nil {
+		res = nil
+	}
+	s.WebhookSink.WebhookAnswer(c.tag, res, err)
 }
 
 // ValidateWebhookSecret implements sdk.WebhookSecretValidator.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"sync"
 	"time"
 
@@ -19,7 +18,9 @@ import (
 // gathered into one transaction (inbox rows, on SQLite an apply job when
 // none waits, delivery times), so each delivery still gets its answer only
 // after its rows are committed, while the database sees one commit for many
-// deliveries. Each commit wakes the appliers (pipeline.Wakeups).
+// deliveries. Each commit wakes the appliers (pipeline.Wakeups). Rows come
+// in through Send (a plugin batch's answers, handed over together) or
+// Record (rows already made).
 type Inbox struct {
 	store   *store.Store
 	jobs    *jobs.Client
@@ -32,13 +33,28 @@ type Inbox struct {
 	touched  map[string]time.Time
 	maxBatch int
 	writers  int
-	wg       sync.WaitGroup
+	// answered are the deliveries whose plugin answers came in since the
+	// end of the last plugin batch (see Send).
+	answeredMu sync.Mutex
+	answered   []*pendingWrite
+	wg         sync.WaitGroup
 }
 
 type pendingWrite struct {
 	connID string
 	rows   []store.InboxEvent
 	done   chan writeResult
+	// batch, when set, are the writes this one stands for: a plugin
+	// batch's deliveries, handed over together (see WebhookBatchEnd).
+	batch []*pendingWrite
+}
+
+// appendTo appends the writes p stands for to b.
+func (p *pendingWrite) appendTo(b []*pendingWrite) []*pendingWrite {
+	if p.batch != nil {
+		return append(b, p.batch...)
+	}
+	return append(b, p)
 }
 
 type writeResult struct {
@@ -80,31 +96,18 @@ func (i *Inbox) loop(ctx context.Context) {
 			for {
 				select {
 				case p := <-i.reqs:
-					i.commit(context.WithoutCancel(ctx), []*pendingWrite{p})
+					i.commit(context.WithoutCancel(ctx), p.appendTo(nil))
 				default:
 					return
 				}
 			}
 		case p := <-i.reqs:
-			batch = append(batch[:0], p)
-			if i.wakeups.Deferring() {
-				// The plugin answers a batch of deliveries at once, and their
-				// handlers hand their rows over one at a time: this writer,
-				// woken by the first, ran before the others and committed
-				// about 5 deliveries at a time out of the plugin's 18. While
-				// the hub accepts first (the apply worker defers), let the
-				// handlers that can run now hand theirs over first: commits
-				// of about 14, and the writer's CPU a delivery from 48 to 35
-				// µs (round 23). Otherwise it commits at once: at 1,000/s,
-				// yielding after the few crowded commits that follow a stall
-				// let other work (applying) run first, and lengthened the p99.
-				runtime.Gosched()
-			}
+			batch = p.appendTo(batch[:0])
 		gather:
 			for len(batch) < i.maxBatch {
 				select {
 				case q := <-i.reqs:
-					batch = append(batch, q)
+					batch = q.appendTo(batch)
 				default:
 					break gather
 				}

@@ -22,6 +22,7 @@ import (
 	"github.com/aurora-hub/aurora-hub/hub/secrets"
 	"github.com/aurora-hub/aurora-hub/hub/store"
 	"github.com/aurora-hub/aurora-hub/sdk"
+	"github.com/aurora-hub/aurora-hub/sdk/host"
 	"github.com/google/uuid"
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sync/singleflight"
@@ -366,28 +367,36 @@ func (s *Service) receive(ctx context.Context, h Handler, provider, displayName,
 	default:
 		tried = signed
 	}
-	allowUnsigned := len(tried) == 1 && len(tried[0].secrets) == 0 && s.AllowsUnsigned(provider)
-	cand, res, herr := s.verify(ctx, h, tried, body, header, allowUnsigned)
-	if herr != nil {
-		s.rejected(ctx, tried, rejection{provider: provider, reason: string(herr.Code), userID: userID, header: header, err: herr})
-		return nil, herr
-	}
-	now := time.Now().UTC()
-	rows := make([]store.InboxEvent, 0, len(res.Events))
-	for i := range res.Events {
-		row, err := inboxRow(cand.conn, res, &res.Events[i], now)
-		if err != nil {
-			return nil, err
+	req := &sdk.WebhookRequest{Body: body, Header: header, AllowUnsigned: len(tried) == 1 && len(tried[0].secrets) == 0 && s.AllowsUnsigned(provider)}
+	var res *sdk.WebhookResult
+	var inserted int
+	if plugin, ok := h.(host.WebhookSender); ok && len(tried) == 1 {
+		// One connection, the common case: the inbox takes the plugin's answer.
+		req.Secrets = tried[0].secrets
+		res, inserted, err = s.inbox.Send(ctx, plugin, tried[0].conn, req)
+		if res == nil && err != nil {
+			herr := hub.AsError(err)
+			s.rejected(ctx, tried, rejection{provider: provider, reason: string(herr.Code), userID: userID, header: header, err: herr})
+			return nil, herr
 		}
-		rows = append(rows, row)
+	} else {
+		var cand candidate
+		var herr *hub.Error
+		if cand, res, herr = s.verify(ctx, h, tried, req); herr != nil {
+			s.rejected(ctx, tried, rejection{provider: provider, reason: string(herr.Code), userID: userID, header: header, err: herr})
+			return nil, herr
+		}
+		var rows []store.InboxEvent
+		if rows, err = inboxRows(cand.conn, res, time.Now().UTC()); err == nil {
+			inserted, err = s.inbox.Record(ctx, cand.conn.ID, rows)
+		}
 	}
-	inserted, err := s.inbox.Record(ctx, cand.conn.ID, rows)
 	if err != nil {
 		return nil, err
 	}
-	r := &Receipt{Recorded: inserted, Duplicates: len(rows) - inserted, Verified: res.Verified}
+	r := &Receipt{Recorded: inserted, Duplicates: len(res.Events) - inserted, Verified: res.Verified}
 	switch {
-	case len(rows) > 0 && inserted == 0:
+	case len(res.Events) > 0 && inserted == 0:
 		r.Reason = "duplicate delivery: already recorded"
 	case len(res.Events) == 1 && res.Events[0].Incident == nil:
 		r.Reason = "recorded: " + res.Events[0].Type + " does not change incidents"
@@ -417,16 +426,16 @@ func signedCandidates(cands []candidate) []candidate {
 // any other failure is returned as is, since without that candidate's
 // answer the delivery cannot be attributed. Several candidates accepting
 // is a conflict, refused.
-func (s *Service) verify(ctx context.Context, h Handler, cands []candidate, body []byte, header map[string][]string, allowUnsigned bool) (candidate, *sdk.WebhookResult, *hub.Error) {
+func (s *Service) verify(ctx context.Context, h Handler, cands []candidate, req *sdk.WebhookRequest) (candidate, *sdk.WebhookResult, *hub.Error) {
 	type outcome struct {
 		res *sdk.WebhookResult
 		err error
 	}
 	outs := make([]outcome, len(cands))
 	call := func(i int) {
-		res, err := h.HandleWebhook(ctx, &sdk.WebhookRequest{
-			Body: body, Header: header, Secrets: cands[i].secrets, AllowUnsigned: allowUnsigned,
-		})
+		r := *req
+		r.Secrets = cands[i].secrets
+		res, err := h.HandleWebhook(ctx, &r)
 		outs[i] = outcome{res, err}
 	}
 	if len(cands) == 1 {
@@ -495,6 +504,19 @@ func (s *Service) rejected(ctx context.Context, cands []candidate, r rejection) 
 			s.log.Error("recording webhook error", "connection", id, "error", werr)
 		}
 	}
+}
+
+// inboxRows are the inbox rows of a delivery's events, received at now.
+func inboxRows(conn *hub.Connection, res *sdk.WebhookResult, now time.Time) ([]store.InboxEvent, error) {
+	rows := make([]store.InboxEvent, 0, len(res.Events))
+	for i := range res.Events {
+		row, err := inboxRow(conn, res, &res.Events[i], now)
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, row)
+	}
+	return rows, nil
 }
 
 func inboxRow(conn *hub.Connection, res *sdk.WebhookResult, ev *sdk.Event, now time.Time) (store.InboxEvent, error) {

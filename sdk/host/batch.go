@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -38,20 +39,73 @@ type webhookBatcher struct {
 type pendingWebhook struct {
 	ctx  context.Context
 	req  *pb.HandleWebhookRequest
-	done chan webhookOutcome
+	sink WebhookSink
+	tag  any
 }
+
+// answer hands p's outcome to its sink.
+func (p *pendingWebhook) answer(res *sdk.WebhookResult, err error) {
+	p.sink.WebhookAnswer(p.tag, res, err)
+}
+
+// A WebhookSink takes the plugin's answers to deliveries sent with
+// SendWebhook, on the goroutine that received them: WebhookAnswer once for
+// each delivery (with its tag), then WebhookBatchEnd once for each sink
+// that had a delivery in the batch, after that batch's answers. A busy hub
+// so hands a batch's answers on together (to its inbox's group commit),
+// where a goroutine woken for each answer would hand them on one at a
+// time. Neither method may block for long: the next batch waits. A sink
+// must be comparable (a pointer, typically): answers are grouped by it.
+type WebhookSink interface {
+	WebhookAnswer(tag any, res *sdk.WebhookResult, err error)
+	WebhookBatchEnd()
+}
+
+// WebhookSender sends a delivery to the plugin without waiting for the
+// answer: it goes to sink, with tag, possibly before SendWebhook returns.
+// Every delivery gets exactly one answer.
+type WebhookSender interface {
+	SendWebhook(ctx context.Context, req *sdk.WebhookRequest, sink WebhookSink, tag any)
+}
+
+// waiting is the sink of HandleWebhook's callers: each answer goes to the
+// channel its tag is.
+type waiting struct{}
+
+var waitingSink WebhookSink = waiting{}
+
+func (waiting) WebhookAnswer(tag any, res *sdk.WebhookResult, err error) {
+	tag.(chan webhookOutcome) <- webhookOutcome{res, err}
+}
+
+func (waiting) WebhookBatchEnd() {}
 
 type webhookOutcome struct {
 	res *sdk.WebhookResult
 	err error
 }
 
+// handle sends req and waits for the plugin's answer.
 func (b *webhookBatcher) handle(ctx context.Context, req *sdk.WebhookRequest) (*sdk.WebhookResult, error) {
-	p := &pendingWebhook{ctx: ctx, req: webhookRequestToProto(req), done: make(chan webhookOutcome, 1)}
+	done := make(chan webhookOutcome, 1)
+	b.send(ctx, req, waitingSink, done)
+	select {
+	case o := <-done:
+		return o.res, o.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// send queues req for the next batch; its answer goes to sink.
+func (b *webhookBatcher) send(ctx context.Context, req *sdk.WebhookRequest, sink WebhookSink, tag any) {
+	p := &pendingWebhook{ctx: ctx, req: webhookRequestToProto(req), sink: sink, tag: tag}
 	b.mu.Lock()
 	if b.unsupported {
 		b.mu.Unlock()
-		return b.c.handleOne(ctx, p.req)
+		p.answer(b.c.handleOne(ctx, p.req))
+		sink.WebhookBatchEnd()
+		return
 	}
 	b.queue = append(b.queue, p)
 	start := !b.sending
@@ -59,12 +113,6 @@ func (b *webhookBatcher) handle(ctx context.Context, req *sdk.WebhookRequest) (*
 	b.mu.Unlock()
 	if start {
 		go b.sendAll()
-	}
-	select {
-	case o := <-p.done:
-		return o.res, o.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
 	}
 }
 
@@ -81,15 +129,28 @@ func (b *webhookBatcher) sendAll() {
 		batch := b.queue[:n:n]
 		b.queue = append([]*pendingWebhook(nil), b.queue[n:]...)
 		b.mu.Unlock()
-		b.send(batch)
+		b.call(batch)
+		endBatch(batch)
 	}
 }
 
-func (b *webhookBatcher) send(batch []*pendingWebhook) {
+// endBatch tells each sink with a delivery in batch that its answers are in.
+func endBatch(batch []*pendingWebhook) {
+	var ended [4]WebhookSink
+	seen := ended[:0]
+	for _, p := range batch {
+		if !slices.Contains(seen, p.sink) {
+			seen = append(seen, p.sink)
+			p.sink.WebhookBatchEnd()
+		}
+	}
+}
+
+// call sends batch to the plugin and answers each of its deliveries.
+func (b *webhookBatcher) call(batch []*pendingWebhook) {
 	if len(batch) == 1 {
 		p := batch[0]
-		res, err := b.c.handleOne(p.ctx, p.req)
-		p.done <- webhookOutcome{res, err}
+		p.answer(b.c.handleOne(p.ctx, p.req))
 		return
 	}
 	// The batch lives as long as its most patient caller.
@@ -109,25 +170,28 @@ func (b *webhookBatcher) send(batch []*pendingWebhook) {
 			b.mu.Lock()
 			b.unsupported = true
 			b.mu.Unlock()
+			var wg sync.WaitGroup
 			for _, p := range batch {
-				go func(p *pendingWebhook) {
-					res, err := b.c.handleOne(p.ctx, p.req)
-					p.done <- webhookOutcome{res, err}
-				}(p)
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					p.answer(b.c.handleOne(p.ctx, p.req))
+				}()
 			}
+			wg.Wait() // the batch ends when every delivery is answered
 			return
 		}
 		for _, p := range batch {
-			p.done <- webhookOutcome{err: ferr}
+			p.answer(nil, ferr)
 		}
 		return
 	}
 	for i, r := range res.GetResults() {
 		if pe := r.GetError(); pe != nil {
-			batch[i].done <- webhookOutcome{err: pluginErrorFromProto(pe)}
+			batch[i].answer(nil, pluginErrorFromProto(pe))
 			continue
 		}
-		batch[i].done <- webhookOutcome{res: webhookResultFromProto(r.GetResponse())}
+		batch[i].answer(webhookResultFromProto(r.GetResponse()), nil)
 	}
 }
 

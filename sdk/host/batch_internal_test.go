@@ -197,3 +197,94 @@ func TestWebhookCallsRunOffTheCallersGoroutine(t *testing.T) {
 		mu.Unlock()
 	}
 }
+
+// recordingSink notes what it is told, in order: each answer's tag and
+// outcome, and "end" for each batch end.
+type recordingSink struct {
+	mu     sync.Mutex
+	events []string
+	all    chan struct{} // closed once want answers and a batch end after them came in
+	want   int
+	got    int
+}
+
+func (s *recordingSink) WebhookAnswer(tag any, res *sdk.WebhookResult, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.got++
+	if err != nil {
+		s.events = append(s.events, fmt.Sprintf("%v:%s", tag, sdk.ErrorCode(err)))
+		return
+	}
+	s.events = append(s.events, fmt.Sprintf("%v:%s", tag, res.Events[0].ID))
+}
+
+func (s *recordingSink) WebhookBatchEnd() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.events = append(s.events, "end")
+	if s.got == s.want {
+		close(s.all)
+	}
+}
+
+// TestWebhookSinksHearEachBatchEnd: deliveries sent with SendWebhook get
+// one answer each, with their tag, and each sink with deliveries in a batch
+// hears the batch's end once, after their answers: the hub's inbox commits
+// what came in by then.
+func TestWebhookSinksHearEachBatchEnd(t *testing.T) {
+	for _, legacy := range []bool{false, true} {
+		t.Run(fmt.Sprintf("legacy=%v", legacy), func(t *testing.T) {
+			c, srv, h := startWebhooks(t, legacy)
+			const n = 20
+			sinks := []*recordingSink{{all: make(chan struct{}), want: n / 2}, {all: make(chan struct{}), want: n / 2}}
+			go c.SendWebhook(context.Background(), &sdk.WebhookRequest{Body: []byte("ok-0")}, sinks[0], 0)
+			time.Sleep(50 * time.Millisecond) // the first call is in flight and held
+			for i := 1; i < n; i++ {
+				body := fmt.Sprintf("ok-%d", i)
+				if i%5 == 4 {
+					body = fmt.Sprintf("bad-%d", i)
+				}
+				go c.SendWebhook(context.Background(), &sdk.WebhookRequest{Body: []byte(body)}, sinks[i%2], i)
+			}
+			time.Sleep(100 * time.Millisecond) // the rest queue behind it
+			close(h.release)
+			for _, s := range sinks {
+				select {
+				case <-s.all:
+				case <-time.After(10 * time.Second):
+					t.Fatalf("a sink heard %v", s.events)
+				}
+			}
+			for k, s := range sinks {
+				s.mu.Lock()
+				answered := map[string]bool{}
+				ends, since := 0, 0
+				for _, e := range s.events {
+					if e == "end" {
+						if since == 0 {
+							t.Errorf("sink %d: a batch end with no answer before it: %v", k, s.events)
+						}
+						ends, since = ends+1, 0
+						continue
+					}
+					answered[e] = true
+					since++
+				}
+				for i := k; i < n; i += 2 {
+					want := fmt.Sprintf("%d:ok-%d", i, i)
+					if i%5 == 4 {
+						want = fmt.Sprintf("%d:%s", i, sdk.CodeUnauthenticated)
+					}
+					if !answered[want] {
+						t.Errorf("sink %d: no answer %q in %v", k, want, s.events)
+					}
+				}
+				if calls := int(srv.single.Load() + srv.batch.Load()); ends > calls {
+					t.Errorf("sink %d heard %d batch ends for %d calls", k, ends, calls)
+				}
+				s.mu.Unlock()
+			}
+		})
+	}
+}

@@ -52,6 +52,7 @@ type Capabilities interface {
 	Describe(ctx context.Context) (sdk.Manifest, error)
 	sdk.CredentialValidator
 	sdk.WebhookHandler
+	WebhookSender
 	sdk.WebhookSecretValidator
 	sdk.OAuthProvider
 	sdk.Provisioner
@@ -113,6 +114,12 @@ func (c *Client) ValidateCredentials(ctx context.Context, creds sdk.Credentials)
 // batched into HandleWebhooks calls while one is in flight.
 func (c *Client) HandleWebhook(ctx context.Context, req *sdk.WebhookRequest) (*sdk.WebhookResult, error) {
 	return c.batcher.handle(ctx, req)
+}
+
+// SendWebhook implements WebhookSender: the delivery goes in the next
+// batch, and its answer to sink from the goroutine that received the batch.
+func (c *Client) SendWebhook(ctx context.Context, req *sdk.WebhookRequest, sink WebhookSink, tag any) {
+	c.batcher.send(ctx, req, sink, tag)
 }
 
 func (c *Client) handleOne(ctx context.Context, req *pb.HandleWebhookRequest) (*sdk.WebhookResult, error) {

@@ -74,6 +74,14 @@ func (l *Local) HandleWebhook(ctx context.Context, req *sdk.WebhookRequest) (_ *
 	return res, localErr(err)
 }
 
+// SendWebhook implements WebhookSender: in process, the answer goes to
+// sink before SendWebhook returns, a batch of one.
+func (l *Local) SendWebhook(ctx context.Context, req *sdk.WebhookRequest, sink WebhookSink, tag any) {
+	res, err := l.HandleWebhook(ctx, req)
+	sink.WebhookAnswer(tag, res, err)
+	sink.WebhookBatchEnd()
+}
+
 // ValidateWebhookSecret implements WebhookSecretValidator.
 func (l *Local) ValidateWebhookSecret(ctx context.Context, secret string) (err error) {
 	defer recovered(&err)
