@@ -13,6 +13,7 @@ import (
 	"github.com/aurora-hub/aurora-hub/hub/apilimit"
 	"github.com/aurora-hub/aurora-hub/hub/config"
 	"github.com/aurora-hub/aurora-hub/hub/connections"
+	"github.com/aurora-hub/aurora-hub/hub/gcpolicy"
 	"github.com/aurora-hub/aurora-hub/hub/httpapi"
 	"github.com/aurora-hub/aurora-hub/hub/jobs"
 	"github.com/aurora-hub/aurora-hub/hub/live"
@@ -206,6 +207,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 	inboxCtx, a.stopInbox = context.WithCancel(context.Background())
 	a.inboxDone = make(chan struct{})
 	go func() { inbox.Run(inboxCtx); close(a.inboxDone) }()
+	go gcpolicy.Run(inboxCtx, wakeups.Saturated)
 
 	names := []string{}
 	for _, p := range a.Plugins.Plugins() {

@@ -124,6 +124,10 @@ func (w *Wakeups) saturated() bool {
 	return w.ingesting() && math.Float64frombits(w.perCommit.Load()) >= saturatedPerCommit
 }
 
+// Saturated reports whether webhooks arrive faster than the hub answers
+// them one at a time (see saturated).
+func (w *Wakeups) Saturated() bool { return w.saturated() }
+
 const saturatedPerCommit = 3
 
 // wake wakes one of ApplyOnCommit's appliers (PostgreSQL).
