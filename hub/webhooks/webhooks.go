@@ -368,28 +368,10 @@ func (s *Service) receive(ctx context.Context, h Handler, provider, displayName,
 		tried = signed
 	}
 	req := &sdk.WebhookRequest{Body: body, Header: header, AllowUnsigned: len(tried) == 1 && len(tried[0].secrets) == 0 && s.AllowsUnsigned(provider)}
-	var res *sdk.WebhookResult
-	var inserted int
-	if plugin, ok := h.(host.WebhookSender); ok && len(tried) == 1 {
-		// One connection, the common case: the inbox takes the plugin's answer.
-		req.Secrets = tried[0].secrets
-		res, inserted, err = s.inbox.Send(ctx, plugin, tried[0].conn, req)
-		if res == nil && err != nil {
-			herr := hub.AsError(err)
-			s.rejected(ctx, tried, rejection{provider: provider, reason: string(herr.Code), userID: userID, header: header, err: herr})
-			return nil, herr
-		}
-	} else {
-		var cand candidate
-		var herr *hub.Error
-		if cand, res, herr = s.verify(ctx, h, tried, req); herr != nil {
-			s.rejected(ctx, tried, rejection{provider: provider, reason: string(herr.Code), userID: userID, header: header, err: herr})
-			return nil, herr
-		}
-		var rows []store.InboxEvent
-		if rows, err = inboxRows(cand.conn, res, time.Now().UTC()); err == nil {
-			inserted, err = s.inbox.Record(ctx, cand.conn.ID, rows)
-		}
+	res, inserted, refused, err := s.deliver(ctx, h, tried, req)
+	if refused != nil {
+		s.rejected(ctx, tried, rejection{provider: provider, reason: string(refused.Code), userID: userID, header: header, err: refused})
+		return nil, refused
 	}
 	if err != nil {
 		return nil, err
@@ -402,6 +384,31 @@ func (s *Service) receive(ctx context.Context, h Handler, provider, displayName,
 		r.Reason = "recorded: " + res.Events[0].Type + " does not change incidents"
 	}
 	return r, nil
+}
+
+// deliver has the plugin verify and parse req for one of cands and records
+// its events: res is the plugin's answer and inserted how many events were
+// new, refused the plugin's refusal (or that no single candidate took it),
+// err a failure to record.
+func (s *Service) deliver(ctx context.Context, h Handler, cands []candidate, req *sdk.WebhookRequest) (res *sdk.WebhookResult, inserted int, refused *hub.Error, err error) {
+	if plugin, ok := h.(host.WebhookSender); ok && len(cands) == 1 {
+		// One connection, the common case: the inbox takes the plugin's answer.
+		req.Secrets = cands[0].secrets
+		res, inserted, err = s.inbox.Send(ctx, plugin, cands[0].conn, req)
+		if res == nil && err != nil {
+			return nil, 0, hub.AsError(err), nil
+		}
+		return res, inserted, nil, err
+	}
+	cand, res, refused := s.verify(ctx, h, cands, req)
+	if refused != nil {
+		return nil, 0, refused, nil
+	}
+	rows, err := inboxRows(cand.conn, res, time.Now().UTC())
+	if err == nil {
+		inserted, err = s.inbox.Record(ctx, cand.conn.ID, rows)
+	}
+	return res, inserted, nil, err
 }
 
 // signedCandidates are the candidates with at least one signing secret
