@@ -4,27 +4,18 @@ import (
 	"context"
 	"os"
 	"runtime/debug"
-	"runtime/metrics"
 	"sync/atomic"
 	"testing"
 	"time"
 )
 
-// percent is the collector's percent in force, as the runtime reports it
-// (-1: off).
-func percent() int {
-	s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
-	metrics.Read(s)
-	return int(s[0].Value.Uint64())
-}
-
 // waitPercent waits up to a second for the percent to become want.
 func waitPercent(t *testing.T, want int) {
 	t.Helper()
 	deadline := time.Now().Add(time.Second)
-	for percent() != want {
+	for Percent() != want {
 		if time.Now().After(deadline) {
-			t.Fatalf("GC percent %d, want %d", percent(), want)
+			t.Fatalf("GC percent %d, want %d", Percent(), want)
 		}
 		time.Sleep(Interval / 4)
 	}
@@ -64,7 +55,7 @@ func TestRun(t *testing.T) {
 			waitPercent(t, tt.saturated)
 			stop() // still saturated: stopping restores the percent
 			<-done
-			if got := percent(); got != tt.base {
+			if got := Percent(); got != tt.base {
 				t.Errorf("GC percent %d after Run returned, want %d", got, tt.base)
 			}
 		})

@@ -77,7 +77,7 @@ type Wakeups struct {
 	// lastCommit is when the inbox last committed (unix nanoseconds).
 	lastCommit atomic.Int64
 	// perCommit is how many deliveries the inbox's recent commits took on
-	// average (float64 bits; see saturated).
+	// average (float64 bits; see Saturated).
 	perCommit atomic.Uint64
 	// window is how long after a commit webhooks count as arriving;
 	// ingestWindow unless a test widens it.
@@ -115,18 +115,14 @@ func (w *Wakeups) Committed(deliveries int) {
 // perCommitWeight: Wakeups.perCommit averages about this many commits.
 const perCommitWeight = 16
 
-// saturated reports whether webhooks arrive as fast as the hub takes them:
+// Saturated reports whether webhooks arrive as fast as the hub takes them:
 // its inbox commits gather saturatedPerCommit or more deliveries each, on
 // average, since more arrived while it committed the last. On SQLite, in
 // hubbench's runs, about 1.2 at 1,000 webhooks a second, 5 to 6 at 5,000,
 // and 7 in the closed loop (64 connections as fast as the hub answers).
-func (w *Wakeups) saturated() bool {
+func (w *Wakeups) Saturated() bool {
 	return w.ingesting() && math.Float64frombits(w.perCommit.Load()) >= saturatedPerCommit
 }
-
-// Saturated reports whether webhooks arrive faster than the hub answers
-// them one at a time (see saturated).
-func (w *Wakeups) Saturated() bool { return w.saturated() }
 
 const saturatedPerCommit = 3
 
@@ -202,7 +198,7 @@ func (w *Wakeups) chunk() int {
 // after its last delivery, against 2.9 s (docs/performance-history.md,
 // round 21).
 func (w *Wakeups) rest(took time.Duration, oldest time.Time) time.Duration {
-	if w.saturated() && time.Since(oldest) < maxDeferral {
+	if w.Saturated() && time.Since(oldest) < maxDeferral {
 		return saturatedRest * took
 	}
 	return took / 2
