@@ -8,7 +8,9 @@ import (
 	"io"
 	"math"
 	"os"
+	"runtime"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/aurora-hub/aurora-hub/sdk/internal/protocol"
@@ -156,20 +158,55 @@ func (s *webhooksServer) HandleWebhook(ctx context.Context, req *pb.HandleWebhoo
 	return webhookResultToProto(res), nil
 }
 
+// HandleWebhooks answers a batch. Deliveries are independent (a plugin is
+// stateless), so a batch large enough to be worth it is split across the
+// process's cores: a busy hub sends its next batch only when this one is
+// answered, so a batch handled on one core leaves the others idle while
+// the hub waits.
 func (s *webhooksServer) HandleWebhooks(ctx context.Context, req *pb.HandleWebhooksRequest) (*pb.HandleWebhooksResponse, error) {
-	out := &pb.HandleWebhooksResponse{Results: make([]*pb.HandleWebhookResult, len(req.GetRequests()))}
-	for i, r := range req.GetRequests() {
-		if err := ctx.Err(); err != nil {
+	reqs := req.GetRequests()
+	out := &pb.HandleWebhooksResponse{Results: make([]*pb.HandleWebhookResult, len(reqs))}
+	parts := min(runtime.GOMAXPROCS(0), len(reqs)/minWebhooksPerCore)
+	if parts <= 1 {
+		if err := s.handleRange(ctx, reqs, out.Results); err != nil {
 			return nil, toStatus(err)
+		}
+		return out, nil
+	}
+	errs := make([]error, parts)
+	var wg sync.WaitGroup
+	for i := range parts {
+		lo, hi := i*len(reqs)/parts, (i+1)*len(reqs)/parts
+		wg.Go(func() { errs[i] = s.handleRange(ctx, reqs[lo:hi], out.Results[lo:hi]) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, toStatus(err)
+		}
+	}
+	return out, nil
+}
+
+// minWebhooksPerCore is the smallest share of a batch worth a core of its
+// own: below it, starting a goroutine and waking a thread costs about what
+// the deliveries do.
+const minWebhooksPerCore = 8
+
+// handleRange answers reqs into results; it fails only when ctx ends.
+func (s *webhooksServer) handleRange(ctx context.Context, reqs []*pb.HandleWebhookRequest, results []*pb.HandleWebhookResult) error {
+	for i, r := range reqs {
+		if err := ctx.Err(); err != nil {
+			return err
 		}
 		res, err := s.handleRecovered(ctx, r)
 		if err != nil {
-			out.Results[i] = &pb.HandleWebhookResult{Error: pluginErrorToProto(err)}
+			results[i] = &pb.HandleWebhookResult{Error: pluginErrorToProto(err)}
 			continue
 		}
-		out.Results[i] = &pb.HandleWebhookResult{Response: webhookResultToProto(res)}
+		results[i] = &pb.HandleWebhookResult{Response: webhookResultToProto(res)}
 	}
-	return out, nil
+	return nil
 }
 
 // handleRecovered is one delivery of a batch: a panic fails that delivery
