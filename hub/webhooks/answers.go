@@ -59,13 +59,21 @@ func (i *Inbox) WebhookAnswer(tag any, res *sdk.WebhookResult, err error) {
 }
 
 // WebhookBatchEnd implements host.WebhookSink: the batch's accepted
-// deliveries go to the writer as one.
+// deliveries go to the writer as one. It needs no context: the hand-over
+// waits only while the writers, which run until the inbox closes, have a
+// full channel, and once the inbox is closed its deliveries are answered
+// ErrClosed.
 func (i *Inbox) WebhookBatchEnd() {
 	i.answeredMu.Lock()
 	batch := i.answered
 	i.answered = nil
 	i.answeredMu.Unlock()
-	if len(batch) > 0 {
-		i.reqs <- &pendingWrite{batch: batch}
+	if len(batch) == 0 {
+		return
+	}
+	if err := i.hand(context.Background(), &pendingWrite{batch: batch}); err != nil {
+		for _, p := range batch {
+			p.done <- writeResult{err: err}
+		}
 	}
 }

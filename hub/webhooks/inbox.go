@@ -2,11 +2,11 @@ package webhooks
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
 
+	"github.com/aurora-hub/aurora-hub/hub"
 	"github.com/aurora-hub/aurora-hub/hub/jobs"
 	"github.com/aurora-hub/aurora-hub/hub/pipeline"
 	"github.com/aurora-hub/aurora-hub/hub/store"
@@ -37,7 +37,14 @@ type Inbox struct {
 	// end of the last plugin batch (see Send).
 	answeredMu sync.Mutex
 	answered   []*pendingWrite
-	wg         sync.WaitGroup
+	// handMu orders hand-overs (hand) against the stop: each holds it
+	// shared while it sends, and Run holds it to set closed. After that
+	// nothing more comes in, and the writers, told by shut, commit what
+	// the channel holds and return.
+	handMu sync.RWMutex
+	closed bool
+	shut   chan struct{}
+	wg     sync.WaitGroup
 }
 
 type pendingWrite struct {
@@ -62,8 +69,10 @@ type writeResult struct {
 	err      error
 }
 
-// ErrClosed is returned by Record after the inbox has stopped.
-var ErrClosed = errors.New("webhooks: inbox is shutting down")
+// ErrClosed answers a delivery handed to the inbox after it began to stop
+// (503: the sender retries, against this replica once it is back or
+// another one).
+var ErrClosed = &hub.Error{Code: hub.EUnavailable, Message: "The hub is shutting down; retry the delivery"}
 
 // NewInbox returns an inbox writing to st and enqueuing apply jobs on jc
 // as wakeups says.
@@ -72,31 +81,54 @@ func NewInbox(st *store.Store, jc *jobs.Client, wakeups *pipeline.Wakeups, log h
 	if st.Driver == "postgres" {
 		writers = 4
 	}
-	return &Inbox{store: st, jobs: jc, wakeups: wakeups, log: log, reqs: make(chan *pendingWrite, 4096), maxBatch: 256, writers: writers, touched: map[string]time.Time{}}
+	return &Inbox{store: st, jobs: jc, wakeups: wakeups, log: log, reqs: make(chan *pendingWrite, 4096), maxBatch: 256, writers: writers, touched: map[string]time.Time{}, shut: make(chan struct{})}
 }
 
-// Run commits batches until ctx ends, then finishes what it was given.
+// Run commits batches until ctx ends, then finishes what it was given;
+// what comes after is answered ErrClosed. Run once.
 func (i *Inbox) Run(ctx context.Context) {
 	for range i.writers {
 		i.wg.Add(1)
 		go func() {
 			defer i.wg.Done()
-			i.loop(ctx)
+			i.loop(context.WithoutCancel(ctx))
 		}()
 	}
+	<-ctx.Done()
+	// A hand-over blocked on a full channel holds handMu shared until the
+	// writers, still committing, take its write.
+	i.handMu.Lock()
+	i.closed = true
+	i.handMu.Unlock()
+	close(i.shut)
 	i.wg.Wait()
+}
+
+// hand gives p to the writers, unless the inbox is closed.
+func (i *Inbox) hand(ctx context.Context, p *pendingWrite) error {
+	i.handMu.RLock()
+	defer i.handMu.RUnlock()
+	if i.closed {
+		return ErrClosed
+	}
+	select {
+	case i.reqs <- p:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (i *Inbox) loop(ctx context.Context) {
 	batch := make([]*pendingWrite, 0, i.maxBatch)
 	for {
 		select {
-		case <-ctx.Done():
+		case <-i.shut:
 			// Finish what was handed over before the stop.
 			for {
 				select {
 				case p := <-i.reqs:
-					i.commit(context.WithoutCancel(ctx), p.appendTo(nil))
+					i.commit(ctx, p.appendTo(nil))
 				default:
 					return
 				}
@@ -112,7 +144,7 @@ func (i *Inbox) loop(ctx context.Context) {
 					break gather
 				}
 			}
-			i.commit(context.WithoutCancel(ctx), batch)
+			i.commit(ctx, batch)
 		}
 	}
 }
@@ -121,10 +153,8 @@ func (i *Inbox) loop(ctx context.Context) {
 // were new (the rest were already recorded).
 func (i *Inbox) Record(ctx context.Context, connID string, rows []store.InboxEvent) (int, error) {
 	p := &pendingWrite{connID: connID, rows: rows, done: make(chan writeResult, 1)}
-	select {
-	case i.reqs <- p:
-	case <-ctx.Done():
-		return 0, ctx.Err()
+	if err := i.hand(ctx, p); err != nil {
+		return 0, err
 	}
 	select {
 	case r := <-p.done:
