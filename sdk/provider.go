@@ -77,7 +77,10 @@ type CredentialValidator interface {
 	ValidateCredentials(ctx context.Context, creds Credentials) (*Validation, error)
 }
 
-// WebhookHandler verifies and parses an inbound webhook delivery.
+// WebhookHandler verifies and parses an inbound webhook delivery. The hub
+// sends deliveries concurrently and Serve splits a batch of them across the
+// process's cores, so HandleWebhook is called from several goroutines at
+// once: like every method of a plugin, it keeps no state between calls.
 type WebhookHandler interface {
 	HandleWebhook(ctx context.Context, req *WebhookRequest) (*WebhookResult, error)
 }
