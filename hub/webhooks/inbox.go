@@ -38,11 +38,10 @@ type Inbox struct {
 	answeredMu sync.Mutex
 	answered   []*pendingWrite
 	// handMu orders hand-overs (hand) against the stop: each holds it
-	// shared while it sends, and Run holds it to set closed. After that
-	// nothing more comes in, and the writers, told by shut, commit what
-	// the channel holds and return.
+	// shared while it sends, and Run holds it to close shut. After that
+	// nothing more comes in, and the writers commit what the channel
+	// holds and return.
 	handMu sync.RWMutex
-	closed bool
 	shut   chan struct{}
 	wg     sync.WaitGroup
 }
@@ -98,9 +97,8 @@ func (i *Inbox) Run(ctx context.Context) {
 	// A hand-over blocked on a full channel holds handMu shared until the
 	// writers, still committing, take its write.
 	i.handMu.Lock()
-	i.closed = true
-	i.handMu.Unlock()
 	close(i.shut)
+	i.handMu.Unlock()
 	i.wg.Wait()
 }
 
@@ -108,8 +106,10 @@ func (i *Inbox) Run(ctx context.Context) {
 func (i *Inbox) hand(ctx context.Context, p *pendingWrite) error {
 	i.handMu.RLock()
 	defer i.handMu.RUnlock()
-	if i.closed {
+	select {
+	case <-i.shut:
 		return ErrClosed
+	default:
 	}
 	select {
 	case i.reqs <- p:
